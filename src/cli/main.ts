@@ -1,0 +1,47 @@
+/**
+ * The attested-channel command. Each subcommand lives in its own file and returns an exit code:
+ * 0 accepted / done, 1 rejected / failed, 2 usage error.
+ */
+import type { CliIo } from './io.js';
+import { defaultIo, usageError } from './io.js';
+
+type Command = (args: string[], io: CliIo) => Promise<number>;
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  inspect: {
+    summary: 'print every field of a report or quote',
+    load: async () => (await import('./inspect.js')).run,
+  },
+  verify: {
+    summary: 'verify evidence against vendor roots and a policy',
+    load: async () => (await import('./verify.js')).run,
+  },
+  demo: {
+    summary: 'run the demo on the simulated platform',
+    load: async () => (await import('./demo.js')).run,
+  },
+  serve: {
+    summary: 'in the CVM: attest and forward to a local port',
+    load: async () => (await import('./serve.js')).run,
+  },
+  tunnel: {
+    summary: 'on your side: carry local TCP connections through attested channels',
+    load: async () => (await import('./tunnel.js')).run,
+  },
+};
+
+export function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);
+  return `usage: attested-channel <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun 'attested-channel <command> --help' for a command's options.\n`;
+}
+
+export async function main(argv: string[], io: CliIo = defaultIo()): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h') {
+    (name ? io.out : io.err)(usage());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) return usageError(io, `unknown command "${name}"\n\n${usage()}`);
+  return (await command.load())(rest, io);
+}

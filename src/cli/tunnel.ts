@@ -1,0 +1,7 @@
+import type { CliIo } from './io.js';
+import { usageError } from './io.js';
+
+// Placeholder until the 'tunnel' command lands.
+export async function run(_args: string[], io: CliIo): Promise<number> {
+  return usageError(io, 'tunnel is not implemented yet');
+}

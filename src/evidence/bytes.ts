@@ -1,0 +1,37 @@
+/** Byte helpers shared by the parsers. Uint8Array everywhere in the public API. */
+
+export function bytesToHex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+}
+
+/** Decodes hex (either case). Throws TypeError on odd length or a non-hex digit. */
+export function hexToBytes(hex: string): Uint8Array {
+  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) throw new TypeError('invalid hex string');
+  return new Uint8Array(Buffer.from(hex, 'hex'));
+}
+
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}
+
+export function isAllZero(b: Uint8Array): boolean {
+  for (const x of b) if (x !== 0) return false;
+  return true;
+}
+
+/** Reverses a little-endian integer into big-endian bytes (SNP signatures are little-endian). */
+export function reversed(b: Uint8Array): Uint8Array {
+  return Uint8Array.from(b).reverse();
+}
+
+export function base64url(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
+}
+
+/** Strict base64url decode (no padding, no other alphabet); returns undefined when invalid. */
+export function fromBase64url(s: string): Uint8Array | undefined {
+  if (!/^[A-Za-z0-9_-]*$/.test(s) || s.length % 4 === 1) return undefined;
+  const out = new Uint8Array(Buffer.from(s, 'base64url'));
+  // Reject non-canonical encodings (stray low bits) so one value has one encoding.
+  return base64url(out) === s ? out : undefined;
+}

@@ -1,0 +1,195 @@
+/**
+ * The appraisal policy: plain JSON so it can live in a file. The field names are fixed (outside
+ * tools and docs use them). Defaults are strict: an absent field never loosens a check that is on
+ * by default (debug, migration agent, TDX TCB status, SEPT_VE_DISABLE, service TDs).
+ *
+ * This file only defines and validates the shape; snp/appraise.ts and tdx/appraise.ts apply it.
+ */
+import { AttestationError } from '../errors.js';
+
+export interface SnpPolicy {
+  /** Allowed launch measurements (96 hex chars each). Absent: any measurement. */
+  measurements?: string[];
+  allowDebug?: boolean;
+  allowMigrationAgent?: boolean;
+  /** Minimum REPORTED_TCB per component. */
+  minTcb?: { bootloader?: number; tee?: number; snp?: number; microcode?: number; fmc?: number };
+  /** Allowed CHIP_IDs (128 hex chars; Turin: 16 hex chars of the 8-byte ID are accepted too). */
+  chipIds?: string[];
+  /** Allowed VMPLs. */
+  vmpls?: number[];
+  /** Allowed HOST_DATA values (64 hex chars). */
+  hostData?: string[];
+  /** Allowed ID_KEY_DIGEST values (96 hex chars). */
+  idKeyDigests?: string[];
+  minGuestSvn?: number;
+  /** Allowed signing keys (default both). */
+  signers?: Array<'vcek' | 'vlek'>;
+  /** A missing CRL is fatal (default false: a CRL is used whenever one is at hand). */
+  requireCrl?: boolean;
+}
+
+export interface TdxPolicy {
+  mrTd?: string[];
+  rtmr0?: string[];
+  rtmr1?: string[];
+  rtmr2?: string[];
+  rtmr3?: string[];
+  mrConfigId?: string[];
+  mrOwner?: string[];
+  mrOwnerConfig?: string[];
+  mrSeam?: string[];
+  allowDebug?: boolean;
+  /** Default ["UpToDate"]. */
+  acceptTcbStatus?: string[];
+  allowServiceTd?: boolean;
+  /** Default true. */
+  requireSeptVeDisable?: boolean;
+}
+
+export interface Policy {
+  snp?: SnpPolicy;
+  tdx?: TdxPolicy;
+}
+
+type FieldKind = 'hexList' | 'bool' | 'uint' | 'uintList' | 'stringList' | 'tcb' | 'signers';
+
+const SNP_FIELDS: Record<keyof SnpPolicy, { kind: FieldKind; hexLen?: number[] }> = {
+  measurements: { kind: 'hexList', hexLen: [96] },
+  allowDebug: { kind: 'bool' },
+  allowMigrationAgent: { kind: 'bool' },
+  minTcb: { kind: 'tcb' },
+  chipIds: { kind: 'hexList', hexLen: [128, 16] },
+  vmpls: { kind: 'uintList' },
+  hostData: { kind: 'hexList', hexLen: [64] },
+  idKeyDigests: { kind: 'hexList', hexLen: [96] },
+  minGuestSvn: { kind: 'uint' },
+  signers: { kind: 'signers' },
+  requireCrl: { kind: 'bool' },
+};
+
+const TDX_STATUSES = [
+  'UpToDate',
+  'SWHardeningNeeded',
+  'ConfigurationNeeded',
+  'ConfigurationAndSWHardeningNeeded',
+  'OutOfDate',
+  'OutOfDateConfigurationNeeded',
+  'Revoked',
+];
+
+const TDX_FIELDS: Record<keyof TdxPolicy, { kind: FieldKind; hexLen?: number[] }> = {
+  mrTd: { kind: 'hexList', hexLen: [96] },
+  rtmr0: { kind: 'hexList', hexLen: [96] },
+  rtmr1: { kind: 'hexList', hexLen: [96] },
+  rtmr2: { kind: 'hexList', hexLen: [96] },
+  rtmr3: { kind: 'hexList', hexLen: [96] },
+  mrConfigId: { kind: 'hexList', hexLen: [96] },
+  mrOwner: { kind: 'hexList', hexLen: [96] },
+  mrOwnerConfig: { kind: 'hexList', hexLen: [96] },
+  mrSeam: { kind: 'hexList', hexLen: [96] },
+  allowDebug: { kind: 'bool' },
+  acceptTcbStatus: { kind: 'stringList' },
+  allowServiceTd: { kind: 'bool' },
+  requireSeptVeDisable: { kind: 'bool' },
+};
+
+const TCB_KEYS = ['bootloader', 'tee', 'snp', 'microcode', 'fmc'];
+
+function invalid(path: string, why: string): AttestationError {
+  return new AttestationError('ERR_POLICY_INVALID', `policy ${path}: ${why}`, { details: { field: path } });
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isUint(v: unknown, max = 0xffffffff): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
+}
+
+function checkField(path: string, kind: FieldKind, value: unknown, hexLen?: number[]): unknown {
+  switch (kind) {
+    case 'bool':
+      if (typeof value !== 'boolean') throw invalid(path, 'must be true or false');
+      return value;
+    case 'uint':
+      if (!isUint(value)) throw invalid(path, 'must be an integer from 0 to 2^32-1');
+      return value;
+    case 'uintList':
+      if (!Array.isArray(value) || !value.every((v) => isUint(v, 3)))
+        throw invalid(path, 'must be a list of integers from 0 to 3');
+      return [...value];
+    case 'hexList': {
+      if (!Array.isArray(value)) throw invalid(path, 'must be a list of hex strings');
+      return value.map((v, i) => {
+        if (typeof v !== 'string' || !/^[0-9a-fA-F]*$/.test(v) || !(hexLen ?? []).includes(v.length))
+          throw invalid(`${path}[${i}]`, `must be a hex string of ${(hexLen ?? []).join(' or ')} characters`);
+        return v.toLowerCase();
+      });
+    }
+    case 'stringList': {
+      if (!Array.isArray(value)) throw invalid(path, 'must be a list of TCB status names');
+      for (const [i, v] of value.entries()) {
+        if (typeof v !== 'string' || !TDX_STATUSES.includes(v))
+          throw invalid(`${path}[${i}]`, `must be one of ${TDX_STATUSES.join(', ')}`);
+      }
+      return [...value];
+    }
+    case 'signers':
+      if (!Array.isArray(value) || !value.every((v) => v === 'vcek' || v === 'vlek'))
+        throw invalid(path, 'must be a list of "vcek" and/or "vlek"');
+      return [...value];
+    case 'tcb': {
+      if (!isPlainObject(value)) throw invalid(path, 'must be an object');
+      const out: Record<string, number> = {};
+      for (const [k, v] of Object.entries(value)) {
+        if (!TCB_KEYS.includes(k))
+          throw invalid(`${path}.${k}`, `unknown component (use ${TCB_KEYS.join(', ')})`);
+        if (!isUint(v, 255)) throw invalid(`${path}.${k}`, 'must be an integer from 0 to 255');
+        out[k] = v;
+      }
+      return out;
+    }
+  }
+}
+
+function checkSection(
+  name: string,
+  raw: unknown,
+  fields: Record<string, { kind: FieldKind; hexLen?: number[] }>,
+): Record<string, unknown> {
+  if (!isPlainObject(raw)) throw invalid(name, 'must be an object');
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    const spec = fields[k];
+    if (!spec) throw invalid(`${name}.${k}`, 'unknown field');
+    out[k] = checkField(`${name}.${k}`, spec.kind, v, spec.hexLen);
+  }
+  return out;
+}
+
+/**
+ * Validates a policy (an object or its JSON text) and returns a normalised copy (hex lower-cased).
+ * Unknown fields are errors: a misspelt field must never silently loosen a check.
+ */
+export function parsePolicy(input: unknown): Policy {
+  let value = input;
+  if (typeof input === 'string') {
+    try {
+      value = JSON.parse(input);
+    } catch (err) {
+      throw new AttestationError('ERR_POLICY_INVALID', 'policy is not valid JSON', { cause: err });
+    }
+  }
+  if (value === undefined || value === null) return {};
+  if (!isPlainObject(value)) throw invalid('(root)', 'must be an object with "snp" and/or "tdx"');
+  const out: Policy = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (k === 'snp') out.snp = checkSection('snp', v, SNP_FIELDS) as SnpPolicy;
+    else if (k === 'tdx') out.tdx = checkSection('tdx', v, TDX_FIELDS) as TdxPolicy;
+    else if (k === '$schema' || k === 'comment') continue;
+    else throw invalid(k, 'unknown section (use "snp" and "tdx")');
+  }
+  return out;
+}

@@ -1,0 +1,200 @@
+/**
+ * Shapes shared by every evidence format. Each format (snp/, tdx/) has its own parser, verifier
+ * and claims; this file is what the dispatcher (verify.ts), the channel and the CLI agree on.
+ */
+import type { Policy } from './policy.js';
+
+/** Evidence as the attester hands it over. Everything in it is untrusted. */
+export interface EvidenceInput {
+  /** The SNP ATTESTATION_REPORT (1184 bytes) or the TDX quote (v4/v5). The format is detected. */
+  report: Uint8Array;
+  /** SNP: the VCEK or VLEK certificate, DER. */
+  vek?: Uint8Array;
+  /** SNP: ASK (or ASVK) then ARK, as one PEM string, a PEM/DER Uint8Array, or a list of DER/PEM certificates. */
+  chain?: string | Uint8Array | Array<Uint8Array | string>;
+  /** TDX: collateral in the schema of test/fixtures/tdx/README.md (object or its JSON text). */
+  collateral?: TdxCollateral | string;
+}
+
+/** TDX collateral: the nine members of Intel's sgx_ql_qve_collateral_t as dcap-qvl serialises it. */
+export interface TdxCollateral {
+  pck_crl_issuer_chain: string;
+  root_ca_crl: string;
+  pck_crl: string;
+  tcb_info_issuer_chain: string;
+  tcb_info: string;
+  tcb_info_signature: string;
+  qe_identity_issuer_chain: string;
+  qe_identity: string;
+  qe_identity_signature: string;
+}
+
+export type EvidenceFormat = 'sev-snp' | 'tdx';
+
+/**
+ * Roots a verifier trusts. When given, they replace the built-in vendor roots for that vendor:
+ * `simulated.trustAnchors()` returns the simulator's roots, and nothing else makes a verifier
+ * accept simulated evidence.
+ */
+export interface TrustAnchors {
+  /** AMD root keys (ARK certificates, DER). */
+  amdArks?: Uint8Array[];
+  /** Intel SGX Root CA certificates (DER). */
+  intelRoots?: Uint8Array[];
+}
+
+/** Where to fetch collateral from and how. */
+export interface CollateralFetchOptions {
+  /** Base URL (AMD KDS: https://kdsintf.amd.com; Intel PCS: https://api.trustedservices.intel.com). */
+  baseUrl?: string;
+  /** Per-request timeout in ms (default 10 000). */
+  timeoutMs?: number;
+  /** Retries on 429 / 5xx / network errors (default 3). */
+  retries?: number;
+  /** Optional folder for a disk cache. */
+  cacheDir?: string;
+}
+
+export interface VerifyOptions {
+  policy?: Policy;
+  /** The time at which certificates, CRLs and collateral must be valid. Default: the wall clock. */
+  now?: Date;
+  trustAnchors?: TrustAnchors;
+  /** Never touch the network: use only what the evidence, the options and the caches hold. */
+  offline?: boolean;
+  /** AMD KDS client settings, or a client instance to share its cache. */
+  kds?: CollateralFetchOptions | CollateralClient;
+  /** Intel PCS/PCCS client settings, or a client instance to share its cache. */
+  pcs?: CollateralFetchOptions | CollateralClient;
+  signal?: AbortSignal;
+  /** Called with the verified claims after the policy passed; throw (or return false) to refuse. */
+  check?: (claims: Claims) => boolean | undefined | Promise<boolean | undefined>;
+}
+
+/** Marker interface for the KDS and PCS clients (they share fetch, cache and retry logic). */
+export interface CollateralClient {
+  readonly kind: 'kds' | 'pcs';
+}
+
+/** Something that can produce evidence whose REPORT_DATA is the given 64 bytes. */
+export interface EvidenceProvider {
+  /** Which format this provider produces (the channel uses it to pick a media type). */
+  readonly format: EvidenceFormat;
+  getEvidence(reportData: Uint8Array, options?: { signal?: AbortSignal }): Promise<EvidenceInput>;
+}
+
+export interface TcbVersion {
+  /** Raw 8 bytes, lowercase hex, as in the report. */
+  raw: string;
+  bootloader: number;
+  tee: number;
+  snp: number;
+  microcode: number;
+  /** Turin and later only. */
+  fmc?: number;
+}
+
+export interface SnpClaims {
+  format: 'sev-snp';
+  simulated: boolean;
+  version: number;
+  product: 'Milan' | 'Genoa' | 'Turin';
+  signer: 'vcek' | 'vlek';
+  guestSvn: number;
+  policy: SnpGuestPolicy;
+  vmpl: number;
+  reportData: string;
+  measurement: string;
+  hostData: string;
+  idKeyDigest: string;
+  authorKeyDigest: string;
+  familyId: string;
+  imageId: string;
+  reportId: string;
+  reportIdMa: string;
+  chipId: string;
+  currentTcb: TcbVersion;
+  reportedTcb: TcbVersion;
+  committedTcb: TcbVersion;
+  launchTcb: TcbVersion;
+  platformInfo: SnpPlatformInfo;
+  signerInfo: { authorKeyEn: boolean; maskChipKey: boolean; signingKey: 'vcek' | 'vlek' | 'none' };
+  currentFirmware: string;
+  committedFirmware: string;
+  cpuid?: { family: number; model: number; stepping: number };
+  launchMitVector?: string;
+  currentMitVector?: string;
+}
+
+export interface SnpGuestPolicy {
+  raw: string;
+  abiMinor: number;
+  abiMajor: number;
+  smt: boolean;
+  migrateMa: boolean;
+  debug: boolean;
+  singleSocket: boolean;
+  cxlAllow: boolean;
+  memAes256Xts: boolean;
+  raplDis: boolean;
+  ciphertextHiding: boolean;
+  pageSwapDisable: boolean;
+}
+
+export interface SnpPlatformInfo {
+  raw: string;
+  smtEnabled: boolean;
+  tsmeEnabled: boolean;
+  eccEnabled: boolean;
+  raplDisabled: boolean;
+  ciphertextHidingEnabled: boolean;
+  aliasCheckComplete: boolean;
+  sevTioEnabled: boolean;
+  /** Bits set that this library does not know (reported, never rejected). */
+  unknownBits: string;
+}
+
+export interface TdxClaims {
+  format: 'tdx';
+  simulated: boolean;
+  version: number;
+  teeTcbSvn: string;
+  teeTcbSvn2?: string;
+  mrSeam: string;
+  mrSignerSeam: string;
+  seamAttributes: string;
+  tdAttributes: {
+    raw: string;
+    debug: boolean;
+    septVeDisable: boolean;
+    pks: boolean;
+    kl: boolean;
+    perfmon: boolean;
+  };
+  xfam: string;
+  mrTd: string;
+  mrConfigId: string;
+  mrOwner: string;
+  mrOwnerConfig: string;
+  rtmr0: string;
+  rtmr1: string;
+  rtmr2: string;
+  rtmr3: string;
+  reportData: string;
+  mrServiceTd?: string;
+  fmspc: string;
+  tcbStatus: TdxTcbStatus;
+  advisoryIds: string[];
+}
+
+export type TdxTcbStatus =
+  | 'UpToDate'
+  | 'SWHardeningNeeded'
+  | 'ConfigurationNeeded'
+  | 'ConfigurationAndSWHardeningNeeded'
+  | 'OutOfDate'
+  | 'OutOfDateConfigurationNeeded'
+  | 'Revoked'
+  | 'NoMatchingTcbLevel';
+
+export type Claims = SnpClaims | TdxClaims;

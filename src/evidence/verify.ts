@@ -1,0 +1,59 @@
+/**
+ * The one entry point for evidence of any format: detect, then run that format's pipeline
+ * (parse → verify → appraise → claims), then the caller's own check.
+ */
+import { AttestationError, asAttestationError } from '../errors.js';
+import { parsePolicy } from './policy.js';
+import { verifySnp } from './snp/verify.js';
+import { verifyTdx } from './tdx/verify.js';
+import type { Claims, EvidenceFormat, EvidenceInput, VerifyOptions } from './types.js';
+
+export const SNP_REPORT_SIZE = 0x4a0;
+
+/**
+ * Tells an SNP report from a TDX quote by their first bytes: a quote starts with a u16 version,
+ * u16 attestation key type 2 and u32 TEE type; an SNP report with a u32 version (< 2^16).
+ */
+export function detectFormat(report: Uint8Array): EvidenceFormat | undefined {
+  if (report.length >= 8 && report[2] === 2 && report[3] === 0) {
+    const tee = report[4]! | (report[5]! << 8) | (report[6]! << 16) | (report[7]! << 24);
+    if (tee === 0x81) return 'tdx';
+  }
+  if (report.length === SNP_REPORT_SIZE) return 'sev-snp';
+  return undefined;
+}
+
+function checkInput(input: EvidenceInput): void {
+  if (typeof input !== 'object' || input === null || !(input.report instanceof Uint8Array))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.report must be a Uint8Array');
+  if (input.vek !== undefined && !(input.vek instanceof Uint8Array))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.vek must be a Uint8Array (DER)');
+}
+
+export async function verifyEvidence(input: EvidenceInput, options: VerifyOptions = {}): Promise<Claims> {
+  checkInput(input);
+  if (options.now !== undefined && !(options.now instanceof Date && Number.isFinite(options.now.getTime())))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.now must be a valid Date');
+  const policy = parsePolicy(options.policy);
+  options.signal?.throwIfAborted();
+  const format = detectFormat(input.report);
+  const resolved = { ...options, policy, now: options.now ?? new Date() };
+  let claims: Claims;
+  if (format === 'sev-snp') claims = await verifySnp(input, resolved);
+  else if (format === 'tdx') claims = await verifyTdx(input, resolved);
+  else
+    throw new AttestationError(
+      'ERR_EVIDENCE_MALFORMED',
+      `evidence is neither an SNP report (${SNP_REPORT_SIZE} bytes) nor a TDX quote (${input.report.length} bytes)`,
+    );
+  if (options.check) {
+    let verdict: boolean | undefined;
+    try {
+      verdict = await options.check(claims);
+    } catch (err) {
+      throw asAttestationError(err, 'ERR_EVIDENCE_POLICY', 'check() refused the evidence');
+    }
+    if (verdict === false) throw new AttestationError('ERR_EVIDENCE_POLICY', 'check() refused the evidence');
+  }
+  return claims;
+}

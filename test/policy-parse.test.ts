@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { AttestationError } from '../src/errors.js';
+import { parsePolicy } from '../src/evidence/policy.js';
+
+function code(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return err instanceof AttestationError ? err.code : 'not-an-AttestationError';
+  }
+  return undefined;
+}
+
+describe('parsePolicy', () => {
+  it('accepts an empty policy and JSON text', () => {
+    expect(parsePolicy(undefined)).toEqual({});
+    expect(parsePolicy('{"snp":{"allowDebug":true}}')).toEqual({ snp: { allowDebug: true } });
+  });
+
+  it('lower-cases hex values', () => {
+    const m = 'AB'.repeat(48);
+    expect(parsePolicy({ snp: { measurements: [m] } }).snp?.measurements).toEqual([m.toLowerCase()]);
+  });
+
+  it.each([
+    ['unknown section', { sgx: {} }],
+    ['unknown snp field', { snp: { allowDbug: true } }],
+    ['unknown tdx field', { tdx: { mrtd: [] } }],
+    ['measurement of the wrong length', { snp: { measurements: ['00'] } }],
+    ['non-hex measurement', { snp: { measurements: ['zz'.repeat(48)] } }],
+    ['boolean as string', { snp: { allowDebug: 'true' } }],
+    ['unknown tcb component', { snp: { minTcb: { ucode: 1 } } }],
+    ['tcb component out of range', { snp: { minTcb: { snp: 256 } } }],
+    ['vmpl out of range', { snp: { vmpls: [4] } }],
+    ['unknown signer', { snp: { signers: ['ask'] } }],
+    ['unknown tcb status', { tdx: { acceptTcbStatus: ['Fine'] } }],
+    ['not an object', [1, 2]],
+    ['bad JSON', '{'],
+  ])('refuses %s with ERR_POLICY_INVALID', (_name, policy) => {
+    expect(code(() => parsePolicy(policy))).toBe('ERR_POLICY_INVALID');
+  });
+});
