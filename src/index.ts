@@ -1,4 +1,24 @@
 // The whole public API, as flat named exports. Each export is documented in docs/api.md.
+
+export {
+  AttestedChannel,
+  type ChannelOptions,
+  type ChannelVerifyOptions,
+  type Role,
+} from './channel/channel.js';
+export { type AttestedConnectOptions, attestedConnect } from './channel/connect.js';
+export {
+  type CreateTlsIdentityOptions,
+  createTlsIdentity,
+  identityFrom,
+  type TlsIdentity,
+} from './channel/identity.js';
+export {
+  AttestedServer,
+  type AttestedServerEvents,
+  type AttestedServerOptions,
+  createAttestedServer,
+} from './channel/server.js';
 export { AttestationError, ERROR_CODES, type ErrorCode } from './errors.js';
 export { type Policy, parsePolicy, type SnpPolicy, type TdxPolicy } from './evidence/policy.js';
 export type {
