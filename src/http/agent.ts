@@ -1,0 +1,172 @@
+/**
+ * HTTP clients over attested channels: an `http.Agent` for `http.request` / `http.get`, and a
+ * connector for undici's `Agent` / `Client` (and so for undici's `fetch`).
+ *
+ * Every connection is a fresh attested channel, verified with the options fixed when the agent
+ * was made. Pooled channels are only ever reused by the same agent (hence the same policy), and
+ * the pool key carries a digest of the verification settings as well, so no code path can hand a
+ * channel verified under one policy to a request made under another.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { Agent, type AgentOptions, type ClientRequest, type ClientRequestArgs } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { type AttestedConnectOptions, attestedConnect } from '../channel/connect.js';
+import { AttestationError, asAttestationError } from '../errors.js';
+import { markAttested } from './server.js';
+
+/** attestedConnect's options without a target: the target comes from each request's URL. */
+export type AttestedHttpOptions = Omit<AttestedConnectOptions, 'host' | 'port' | 'socket'>;
+
+function fixOptions(options: AttestedHttpOptions): Readonly<AttestedHttpOptions> {
+  if (typeof options !== 'object' || options === null)
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'attested HTTP: options must be an object');
+  const o = options as Record<string, unknown>;
+  for (const key of ['socket', 'host', 'port'])
+    if (o[key] !== undefined)
+      throw new AttestationError(
+        'ERR_INVALID_ARGUMENT',
+        `attested HTTP: "${key}" is taken from each request's URL; a pool cannot share one ${key === 'socket' ? 'socket' : 'target'}`,
+      );
+  // A shallow frozen copy: later changes to the caller's object cannot alter what pooled channels were verified under.
+  return Object.freeze({ ...options });
+}
+
+/** Canonical JSON (sorted keys) so equal settings give equal digests. */
+function canonical(value: unknown): string {
+  if (value instanceof Uint8Array) return JSON.stringify(Buffer.from(value).toString('hex'));
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const entries = Object.entries(value)
+      .filter(([, v]) => v !== undefined && typeof v !== 'function')
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/**
+ * Identifies the verification settings: the policy and trust anchors by content, plus a per-agent
+ * nonce because callbacks (`check`) and evidence providers cannot be compared by content.
+ */
+function settingsKey(options: AttestedHttpOptions, instance: string): string {
+  const verify = (options as { verify?: { policy?: unknown; trustAnchors?: unknown } }).verify;
+  const digest = createHash('sha256')
+    .update(canonical({ policy: verify?.policy, trustAnchors: verify?.trustAnchors }))
+    .digest('hex')
+    .slice(0, 16);
+  return `attested:${digest}:${instance}`;
+}
+
+function connectTo(options: Readonly<AttestedHttpOptions>, host: string, port: number): Promise<Duplex> {
+  const target = (options as { url?: unknown }).url !== undefined ? {} : { host, port };
+  return attestedConnect({ ...options, ...target } as AttestedConnectOptions).then(
+    (channel) => {
+      markAttested(channel);
+      return channel;
+    },
+    (err: unknown) => {
+      throw asAttestationError(err, 'ERR_CONNECTION_CLOSED', 'attested channel failed');
+    },
+  );
+}
+
+function portOf(value: unknown, fallback: number): number {
+  const n = typeof value === 'string' && value !== '' ? Number(value) : value;
+  return typeof n === 'number' && Number.isInteger(n) && n > 0 && n <= 65535 ? n : fallback;
+}
+
+/** The channel if it can be (un)ref'd itself, else the transport socket under it. */
+function refTarget(socket: Duplex): Partial<Socket> | undefined {
+  const s = socket as Partial<Socket> & { socket?: Partial<Socket> };
+  if (typeof s.ref === 'function' && typeof s.unref === 'function') return s;
+  return s.socket;
+}
+
+/** An http.Agent whose sockets are attested channels. Made by attestedAgent(). */
+export class AttestedAgent extends Agent {
+  readonly #options: Readonly<AttestedHttpOptions>;
+  readonly #key: string;
+
+  constructor(options: AttestedHttpOptions, agentOptions: AgentOptions = {}) {
+    // Attestation is the expensive part of a connection, so keep-alive is on unless turned off.
+    super({ keepAlive: true, ...agentOptions });
+    this.#options = fixOptions(options);
+    this.#key = settingsKey(this.#options, randomUUID());
+  }
+
+  override getName(options?: ClientRequestArgs): string {
+    return `${super.getName(options)}:${this.#key}`;
+  }
+
+  // Node's Agent accepts an asynchronous createConnection: return nothing, call back later.
+  override createConnection(
+    options: ClientRequestArgs,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): Duplex | null | undefined {
+    const host = options.hostname ?? options.host ?? 'localhost';
+    const port = portOf(options.port, 80);
+    connectTo(this.#options, host, port).then(
+      (channel) => callback?.(null, channel),
+      (err: Error) => callback?.(err, undefined as unknown as Duplex),
+    );
+    return undefined;
+  }
+
+  // The base versions call net.Socket methods (setKeepAlive, ref, unref) a channel need not have.
+  override keepSocketAlive(socket: Duplex): boolean {
+    if (socket.destroyed) return false;
+    const s = socket as Partial<Socket>;
+    // An idle pooled channel must not keep the process alive (what net.Socket#unref gives http's own agent).
+    refTarget(socket)?.unref?.();
+    const timeout = (this as unknown as { options?: { timeout?: number } }).options?.timeout;
+    if (typeof s.setTimeout === 'function' && timeout) s.setTimeout(timeout);
+    return true;
+  }
+
+  override reuseSocket(socket: Duplex, _request: ClientRequest): void {
+    refTarget(socket)?.ref?.();
+  }
+}
+
+/**
+ * An `http.Agent` for `http.request({ agent })`: each connection is an attested channel made with
+ * `options` (those of attestedConnect without host/port/socket; `url` makes every channel go
+ * through that WebSocket). A failed attestation fails the request with the AttestationError
+ * (same `code`). `agentOptions` are http.Agent's (keepAlive defaults to true).
+ */
+export function attestedAgent(options: AttestedHttpOptions, agentOptions?: AgentOptions): AttestedAgent {
+  return new AttestedAgent(options, agentOptions);
+}
+
+/** The options undici passes to a connector (undici 7, `buildConnector.Options`). */
+export interface UndiciConnectOptions {
+  hostname: string;
+  host?: string;
+  protocol: string;
+  port: string;
+  servername?: string;
+}
+
+/** undici's connector callback. The socket is an AttestedChannel; undici's types call it a Socket. */
+export type UndiciConnectCallback = (...args: [null, Socket] | [Error, null]) => void;
+
+/**
+ * A connector for undici 7: `new Agent({ connect: attestedConnector(options) })` (or Client /
+ * Pool), then `fetch(url, { dispatcher })` or `request(url, { dispatcher })`. Each undici
+ * connection is a fresh attested channel verified with `options`; a refusal fails the request
+ * (fetch wraps it as `TypeError('fetch failed')` with the AttestationError as `cause`).
+ */
+export function attestedConnector(
+  options: AttestedHttpOptions,
+): (opts: UndiciConnectOptions, callback: UndiciConnectCallback) => void {
+  const fixed = fixOptions(options);
+  return (opts, callback) => {
+    const host = opts.hostname.startsWith('[') ? opts.hostname.slice(1, -1) : opts.hostname;
+    const port = portOf(opts.port, opts.protocol === 'https:' ? 443 : 80);
+    connectTo(fixed, host, port).then(
+      (channel) => callback(null, channel as unknown as Socket),
+      (err: Error) => callback(err, null),
+    );
+  };
+}

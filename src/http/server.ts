@@ -1,0 +1,76 @@
+/**
+ * Ordinary `http.Server`s serving requests that arrive over attested channels.
+ *
+ * An http.Server accepts any Duplex through its 'connection' event, so each attested channel is
+ * handed over as is: the HTTP parser runs on the channel's plaintext, which flows only after the
+ * peer proved itself. The peer's claims are looked up through a registry of the channels this
+ * module handed over (and those the HTTP agent created), never through a property on whatever
+ * socket a request came in on: a plain TCP socket with a forged `peer` field gets no claims.
+ */
+import { createServer, type Server as HttpServer, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { AttestedChannel } from '../channel/channel.js';
+import type { AttestedServer } from '../channel/server.js';
+import { AttestationError } from '../errors.js';
+import type { Claims } from '../evidence/types.js';
+
+const attested = new WeakSet<Duplex>();
+
+/** Records a channel as attested so peerClaims() trusts its `peer`. Internal: used by the HTTP agent too. */
+export function markAttested(channel: AttestedChannel): void {
+  attested.add(channel);
+}
+
+/**
+ * The verified claims of the peer a request (server side) or response (client side, through
+ * attestedAgent) came from. Undefined when the message did not arrive over an attested channel
+ * or the peer was not asked to attest. Reads the channel's current claims, so it reflects the
+ * latest re-attestation.
+ */
+export function peerClaims(message: IncomingMessage): Claims | undefined {
+  const socket = message?.socket as Duplex | null | undefined;
+  if (!socket || !attested.has(socket)) return undefined;
+  return (socket as AttestedChannel).peer;
+}
+
+/**
+ * Hands every channel `attestedServer` opens to `httpServer` (created when not given) and returns
+ * the HTTP server. The HTTP server need not listen: the attested server owns the port. Call the
+ * returned server's `close()` to stop serving; `closeAllConnections()` on it is extended to also
+ * end the channels it received (Node tracks only connections of a listening server).
+ */
+export function serveHttp(
+  attestedServer: AttestedServer,
+  httpServer: HttpServer = createServer(),
+): HttpServer {
+  if (typeof attestedServer?.on !== 'function')
+    throw new AttestationError(
+      'ERR_INVALID_ARGUMENT',
+      'serveHttp: attestedServer must emit "channel" events',
+    );
+  const live = new Set<AttestedChannel>();
+  const onChannel = (channel: AttestedChannel): void => {
+    markAttested(channel);
+    live.add(channel);
+    channel.once('close', () => live.delete(channel));
+    httpServer.emit('connection', channel);
+  };
+  attestedServer.on('channel', onChannel);
+
+  const closeAll = httpServer.closeAllConnections.bind(httpServer);
+  httpServer.closeAllConnections = () => {
+    closeAll();
+    for (const channel of live) channel.destroy();
+    live.clear();
+  };
+  const closeIdle = httpServer.closeIdleConnections.bind(httpServer);
+  httpServer.closeIdleConnections = () => {
+    closeIdle();
+    // An injected socket is idle when the HTTP parser has no request on it.
+    for (const channel of live) {
+      if (!(channel as unknown as { _httpMessage?: unknown })._httpMessage) channel.destroy();
+    }
+  };
+  httpServer.once('close', () => attestedServer.off('channel', onChannel));
+  return httpServer;
+}
