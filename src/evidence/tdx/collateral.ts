@@ -1,0 +1,255 @@
+/**
+ * TDX collateral: TCB info, QE identity, PCK CRL and root CA CRL with their issuer chains, in the
+ * nine-member shape of test/fixtures/tdx/README.md (Intel's sgx_ql_qve_collateral_t as dcap-qvl
+ * serialises it).
+ *
+ * Error codes (one rule, applied everywhere):
+ *   - ERR_COLLATERAL_UNAVAILABLE: the collateral itself is unusable — missing, not in the schema,
+ *     a TCB info / QE identity / CRL whose signature does not verify, that is outside its
+ *     issueDate…nextUpdate (thisUpdate…nextUpdate) window at `now`, or that is for another
+ *     platform (FMSPC, PCE-ID, PCK CA). Fresh collateral (PCS, a PCCS) can cure all of these.
+ *   - ERR_EVIDENCE_CHAIN: a certificate problem — an issuer chain that does not end at a trusted
+ *     root, a certificate outside its validity, a revoked PCK / PCK CA / TCB-signing certificate.
+ *
+ * Verifying collateral costs several signature checks and a JSON parse of ~20 KB, and the same
+ * collateral serves every quote of a platform for weeks; so verified collateral is cached by its
+ * exact content and the trusted roots, with the intersection of all its validity windows, and a
+ * cached answer is only used for a `now` inside that intersection (outside it, everything is
+ * re-checked so the error names the item that is out of date).
+ */
+import { verify } from 'node:crypto';
+import { AttestationError } from '../../errors.js';
+import { equalBytes, hexToBytes } from '../bytes.js';
+import type { TdxCollateral } from '../types.js';
+import { checkCrl, type ParsedCert, type ParsedCrl, parseCrl, pemToDer } from '../x509.js';
+import { type PckChain, verifyChainToRoot } from './pck.js';
+import { parseQeIdentity, parseTcbInfo, type QeIdentity, type TcbInfo } from './tcb.js';
+
+export const COLLATERAL_MEMBERS = [
+  'pck_crl_issuer_chain',
+  'root_ca_crl',
+  'pck_crl',
+  'tcb_info_issuer_chain',
+  'tcb_info',
+  'tcb_info_signature',
+  'qe_identity_issuer_chain',
+  'qe_identity',
+  'qe_identity_signature',
+] as const;
+
+// Real collateral is ~25 KB; a bound keeps a hostile peer from making the verifier parse megabytes.
+const MAX_COLLATERAL_CHARS = 1024 * 1024;
+
+export interface VerifiedCollateral {
+  tcbInfo: TcbInfo;
+  qeIdentity: QeIdentity;
+  pckCrl: ParsedCrl;
+  /** The CA that signed the PCK CRL (first certificate of pck_crl_issuer_chain). */
+  pckCrlIssuer: ParsedCert;
+  rootCrl: ParsedCrl;
+  /** The trusted root every issuer chain and the root CRL lead to. */
+  root: ParsedCert;
+  /** Earliest and latest instants (ms) at which every item and certificate is valid. */
+  notBefore: number;
+  notAfter: number;
+}
+
+function unavailable(message: string, cause?: unknown): AttestationError {
+  return new AttestationError('ERR_COLLATERAL_UNAVAILABLE', message, cause === undefined ? {} : { cause });
+}
+
+const textCache = new Map<string, TdxCollateral>();
+const TEXT_CACHE_MAX = 16;
+
+/** Accepts the collateral object or its JSON text and checks it has the nine string members. */
+export function normaliseCollateral(input: unknown): TdxCollateral {
+  if (typeof input === 'string') {
+    const hit = textCache.get(input);
+    if (hit) return hit;
+    if (input.length > MAX_COLLATERAL_CHARS) throw unavailable('collateral JSON is too large');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(input);
+    } catch (err) {
+      throw unavailable('collateral is not JSON', err);
+    }
+    const out = normaliseCollateral(parsed);
+    if (textCache.size >= TEXT_CACHE_MAX) textCache.delete(textCache.keys().next().value as string);
+    textCache.set(input, out);
+    return out;
+  }
+  if (typeof input !== 'object' || input === null || Array.isArray(input))
+    throw unavailable('collateral must be an object or its JSON text');
+  const o = input as Record<string, unknown>;
+  let total = 0;
+  const out: Record<string, string> = {};
+  for (const m of COLLATERAL_MEMBERS) {
+    const v = o[m];
+    if (typeof v !== 'string') throw unavailable(`collateral member ${m} is missing or not a string`);
+    total += v.length;
+    out[m] = v;
+  }
+  if (total > MAX_COLLATERAL_CHARS) throw unavailable('collateral is too large');
+  return out as unknown as TdxCollateral;
+}
+
+function hexMember(c: TdxCollateral, m: (typeof COLLATERAL_MEMBERS)[number]): Uint8Array {
+  try {
+    return hexToBytes(c[m].trim());
+  } catch (err) {
+    throw unavailable(`collateral member ${m} is not hex`, err);
+  }
+}
+
+function chainMember(c: TdxCollateral, m: (typeof COLLATERAL_MEMBERS)[number]): Uint8Array[] {
+  const ders = pemToDer(c[m], 'ERR_COLLATERAL_UNAVAILABLE');
+  if (ders.length < 2) throw unavailable(`collateral member ${m} must hold a certificate and its root`);
+  return ders;
+}
+
+/** Raw r‖s ECDSA P-256 signature over the exact UTF-8 bytes of the signed JSON text. */
+function checkJsonSignature(text: string, sigHex: Uint8Array, signer: ParsedCert, what: string): void {
+  let ok = false;
+  try {
+    ok =
+      sigHex.length === 64 &&
+      verify(
+        'sha256',
+        Buffer.from(text, 'utf8'),
+        { key: signer.publicKey, dsaEncoding: 'ieee-p1363' },
+        sigHex,
+      );
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw unavailable(`${what} signature by "${signer.subject.CN ?? '?'}" does not verify`);
+}
+
+function checkWindow(issueDate: Date, nextUpdate: Date, now: Date, what: string): void {
+  const t = now.getTime();
+  if (t < issueDate.getTime()) throw unavailable(`${what} is not valid before ${issueDate.toISOString()}`);
+  if (t > nextUpdate.getTime()) throw unavailable(`${what} expired at ${nextUpdate.toISOString()}`);
+}
+
+function checkNotRevoked(cert: ParsedCert, crl: ParsedCrl, what: string): void {
+  if (crl.revoked.has(cert.serialHex))
+    throw new AttestationError('ERR_EVIDENCE_CHAIN', `${what} "${cert.subject.CN ?? '?'}" is revoked`, {
+      details: { serial: cert.serialHex },
+    });
+}
+
+function sameRoot(a: ParsedCert, b: ParsedCert, what: string): void {
+  if (a.fingerprint256 !== b.fingerprint256)
+    throw new AttestationError(
+      'ERR_EVIDENCE_CHAIN',
+      `${what} ends at a different root than the other chains`,
+    );
+}
+
+function verifyUncached(c: TdxCollateral, roots: ParsedCert[], now: Date): VerifiedCollateral {
+  const tcbChain = verifyChainToRoot(
+    chainMember(c, 'tcb_info_issuer_chain'),
+    roots,
+    now,
+    'TCB info issuer chain',
+  );
+  const qeChain = verifyChainToRoot(
+    chainMember(c, 'qe_identity_issuer_chain'),
+    roots,
+    now,
+    'QE identity issuer chain',
+  );
+  const crlChain = verifyChainToRoot(
+    chainMember(c, 'pck_crl_issuer_chain'),
+    roots,
+    now,
+    'PCK CRL issuer chain',
+  );
+  const root = tcbChain[tcbChain.length - 1]!;
+  sameRoot(root, qeChain[qeChain.length - 1]!, 'QE identity issuer chain');
+  sameRoot(root, crlChain[crlChain.length - 1]!, 'PCK CRL issuer chain');
+
+  checkJsonSignature(c.tcb_info, hexMember(c, 'tcb_info_signature'), tcbChain[0]!, 'TCB info');
+  const tcbInfo = parseTcbInfo(c.tcb_info);
+  checkWindow(tcbInfo.issueDate, tcbInfo.nextUpdate, now, 'TCB info');
+  checkJsonSignature(c.qe_identity, hexMember(c, 'qe_identity_signature'), qeChain[0]!, 'QE identity');
+  const qeIdentity = parseQeIdentity(c.qe_identity);
+  checkWindow(qeIdentity.issueDate, qeIdentity.nextUpdate, now, 'QE identity');
+
+  const rootCrl = parseCrl(hexMember(c, 'root_ca_crl'), 'ERR_COLLATERAL_UNAVAILABLE');
+  checkCrl(rootCrl, root, now, 'ERR_COLLATERAL_UNAVAILABLE');
+  const pckCrlIssuer = crlChain[0]!;
+  const pckCrl = parseCrl(hexMember(c, 'pck_crl'), 'ERR_COLLATERAL_UNAVAILABLE');
+  checkCrl(pckCrl, pckCrlIssuer, now, 'ERR_COLLATERAL_UNAVAILABLE');
+  for (const cert of [...tcbChain, ...qeChain, ...crlChain].filter((x) => x !== root))
+    checkNotRevoked(cert, rootCrl, 'collateral signer');
+
+  const certs = [...tcbChain, ...qeChain, ...crlChain];
+  const starts = [
+    ...certs.map((x) => x.notBefore.getTime()),
+    tcbInfo.issueDate.getTime(),
+    qeIdentity.issueDate.getTime(),
+    rootCrl.thisUpdate.getTime(),
+    pckCrl.thisUpdate.getTime(),
+  ];
+  const ends = [
+    ...certs.map((x) => x.notAfter.getTime()),
+    tcbInfo.nextUpdate.getTime(),
+    qeIdentity.nextUpdate.getTime(),
+    rootCrl.nextUpdate?.getTime() ?? Number.POSITIVE_INFINITY,
+    pckCrl.nextUpdate?.getTime() ?? Number.POSITIVE_INFINITY,
+  ];
+  return {
+    tcbInfo,
+    qeIdentity,
+    pckCrl,
+    pckCrlIssuer,
+    rootCrl,
+    root,
+    notBefore: Math.max(...starts),
+    notAfter: Math.min(...ends),
+  };
+}
+
+const verifiedCache = new Map<string, VerifiedCollateral>();
+const VERIFIED_CACHE_MAX = 32;
+
+function cacheKey(c: TdxCollateral, roots: ParsedCert[]): string {
+  // Length-prefixed, so two different collaterals can never produce the same key.
+  let key = roots.map((r) => r.fingerprint256).join(',');
+  for (const m of COLLATERAL_MEMBERS) key += `|${c[m].length}:${c[m]}`;
+  return key;
+}
+
+/** Verifies collateral (signatures, issuer chains, windows, root CRL) at `now`; cached. */
+export function verifyCollateral(c: TdxCollateral, roots: ParsedCert[], now: Date): VerifiedCollateral {
+  const key = cacheKey(c, roots);
+  const t = now.getTime();
+  const hit = verifiedCache.get(key);
+  if (hit && hit.notBefore <= t && t <= hit.notAfter) return hit;
+  const verified = verifyUncached(c, roots, now);
+  verifiedCache.delete(key);
+  if (verifiedCache.size >= VERIFIED_CACHE_MAX)
+    verifiedCache.delete(verifiedCache.keys().next().value as string);
+  verifiedCache.set(key, verified);
+  return verified;
+}
+
+/**
+ * The checks that tie verified collateral to one quote's PCK chain: the same root, a PCK CRL from
+ * the PCK's own CA that does not list the PCK, a root CRL that does not list the PCK CA, and a TCB
+ * info for this platform's FMSPC and PCE-ID.
+ */
+export function matchCollateral(pck: PckChain, vc: VerifiedCollateral): void {
+  sameRoot(vc.root, pck.root, 'PCK chain');
+  if (!equalBytes(vc.pckCrl.issuerDer, pck.leaf.issuerDer))
+    throw unavailable(`the PCK CRL is issued by "${vc.pckCrl.issuer.CN ?? '?'}", not by the PCK's CA`);
+  if (!equalBytes(vc.pckCrlIssuer.spki, pck.intermediate.spki))
+    throw unavailable("the PCK CRL is not signed by the key of the PCK's CA");
+  checkNotRevoked(pck.leaf, vc.pckCrl, 'PCK certificate');
+  checkNotRevoked(pck.intermediate, vc.rootCrl, 'PCK CA');
+  if (!equalBytes(vc.tcbInfo.fmspc, pck.sgx.fmspc))
+    throw unavailable('the TCB info is for another platform (FMSPC differs from the PCK certificate)');
+  if (!equalBytes(vc.tcbInfo.pceId, pck.sgx.pceId))
+    throw unavailable('the TCB info is for another PCE (PCE-ID differs from the PCK certificate)');
+}
