@@ -21,6 +21,9 @@ export {
 } from './channel/server.js';
 export { AttestationError, ERROR_CODES, type ErrorCode } from './errors.js';
 export { type Policy, parsePolicy, type SnpPolicy, type TdxPolicy } from './evidence/policy.js';
+export { PcsClient, type PcsClientOptions } from './evidence/tdx/pcs.js';
+export { parseTdxQuote, type QeReport, type TdReportBody, type TdxQuote } from './evidence/tdx/quote.js';
+export { INTEL_SGX_ROOT_CA_DER, INTEL_SGX_ROOT_CA_SHA256 } from './evidence/tdx/roots.js';
 export type {
   Claims,
   CollateralFetchOptions,
