@@ -52,6 +52,8 @@ export interface GetOptions {
   signal?: AbortSignal;
   /** Overrides the fetcher's `offline` for this call (true only tightens). */
   offline?: boolean;
+  /** Overrides `retries` for this call (e.g. 0 for optional collateral such as a CRL). */
+  retries?: number;
 }
 
 interface Entry {
@@ -237,7 +239,7 @@ export class CollateralFetcher {
 
     let shared = this.inflight.get(url);
     if (!shared) {
-      shared = this.fetchAndStore(url).finally(() => this.inflight.delete(url));
+      shared = this.fetchAndStore(url, options.retries ?? this.o.retries).finally(() => this.inflight.delete(url));
       this.inflight.set(url, shared);
     }
     return withSignal(shared, signal);
@@ -261,9 +263,9 @@ export class CollateralFetcher {
     this.memory.set(url, e);
   }
 
-  private async fetchAndStore(url: string): Promise<FetchResult> {
+  private async fetchAndStore(url: string, retries: number): Promise<FetchResult> {
     let lastError: unknown;
-    for (let attempt = 0; attempt <= this.o.retries; attempt++) {
+    for (let attempt = 0; attempt <= retries; attempt++) {
       if (attempt > 0) {
         const backoff = this.o.backoffMs * 2 ** (attempt - 1);
         const hinted = lastError instanceof RetryableError ? lastError.retryAfterMs : undefined;
@@ -282,7 +284,7 @@ export class CollateralFetcher {
     const last = lastError as RetryableError;
     throw unavailable(
       url,
-      `gave up after ${this.o.retries + 1} attempts: ${last.message}`,
+      `gave up after ${retries + 1} attempts: ${last.message}`,
       last.status === undefined ? {} : { status: last.status },
     );
   }

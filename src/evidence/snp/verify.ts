@@ -1,11 +1,220 @@
+/**
+ * The SEV-SNP pipeline: parse → product and signer → VEK (from the evidence, or KDS for a VCEK)
+ * → chain to a trusted ARK → revocation → report signature → VEK bound to the report (TCB,
+ * hwID) → appraisal → claims. The report signature is checked before the VEK/report binding so
+ * that a tampered signed byte is reported as a signature failure whatever field it hit.
+ */
+import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
 import type { Policy } from '../policy.js';
 import type { EvidenceInput, SnpClaims, VerifyOptions } from '../types.js';
+import {
+  type ParsedCert,
+  type ParsedCrl,
+  parseCertificate,
+  parseCrl,
+  toDerList,
+  verifyWithAlgorithm,
+} from '../x509.js';
+import { appraiseSnp, snpClaims } from './appraise.js';
+import {
+  type ChainResult,
+  checkVekShape,
+  hwIdMatches,
+  productOfIntermediate,
+  type VekExtensions,
+  vekExtensions,
+  verifyVekChain,
+} from './certs.js';
+import { KdsClient, kdsClientFor } from './kds.js';
+import { parseSnpReport, type SnpReport, withProduct } from './report.js';
+import type { SnpProduct } from './roots.js';
+import { productFromName } from './tcb.js';
 
-// Placeholder until the SNP pipeline lands.
-export async function verifySnp(
-  _input: EvidenceInput,
-  _options: VerifyOptions & { policy: Policy; now: Date },
-): Promise<SnpClaims> {
-  throw new AttestationError('ERR_UNSUPPORTED_EVIDENCE', 'SEV-SNP verification is not implemented yet');
+type ResolvedOptions = VerifyOptions & { policy: Policy; now: Date };
+
+function chainError(message: string, details: Record<string, unknown> = {}): AttestationError {
+  return new AttestationError('ERR_EVIDENCE_CHAIN', message, { details });
+}
+
+/** ECDSA P-384/SHA-384 over bytes 0x000..0x29F; r and s were converted to big-endian by the parser. */
+export function verifyReportSignature(report: SnpReport, key: KeyObject): boolean {
+  const sig = new Uint8Array(96);
+  sig.set(report.raw.r, 0);
+  sig.set(report.raw.s, 48);
+  try {
+    return cryptoVerify('sha384', report.raw.signed, { key, dsaEncoding: 'ieee-p1363' }, sig);
+  } catch {
+    return false;
+  }
+}
+
+function checkTcbBinding(ext: VekExtensions, report: SnpReport, product: SnpProduct): void {
+  const t = report.reportedTcb;
+  const pairs: Array<[string, number | undefined, number | undefined]> = [
+    ['bootloader', ext.blSPL, t.bootloader],
+    ['tee', ext.teeSPL, t.tee],
+    ['snp', ext.snpSPL, t.snp],
+    ['microcode', ext.ucodeSPL, t.microcode],
+  ];
+  if (product === 'Turin' || ext.fmcSPL !== undefined) pairs.push(['fmc', ext.fmcSPL, t.fmc]);
+  for (const [name, cert, reported] of pairs) {
+    // A VLEK may omit fmcSPL; when present on either side the values must agree.
+    if (name === 'fmc' && cert === undefined && report.signerInfo.signingKey === 'vlek') continue;
+    if (cert !== reported)
+      throw chainError(`VEK ${name} SPL ${cert} does not match REPORTED_TCB ${reported}`, {
+        component: name,
+      });
+  }
+}
+
+// Verified CRLs by body (the fetcher hands out the same cached buffer) and ARK fingerprint.
+const crlCache = new WeakMap<Uint8Array, Map<string, ParsedCrl>>();
+
+function verifiedCrl(der: Uint8Array, ark: ParsedCert): ParsedCrl {
+  let perArk = crlCache.get(der);
+  const hit = perArk?.get(ark.fingerprint256);
+  if (hit) return hit;
+  const crl = parseCrl(der, 'ERR_EVIDENCE_CHAIN');
+  if (!Buffer.from(crl.issuerDer).equals(Buffer.from(ark.subjectDer)))
+    throw chainError(`CRL issuer "${crl.issuer.CN}" is not ${ark.subject.CN}`);
+  if (!verifyWithAlgorithm(crl.sigAlg, crl.tbs, crl.signature, ark.publicKey))
+    throw chainError(`CRL signature by ${ark.subject.CN} does not verify`);
+  if (!perArk) {
+    perArk = new Map();
+    crlCache.set(der, perArk);
+  }
+  perArk.set(ark.fingerprint256, crl);
+  return crl;
+}
+
+/**
+ * Uses the product's CRL whenever one is at hand (fetched when online, cached otherwise). A CRL
+ * that is not signed by the accepting ARK is an error; one outside its validity window at `now`
+ * counts as missing. With snp.requireCrl a missing CRL is fatal.
+ */
+async function checkRevocation(
+  chain: ChainResult,
+  product: SnpProduct,
+  signer: 'vcek' | 'vlek',
+  options: ResolvedOptions,
+): Promise<void> {
+  const required = options.policy.snp?.requireCrl === true;
+  const missing = (why: string, cause?: unknown) => {
+    if (required)
+      throw new AttestationError('ERR_COLLATERAL_UNAVAILABLE', `policy snp.requireCrl: ${why}`, {
+        details: { field: 'snp.requireCrl' },
+        ...(cause === undefined ? {} : { cause }),
+      });
+  };
+  let der: Uint8Array;
+  try {
+    const kds = kdsClientFor(options.kds);
+    const res = await kds.fetcher.get(KdsClient.crlPath(product, signer), {
+      offline: options.offline === true,
+      ...(options.signal ? { signal: options.signal } : {}),
+      // An optional CRL should not hold verification up with retries.
+      ...(required ? {} : { retries: 0 }),
+    });
+    der = res.body;
+  } catch (err) {
+    if (err instanceof AttestationError && err.code === 'ERR_ABORTED') throw err;
+    return missing('no CRL is available', err);
+  }
+  const crl = verifiedCrl(der, chain.ark);
+  const t = options.now.getTime();
+  if (t < crl.thisUpdate.getTime() || (crl.nextUpdate && t > crl.nextUpdate.getTime()))
+    return missing(`the CRL is not valid at ${options.now.toISOString()}`);
+  for (const [cert, what] of [
+    [chain.intermediate, chain.intermediate.subject.CN ?? 'intermediate'],
+    [chain.vek, signer.toUpperCase()],
+  ] as const) {
+    if (crl.revoked.has(cert.serialHex))
+      throw chainError(`${what} (serial ${cert.serialHex}) is revoked`, { revoked: cert.serialHex });
+  }
+}
+
+function oneDer(value: Uint8Array, what: string): Uint8Array {
+  const list = toDerList(value, 'ERR_EVIDENCE_CHAIN');
+  if (list.length !== 1 || !list[0]) throw chainError(`${what} must be one certificate`);
+  return list[0];
+}
+
+export async function verifySnp(input: EvidenceInput, options: ResolvedOptions): Promise<SnpClaims> {
+  let report = parseSnpReport(input.report);
+  const signer = report.signerInfo.signingKey;
+  if (report.version >= 3 && !report.product) {
+    const c = report.cpuid!;
+    throw new AttestationError(
+      'ERR_EVIDENCE_MALFORMED',
+      `SNP report: CPUID family 0x${c.family.toString(16)} model 0x${c.model.toString(16)} is not Milan, Genoa or Turin`,
+    );
+  }
+  const chain = input.chain !== undefined ? toDerList(input.chain, 'ERR_EVIDENCE_CHAIN') : undefined;
+  const chainProduct = chain?.[0] ? productOfIntermediate(parseCert(chain[0])) : undefined;
+
+  let product = report.product ?? chainProduct;
+  let vekDer: Uint8Array;
+  if (input.vek !== undefined) {
+    vekDer = oneDer(input.vek, 'vek');
+  } else {
+    if (signer === 'vlek')
+      throw new AttestationError(
+        'ERR_COLLATERAL_UNAVAILABLE',
+        'the report is signed by a VLEK, which cannot be fetched: it must come with the evidence',
+      );
+    if (!product)
+      throw new AttestationError(
+        'ERR_COLLATERAL_UNAVAILABLE',
+        'a v2 report names no product, so its VCEK must come with the evidence',
+      );
+    vekDer = await kdsClientFor(options.kds).getVcek(
+      product,
+      report.raw.chipId,
+      withProduct(report, product).reportedTcb,
+      { offline: options.offline === true, ...(options.signal ? { signal: options.signal } : {}) },
+    );
+  }
+
+  const vek = parseCert(vekDer);
+  const ext = vekExtensions(vek);
+  const named = ext.productName !== undefined ? productFromName(ext.productName) : undefined;
+  if (ext.productName !== undefined && !named)
+    throw chainError(`VEK productName "${ext.productName}" is not Milan, Genoa or Turin`);
+  product ??= named;
+  if (!product) throw chainError('cannot tell the product: v2 report and a VEK without productName');
+  if (named && named !== product)
+    throw chainError(`VEK is for ${named} but the report is from ${product}`, { vekProduct: named, product });
+  if (chainProduct && chainProduct !== product)
+    throw chainError(`the chain is for ${chainProduct} but the report is from ${product}`);
+  report = withProduct(report, product);
+
+  checkVekShape(vek, ext, signer, product);
+  const verified = verifyVekChain({
+    product,
+    signer,
+    vek: vekDer,
+    ...(chain ? { chain } : {}),
+    ...(options.trustAnchors?.amdArks ? { amdArks: options.trustAnchors.amdArks } : {}),
+    now: options.now,
+  });
+  await checkRevocation(verified, product, signer, options);
+
+  if (!verifyReportSignature(report, verified.vek.publicKey))
+    throw new AttestationError(
+      'ERR_EVIDENCE_SIGNATURE',
+      `SNP report signature by the ${signer.toUpperCase()} does not verify`,
+    );
+
+  checkTcbBinding(ext, report, product);
+  if (ext.hwID && !hwIdMatches(ext.hwID, report.raw.chipId, product))
+    throw chainError('VCEK hwID does not match the report CHIP_ID');
+
+  const claims = snpClaims(report, product, verified.simulated);
+  appraiseSnp(claims, options.policy.snp);
+  return claims;
+}
+
+function parseCert(der: Uint8Array): ParsedCert {
+  return parseCertificate(der, 'ERR_EVIDENCE_CHAIN');
 }

@@ -1,0 +1,313 @@
+/**
+ * AMD certificates: the VCEK/VLEK extensions (snp-format.md §4) and the chain
+ * VEK → ASK/ASVK → ARK. Names are checked by CN pattern (ARK-<P>, SEV-<P>, SEV-VLEK-<P>,
+ * SEV-VCEK/SEV-VLEK) and never by O=, so that a simulated chain differs from AMD's only in the
+ * organisation and in which anchor accepts it. Trust comes only from the anchors: AMD's pinned
+ * ARKs, or `trustAnchors.amdArks`, which replace them.
+ *
+ * Verified chains are cached by the fingerprints of their three certificates together with the
+ * window in which all three are valid, so a repeated verification costs one map lookup here and
+ * leaves only the report signature to check.
+ */
+import { AttestationError } from '../../errors.js';
+import { isAllZero } from '../bytes.js';
+import { SIMULATED_ORGANIZATION } from '../simulated-marker.js';
+import { derUint, OID, type ParsedCert, parseCertificate, readTlv, verifyWithAlgorithm } from '../x509.js';
+import { amdCerts, PINNED_ARK_SHA256, SNP_PRODUCTS, type SnpProduct } from './roots.js';
+import { hasFmc } from './tcb.js';
+
+const AMD_ARC = '1.3.6.1.4.1.3704.1';
+export const VEK_OID = {
+  structVersion: `${AMD_ARC}.1`,
+  productName: `${AMD_ARC}.2`,
+  blSPL: `${AMD_ARC}.3.1`,
+  teeSPL: `${AMD_ARC}.3.2`,
+  snpSPL: `${AMD_ARC}.3.3`,
+  ucodeSPL: `${AMD_ARC}.3.8`,
+  fmcSPL: `${AMD_ARC}.3.9`,
+  hwID: `${AMD_ARC}.4`,
+  cspID: `${AMD_ARC}.5`,
+} as const;
+
+export interface VekExtensions {
+  structVersion?: number;
+  productName?: string;
+  blSPL: number;
+  teeSPL: number;
+  snpSPL: number;
+  ucodeSPL: number;
+  fmcSPL?: number;
+  /** VCEK only: 64 bytes (Milan/Genoa) or 8 bytes (Turin). */
+  hwID?: Uint8Array;
+  /** VLEK only: the cloud provider, e.g. "CN=cc-us-east-2.amazonaws.com". */
+  cspID?: string;
+}
+
+function chainError(message: string, details: Record<string, unknown> = {}): AttestationError {
+  return new AttestationError('ERR_EVIDENCE_CHAIN', message, { details });
+}
+
+function extInt(cert: ParsedCert, oid: string): number | undefined {
+  const e = cert.extensions.get(oid);
+  if (!e) return undefined;
+  const t = readTlv(e.value, 0, 'ERR_EVIDENCE_CHAIN');
+  if (t.tag !== 0x02 || t.end !== e.value.length || t.value.length === 0 || t.value.length > 3)
+    throw chainError(`VEK extension ${oid} is not a small INTEGER`);
+  if (t.value[0]! & 0x80) throw chainError(`VEK extension ${oid} is negative`);
+  return derUint(t.value);
+}
+
+function extString(cert: ParsedCert, oid: string): string | undefined {
+  const e = cert.extensions.get(oid);
+  if (!e) return undefined;
+  const t = readTlv(e.value, 0, 'ERR_EVIDENCE_CHAIN');
+  // IA5String (0x16); UTF8String (0x0c) tolerated since the content is compared, not interpreted.
+  if ((t.tag !== 0x16 && t.tag !== 0x0c) || t.end !== e.value.length)
+    throw chainError(`VEK extension ${oid} is not a string`);
+  return Buffer.from(t.value).toString('latin1');
+}
+
+/** hwID is raw bytes in every real VCEK; a DER OCTET STRING wrapping is accepted too. */
+function extHwId(cert: ParsedCert): Uint8Array | undefined {
+  const e = cert.extensions.get(VEK_OID.hwID);
+  if (!e) return undefined;
+  const v = e.value;
+  if (v.length === 64 || v.length === 8) return v;
+  if (
+    (v.length === 66 && v[0] === 0x04 && v[1] === 0x40) ||
+    (v.length === 10 && v[0] === 0x04 && v[1] === 0x08)
+  )
+    return v.subarray(2);
+  throw chainError(`VEK hwID has length ${v.length}`);
+}
+
+/** Reads the AMD extensions of a VCEK or VLEK; throws ERR_EVIDENCE_CHAIN on a missing or malformed one. */
+export function vekExtensions(cert: ParsedCert): VekExtensions {
+  const need = (name: keyof typeof VEK_OID) => {
+    const v = extInt(cert, VEK_OID[name]);
+    if (v === undefined) throw chainError(`VEK lacks the ${name} extension`);
+    return v;
+  };
+  const out: VekExtensions = {
+    blSPL: need('blSPL'),
+    teeSPL: need('teeSPL'),
+    snpSPL: need('snpSPL'),
+    ucodeSPL: need('ucodeSPL'),
+  };
+  const structVersion = extInt(cert, VEK_OID.structVersion);
+  if (structVersion !== undefined) out.structVersion = structVersion;
+  const productName = extString(cert, VEK_OID.productName);
+  if (productName !== undefined) out.productName = productName;
+  const fmc = extInt(cert, VEK_OID.fmcSPL);
+  if (fmc !== undefined) out.fmcSPL = fmc;
+  const hwID = extHwId(cert);
+  if (hwID) out.hwID = hwID;
+  const cspID = extString(cert, VEK_OID.cspID);
+  if (cspID !== undefined) out.cspID = cspID;
+  for (const [k, v] of Object.entries(out))
+    if (typeof v === 'number' && k.endsWith('SPL') && v > 255) throw chainError(`VEK ${k} ${v} exceeds 255`);
+  return out;
+}
+
+/**
+ * Shape rules of §4: the subject CN names the key type, a VCEK has a hwID and no cspID, a VLEK
+ * the reverse, the key is P-384, the signature RSASSA-PSS. Product-specific: Turin VCEKs carry
+ * an 8-byte hwID and an FMC SPL, Milan/Genoa VCEKs a 64-byte hwID and no FMC SPL.
+ */
+export function checkVekShape(
+  cert: ParsedCert,
+  ext: VekExtensions,
+  signer: 'vcek' | 'vlek',
+  product: SnpProduct,
+) {
+  const cn = signer === 'vcek' ? 'SEV-VCEK' : 'SEV-VLEK';
+  if (cert.subject.CN !== cn)
+    throw chainError(`${signer.toUpperCase()} subject CN is "${cert.subject.CN}", expected ${cn}`);
+  if (cert.version !== 3) throw chainError('VEK is not an X.509 v3 certificate');
+  const key = cert.publicKey.asymmetricKeyDetails;
+  if (cert.publicKey.asymmetricKeyType !== 'ec' || key?.namedCurve !== 'secp384r1')
+    throw chainError('VEK key is not ECDSA P-384');
+  if (signer === 'vcek') {
+    if (!ext.hwID) throw chainError('VCEK lacks the hwID extension');
+    if (ext.cspID !== undefined) throw chainError('VCEK carries a cspID extension');
+    if (ext.hwID.length !== (hasFmc(product) ? 8 : 64))
+      throw chainError(`VCEK hwID of ${ext.hwID.length} bytes for ${product}`);
+    if (hasFmc(product) !== (ext.fmcSPL !== undefined))
+      throw chainError(`VCEK ${hasFmc(product) ? 'lacks' : 'carries'} an fmcSPL extension for ${product}`);
+  } else {
+    if (ext.cspID === undefined) throw chainError('VLEK lacks the cspID extension');
+    if (ext.hwID) throw chainError('VLEK carries a hwID extension');
+    if (!hasFmc(product) && ext.fmcSPL !== undefined)
+      throw chainError(`VLEK carries an fmcSPL for ${product}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chain
+
+export interface ChainResult {
+  ark: ParsedCert;
+  intermediate: ParsedCert;
+  vek: ParsedCert;
+  /** The accepting anchor is a simulated root. */
+  simulated: boolean;
+}
+
+interface CachedChain extends ChainResult {
+  validFrom: number;
+  validTo: number;
+}
+
+const chainCache = new Map<string, CachedChain>();
+const CHAIN_CACHE_MAX = 512;
+
+function parseChainCert(der: Uint8Array, what: string): ParsedCert {
+  try {
+    return parseCertificate(der, 'ERR_EVIDENCE_CHAIN');
+  } catch (err) {
+    throw new AttestationError('ERR_EVIDENCE_CHAIN', `${what} does not parse`, { cause: err });
+  }
+}
+
+const anchorCache = new WeakMap<Uint8Array[], ParsedCert[]>();
+
+/** The ARKs that may accept a chain: the caller's anchors, or AMD's pinned ones. */
+export function anchorsFor(product: SnpProduct, amdArks?: Uint8Array[]): ParsedCert[] {
+  if (amdArks === undefined) return [amdCerts(product).ark];
+  let parsed = anchorCache.get(amdArks);
+  if (!parsed) {
+    parsed = amdArks.map((der) => parseChainCert(der, 'trust anchor'));
+    anchorCache.set(amdArks, parsed);
+  }
+  return parsed.filter((a) => a.subject.CN === `ARK-${product}`);
+}
+
+function signedBy(cert: ParsedCert, issuer: ParsedCert): boolean {
+  // AMD signs every link with RSASSA-PSS; an ECDSA or PKCS#1 link would be a foreign chain.
+  if (cert.sigAlg.algorithm !== OID.rsaPss) return false;
+  if (!Buffer.from(cert.issuerDer).equals(Buffer.from(issuer.subjectDer))) return false;
+  return verifyWithAlgorithm(cert.sigAlg, cert.tbs, cert.signature, issuer.publicKey);
+}
+
+function checkValidity(cert: ParsedCert, what: string, now: Date): void {
+  const t = now.getTime();
+  if (t < cert.notBefore.getTime())
+    throw chainError(`${what} is not valid before ${cert.notBefore.toISOString()}`, {
+      notBefore: cert.notBefore,
+    });
+  if (t > cert.notAfter.getTime())
+    throw chainError(`${what} expired at ${cert.notAfter.toISOString()}`, { notAfter: cert.notAfter });
+}
+
+export interface ChainInput {
+  product: SnpProduct;
+  signer: 'vcek' | 'vlek';
+  vek: Uint8Array;
+  /** Intermediate then (optionally) ARK, DER; absent: the embedded intermediate of the product. */
+  chain?: Uint8Array[];
+  amdArks?: Uint8Array[];
+  now: Date;
+}
+
+/**
+ * Verifies VEK → ASK/ASVK → ARK at `now`. A supplied ARK must be one of the anchors (by
+ * fingerprint); it is never trusted for being in the evidence. Throws ERR_EVIDENCE_CHAIN.
+ */
+export function verifyVekChain(input: ChainInput): ChainResult {
+  const { product, signer, now } = input;
+  if (input.chain && input.chain.length > 2) throw chainError(`chain of ${input.chain.length} certificates`);
+  const vek = parseChainCert(input.vek, 'VEK');
+  const interDer = input.chain?.[0];
+  const intermediate = interDer
+    ? parseChainCert(interDer, 'ASK/ASVK')
+    : signer === 'vcek'
+      ? amdCerts(product).ask
+      : amdCerts(product).asvk;
+  const anchors = anchorsFor(product, input.amdArks);
+  const suppliedArkDer = input.chain?.[1];
+  let candidates = anchors;
+  if (suppliedArkDer) {
+    const supplied = parseChainCert(suppliedArkDer, 'ARK');
+    candidates = anchors.filter((a) => a.fingerprint256 === supplied.fingerprint256);
+    if (candidates.length === 0)
+      throw chainError(`supplied root "${supplied.subject.CN}" is not a trusted ARK for ${product}`, {
+        fingerprint: supplied.fingerprint256,
+      });
+  }
+  if (candidates.length === 0) throw chainError(`no trusted ARK for ${product}`);
+
+  for (const ark of candidates) {
+    const key = `${ark.fingerprint256}|${intermediate.fingerprint256}|${vek.fingerprint256}|${signer}|${product}`;
+    const hit = chainCache.get(key);
+    if (hit) {
+      // Signatures do not depend on time; validity does, so it is checked for every `now`.
+      if (now.getTime() >= hit.validFrom && now.getTime() <= hit.validTo) return hit;
+      for (const [c, what] of [
+        [hit.ark, 'ARK'],
+        [hit.intermediate, 'ASK/ASVK'],
+        [hit.vek, 'VEK'],
+      ] as const)
+        checkValidity(c, what, now);
+    }
+  }
+
+  const interCn = signer === 'vcek' ? `SEV-${product}` : `SEV-VLEK-${product}`;
+  if (intermediate.subject.CN !== interCn)
+    throw chainError(`intermediate CN is "${intermediate.subject.CN}", expected ${interCn}`);
+  if (vek.issuer.CN !== interCn) throw chainError(`VEK issuer CN is "${vek.issuer.CN}", expected ${interCn}`);
+  if (!signedBy(vek, intermediate)) throw chainError(`VEK signature by ${interCn} does not verify`);
+
+  let lastWhy = '';
+  for (const ark of candidates) {
+    if (ark.subject.CN !== `ARK-${product}` || intermediate.issuer.CN !== `ARK-${product}`) {
+      lastWhy = `intermediate issuer is "${intermediate.issuer.CN}", expected ARK-${product}`;
+      continue;
+    }
+    if (input.amdArks === undefined && ark.fingerprint256 !== PINNED_ARK_SHA256[product]) {
+      lastWhy = 'ARK does not match its pin';
+      continue;
+    }
+    if (!signedBy(ark, ark)) {
+      lastWhy = `ARK-${product} self-signature does not verify`;
+      continue;
+    }
+    if (!signedBy(intermediate, ark)) {
+      lastWhy = `${interCn} signature by ARK-${product} does not verify`;
+      continue;
+    }
+    checkValidity(ark, 'ARK', now);
+    checkValidity(intermediate, interCn, now);
+    checkValidity(vek, signer.toUpperCase(), now);
+    const result: CachedChain = {
+      ark,
+      intermediate,
+      vek,
+      simulated: ark.subject.O === SIMULATED_ORGANIZATION,
+      validFrom: Math.max(ark.notBefore.getTime(), intermediate.notBefore.getTime(), vek.notBefore.getTime()),
+      validTo: Math.min(ark.notAfter.getTime(), intermediate.notAfter.getTime(), vek.notAfter.getTime()),
+    };
+    if (chainCache.size >= CHAIN_CACHE_MAX) chainCache.delete(chainCache.keys().next().value as string);
+    chainCache.set(
+      `${ark.fingerprint256}|${intermediate.fingerprint256}|${vek.fingerprint256}|${signer}|${product}`,
+      result,
+    );
+    return result;
+  }
+  throw chainError(lastWhy || `chain does not lead to a trusted ARK-${product}`);
+}
+
+/** Product named by a chain's intermediate (for v2 reports whose VEK says nothing usable). */
+export function productOfIntermediate(cert: ParsedCert): SnpProduct | undefined {
+  const cn = cert.subject.CN ?? '';
+  return SNP_PRODUCTS.find((p) => cn === `SEV-${p}` || cn === `SEV-VLEK-${p}`);
+}
+
+/** True when the chip ID is all zero (masked by the host), in which case hwID is not compared. */
+export function hwIdMatches(hwID: Uint8Array, chipId: Uint8Array, product: SnpProduct): boolean {
+  if (isAllZero(chipId)) return true;
+  if (hasFmc(product))
+    return (
+      hwID.length === 8 && Buffer.from(chipId.subarray(0, 8)).equals(hwID) && isAllZero(chipId.subarray(8))
+    );
+  return hwID.length === 64 && Buffer.from(chipId).equals(hwID);
+}

@@ -1,0 +1,103 @@
+/**
+ * AMD Key Distribution Service client (snp-format.md §5) on top of the shared CollateralFetcher:
+ * VCEKs by chip ID and TCB, the ASK/ASVK+ARK chains, and the ARK-signed CRLs. VLEKs are not
+ * publicly downloadable, so there is no VLEK getter: they must come with the evidence.
+ * Everything returned is untrusted until the verifier has checked it against the pinned ARKs.
+ */
+import { AttestationError } from '../../errors.js';
+import { bytesToHex, isAllZero } from '../bytes.js';
+import { CollateralFetcher, type CollateralFetcherOptions } from '../fetch.js';
+import type { CollateralClient, CollateralFetchOptions, TcbVersion } from '../types.js';
+import { pemToDer } from '../x509.js';
+import type { SnpProduct } from './roots.js';
+import { hasFmc } from './tcb.js';
+
+export const AMD_KDS_URL = 'https://kdsintf.amd.com';
+
+export interface KdsCallOptions {
+  signal?: AbortSignal;
+  offline?: boolean;
+}
+
+export class KdsClient implements CollateralClient {
+  readonly kind = 'kds' as const;
+  readonly fetcher: CollateralFetcher;
+
+  constructor(options: CollateralFetcherOptions = {}) {
+    this.fetcher = new CollateralFetcher({ ...options, baseUrl: options.baseUrl ?? AMD_KDS_URL });
+  }
+
+  /** `/vcek/v1/{product}/{hwid}?…`: Turin uses the 8-byte ID and lists fmcSPL first. */
+  static vcekPath(product: SnpProduct, chipId: Uint8Array, tcb: TcbVersion): string {
+    if (chipId.length !== 64) throw new AttestationError('ERR_INVALID_ARGUMENT', 'CHIP_ID must be 64 bytes');
+    const turin = hasFmc(product);
+    const hwid = bytesToHex(turin ? chipId.subarray(0, 8) : chipId);
+    const q = `blSPL=${tcb.bootloader}&teeSPL=${tcb.tee}&snpSPL=${tcb.snp}&ucodeSPL=${tcb.microcode}`;
+    return `/vcek/v1/${product}/${hwid}?${turin ? `fmcSPL=${tcb.fmc ?? 0}&` : ''}${q}`;
+  }
+
+  static chainPath(product: SnpProduct, signer: 'vcek' | 'vlek'): string {
+    return `/${signer}/v1/${product}/cert_chain`;
+  }
+
+  static crlPath(product: SnpProduct, signer: 'vcek' | 'vlek'): string {
+    return `/${signer}/v1/${product}/crl`;
+  }
+
+  /** The VCEK (DER) for a chip at the REPORTED_TCB. A masked (all-zero) CHIP_ID cannot be looked up. */
+  async getVcek(product: SnpProduct, chipId: Uint8Array, tcb: TcbVersion, o: KdsCallOptions = {}) {
+    if (isAllZero(chipId))
+      throw new AttestationError(
+        'ERR_COLLATERAL_UNAVAILABLE',
+        'no VCEK in the evidence and CHIP_ID is masked, so KDS cannot be asked for it',
+      );
+    const res = await this.fetcher.get(KdsClient.vcekPath(product, chipId, tcb), o);
+    return res.body;
+  }
+
+  /** [ASK or ASVK, ARK] as DER, from the PEM KDS serves. */
+  async getCertChain(
+    product: SnpProduct,
+    signer: 'vcek' | 'vlek',
+    o: KdsCallOptions = {},
+  ): Promise<Uint8Array[]> {
+    const res = await this.fetcher.get(KdsClient.chainPath(product, signer), o);
+    const ders = pemToDer(Buffer.from(res.body).toString('latin1'), 'ERR_COLLATERAL_UNAVAILABLE');
+    if (ders.length !== 2)
+      throw new AttestationError(
+        'ERR_COLLATERAL_UNAVAILABLE',
+        `KDS cert_chain holds ${ders.length} certificates, not 2`,
+      );
+    return ders;
+  }
+
+  /** The ARK-signed CRL (DER) for VCEK or VLEK intermediates of a product. */
+  async getCrl(product: SnpProduct, signer: 'vcek' | 'vlek', o: KdsCallOptions = {}): Promise<Uint8Array> {
+    return (await this.fetcher.get(KdsClient.crlPath(product, signer), o)).body;
+  }
+}
+
+let defaultClient: KdsClient | undefined;
+const byOptions = new Map<string, KdsClient>();
+
+/**
+ * The client for VerifyOptions.kds: an instance is used as is; equal option objects share one
+ * client (and so one cache); no options share the process-wide default client.
+ */
+export function kdsClientFor(kds: CollateralFetchOptions | CollateralClient | undefined): KdsClient {
+  if (kds instanceof KdsClient) return kds;
+  if (kds && 'kind' in kds)
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.kds is not a KDS client');
+  if (!kds) {
+    defaultClient ??= new KdsClient();
+    return defaultClient;
+  }
+  const key = JSON.stringify([kds.baseUrl, kds.timeoutMs, kds.retries, kds.cacheDir]);
+  let client = byOptions.get(key);
+  if (!client) {
+    if (byOptions.size >= 16) byOptions.delete(byOptions.keys().next().value as string);
+    client = new KdsClient(kds);
+    byOptions.set(key, client);
+  }
+  return client;
+}

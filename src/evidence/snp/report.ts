@@ -1,0 +1,245 @@
+/**
+ * The SEV-SNP ATTESTATION_REPORT parser (versions 2, 3, 4 with the v3 layout, and 5; layout in
+ * docs/reference/snp-format.md §1). Pure and bounds-checked: the only thing it throws is
+ * ERR_EVIDENCE_MALFORMED. It checks the structure (length, version, signature algorithm, every
+ * must-be-zero range, signer-info and policy reserved bits) but nothing cryptographic.
+ *
+ * TCB values are decoded with the layout of the product the CPUID fields name. A v2 report has
+ * no CPUID, so its product comes from the VEK; until then its TCBs are decoded with the
+ * Milan/Genoa layout (the only one that existed when v2 reports were produced) and `product` is
+ * undefined. Call `decodeTcb(report.raw.reportedTcb, product)` once the product is known.
+ */
+import { AttestationError } from '../../errors.js';
+import { bytesToHex, isAllZero } from '../bytes.js';
+import type { SnpGuestPolicy, SnpPlatformInfo, TcbVersion } from '../types.js';
+import type { SnpProduct } from './roots.js';
+import { decodeTcb, productFromCpuid } from './tcb.js';
+
+export const SNP_REPORT_LENGTH = 0x4a0;
+/** Bytes covered by the report signature: 0x000..0x29F. */
+export const SNP_SIGNED_LENGTH = 0x2a0;
+export const SNP_SUPPORTED_VERSIONS: readonly number[] = [2, 3, 4, 5];
+
+export interface SnpReport {
+  version: number;
+  guestSvn: number;
+  policy: SnpGuestPolicy;
+  familyId: string;
+  imageId: string;
+  vmpl: number;
+  signatureAlgo: number;
+  currentTcb: TcbVersion;
+  platformInfo: SnpPlatformInfo;
+  signerInfo: { raw: number; authorKeyEn: boolean; maskChipKey: boolean; signingKey: 'vcek' | 'vlek' };
+  reportData: string;
+  measurement: string;
+  hostData: string;
+  idKeyDigest: string;
+  authorKeyDigest: string;
+  reportId: string;
+  reportIdMa: string;
+  reportedTcb: TcbVersion;
+  /** v3 and later. */
+  cpuid?: { family: number; model: number; stepping: number };
+  chipId: string;
+  committedTcb: TcbVersion;
+  currentFirmware: string;
+  committedFirmware: string;
+  launchTcb: TcbVersion;
+  /** v5 and later (lowercase hex of the u64). */
+  launchMitVector?: string;
+  currentMitVector?: string;
+  /** Product from CPUID (v3+) when it is one this library knows; undefined for v2. */
+  product?: SnpProduct;
+  /** Raw byte views used by the verifier. */
+  raw: {
+    bytes: Uint8Array;
+    signed: Uint8Array;
+    /** Big-endian r and s, 48 bytes each (converted from the report's little-endian fields). */
+    r: Uint8Array;
+    s: Uint8Array;
+    chipId: Uint8Array;
+    currentTcb: Uint8Array;
+    reportedTcb: Uint8Array;
+    committedTcb: Uint8Array;
+    launchTcb: Uint8Array;
+  };
+}
+
+function malformed(message: string, details: Record<string, unknown> = {}): AttestationError {
+  return new AttestationError('ERR_EVIDENCE_MALFORMED', `SNP report: ${message}`, { details });
+}
+
+function u32(b: Uint8Array, off: number): number {
+  return (b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24)) >>> 0;
+}
+
+function u64(b: Uint8Array, off: number): bigint {
+  return BigInt(u32(b, off)) | (BigInt(u32(b, off + 4)) << 32n);
+}
+
+function mbz(b: Uint8Array, from: number, to: number): void {
+  for (let i = from; i < to; i++)
+    if (b[i] !== 0) throw malformed(`reserved byte 0x${i.toString(16)} is not zero`, { offset: i });
+}
+
+/** Reverses a 48-byte little-endian scalar into big-endian. */
+function leScalar(b: Uint8Array, off: number): Uint8Array {
+  const out = new Uint8Array(48);
+  for (let i = 0; i < 48; i++) out[i] = b[off + 47 - i]!;
+  return out;
+}
+
+function bit(v: bigint, n: number): boolean {
+  return ((v >> BigInt(n)) & 1n) === 1n;
+}
+
+export function decodeGuestPolicy(v: bigint): SnpGuestPolicy {
+  return {
+    raw: `0x${v.toString(16)}`,
+    abiMinor: Number(v & 0xffn),
+    abiMajor: Number((v >> 8n) & 0xffn),
+    smt: bit(v, 16),
+    migrateMa: bit(v, 18),
+    debug: bit(v, 19),
+    singleSocket: bit(v, 20),
+    cxlAllow: bit(v, 21),
+    memAes256Xts: bit(v, 22),
+    raplDis: bit(v, 23),
+    ciphertextHiding: bit(v, 24),
+    pageSwapDisable: bit(v, 25),
+  };
+}
+
+const KNOWN_PLATFORM_BITS = 0b1011_1111n; // bits 0-5 and 7; bit 6 is set by Turin but undocumented.
+
+export function decodePlatformInfo(v: bigint): SnpPlatformInfo {
+  return {
+    raw: `0x${v.toString(16)}`,
+    smtEnabled: bit(v, 0),
+    tsmeEnabled: bit(v, 1),
+    eccEnabled: bit(v, 2),
+    raplDisabled: bit(v, 3),
+    ciphertextHidingEnabled: bit(v, 4),
+    aliasCheckComplete: bit(v, 5),
+    sevTioEnabled: bit(v, 7),
+    unknownBits: `0x${(v & ~KNOWN_PLATFORM_BITS).toString(16)}`,
+  };
+}
+
+function firmware(b: Uint8Array, off: number): string {
+  return `${b[off + 2]}.${b[off + 1]}.${b[off]}`;
+}
+
+/**
+ * Parses a bare 1184-byte report. Throws ERR_EVIDENCE_MALFORMED for any other length, an
+ * unknown version or signature algorithm, a non-zero reserved field, or a signature whose
+ * unused high bytes are not zero.
+ */
+export function parseSnpReport(bytes: Uint8Array): SnpReport {
+  if (!(bytes instanceof Uint8Array)) throw malformed('not a Uint8Array');
+  if (bytes.length !== SNP_REPORT_LENGTH)
+    throw malformed(`length ${bytes.length}, expected ${SNP_REPORT_LENGTH}`, { length: bytes.length });
+  // Copy once so that later mutation of the caller's buffer cannot change what was checked.
+  const b = Uint8Array.from(bytes);
+  const version = u32(b, 0x000);
+  if (!SNP_SUPPORTED_VERSIONS.includes(version))
+    throw malformed(`unsupported version ${version}`, { version });
+  const signatureAlgo = u32(b, 0x034);
+  if (signatureAlgo !== 1) throw malformed(`unsupported signature algorithm ${signatureAlgo}`);
+
+  const policyRaw = u64(b, 0x008);
+  if (!bit(policyRaw, 17)) throw malformed('guest policy bit 17 (reserved, must be one) is zero');
+  if (policyRaw >> 26n !== 0n) throw malformed('guest policy reserved bits 63:26 are not zero');
+
+  const signer = u32(b, 0x048);
+  if (signer >>> 5 !== 0) throw malformed('signer info reserved bits 31:5 are not zero');
+  const signingKey = (signer >>> 2) & 0b111;
+  if (signingKey !== 0 && signingKey !== 1)
+    throw malformed(
+      signingKey === 7 ? 'report is not signed (SIGNING_KEY = none)' : `unknown SIGNING_KEY ${signingKey}`,
+    );
+
+  mbz(b, 0x04c, 0x050);
+  mbz(b, version >= 3 ? 0x18b : 0x188, 0x1a0);
+  mbz(b, 0x1eb, 0x1ec);
+  mbz(b, 0x1ef, 0x1f0);
+  mbz(b, 0x208, 0x2a0);
+  // r and s are 72-byte little-endian fields of which P-384 uses the low 48 bytes.
+  mbz(b, 0x2a0 + 48, 0x2a0 + 72);
+  mbz(b, 0x2e8 + 48, 0x2e8 + 72);
+  mbz(b, 0x330, 0x4a0);
+
+  const cpuid = version >= 3 ? { family: b[0x188]!, model: b[0x189]!, stepping: b[0x18a]! } : undefined;
+  const product = cpuid ? productFromCpuid(cpuid.family, cpuid.model) : undefined;
+  const layout: SnpProduct = product ?? 'Milan';
+  const chipId = b.subarray(0x1a0, 0x1e0);
+  const raw = {
+    bytes: b,
+    signed: b.subarray(0, SNP_SIGNED_LENGTH),
+    r: leScalar(b, 0x2a0),
+    s: leScalar(b, 0x2e8),
+    chipId,
+    currentTcb: b.subarray(0x038, 0x040),
+    reportedTcb: b.subarray(0x180, 0x188),
+    committedTcb: b.subarray(0x1e0, 0x1e8),
+    launchTcb: b.subarray(0x1f0, 0x1f8),
+  };
+  const hex = (from: number, len: number) => bytesToHex(b.subarray(from, from + len));
+  const report: SnpReport = {
+    version,
+    guestSvn: u32(b, 0x004),
+    policy: decodeGuestPolicy(policyRaw),
+    familyId: hex(0x010, 16),
+    imageId: hex(0x020, 16),
+    vmpl: u32(b, 0x030),
+    signatureAlgo,
+    currentTcb: decodeTcb(raw.currentTcb, layout),
+    platformInfo: decodePlatformInfo(u64(b, 0x040)),
+    signerInfo: {
+      raw: signer,
+      authorKeyEn: (signer & 1) === 1,
+      maskChipKey: (signer & 2) === 2,
+      signingKey: signingKey === 0 ? 'vcek' : 'vlek',
+    },
+    reportData: hex(0x050, 64),
+    measurement: hex(0x090, 48),
+    hostData: hex(0x0c0, 32),
+    idKeyDigest: hex(0x0e0, 48),
+    authorKeyDigest: hex(0x110, 48),
+    reportId: hex(0x140, 32),
+    reportIdMa: hex(0x160, 32),
+    reportedTcb: decodeTcb(raw.reportedTcb, layout),
+    chipId: bytesToHex(chipId),
+    committedTcb: decodeTcb(raw.committedTcb, layout),
+    currentFirmware: firmware(b, 0x1e8),
+    committedFirmware: firmware(b, 0x1ec),
+    launchTcb: decodeTcb(raw.launchTcb, layout),
+    raw,
+  };
+  if (cpuid) report.cpuid = cpuid;
+  if (product) report.product = product;
+  if (version >= 5) {
+    report.launchMitVector = `0x${u64(b, 0x1f8).toString(16)}`;
+    report.currentMitVector = `0x${u64(b, 0x200).toString(16)}`;
+  }
+  return report;
+}
+
+/** Re-decodes every TCB of a report with the layout of `product` (for v2 reports, once the VEK names it). */
+export function withProduct(report: SnpReport, product: SnpProduct): SnpReport {
+  if (report.product === product) return report;
+  return {
+    ...report,
+    product,
+    currentTcb: decodeTcb(report.raw.currentTcb, product),
+    reportedTcb: decodeTcb(report.raw.reportedTcb, product),
+    committedTcb: decodeTcb(report.raw.committedTcb, product),
+    launchTcb: decodeTcb(report.raw.launchTcb, product),
+  };
+}
+
+/** CHIP_ID all zero: the host masked it (MASK_CHIP_ID), and VLEK-signed reports always do. */
+export function chipIdMasked(report: SnpReport): boolean {
+  return isAllZero(report.raw.chipId);
+}
