@@ -20,7 +20,15 @@ export {
   createAttestedServer,
 } from './channel/server.js';
 export { AttestationError, ERROR_CODES, type ErrorCode } from './errors.js';
+export {
+  CollateralFetcher,
+  type CollateralFetcherOptions,
+  type FetchResult,
+} from './evidence/fetch.js';
 export { type Policy, parsePolicy, type SnpPolicy, type TdxPolicy } from './evidence/policy.js';
+export { AMD_KDS_URL, KdsClient } from './evidence/snp/kds.js';
+export { parseSnpReport, type SnpReport } from './evidence/snp/report.js';
+export { PINNED_ARK_SHA256, type SnpProduct } from './evidence/snp/roots.js';
 export { PcsClient, type PcsClientOptions } from './evidence/tdx/pcs.js';
 export { parseTdxQuote, type QeReport, type TdReportBody, type TdxQuote } from './evidence/tdx/quote.js';
 export { INTEL_SGX_ROOT_CA_DER, INTEL_SGX_ROOT_CA_SHA256 } from './evidence/tdx/roots.js';
