@@ -26,6 +26,20 @@ export {
   type FetchResult,
 } from './evidence/fetch.js';
 export { type Policy, parsePolicy, type SnpPolicy, type TdxPolicy } from './evidence/policy.js';
+export {
+  type ConfigfsTsmOptions,
+  configfsTsm,
+  type TsmFileSystem,
+} from './evidence/providers/configfs-tsm.js';
+export {
+  type AmdCrlOptions,
+  type SimulatedIntelCert,
+  type SimulatedSnpOptions,
+  type SimulatedTcb,
+  type SimulatedTcbStatus,
+  type SimulatedTdxOptions,
+  simulated,
+} from './evidence/providers/simulated.js';
 export { AMD_KDS_URL, KdsClient } from './evidence/snp/kds.js';
 export { parseSnpReport, type SnpReport } from './evidence/snp/report.js';
 export { PINNED_ARK_SHA256, type SnpProduct } from './evidence/snp/roots.js';
