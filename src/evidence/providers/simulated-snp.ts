@@ -309,7 +309,8 @@ export function simulatedAmdCrl(options: AmdCrlOptions = {}): Uint8Array {
     issuer: amdName(`ARK-${product}`),
     thisUpdate: options.thisUpdate ?? VALID_FROM,
     nextUpdate: options.nextUpdate ?? VALID_TO,
-    revokedSerials: options.revoked ?? [],
+    // Plain copies: a Buffer's .buffer may be a shared pool, which the CRL builder would serialise whole.
+    revokedSerials: (options.revoked ?? []).map((s) => Uint8Array.from(s)),
     signingKey: productKeys(product).ark,
     algorithm: 'rsa-pss-sha384',
   });
