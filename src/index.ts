@@ -19,6 +19,15 @@ export {
   type AttestedServerOptions,
   createAttestedServer,
 } from './channel/server.js';
+export {
+  type AttachWebSocketOptions,
+  attachWebSocket,
+  connectWebSocket,
+  DEFAULT_WEBSOCKET_MAX_PAYLOAD,
+  type DuplexAcceptor,
+  type WebSocketAttachment,
+  type WebSocketConnectOptions,
+} from './channel/websocket.js';
 export { AttestationError, ERROR_CODES, type ErrorCode } from './errors.js';
 export {
   CollateralFetcher,
