@@ -1,19 +1,35 @@
 /**
- * AttestedChannel: the application's view of an attested-channel/1 connection, a Duplex that
- * carries DATA frames over the TLS socket once the session (session.ts) says the channel is open.
+ * AttestedChannel: the application's view of an attested-channel/1 connection, and the driver that
+ * performs the I/O the pure session (session.ts) asks for: TLS checks, exporters and binders, the
+ * evidence provider, the verifier, timers, and DATA in both directions once the channel is open.
  */
+import { randomBytes } from 'node:crypto';
 import { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { AttestationError } from '../errors.js';
-import type { Policy } from '../evidence/policy.js';
+import { AttestationError, asAttestationError } from '../errors.js';
+import { bytesToHex, equalBytes } from '../evidence/bytes.js';
+import { type Policy, parsePolicy } from '../evidence/policy.js';
 import type {
   Claims,
   CollateralClient,
   CollateralFetchOptions,
+  EvidenceInput,
   EvidenceProvider,
   TrustAnchors,
+  VerifyOptions,
 } from '../evidence/types.js';
+import { verifyEvidence } from '../evidence/verify.js';
+import { computeBinder, exportBinderSecret, PROTOCOL_ID, peekReportData } from './binder.js';
+import { type DecodedCmw, encodeCmw, mediaTypeOf, REPORT_MEDIA_TYPES } from './cmw.js';
+import {
+  DEFAULT_MAX_CONTROL_PAYLOAD,
+  encodeAlert,
+  FrameType,
+  HEADER_SIZE,
+  MAX_DATA_PAYLOAD,
+} from './frames.js';
 import type { TlsIdentity } from './identity.js';
+import { Session, type SessionAction, type SessionEvent, type TimerKey } from './session.js';
 
 export type Role = 'client' | 'server';
 
@@ -44,21 +60,146 @@ export interface ChannelOptions {
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
+/** After a failure we end TLS gracefully so the ALERT arrives; a peer that never closes is cut off after this. */
+const CLOSE_GRACE_MS = 1_000;
+
+/** Test seams, reachable only through this symbol (not exported from the package). */
+export const INTERNAL: unique symbol = Symbol('attested-channel.internal');
+export interface ChannelInternals {
+  verifier?: (input: EvidenceInput, options: VerifyOptions) => Promise<Claims>;
+  random?: () => Uint8Array;
+}
+
+/** Validates the options both ends share; throws ERR_INVALID_ARGUMENT / ERR_POLICY_INVALID. */
+export function checkChannelOptions(options: ChannelOptions, who: string): void {
+  if (typeof options !== 'object' || options === null)
+    throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: options must be an object`);
+  const { evidence, verify, timeout, reattestEvery, maxControlPayload } = options;
+  if (evidence !== undefined) {
+    if (
+      typeof evidence?.getEvidence !== 'function' ||
+      (evidence.format !== 'sev-snp' && evidence.format !== 'tdx')
+    )
+      throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: evidence must be an EvidenceProvider`);
+  }
+  if (verify !== undefined) {
+    if (typeof verify !== 'object' || verify === null)
+      throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: verify must be an object`);
+    parsePolicy(verify.policy);
+    if (verify.now !== undefined && !(verify.now instanceof Date && Number.isFinite(verify.now.getTime())))
+      throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: verify.now must be a valid Date`);
+  }
+  if (evidence === undefined && verify === undefined)
+    throw new AttestationError(
+      'ERR_INVALID_ARGUMENT',
+      `${who}: give verify (the peer attests) or evidence (this side attests); neither would be plain TLS`,
+    );
+  if (timeout !== undefined && !(Number.isFinite(timeout) && timeout > 0 && timeout <= 2_147_483_647))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: timeout must be a positive number of ms`);
+  if (reattestEvery !== undefined) {
+    if (!(Number.isFinite(reattestEvery) && reattestEvery > 0 && reattestEvery <= 2_147_483_647))
+      throw new AttestationError(
+        'ERR_INVALID_ARGUMENT',
+        `${who}: reattestEvery must be a positive number of ms`,
+      );
+    if (verify === undefined)
+      throw new AttestationError(
+        'ERR_INVALID_ARGUMENT',
+        `${who}: reattestEvery needs verify (the peer re-attests)`,
+      );
+  }
+  if (
+    maxControlPayload !== undefined &&
+    !(Number.isSafeInteger(maxControlPayload) && maxControlPayload >= 1024 && maxControlPayload <= 0xffffffff)
+  )
+    throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: maxControlPayload must be an integer ≥ 1024`);
+}
+
+/** @internal What connect.ts and server.ts hand to the channel. */
+export interface ChannelParams {
+  socket: TLSSocket;
+  role: Role;
+  /** This side's TLS identity (needed when it attests). */
+  identity: TlsIdentity | undefined;
+  options: ChannelOptions;
+  /** ms left of the whole-handshake budget when the channel is created. */
+  timeoutMs: number;
+  signal?: AbortSignal | undefined;
+  internals?: ChannelInternals | undefined;
+}
+
+type HeldWrite = { chunks: Buffer[]; callback: (error?: Error | null) => void };
 
 /**
- * A Duplex that only ever carries attested bytes. Obtained from attestedConnect() or an attested
- * server's 'channel' event, i.e. already open: the peer's evidence (if asked for) is verified.
+ * A Duplex that only ever carries attested bytes. attestedConnect() resolves with it, and an
+ * attested server emits it in 'channel', once it is open: the peer's evidence (when asked for) is
+ * verified and bound to this very connection. Events beyond Duplex: 'reattested' (claims) after
+ * each successful re-attestation, 'timeout' (see setTimeout).
  */
 export class AttestedChannel extends Duplex {
   readonly role: Role;
+  /** The TLS connection underneath. Writing to it directly breaks the framing; read-only use. */
   readonly socket: TLSSocket;
+  #params: ChannelParams;
+  #session: Session | undefined;
+  #timers = new Map<TimerKey, NodeJS.Timeout>();
+  #tlsTimer: NodeJS.Timeout | undefined;
+  #reattestTimer: NodeJS.Timeout | undefined;
+  #graceTimer: NodeJS.Timeout | undefined;
+  #abort = new AbortController();
+  #opened = false;
+  #failure: AttestationError | undefined;
+  #transportError: AttestationError | undefined;
+  #held: HeldWrite | undefined;
+  #finalCallback: ((error?: Error | null) => void) | undefined;
+  #waiters: Array<{ resolve: (c: Claims) => void; reject: (e: AttestationError) => void }> = [];
   #peer: Claims | undefined;
+  #ready: Promise<AttestedChannel>;
+  #settle!: { resolve: (c: AttestedChannel) => void; reject: (e: AttestationError) => void };
+  #onAbort = (): void => {
+    this.#fail(new AttestationError('ERR_ABORTED', 'aborted', { cause: this.#params.signal?.reason }));
+  };
 
   /** @internal Channels are made by attestedConnect() and createAttestedServer(). */
-  constructor(socket: TLSSocket, role: Role) {
+  constructor(params: ChannelParams) {
     super({ allowHalfOpen: true });
-    this.socket = socket;
-    this.role = role;
+    this.#params = params;
+    this.socket = params.socket;
+    this.role = params.role;
+    this.#ready = new Promise<AttestedChannel>((resolve, reject) => {
+      this.#settle = { resolve, reject };
+    });
+    // Nobody may be listening yet; the error is also delivered through the promise or event.
+    this.#ready.catch(() => {});
+    const socket = params.socket;
+    // Half-close must survive a generic Duplex transport too (net sockets get it from the server).
+    socket.allowHalfOpen = true;
+    socket.once(this.role === 'client' ? 'secureConnect' : 'secure', () => this.#onSecure());
+    socket.on('data', (chunk: Buffer) => this.#feed({ type: 'bytes', chunk }));
+    socket.on('end', () => this.#feed({ type: 'peer-end' }));
+    socket.on('error', (err: Error) => this.#onTransportError(err));
+    socket.on('close', () => this.#onTransportClose());
+    socket.on('timeout', () => this.emit('timeout'));
+    this.#tlsTimer = setTimeout(
+      () =>
+        this.#fail(
+          new AttestationError(
+            'ERR_ATTESTATION_TIMEOUT',
+            `TLS handshake not done within ${params.timeoutMs} ms`,
+          ),
+        ),
+      params.timeoutMs,
+    );
+    const signal = params.signal;
+    if (signal) {
+      if (signal.aborted) queueMicrotask(this.#onAbort);
+      else signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+  }
+
+  /** @internal Settles when the channel opens (or fails). */
+  get ready(): Promise<AttestedChannel> {
+    return this.#ready;
   }
 
   /** The peer's verified claims; undefined when this side did not ask the peer to attest. */
@@ -66,19 +207,395 @@ export class AttestedChannel extends Duplex {
     return this.#peer;
   }
 
-  /** Asks the peer for fresh evidence on this connection; resolves with its verified claims. */
+  /** True once the attestation exchange completed. */
+  get attested(): boolean {
+    return this.#opened;
+  }
+
+  /**
+   * Asks the peer for fresh evidence on this connection (a new REQUEST with a fresh context); DATA
+   * keeps flowing meanwhile. Resolves with the peer's new verified claims (also in `peer`). Calls
+   * while one is pending share it. A failure closes the channel with that error.
+   */
   reattest(): Promise<Claims> {
-    return Promise.reject(new AttestationError('ERR_INVALID_ARGUMENT', 'not implemented yet'));
+    const session = this.#session;
+    if (this.#failure) return Promise.reject(this.#failure);
+    if (!this.#opened || !session || this.destroyed)
+      return Promise.reject(new AttestationError('ERR_CONNECTION_CLOSED', 'the channel is not open'));
+    if (this.#params.options.verify === undefined)
+      return Promise.reject(
+        new AttestationError(
+          'ERR_INVALID_ARGUMENT',
+          'this side does not verify the peer (no verify options)',
+        ),
+      );
+    if (session.state !== 'open' || this.socket.readableEnded)
+      return Promise.reject(
+        new AttestationError('ERR_CONNECTION_CLOSED', 'the peer has ended the connection'),
+      );
+    const promise = new Promise<Claims>((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    this.#feed({ type: 'reattest' });
+    return promise;
   }
 
   /** Like net.Socket#setTimeout: 'timeout' is emitted after `ms` of inactivity (0 disables). */
   setTimeout(ms: number, callback?: () => void): this {
-    void ms;
-    void callback;
+    this.socket.setTimeout(ms);
+    if (callback) {
+      if (ms === 0) this.off('timeout', callback);
+      else this.once('timeout', callback);
+    }
     return this;
   }
 
-  override _read(): void {}
+  // ---- Duplex -------------------------------------------------------------------------------
+
+  override _read(): void {
+    if (this.socket.isPaused()) this.socket.resume();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.#writeChunks([chunk], callback);
+  }
+
+  override _writev(
+    chunks: Array<{ chunk: Buffer; encoding: BufferEncoding }>,
+    callback: (error?: Error | null) => void,
+  ): void {
+    this.#writeChunks(
+      chunks.map((c) => c.chunk),
+      callback,
+    );
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    if (this.#failure) {
+      callback(this.#failure);
+      return;
+    }
+    if (!this.#opened) {
+      this.#finalCallback = callback;
+      return;
+    }
+    this.socket.end();
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#clearTimers();
+    this.#abort.abort();
+    this.#params.signal?.removeEventListener('abort', this.#onAbort);
+    const closed = new AttestationError('ERR_CONNECTION_CLOSED', 'the channel was destroyed');
+    this.#rejectWaiters(this.#failure ?? closed);
+    if (!this.#opened) this.#settle.reject(this.#failure ?? closed);
+    // After a failure the socket is being ended gracefully (so the ALERT arrives); otherwise cut it.
+    if (!this.#failure) this.socket.destroy();
+    callback(error);
+  }
+
+  // ---- driver -------------------------------------------------------------------------------
+
+  #writeChunks(chunks: Buffer[], callback: (error?: Error | null) => void): void {
+    if (this.#failure) {
+      callback(this.#failure);
+      return;
+    }
+    if (!this.#opened) {
+      // Held until open (Writable serialises writes, so there is at most one), dropped on failure.
+      this.#held = { chunks, callback };
+      return;
+    }
+    const socket = this.socket;
+    if (socket.destroyed || socket.writableEnded) {
+      callback(new AttestationError('ERR_CONNECTION_CLOSED', 'the connection is closed'));
+      return;
+    }
+    let flushed = true;
+    let total = 0;
+    for (const c of chunks) total += c.length;
+    let ci = 0;
+    let co = 0;
+    while (total > 0) {
+      const n = Math.min(total, MAX_DATA_PAYLOAD);
+      const frame = Buffer.allocUnsafe(HEADER_SIZE + n);
+      frame[0] = FrameType.DATA;
+      frame.writeUInt32BE(n, 1);
+      let filled = 0;
+      while (filled < n) {
+        const c = chunks[ci]!;
+        const m = Math.min(n - filled, c.length - co);
+        c.copy(frame, HEADER_SIZE + filled, co, co + m);
+        filled += m;
+        co += m;
+        if (co === c.length) {
+          ci++;
+          co = 0;
+        }
+      }
+      total -= n;
+      flushed = socket.write(frame);
+    }
+    if (flushed) callback();
+    else socket.once('drain', () => callback());
+  }
+
+  #onSecure(): void {
+    if (this.#failure || this.destroyed) return;
+    clearTimeout(this.#tlsTimer);
+    this.#tlsTimer = undefined;
+    const socket = this.socket;
+    const problem =
+      socket.getProtocol() !== 'TLSv1.3'
+        ? `TLS version ${socket.getProtocol()} (only TLSv1.3 is allowed)`
+        : socket.alpnProtocol !== PROTOCOL_ID
+          ? `ALPN "${String(socket.alpnProtocol)}" (must be ${PROTOCOL_ID})`
+          : socket.isSessionReused()
+            ? 'a resumed TLS session (resumption is not allowed)'
+            : undefined;
+    if (problem) {
+      const error = new AttestationError('ERR_TLS', `refused ${problem}`);
+      socket.write(encodeAlert(error.code, error.message));
+      this.#fail(error);
+      return;
+    }
+    const { options, internals, role } = this.#params;
+    const session = new Session({
+      role,
+      accept: options.verify ? REPORT_MEDIA_TYPES : [],
+      ...(options.evidence ? { produces: mediaTypeOf(options.evidence.format) } : {}),
+      exchangeTimeoutMs: options.timeout ?? DEFAULT_TIMEOUT_MS,
+      maxControlPayload: options.maxControlPayload ?? DEFAULT_MAX_CONTROL_PAYLOAD,
+      random: internals?.random ?? (() => new Uint8Array(randomBytes(32))),
+    });
+    this.#session = session;
+    const elapsed = performance.now() - this.#startedAt;
+    this.#run(session.handle({ type: 'start', handshakeMs: Math.max(1, this.#params.timeoutMs - elapsed) }));
+  }
+
+  #startedAt = performance.now();
+
+  #feed(event: SessionEvent): void {
+    const session = this.#session;
+    if (!session) {
+      // Before TLS completes only the transport's end matters.
+      if (event.type === 'peer-end' || event.type === 'closed')
+        this.#fail(
+          event.type === 'closed' && event.error
+            ? event.error
+            : new AttestationError('ERR_CONNECTION_CLOSED', 'connection closed during the TLS handshake'),
+        );
+      return;
+    }
+    this.#run(session.handle(event));
+  }
+
+  #run(actions: SessionAction[]): void {
+    for (const a of actions) {
+      switch (a.type) {
+        case 'send':
+          if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.write(a.bytes);
+          break;
+        case 'attest':
+          void this.#attest(a.context);
+          break;
+        case 'verify':
+          void this.#verify(a.context, a.evidence);
+          break;
+        case 'open':
+          this.#open(a.peer);
+          break;
+        case 'reattested':
+          this.#peer = a.claims;
+          for (const w of this.#waiters.splice(0)) w.resolve(a.claims);
+          this.emit('reattested', a.claims);
+          this.#scheduleReattest();
+          break;
+        case 'data':
+          if (!this.push(a.payload)) this.socket.pause();
+          break;
+        case 'end':
+          this.push(null);
+          break;
+        case 'arm-timer': {
+          clearTimeout(this.#timers.get(a.key));
+          const key = a.key;
+          this.#timers.set(
+            key,
+            setTimeout(() => {
+              this.#timers.delete(key);
+              this.#feed({ type: 'timeout', key });
+            }, a.ms),
+          );
+          break;
+        }
+        case 'clear-timer':
+          clearTimeout(this.#timers.get(a.key));
+          this.#timers.delete(a.key);
+          break;
+        case 'fail':
+          this.#fail(a.error);
+          break;
+      }
+    }
+  }
+
+  async #attest(context: Uint8Array): Promise<void> {
+    const { options, identity, role } = this.#params;
+    try {
+      const provider = options.evidence;
+      if (!provider || !identity)
+        throw new AttestationError('ERR_UNSUPPORTED_EVIDENCE', 'this side cannot attest');
+      const reportData = computeBinder(role, identity.spki, exportBinderSecret(this.socket, role, context));
+      let input: EvidenceInput;
+      try {
+        input = await provider.getEvidence(reportData, { signal: this.#abort.signal });
+      } catch (err) {
+        throw asAttestationError(err, 'ERR_PROVIDER_FAILED', 'the evidence provider failed');
+      }
+      const cmw = encodeCmw(input, provider.format);
+      const bound = peekReportData(input.report);
+      if (!bound || !equalBytes(bound, reportData))
+        throw new AttestationError(
+          'ERR_PROVIDER_FAILED',
+          'the provider returned evidence with other REPORT_DATA',
+        );
+      this.#feed({ type: 'evidence', context, cmw });
+    } catch (err) {
+      this.#feed({ type: 'attest-failed', context, error: asAttestationError(err, 'ERR_PROVIDER_FAILED') });
+    }
+  }
+
+  async #verify(context: Uint8Array, evidence: DecodedCmw): Promise<void> {
+    const { options, internals, role } = this.#params;
+    const verify = options.verify;
+    try {
+      if (!verify) throw new AttestationError('ERR_PROTOCOL', 'evidence arrived though none was asked for');
+      const peerRole: Role = role === 'client' ? 'server' : 'client';
+      const cert = this.socket.getPeerX509Certificate();
+      if (!cert)
+        throw new AttestationError(
+          'ERR_BINDING_MISMATCH',
+          'the peer presented no TLS certificate to bind evidence to',
+        );
+      const spki = new Uint8Array(cert.publicKey.export({ type: 'spki', format: 'der' }));
+      const expected = computeBinder(peerRole, spki, exportBinderSecret(this.socket, peerRole, context));
+      const claimed = peekReportData(evidence.input.report);
+      // Checked before the signatures: evidence bound elsewhere is refused as such, and cheaply.
+      if (claimed && !equalBytes(claimed, expected)) throw bindingMismatch();
+      const verifier = internals?.verifier ?? verifyEvidence;
+      const claims = await verifier(evidence.input, {
+        ...verify,
+        now: verify.now ?? new Date(),
+        signal: this.#abort.signal,
+      });
+      if (claims.reportData.toLowerCase() !== bytesToHex(expected)) throw bindingMismatch();
+      this.#feed({ type: 'verified', context, claims });
+    } catch (err) {
+      this.#feed({
+        type: 'verify-failed',
+        context,
+        error: asAttestationError(err, 'ERR_EVIDENCE_MALFORMED'),
+      });
+    }
+  }
+
+  #open(peer: Claims | undefined): void {
+    this.#opened = true;
+    this.#peer = peer;
+    const held = this.#held;
+    this.#held = undefined;
+    if (held) this.#writeChunks(held.chunks, held.callback);
+    const final = this.#finalCallback;
+    this.#finalCallback = undefined;
+    if (final) {
+      this.socket.end();
+      final();
+    }
+    this.#scheduleReattest();
+    this.#settle.resolve(this);
+  }
+
+  #scheduleReattest(): void {
+    const every = this.#params.options.reattestEvery;
+    if (every === undefined || this.destroyed || this.#failure) return;
+    clearTimeout(this.#reattestTimer);
+    this.#reattestTimer = setTimeout(() => {
+      this.#reattestTimer = undefined;
+      // A failure closes the channel with its code; the channel's 'error' event reports it.
+      this.reattest().catch(() => {});
+    }, every);
+    this.#reattestTimer.unref();
+  }
+
+  #onTransportError(err: Error): void {
+    const code = (err as { code?: unknown }).code;
+    const tls = typeof code === 'string' && (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_'));
+    this.#transportError ??=
+      err instanceof AttestationError
+        ? err
+        : asAttestationError(err, tls ? 'ERR_TLS' : 'ERR_CONNECTION_CLOSED', 'transport');
+  }
+
+  #onTransportClose(): void {
+    clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
+    if (this.#failure) return;
+    const error = this.#transportError;
+    this.#feed(error ? { type: 'closed', error } : { type: 'closed' });
+    if (this.#failure || this.destroyed) return;
+    // An open channel whose transport is gone: end the readable side, then close.
+    if (!this.readableEnded) this.push(null);
+    this.destroy(error);
+  }
+
+  #fail(error: AttestationError): void {
+    if (this.#failure || (this.destroyed && this.#opened)) return;
+    this.#failure = error;
+    this.#clearTimers();
+    this.#abort.abort();
+    const socket = this.socket;
+    if (!socket.destroyed) {
+      if (this.#session && !socket.writableEnded) {
+        // End TLS gracefully so a queued ALERT reaches the peer; cut it off if the peer lingers.
+        socket.end();
+        this.#graceTimer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
+        this.#graceTimer.unref();
+      } else socket.destroy();
+    }
+    const held = this.#held;
+    this.#held = undefined;
+    const final = this.#finalCallback;
+    this.#finalCallback = undefined;
+    this.#rejectWaiters(error);
+    if (this.#opened) this.destroy(error);
+    else {
+      this.#settle.reject(error);
+      // Before open the error travels through the promise / 'attestationError', not an 'error' event
+      // (nobody may be listening yet).
+      this.destroy();
+    }
+    // After destroy, so the callbacks' error cannot turn into an unhandled 'error' event.
+    held?.callback(error);
+    final?.(error);
+  }
+
+  #rejectWaiters(error: AttestationError): void {
+    for (const w of this.#waiters.splice(0)) w.reject(error);
+  }
+
+  #clearTimers(): void {
+    clearTimeout(this.#tlsTimer);
+    this.#tlsTimer = undefined;
+    clearTimeout(this.#reattestTimer);
+    this.#reattestTimer = undefined;
+    for (const t of this.#timers.values()) clearTimeout(t);
+    this.#timers.clear();
+  }
 }
 
-export type { TlsIdentity };
+function bindingMismatch(): AttestationError {
+  return new AttestationError(
+    'ERR_BINDING_MISMATCH',
+    'REPORT_DATA does not equal the binder of this connection (relayed, replayed or reflected evidence)',
+  );
+}

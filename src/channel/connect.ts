@@ -1,32 +1,104 @@
 /** attestedConnect(): the client end of attested-channel/1 over TCP, a WebSocket or any Duplex. */
+import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { ConnectionOptions } from 'node:tls';
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { AttestationError } from '../errors.js';
-import type { AttestedChannel, ChannelOptions, ChannelVerifyOptions } from './channel.js';
-import type { TlsIdentity } from './identity.js';
+import { PROTOCOL_ID } from './binder.js';
+import {
+  AttestedChannel,
+  type ChannelInternals,
+  type ChannelOptions,
+  type ChannelVerifyOptions,
+  checkChannelOptions,
+  DEFAULT_TIMEOUT_MS,
+  INTERNAL,
+} from './channel.js';
+import { createTlsIdentity, type TlsIdentity } from './identity.js';
+import { connectWebSocket } from './websocket.js';
 
 export interface AttestedConnectOptions extends ChannelOptions {
   /** TCP target. */
   host?: string;
   port?: number;
-  /** Any byte stream to run the channel over (exclusive with host/port and url). */
+  /** Any byte stream to run the channel over (instead of host/port or url). */
   socket?: Duplex;
   /** ws:// or wss:// URL: the channel runs inside a WebSocket. */
   url?: string | URL;
   /** HTTP headers of the WebSocket upgrade (url only). */
   headers?: Record<string, string>;
-  /** Options of the outer TLS of a wss:// URL (url only). */
+  /** Options of the outer TLS of a wss:// URL (url only); they never replace the attestation. */
   tls?: ConnectionOptions;
-  /** SNI to send in the inner TLS handshake (default: host when it is a name). */
+  /** SNI of the inner TLS handshake (default: `host` when it is a name). */
   servername?: string;
-  /** The server must attest: how to appraise its evidence. */
+  /** How to appraise the server's evidence; when set, the server must attest. */
   verify?: ChannelVerifyOptions;
   /** The client's TLS identity when it attests (default: a fresh one per connection). */
   identity?: TlsIdentity;
   signal?: AbortSignal;
 }
 
+/**
+ * Opens an attested channel: TLS 1.3 with ALPN attested-channel/1, then the attestation exchange.
+ * Resolves once the channel is open (the server's evidence verified and bound to this connection,
+ * and the client's accepted when the server asked for it). Rejects with an AttestationError whose
+ * code says why; nothing (socket, timer) is left behind.
+ */
 export async function attestedConnect(options: AttestedConnectOptions): Promise<AttestedChannel> {
-  void options;
-  throw new AttestationError('ERR_INVALID_ARGUMENT', 'not implemented yet');
+  checkChannelOptions(options, 'attestedConnect');
+  const { host, port, socket, url, signal } = options;
+  const targets = [host !== undefined || port !== undefined, socket !== undefined, url !== undefined].filter(
+    Boolean,
+  );
+  if (targets.length !== 1)
+    throw new AttestationError(
+      'ERR_INVALID_ARGUMENT',
+      'attestedConnect: give exactly one of {host, port}, socket, url',
+    );
+  if ((host !== undefined || port !== undefined) && !(Number.isInteger(port) && port! > 0 && port! < 65536))
+    throw new AttestationError(
+      'ERR_INVALID_ARGUMENT',
+      'attestedConnect: port must be an integer in 1..65535',
+    );
+  if (socket !== undefined && (typeof socket?.write !== 'function' || typeof socket?.on !== 'function'))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'attestedConnect: socket must be a Duplex stream');
+  if (signal?.aborted)
+    throw new AttestationError('ERR_ABORTED', 'aborted before connecting', { cause: signal.reason });
+  const internals = (options as { [INTERNAL]?: ChannelInternals })[INTERNAL];
+  const timeout = options.timeout ?? DEFAULT_TIMEOUT_MS;
+  const started = performance.now();
+
+  let transport: Duplex | undefined = socket;
+  if (url !== undefined) {
+    transport = await connectWebSocket(url, {
+      ...(options.headers ? { headers: options.headers } : {}),
+      ...(options.tls ? { tls: options.tls } : {}),
+      ...(signal ? { signal } : {}),
+      timeout,
+    });
+  }
+  const identity = options.identity ?? (options.evidence ? createTlsIdentity() : undefined);
+  const servername = options.servername ?? (host !== undefined && isIP(host) === 0 ? host : undefined);
+  const tlsSocket = tlsConnect({
+    ...(transport ? { socket: transport } : { host: host ?? 'localhost', port: port! }),
+    ...(servername ? { servername } : {}),
+    ALPNProtocols: [PROTOCOL_ID],
+    minVersion: 'TLSv1.3',
+    maxVersion: 'TLSv1.3',
+    // Trust comes from the evidence bound to this key, not from a CA; no session is ever offered.
+    rejectUnauthorized: false,
+    checkServerIdentity: () => undefined,
+    ...(identity ? { key: identity.keyPem, cert: identity.certPem } : {}),
+  });
+  // tls.connect over a caller's Duplex does not own it; make sure a failure releases it too.
+  if (transport) tlsSocket.once('close', () => transport.destroy());
+  const channel = new AttestedChannel({
+    socket: tlsSocket,
+    role: 'client',
+    identity,
+    options,
+    timeoutMs: Math.max(1, timeout - (performance.now() - started)),
+    signal,
+    internals,
+  });
+  return channel.ready;
 }

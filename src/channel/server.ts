@@ -1,10 +1,20 @@
 /** createAttestedServer(): the server end of attested-channel/1, on TCP or on Duplexes handed in. */
+import { constants as cryptoConstants } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer, type Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { AttestationError } from '../errors.js';
-import type { AttestedChannel, ChannelOptions } from './channel.js';
-import type { TlsIdentity } from './identity.js';
+import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
+import { AttestationError } from '../errors.js';
+import { PROTOCOL_ID } from './binder.js';
+import {
+  AttestedChannel,
+  type ChannelInternals,
+  type ChannelOptions,
+  checkChannelOptions,
+  DEFAULT_TIMEOUT_MS,
+  INTERNAL,
+} from './channel.js';
+import { createTlsIdentity, type TlsIdentity } from './identity.js';
 
 export interface AttestedServerOptions extends ChannelOptions {
   /**
@@ -22,34 +32,134 @@ export interface AttestedServerEvents {
   error: [Error];
 }
 
+function secureContextFor(identity: TlsIdentity): SecureContext {
+  return createSecureContext({
+    key: identity.keyPem,
+    cert: identity.certPem,
+    minVersion: 'TLSv1.3',
+    maxVersion: 'TLSv1.3',
+    // node:tls cannot turn TLS 1.3 tickets off; with NO_TICKET they are stateful, and as there is
+    // no session cache behind them nothing can resume. The channel also refuses isSessionReused().
+    secureOptions: cryptoConstants.SSL_OP_NO_TICKET,
+  });
+}
+
 export class AttestedServer extends EventEmitter<AttestedServerEvents> {
-  /** @internal */
+  readonly #options: AttestedServerOptions;
+  readonly #identity: TlsIdentity | undefined;
+  readonly #context: SecureContext | undefined;
+  #net: NetServer | undefined;
+  #pending = new Set<AttestedChannel>();
+
+  /** @internal Use createAttestedServer(). */
   constructor(options: AttestedServerOptions) {
     super();
-    void options;
+    checkChannelOptions(options, 'createAttestedServer');
+    const identity = options.identity;
+    if (
+      identity !== undefined &&
+      identity !== 'per-connection' &&
+      !(identity?.key && identity.cert && identity.spki)
+    )
+      throw new AttestationError(
+        'ERR_INVALID_ARGUMENT',
+        'identity must be a TlsIdentity or "per-connection"',
+      );
+    this.#options = options;
+    if (identity !== 'per-connection') {
+      this.#identity = identity ?? createTlsIdentity();
+      this.#context = secureContextFor(this.#identity);
+    }
   }
 
-  /** net.Server#listen semantics. */
+  /** The server's TLS identity (undefined with identity: 'per-connection'). */
+  get identity(): TlsIdentity | undefined {
+    return this.#identity;
+  }
+
+  /** Channels still in their TLS handshake or attestation exchange. */
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  /** net.Server#listen semantics: listen(port?, host?, callback?). */
   listen(port?: number, host?: string | (() => void), callback?: () => void): this {
-    void port;
-    void host;
-    void callback;
+    if (typeof host === 'function') {
+      callback = host;
+      host = undefined;
+    }
+    if (!this.#net) {
+      const net = createNetServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
+      net.on('listening', () => this.emit('listening'));
+      net.on('close', () => this.emit('close'));
+      net.on('error', (err) => this.emit('error', err));
+      this.#net = net;
+    }
+    if (callback) this.once('listening', callback);
+    if (host === undefined) this.#net.listen(port);
+    else this.#net.listen(port, host);
     return this;
   }
 
   address(): AddressInfo | string | null {
-    return null;
+    return this.#net?.address() ?? null;
   }
 
-  /** Stops listening; open channels stay up (net.Server semantics). */
+  get listening(): boolean {
+    return this.#net?.listening ?? false;
+  }
+
+  /** Stops accepting connections; channels already open stay up (net.Server semantics). */
   close(callback?: (err?: Error) => void): this {
-    void callback;
+    if (!this.#net) {
+      if (callback) queueMicrotask(() => callback(new Error('Server is not running.')));
+      return this;
+    }
+    this.#net.close(callback);
     return this;
   }
 
-  /** Serves one attested channel over any Duplex (a WebSocket stream, a socket pair, ...). */
-  accept(duplex: Duplex): void {
-    void duplex;
+  /**
+   * Serves one attested channel over any Duplex (a WebSocket stream, a socket pair, ...). Returns
+   * the channel at once: bytes written to it are held until it opens. 'channel' is emitted when it
+   * opens, 'attestationError' when it fails.
+   */
+  accept(duplex: Duplex): AttestedChannel {
+    if (typeof duplex?.write !== 'function' || typeof duplex?.on !== 'function')
+      throw new AttestationError('ERR_INVALID_ARGUMENT', 'accept() needs a Duplex stream');
+    const options = this.#options;
+    const identity = this.#identity ?? createTlsIdentity();
+    const tlsSocket = new TLSSocket(duplex, {
+      isServer: true,
+      secureContext: this.#context ?? secureContextFor(identity),
+      ALPNProtocols: [PROTOCOL_ID],
+      // A client certificate is only wanted when the client must attest (its key goes into the binder).
+      requestCert: options.verify !== undefined,
+      rejectUnauthorized: false,
+    });
+    tlsSocket.once('close', () => {
+      if (!duplex.destroyed) duplex.destroy();
+    });
+    const channel = new AttestedChannel({
+      socket: tlsSocket,
+      role: 'server',
+      identity,
+      options,
+      timeoutMs: options.timeout ?? DEFAULT_TIMEOUT_MS,
+      internals: (options as { [INTERNAL]?: ChannelInternals })[INTERNAL],
+    });
+    this.#pending.add(channel);
+    channel.ready.then(
+      () => {
+        this.#pending.delete(channel);
+        this.emit('channel', channel);
+      },
+      (err: AttestationError) => {
+        this.#pending.delete(channel);
+        this.emit('attestationError', err);
+      },
+    );
+    return channel;
   }
 }
 

@@ -1,0 +1,135 @@
+/**
+ * Evidence on the wire: a CMW collection in JSON form (docs/protocol.md §6), mapped to and from
+ * the EvidenceInput the verifiers take. Decoding is strict: the labels, media types and their
+ * pairings are fixed, base64url is canonical and unpadded, and anything else is refused.
+ */
+import { AttestationError } from '../errors.js';
+import { base64url, fromBase64url } from '../evidence/bytes.js';
+import type { EvidenceFormat, EvidenceInput } from '../evidence/types.js';
+import { detectFormat } from '../evidence/verify.js';
+import { derToPem, toDerList } from '../evidence/x509.js';
+
+export const MediaType = {
+  SNP_REPORT: 'application/vnd.amd.sev-snp.report',
+  TDX_QUOTE: 'application/vnd.intel.tdx.quote',
+  PKIX_CERT: 'application/pkix-cert',
+  PEM_CHAIN: 'application/pem-certificate-chain',
+  JSON: 'application/json',
+} as const;
+
+/** Media types a challenger lists in REQUEST.accept: those of the report record. */
+export const REPORT_MEDIA_TYPES: readonly string[] = [MediaType.SNP_REPORT, MediaType.TDX_QUOTE];
+
+export function mediaTypeOf(format: EvidenceFormat): string {
+  return format === 'sev-snp' ? MediaType.SNP_REPORT : MediaType.TDX_QUOTE;
+}
+
+/** Which label may carry which media type, for which report format. */
+const LABELS: Record<string, { mediaType: string; format?: EvidenceFormat }> = {
+  vek: { mediaType: MediaType.PKIX_CERT, format: 'sev-snp' },
+  chain: { mediaType: MediaType.PEM_CHAIN, format: 'sev-snp' },
+  collateral: { mediaType: MediaType.JSON, format: 'tdx' },
+};
+
+export type CmwRecord = [string, string];
+export type CmwCollection = Record<string, CmwRecord>;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+function malformed(message: string): AttestationError {
+  return new AttestationError('ERR_EVIDENCE_MALFORMED', `CMW: ${message}`);
+}
+
+/** EvidenceInput → CMW collection. The report's media type comes from the provider's format. */
+export function encodeCmw(input: EvidenceInput, format: EvidenceFormat): CmwCollection {
+  if (!(input?.report instanceof Uint8Array))
+    throw new AttestationError('ERR_PROVIDER_FAILED', 'the evidence provider returned no report');
+  const detected = detectFormat(input.report);
+  if (detected !== format)
+    throw new AttestationError(
+      'ERR_PROVIDER_FAILED',
+      `the evidence provider declared ${format} but produced ${detected ?? 'unrecognised'} evidence`,
+    );
+  const out: CmwCollection = { report: [mediaTypeOf(format), base64url(input.report)] };
+  if (format === 'sev-snp') {
+    if (input.vek !== undefined) out['vek'] = [MediaType.PKIX_CERT, base64url(input.vek)];
+    if (input.chain !== undefined) {
+      const pem = toDerList(input.chain, 'ERR_PROVIDER_FAILED')
+        .map((der) => derToPem(der))
+        .join('');
+      out['chain'] = [MediaType.PEM_CHAIN, base64url(Buffer.from(pem, 'utf8'))];
+    }
+  } else if (input.collateral !== undefined) {
+    const text = typeof input.collateral === 'string' ? input.collateral : JSON.stringify(input.collateral);
+    out['collateral'] = [MediaType.JSON, base64url(Buffer.from(text, 'utf8'))];
+  }
+  return out;
+}
+
+export interface DecodedCmw {
+  input: EvidenceInput;
+  format: EvidenceFormat;
+  mediaType: string;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function record(label: string, value: unknown): { mediaType: string; bytes: Uint8Array } {
+  // A CMW JSON record is [type, value] or [type, value, indicator]; the indicator is ignored.
+  if (!Array.isArray(value) || value.length < 2 || value.length > 3)
+    throw malformed(`"${label}" is not a [mediaType, base64url] record`);
+  const [mediaType, b64, ind] = value as unknown[];
+  if (typeof mediaType !== 'string') throw malformed(`"${label}" media type is not a string`);
+  if (value.length === 3 && !(Number.isInteger(ind) && (ind as number) >= 0 && (ind as number) <= 31))
+    throw malformed(`"${label}" indicator must be an integer 0..31`);
+  const bytes = typeof b64 === 'string' ? fromBase64url(b64) : undefined;
+  if (!bytes) throw malformed(`"${label}" value is not canonical unpadded base64url`);
+  return { mediaType, bytes };
+}
+
+function text(label: string, bytes: Uint8Array): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw malformed(`"${label}" is not UTF-8 text`);
+  }
+}
+
+/**
+ * CMW collection → EvidenceInput. `accept` is the list of report media types the challenger
+ * offered; a report of any other type is ERR_UNSUPPORTED_EVIDENCE.
+ */
+export function decodeCmw(value: unknown, accept: readonly string[]): DecodedCmw {
+  if (!isPlainObject(value)) throw malformed('the collection is not a JSON object');
+  if (!Object.hasOwn(value, 'report')) throw malformed('the "report" record is missing');
+  const report = record('report', value['report']);
+  if (report.mediaType !== MediaType.SNP_REPORT && report.mediaType !== MediaType.TDX_QUOTE)
+    throw new AttestationError(
+      'ERR_UNSUPPORTED_EVIDENCE',
+      `report media type "${report.mediaType}" is not known`,
+    );
+  if (!accept.includes(report.mediaType))
+    throw new AttestationError(
+      'ERR_UNSUPPORTED_EVIDENCE',
+      `report media type "${report.mediaType}" was not offered`,
+    );
+  const format: EvidenceFormat = report.mediaType === MediaType.SNP_REPORT ? 'sev-snp' : 'tdx';
+  if (detectFormat(report.bytes) !== format)
+    throw malformed(`the report bytes are not ${format === 'sev-snp' ? 'an SNP report' : 'a TDX quote'}`);
+  const input: EvidenceInput = { report: report.bytes };
+  for (const label of Object.keys(value)) {
+    if (label === 'report') continue;
+    const spec = Object.hasOwn(LABELS, label) ? LABELS[label] : undefined;
+    if (!spec) throw malformed(`unknown label "${label}"`);
+    const r = record(label, value[label]);
+    if (r.mediaType !== spec.mediaType)
+      throw malformed(`"${label}" must be ${spec.mediaType}, not ${r.mediaType}`);
+    if (spec.format !== format) throw malformed(`"${label}" does not belong with ${report.mediaType}`);
+    if (label === 'vek') input.vek = r.bytes;
+    else if (label === 'chain') input.chain = text(label, r.bytes);
+    else input.collateral = text(label, r.bytes);
+  }
+  return { input, format, mediaType: report.mediaType };
+}
