@@ -92,7 +92,7 @@ describe('parseTdxQuote on the real vectors', () => {
 });
 
 describe('parseTdxQuote refuses', () => {
-  const cases: Array<[string, (b: Uint8Array) => Uint8Array | undefined]> = [
+  const cases: Array<[string, (b: Uint8Array) => Uint8Array | undefined | void]> = [
     ['version 3', (b) => u16(b, 0, 3)],
     ['version 6', (b) => u16(b, 0, 6)],
     ['attestation key type 3 (P-384)', (b) => u16(b, 2, 3)],
