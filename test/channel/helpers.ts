@@ -10,7 +10,13 @@ import { INTERNAL } from '../../src/channel/channel.js';
 import type { AttestedServer } from '../../src/channel/server.js';
 import { AttestationError } from '../../src/errors.js';
 import { bytesToHex } from '../../src/evidence/bytes.js';
-import type { Claims, EvidenceInput, EvidenceProvider, SnpClaims, VerifyOptions } from '../../src/evidence/types.js';
+import type {
+  Claims,
+  EvidenceInput,
+  EvidenceProvider,
+  SnpClaims,
+  VerifyOptions,
+} from '../../src/evidence/types.js';
 
 /** Two connected in-memory Duplexes: what one writes the other reads. */
 export function duplexPair(): [Duplex, Duplex] {
@@ -56,7 +62,9 @@ export interface FakeProvider extends EvidenceProvider {
   calls: Uint8Array[];
 }
 
-export function fakeProvider(options: { measurement?: string; fail?: Error; delayMs?: number } = {}): FakeProvider {
+export function fakeProvider(
+  options: { measurement?: string; fail?: Error; delayMs?: number } = {},
+): FakeProvider {
   const calls: Uint8Array[] = [];
   return {
     format: 'sev-snp',
@@ -82,12 +90,18 @@ export async function fakeVerifier(input: EvidenceInput, options: VerifyOptions)
   const r = input.report;
   if (r.length !== SNP_SIZE) throw new AttestationError('ERR_EVIDENCE_MALFORMED', 'bad size');
   const sig = createHash('sha256').update(r.subarray(0, 0x2a0)).digest();
-  if (!sig.equals(r.subarray(0x2a0, 0x2c0))) throw new AttestationError('ERR_EVIDENCE_SIGNATURE', 'bad signature');
+  if (!sig.equals(r.subarray(0x2a0, 0x2c0)))
+    throw new AttestationError('ERR_EVIDENCE_SIGNATURE', 'bad signature');
   const measurement = bytesToHex(r.subarray(0x90, 0xc0));
   const allowed = options.policy?.snp?.measurements;
   if (allowed && !allowed.includes(measurement))
     throw new AttestationError('ERR_EVIDENCE_POLICY', 'measurement not allowed');
-  const claims = { format: 'sev-snp', simulated: true, reportData: bytesToHex(r.subarray(0x50, 0x90)), measurement };
+  const claims = {
+    format: 'sev-snp',
+    simulated: true,
+    reportData: bytesToHex(r.subarray(0x50, 0x90)),
+    measurement,
+  };
   if (options.check && (await options.check(claims as SnpClaims)) === false)
     throw new AttestationError('ERR_EVIDENCE_POLICY', 'check() refused');
   return claims as SnpClaims;
@@ -114,7 +128,8 @@ export function nextServerError(server: AttestedServer): Promise<AttestationErro
 }
 
 export function expectCode(err: unknown, code: string): AttestationError {
-  if (!(err instanceof AttestationError)) throw new Error(`expected AttestationError ${code}, got ${String(err)}`);
+  if (!(err instanceof AttestationError))
+    throw new Error(`expected AttestationError ${code}, got ${String(err)}`);
   if (err.code !== code) throw new Error(`expected ${code}, got ${err.code}: ${err.message}`);
   return err;
 }

@@ -6,7 +6,14 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { attestedConnect } from '../../src/channel/connect.js';
 import { type AttestedServer, createAttestedServer } from '../../src/channel/server.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
-import { activeHandles, closeServer, expectNoLeaks, listen, nextServerError, rejectionOf } from './helpers.js';
+import {
+  activeHandles,
+  closeServer,
+  expectNoLeaks,
+  listen,
+  nextServerError,
+  rejectionOf,
+} from './helpers.js';
 
 const anchors = simulated.trustAnchors();
 const snpPolicy = { snp: { measurements: [simulated.defaults.snpMeasurement] } };
@@ -27,7 +34,10 @@ function echo(ch: import('../../src/channel/channel.js').AttestedChannel): void 
   ch.on('error', () => {});
 }
 
-async function roundTrip(ch: import('../../src/channel/channel.js').AttestedChannel, text: string): Promise<string> {
+async function roundTrip(
+  ch: import('../../src/channel/channel.js').AttestedChannel,
+  text: string,
+): Promise<string> {
   ch.write(text);
   return new Promise<string>((r) => ch.once('data', (d) => r(String(d))));
 }
@@ -36,16 +46,22 @@ describe('attested channel with the simulated platforms', () => {
   it('one-way SNP: the client gets verified claims whose REPORT_DATA is the binder', async () => {
     server = createAttestedServer({ evidence: simulated.snp() }, echo);
     const port = await listen(server);
-    const ch = await attestedConnect({ host: '127.0.0.1', port, verify: { policy: snpPolicy, trustAnchors: anchors } });
+    const ch = await attestedConnect({
+      host: '127.0.0.1',
+      port,
+      verify: { policy: snpPolicy, trustAnchors: anchors },
+    });
     expect(ch.peer?.format).toBe('sev-snp');
     expect(ch.peer?.simulated).toBe(true);
-    expect(ch.peer && 'measurement' in ch.peer ? ch.peer.measurement : '').toBe(simulated.defaults.snpMeasurement);
+    expect(ch.peer && 'measurement' in ch.peer ? ch.peer.measurement : '').toBe(
+      simulated.defaults.snpMeasurement,
+    );
     expect(await roundTrip(ch, 'ping')).toBe('ping');
     ch.end();
     await new Promise((r) => ch.once('close', r));
   });
 
-  it('mutual: SNP server, TDX client, each side sees the other\'s claims', async () => {
+  it("mutual: SNP server, TDX client, each side sees the other's claims", async () => {
     let serverSide: import('../../src/channel/channel.js').AttestedChannel | undefined;
     server = createAttestedServer(
       {
@@ -71,7 +87,7 @@ describe('attested channel with the simulated platforms', () => {
     await new Promise((r) => ch.once('close', r));
   });
 
-  it('a wrong measurement is refused with the verifier\'s code on both ends', async () => {
+  it("a wrong measurement is refused with the verifier's code on both ends", async () => {
     server = createAttestedServer({ evidence: simulated.snp({ measurement: 'cd'.repeat(48) }) });
     const port = await listen(server);
     const serverError = nextServerError(server);
@@ -89,7 +105,9 @@ describe('attested channel with the simulated platforms', () => {
   it('simulated evidence is refused without the simulated trust anchors', async () => {
     server = createAttestedServer({ evidence: simulated.snp() });
     const port = await listen(server);
-    const err = await rejectionOf(attestedConnect({ host: '127.0.0.1', port, verify: { policy: snpPolicy } }));
+    const err = await rejectionOf(
+      attestedConnect({ host: '127.0.0.1', port, verify: { policy: snpPolicy } }),
+    );
     expect(['ERR_EVIDENCE_CHAIN', 'ERR_EVIDENCE_SIGNATURE']).toContain(err.code);
   });
 });
