@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { AttestationError } from '../../errors.js';
 import type { EvidenceFormat, EvidenceInput, EvidenceProvider } from '../types.js';
 import { CERT_TABLE_GUIDS, parseCertTable } from './cert-table.js';
-import { reportDataArg } from './simulated-input.js';
+import { reportDataArg, throwIfAborted } from './simulated-input.js';
 
 export const DEFAULT_TSM_ROOT = '/sys/kernel/config/tsm/report';
 
@@ -195,7 +195,7 @@ export async function configfsTsm(options: ConfigfsTsmOptions = {}): Promise<Evi
     async getEvidence(reportData: Uint8Array, opts?: { signal?: AbortSignal }): Promise<EvidenceInput> {
       const data = reportDataArg(reportData);
       const signal = opts?.signal;
-      signal?.throwIfAborted();
+      throwIfAborted(signal);
       return withReportDir(fs, root, async (dir) => {
         if ((await readProvider(fs, dir)) !== format)
           throw new AttestationError('ERR_PROVIDER_FAILED', 'configfs-tsm: the provider changed');
@@ -212,7 +212,7 @@ export async function configfsTsm(options: ConfigfsTsmOptions = {}): Promise<Evi
           throw failed('writing inblob', err);
         }
         const before = await readGeneration(fs, dir);
-        signal?.throwIfAborted();
+        throwIfAborted(signal);
         let report: Uint8Array;
         let auxblob: Uint8Array | undefined;
         try {

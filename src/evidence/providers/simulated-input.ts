@@ -48,3 +48,9 @@ export function reportDataArg(reportData: unknown): Uint8Array {
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'reportData must be a Uint8Array of exactly 64 bytes');
   return reportData;
 }
+
+/** AbortSignal.throwIfAborted() throws a DOMException; the library throws only AttestationError. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted)
+    throw new AttestationError('ERR_ABORTED', 'evidence request aborted', { cause: signal.reason });
+}

@@ -20,7 +20,7 @@ import { SIMULATED_ORGANIZATION } from '../simulated-marker.js';
 import type { EvidenceInput, EvidenceProvider } from '../types.js';
 import { buildCertificate, buildCrl, derToPem, type NameSpec, OID } from '../x509.js';
 import { basicConstraints, crlDistributionPoint, derIa5String, derInteger, keyUsage } from './der.js';
-import { fixedBytes, reportDataArg, uint, uint64 } from './simulated-input.js';
+import { fixedBytes, reportDataArg, throwIfAborted, uint, uint64 } from './simulated-input.js';
 import { SIMULATED_KEYS } from './simulated-keys.js';
 
 export type SnpProduct = 'Milan' | 'Genoa' | 'Turin';
@@ -384,7 +384,7 @@ export function simulatedSnp(options: SimulatedSnpOptions = {}): EvidenceProvide
   return {
     format: 'sev-snp',
     async getEvidence(reportData: Uint8Array, opts?: { signal?: AbortSignal }): Promise<EvidenceInput> {
-      opts?.signal?.throwIfAborted();
+      throwIfAborted(opts?.signal);
       const data = reportDataArg(reportData);
       const report = new Uint8Array(0x4a0);
       const view = new DataView(report.buffer);

@@ -27,7 +27,7 @@ import {
   derSequence,
   keyUsage,
 } from './der.js';
-import { fixedBytes, reportDataArg } from './simulated-input.js';
+import { fixedBytes, reportDataArg, throwIfAborted } from './simulated-input.js';
 import { simulatedKey } from './simulated-snp.js';
 
 export type SimulatedTcbStatus = TdxTcbStatus;
@@ -522,7 +522,7 @@ export function simulatedTdx(options: SimulatedTdxOptions = {}): EvidenceProvide
   return {
     format: 'tdx',
     async getEvidence(reportData: Uint8Array, opts?: { signal?: AbortSignal }): Promise<EvidenceInput> {
-      opts?.signal?.throwIfAborted();
+      throwIfAborted(opts?.signal);
       const data = reportDataArg(reportData);
       const header = concat(
         u16(version),
