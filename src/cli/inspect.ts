@@ -1,7 +1,119 @@
+/**
+ * `attested-channel inspect <file> [--json]`: every field of a report or quote, without verifying
+ * anything (the output says so). One printer per evidence format, chosen by detectFormat.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { AttestationError } from '../errors.js';
+import { parseSnpReport } from '../evidence/snp/report.js';
+import { parseTdxQuote } from '../evidence/tdx/quote.js';
+import type { EvidenceFormat } from '../evidence/types.js';
+import { detectFormat } from '../evidence/verify.js';
 import type { CliIo } from './io.js';
 import { usageError } from './io.js';
 
-// Placeholder until the 'inspect' command lands.
-export async function run(_args: string[], io: CliIo): Promise<number> {
-  return usageError(io, 'inspect is not implemented yet');
+const USAGE = `usage: attested-channel inspect <file> [--json]
+
+Prints every field of an SEV-SNP report or a TDX quote. Nothing is verified.
+`;
+
+/** Plain JSON view of a parsed structure: bytes as lowercase hex, bigints as decimal strings. */
+function plain(value: unknown): unknown {
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('hex');
+  if (typeof value === 'bigint') return value.toString();
+  if (Array.isArray(value)) return value.map(plain);
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value === 'object' && value !== null) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = plain(v);
+    return out;
+  }
+  return value;
+}
+
+function snpFields(bytes: Uint8Array): Record<string, unknown> {
+  const { raw: _raw, product, ...report } = parseSnpReport(bytes);
+  return {
+    product:
+      product ??
+      'unknown (v2 reports name no product: it comes from the VEK; TCBs shown in the Milan/Genoa layout)',
+    ...report,
+  };
+}
+
+function tdxFields(bytes: Uint8Array): Record<string, unknown> {
+  return plain(parseTdxQuote(bytes)) as Record<string, unknown>;
+}
+
+const PRINTERS: Record<EvidenceFormat, (bytes: Uint8Array) => Record<string, unknown>> = {
+  'sev-snp': snpFields,
+  tdx: tdxFields,
+};
+
+function rows(value: unknown, prefix: string, out: Array<[string, string]>): void {
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) rows(v, prefix ? `${prefix}.${k}` : k, out);
+    return;
+  }
+  out.push([prefix, Array.isArray(value) ? JSON.stringify(value) : String(value)]);
+}
+
+export function table(fields: Record<string, unknown>): string {
+  const out: Array<[string, string]> = [];
+  rows(fields, '', out);
+  const width = Math.max(...out.map(([k]) => k.length));
+  return `${out.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\n`;
+}
+
+export async function run(args: string[], io: CliIo): Promise<number> {
+  let parsed: ReturnType<
+    typeof parseArgs<{
+      options: { json: { type: 'boolean' }; help: { type: 'boolean'; short: 'h' } };
+      allowPositionals: true;
+    }>
+  >;
+  try {
+    parsed = parseArgs({
+      args,
+      options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+    });
+  } catch (err) {
+    return usageError(io, `${(err as Error).message}\n\n${USAGE}`);
+  }
+  if (parsed.values.help) {
+    io.out(USAGE);
+    return 0;
+  }
+  if (parsed.positionals.length !== 1) return usageError(io, USAGE);
+  const file = parsed.positionals[0]!;
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await readFile(file));
+  } catch (err) {
+    return usageError(io, `cannot read ${file}: ${(err as Error).message}`);
+  }
+  const format = detectFormat(bytes);
+  try {
+    if (!format)
+      throw new AttestationError(
+        'ERR_EVIDENCE_MALFORMED',
+        `${file} is neither an SEV-SNP report (1184 bytes) nor a TDX quote (${bytes.length} bytes)`,
+      );
+    const fields = PRINTERS[format](bytes);
+    if (parsed.values.json)
+      io.out(`${JSON.stringify({ format, verified: false, fields: plain(fields) }, null, 2)}\n`);
+    else
+      io.out(
+        `format    ${format} (not verified: use 'attested-channel verify')\n${table(plain(fields) as Record<string, unknown>)}`,
+      );
+    return 0;
+  } catch (err) {
+    const e =
+      err instanceof AttestationError ? err : new AttestationError('ERR_EVIDENCE_MALFORMED', String(err));
+    if (parsed.values.json)
+      io.out(`${JSON.stringify({ format: format ?? null, error: { code: e.code, message: e.message } })}\n`);
+    else io.err(`attested-channel: ${e.code}: ${e.message}\n`);
+    return 1;
+  }
 }

@@ -203,7 +203,10 @@ export interface ChainInput {
   product: SnpProduct;
   signer: 'vcek' | 'vlek';
   vek: Uint8Array;
-  /** Intermediate then (optionally) ARK, DER; absent: the embedded intermediate of the product. */
+  /**
+   * [ASK/ASVK, ARK], [ASK/ASVK] or [ARK] (DER). A missing intermediate is the embedded one of the
+   * product; a supplied ARK must be one of the anchors.
+   */
   chain?: Uint8Array[];
   amdArks?: Uint8Array[];
   now: Date;
@@ -217,14 +220,22 @@ export function verifyVekChain(input: ChainInput): ChainResult {
   const { product, signer, now } = input;
   if (input.chain && input.chain.length > 2) throw chainError(`chain of ${input.chain.length} certificates`);
   const vek = parseChainCert(input.vek, 'VEK');
-  const interDer = input.chain?.[0];
+  // Two certificates are [ASK/ASVK, ARK]; a single one is the ARK when self-issued, else the intermediate.
+  let interDer = input.chain?.[0];
+  let suppliedArkDer = input.chain?.[1];
+  if (input.chain?.length === 1 && interDer) {
+    const only = parseChainCert(interDer, 'chain certificate');
+    if (Buffer.from(only.subjectDer).equals(Buffer.from(only.issuerDer))) {
+      suppliedArkDer = interDer;
+      interDer = undefined;
+    }
+  }
   const intermediate = interDer
     ? parseChainCert(interDer, 'ASK/ASVK')
     : signer === 'vcek'
       ? amdCerts(product).ask
       : amdCerts(product).asvk;
   const anchors = anchorsFor(product, input.amdArks);
-  const suppliedArkDer = input.chain?.[1];
   let candidates = anchors;
   if (suppliedArkDer) {
     const supplied = parseChainCert(suppliedArkDer, 'ARK');
@@ -296,13 +307,13 @@ export function verifyVekChain(input: ChainInput): ChainResult {
   throw chainError(lastWhy || `chain does not lead to a trusted ARK-${product}`);
 }
 
-/** Product named by a chain's intermediate (for v2 reports whose VEK says nothing usable). */
-export function productOfIntermediate(cert: ParsedCert): SnpProduct | undefined {
+/** Product named by a chain certificate's CN (ARK-<P>, SEV-<P>, SEV-VLEK-<P>). */
+export function productOfChainCert(cert: ParsedCert): SnpProduct | undefined {
   const cn = cert.subject.CN ?? '';
-  return SNP_PRODUCTS.find((p) => cn === `SEV-${p}` || cn === `SEV-VLEK-${p}`);
+  return SNP_PRODUCTS.find((p) => cn === `ARK-${p}` || cn === `SEV-${p}` || cn === `SEV-VLEK-${p}`);
 }
 
-/** True when the chip ID is all zero (masked by the host), in which case hwID is not compared. */
+/** hwID against CHIP_ID; a masked (all-zero) CHIP_ID is not compared (VLEK reports, MASK_CHIP_ID hosts). */
 export function hwIdMatches(hwID: Uint8Array, chipId: Uint8Array, product: SnpProduct): boolean {
   if (isAllZero(chipId)) return true;
   if (hasFmc(product))

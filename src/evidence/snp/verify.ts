@@ -21,7 +21,7 @@ import {
   type ChainResult,
   checkVekShape,
   hwIdMatches,
-  productOfIntermediate,
+  productOfChainCert,
   type VekExtensions,
   vekExtensions,
   verifyVekChain,
@@ -151,7 +151,7 @@ export async function verifySnp(input: EvidenceInput, options: ResolvedOptions):
     );
   }
   const chain = input.chain !== undefined ? toDerList(input.chain, 'ERR_EVIDENCE_CHAIN') : undefined;
-  const chainProduct = chain?.[0] ? productOfIntermediate(parseCert(chain[0])) : undefined;
+  const chainProduct = chain?.[0] ? productOfChainCert(parseCert(chain[0])) : undefined;
 
   let product = report.product ?? chainProduct;
   let vekDer: Uint8Array;
