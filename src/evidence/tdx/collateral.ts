@@ -131,6 +131,16 @@ function checkWindow(issueDate: Date, nextUpdate: Date, now: Date, what: string)
   if (t > nextUpdate.getTime()) throw unavailable(`${what} expired at ${nextUpdate.toISOString()}`);
 }
 
+/** checkCrl, with the CRL named in the message (both CRLs fail the same ways). */
+function checkCrlNamed(crl: ParsedCrl, issuer: ParsedCert, now: Date, what: string): void {
+  try {
+    checkCrl(crl, issuer, now, 'ERR_COLLATERAL_UNAVAILABLE');
+  } catch (err) {
+    if (err instanceof AttestationError) throw unavailable(`${what}: ${err.message}`, err);
+    throw err;
+  }
+}
+
 function checkNotRevoked(cert: ParsedCert, crl: ParsedCrl, what: string): void {
   if (crl.revoked.has(cert.serialHex))
     throw new AttestationError('ERR_EVIDENCE_CHAIN', `${what} "${cert.subject.CN ?? '?'}" is revoked`, {
@@ -177,10 +187,10 @@ function verifyUncached(c: TdxCollateral, roots: ParsedCert[], now: Date): Verif
   checkWindow(qeIdentity.issueDate, qeIdentity.nextUpdate, now, 'QE identity');
 
   const rootCrl = parseCrl(hexMember(c, 'root_ca_crl'), 'ERR_COLLATERAL_UNAVAILABLE');
-  checkCrl(rootCrl, root, now, 'ERR_COLLATERAL_UNAVAILABLE');
+  checkCrlNamed(rootCrl, root, now, 'root CA CRL');
   const pckCrlIssuer = crlChain[0]!;
   const pckCrl = parseCrl(hexMember(c, 'pck_crl'), 'ERR_COLLATERAL_UNAVAILABLE');
-  checkCrl(pckCrl, pckCrlIssuer, now, 'ERR_COLLATERAL_UNAVAILABLE');
+  checkCrlNamed(pckCrl, pckCrlIssuer, now, 'PCK CRL');
   for (const cert of [...tcbChain, ...qeChain, ...crlChain].filter((x) => x !== root))
     checkNotRevoked(cert, rootCrl, 'collateral signer');
 
