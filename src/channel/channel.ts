@@ -141,7 +141,8 @@ export class AttestedChannel extends Duplex {
   /** The TLS connection underneath. Writing to it directly breaks the framing; read-only use. */
   readonly socket: TLSSocket;
   #params: ChannelParams;
-  #session: Session | undefined;
+  #session: Session;
+  #tlsUp = false;
   #timers = new Map<TimerKey, NodeJS.Timeout>();
   #tlsTimer: NodeJS.Timeout | undefined;
   #reattestTimer: NodeJS.Timeout | undefined;
@@ -171,6 +172,15 @@ export class AttestedChannel extends Duplex {
     });
     // Nobody may be listening yet; the error is also delivered through the promise or event.
     this.#ready.catch(() => {});
+    const { options, internals, role } = params;
+    this.#session = new Session({
+      role,
+      accept: options.verify ? REPORT_MEDIA_TYPES : [],
+      ...(options.evidence ? { produces: mediaTypeOf(options.evidence.format) } : {}),
+      exchangeTimeoutMs: options.timeout ?? DEFAULT_TIMEOUT_MS,
+      maxControlPayload: options.maxControlPayload ?? DEFAULT_MAX_CONTROL_PAYLOAD,
+      random: internals?.random ?? (() => new Uint8Array(randomBytes(32))),
+    });
     const socket = params.socket;
     // Half-close must survive a generic Duplex transport too (net sockets get it from the server).
     socket.allowHalfOpen = true;
@@ -343,6 +353,7 @@ export class AttestedChannel extends Duplex {
     if (this.#failure || this.destroyed) return;
     clearTimeout(this.#tlsTimer);
     this.#tlsTimer = undefined;
+    this.#tlsUp = true;
     const socket = this.socket;
     const problem =
       socket.getProtocol() !== 'TLSv1.3'
@@ -358,16 +369,7 @@ export class AttestedChannel extends Duplex {
       this.#fail(error);
       return;
     }
-    const { options, internals, role } = this.#params;
-    const session = new Session({
-      role,
-      accept: options.verify ? REPORT_MEDIA_TYPES : [],
-      ...(options.evidence ? { produces: mediaTypeOf(options.evidence.format) } : {}),
-      exchangeTimeoutMs: options.timeout ?? DEFAULT_TIMEOUT_MS,
-      maxControlPayload: options.maxControlPayload ?? DEFAULT_MAX_CONTROL_PAYLOAD,
-      random: internals?.random ?? (() => new Uint8Array(randomBytes(32))),
-    });
-    this.#session = session;
+    const session = this.#session;
     const elapsed = performance.now() - this.#startedAt;
     this.#run(session.handle({ type: 'start', handshakeMs: Math.max(1, this.#params.timeoutMs - elapsed) }));
   }
@@ -375,18 +377,7 @@ export class AttestedChannel extends Duplex {
   #startedAt = performance.now();
 
   #feed(event: SessionEvent): void {
-    const session = this.#session;
-    if (!session) {
-      // Before TLS completes only the transport's end matters.
-      if (event.type === 'peer-end' || event.type === 'closed')
-        this.#fail(
-          event.type === 'closed' && event.error
-            ? event.error
-            : new AttestationError('ERR_CONNECTION_CLOSED', 'connection closed during the TLS handshake'),
-        );
-      return;
-    }
-    this.#run(session.handle(event));
+    this.#run(this.#session.handle(event));
   }
 
   #run(actions: SessionAction[]): void {
@@ -555,7 +546,7 @@ export class AttestedChannel extends Duplex {
     this.#abort.abort();
     const socket = this.socket;
     if (!socket.destroyed) {
-      if (this.#session && !socket.writableEnded) {
+      if (this.#tlsUp && !socket.writableEnded) {
         // End TLS gracefully so a queued ALERT reaches the peer; cut it off if the peer lingers.
         socket.end();
         this.#graceTimer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);

@@ -103,6 +103,8 @@ export class Session {
   #response: Response | undefined;
   #peerRequestSeen = false;
   #peerEnded = false;
+  /** Bytes that arrived before start (bounded by TLS flow control: the peer waits for our REQUEST). */
+  #early: Uint8Array[] = [];
   #peer: Claims | undefined;
   #error: AttestationError | undefined;
 
@@ -145,7 +147,11 @@ export class Session {
         this.#start(event.handshakeMs, out);
         return;
       case 'bytes':
-        if (this.#state === 'new') throw protocol('bytes before the session started');
+        if (this.#state === 'new') {
+          // The peer may finish TLS first and speak before our side reports the handshake done.
+          this.#early.push(event.chunk);
+          return;
+        }
         for (const frame of this.#decoder.push(event.chunk)) {
           this.#frame(frame, out);
           if (this.#state === 'failed') return;
@@ -199,6 +205,10 @@ export class Session {
     const context = this.#freshContext();
     out.push({ type: 'send', bytes: encodeRequest(context, this.config.accept) });
     if (this.config.accept.length > 0) this.#challenge = { context, stage: 'await-evidence' };
+    for (const chunk of this.#early.splice(0)) {
+      this.#dispatch({ type: 'bytes', chunk }, out);
+      if ((this.#state as SessionState) === 'failed') return;
+    }
   }
 
   #frame(frame: Frame, out: SessionAction[]): void {
