@@ -1,7 +1,211 @@
+/**
+ * `attested-channel serve`: runs inside the confidential VM. It attests every incoming connection
+ * (attested-channel/1 over TCP, or inside a WebSocket on an HTTP path) and only then forwards the
+ * connection's bytes to a local service such as sshd. With --policy, clients must attest too.
+ */
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { connect as netConnect, type Socket } from 'node:net';
+import { parseArgs } from 'node:util';
+import type { AttestedChannel } from '../channel/channel.js';
+import { createAttestedServer } from '../channel/server.js';
+import { attachWebSocket } from '../channel/websocket.js';
+import { AttestationError } from '../errors.js';
+import { simulated } from '../evidence/providers/simulated.js';
+import {
+  describeClaims,
+  formatHostPort,
+  type HostPort,
+  loadPolicy,
+  parseHostPort,
+  providerFrom,
+  splice,
+  untilSignal,
+} from './endpoint-args.js';
 import type { CliIo } from './io.js';
 import { usageError } from './io.js';
 
-// Placeholder until the 'serve' command lands.
-export async function run(_args: string[], io: CliIo): Promise<number> {
-  return usageError(io, 'serve is not implemented yet');
+export const SERVE_USAGE = `usage: attested-channel serve --listen HOST:PORT --forward HOST:PORT
+         (--simulate snp | --simulate tdx | --configfs [--configfs-root DIR])
+         [--websocket PATH] [--policy FILE [--simulated-roots]] [--timeout MS]
+
+Runs in the confidential VM. Each connection to --listen proves this VM's identity with hardware
+evidence bound to that connection; only then are its bytes forwarded to --forward (e.g. 127.0.0.1:22).
+  --websocket PATH   serve the channel inside WebSockets on this HTTP path instead of raw TCP
+  --policy FILE      clients must attest too, and satisfy this policy (JSON)
+  --simulated-roots  trust the simulator's roots for client evidence (testing only)
+  --configfs-root    configfs-tsm report folder (default /sys/kernel/config/tsm/report)
+`;
+
+export interface ServeHandle {
+  /** Where it listens (HOST:PORT, with the real port when 0 was asked for). */
+  readonly address: HostPort;
+  close(): Promise<void>;
+}
+
+function fail(io: CliIo, err: unknown): number {
+  if (
+    err instanceof AttestationError &&
+    (err.code === 'ERR_INVALID_ARGUMENT' || err.code === 'ERR_POLICY_INVALID')
+  )
+    return usageError(io, `serve: ${err.message}\n\n${SERVE_USAGE}`);
+  io.err(
+    `attested-channel serve: ${err instanceof AttestationError ? `${err.code} ` : ''}${String((err as Error)?.message ?? err)}\n`,
+  );
+  return 1;
+}
+
+/**
+ * Starts serving; resolves once listening. Throws AttestationError (ERR_INVALID_ARGUMENT /
+ * ERR_POLICY_INVALID for usage mistakes, provider codes when --configfs cannot work).
+ */
+export async function startServe(args: string[], io: CliIo): Promise<ServeHandle> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        listen: { type: 'string' },
+        forward: { type: 'string' },
+        websocket: { type: 'string' },
+        simulate: { type: 'string' },
+        configfs: { type: 'boolean' },
+        'configfs-root': { type: 'string' },
+        policy: { type: 'string' },
+        'simulated-roots': { type: 'boolean' },
+        timeout: { type: 'string' },
+      },
+    }).values;
+  } catch (err) {
+    throw new AttestationError('ERR_INVALID_ARGUMENT', (err as Error).message);
+  }
+  if (typeof values['listen'] !== 'string')
+    throw new AttestationError('ERR_INVALID_ARGUMENT', '--listen is required');
+  if (typeof values['forward'] !== 'string')
+    throw new AttestationError('ERR_INVALID_ARGUMENT', '--forward is required');
+  const listen = parseHostPort(values['listen'], '--listen', true);
+  const forward = parseHostPort(values['forward'], '--forward');
+  const wsPath = values['websocket'] as string | undefined;
+  if (wsPath !== undefined && !wsPath.startsWith('/'))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', '--websocket PATH must start with "/"');
+  const timeout = values['timeout'] === undefined ? undefined : Number(values['timeout']);
+  if (timeout !== undefined && !(Number.isInteger(timeout) && timeout > 0))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', '--timeout must be a positive number of ms');
+  if (values['simulate'] === undefined && !values['configfs'])
+    throw new AttestationError(
+      'ERR_INVALID_ARGUMENT',
+      'give --simulate snp|tdx or --configfs (the VM must attest)',
+    );
+  if (values['simulated-roots'] && values['policy'] === undefined)
+    throw new AttestationError('ERR_INVALID_ARGUMENT', '--simulated-roots only applies with --policy');
+  const policy = typeof values['policy'] === 'string' ? await loadPolicy(values['policy']) : undefined;
+  const evidence = await providerFrom({
+    simulate: values['simulate'] as string | undefined,
+    configfs: values['configfs'] as boolean | undefined,
+    configfsRoot: values['configfs-root'] as string | undefined,
+  });
+
+  const say = (line: string) => io.out(`${new Date().toISOString()} ${line}\n`);
+  const server = createAttestedServer({
+    evidence,
+    ...(policy
+      ? {
+          verify: {
+            policy,
+            ...(values['simulated-roots'] ? { trustAnchors: simulated.trustAnchors() } : {}),
+          },
+        }
+      : {}),
+    ...(timeout ? { timeout } : {}),
+  });
+  const live = new Set<AttestedChannel>();
+  const forwards = new Set<Socket>();
+  let next = 0;
+  server.on('channel', (channel) => {
+    const id = ++next;
+    live.add(channel);
+    const upstream = netConnect({ host: forward.host, port: forward.port, allowHalfOpen: true });
+    forwards.add(upstream);
+    let connected = false;
+    upstream.once('connect', () => {
+      connected = true;
+      say(`#${id} accepted: ${describeClaims(channel.peer)} → forwarding to ${formatHostPort(forward)}`);
+    });
+    upstream.once('error', (err) => {
+      if (!connected)
+        say(`#${id} forward to ${formatHostPort(forward)} failed: ${err.message}; closing the channel`);
+    });
+    splice(channel, upstream, (inBytes, outBytes) => {
+      live.delete(channel);
+      forwards.delete(upstream);
+      if (connected) say(`#${id} closed (${inBytes} bytes in, ${outBytes} bytes out)`);
+    });
+  });
+  server.on('attestationError', (err) => {
+    const id = ++next;
+    const peer = typeof err.details['peerCode'] === 'string' ? ` (peer said ${err.details['peerCode']})` : '';
+    say(`#${id} refused: ${err.code}${peer} — ${err.message}`);
+  });
+
+  let http: HttpServer | undefined;
+  let detach: (() => void) | undefined;
+  const listening = new Promise<HostPort>((resolve, reject) => {
+    const onListening = (addr: unknown) => {
+      const a = addr as { address: string; port: number };
+      resolve({ host: listen.host, port: a.port });
+    };
+    if (wsPath !== undefined) {
+      const h = createHttpServer((_req, res) => {
+        res
+          .writeHead(426, { 'content-type': 'text/plain' })
+          .end(`attested-channel/1: WebSocket upgrade on ${wsPath}\n`);
+      });
+      http = h;
+      detach = attachWebSocket(h, server, { path: wsPath }).close;
+      h.once('error', reject);
+      h.listen(listen.port, listen.host, () => onListening(h.address()));
+    } else {
+      server.once('error', reject);
+      server.listen(listen.port, listen.host, () => onListening(server.address()));
+    }
+  });
+  const address = await listening;
+  const kind = evidence?.format === 'sev-snp' ? 'SEV-SNP' : 'TDX';
+  const source = values['configfs']
+    ? `configfs-tsm (${kind})`
+    : `simulated ${kind} (NOT a TEE: testing only)`;
+  say(
+    `serving attested-channel/1 on ${wsPath !== undefined ? `ws://${formatHostPort(address)}${wsPath}` : formatHostPort(address)}, evidence ${source}, forwarding to ${formatHostPort(forward)}${policy ? ', clients must attest' : ''}`,
+  );
+
+  return {
+    address,
+    async close() {
+      detach?.();
+      for (const c of live) c.destroy();
+      for (const s of forwards) s.destroy();
+      if (http) {
+        http.closeAllConnections();
+        await new Promise<void>((resolve) => http!.close(() => resolve()));
+      } else await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Serves until SIGINT or SIGTERM. */
+export async function run(args: string[], io: CliIo): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    io.out(SERVE_USAGE);
+    return 0;
+  }
+  let handle: ServeHandle;
+  try {
+    handle = await startServe(args, io);
+  } catch (err) {
+    return fail(io, err);
+  }
+  await untilSignal();
+  await handle.close();
+  return 0;
 }

@@ -1,7 +1,194 @@
+/**
+ * `attested-channel tunnel`: runs on the user's side. Each local TCP connection gets its own
+ * attested channel to the VM (TCP or ws:// / wss://); the local bytes are read only once the VM
+ * proved, with evidence bound to that channel, that it satisfies the policy. A refused VM never
+ * sees a byte: the local connection is closed.
+ */
+import { createServer as createNetServer, type Socket } from 'node:net';
+import { parseArgs } from 'node:util';
+import type { AttestedChannel } from '../channel/channel.js';
+import { type AttestedConnectOptions, attestedConnect } from '../channel/connect.js';
+import { AttestationError } from '../errors.js';
+import { simulated } from '../evidence/providers/simulated.js';
+import {
+  describeClaims,
+  formatHostPort,
+  type HostPort,
+  loadPolicy,
+  parseHostPort,
+  providerFrom,
+  splice,
+  untilSignal,
+} from './endpoint-args.js';
 import type { CliIo } from './io.js';
 import { usageError } from './io.js';
 
-// Placeholder until the 'tunnel' command lands.
-export async function run(_args: string[], io: CliIo): Promise<number> {
-  return usageError(io, 'tunnel is not implemented yet');
+export const TUNNEL_USAGE = `usage: attested-channel tunnel --listen HOST:PORT --connect HOST:PORT|ws://…|wss://… --policy FILE
+         [--simulated-roots] [--simulate snp|tdx | --configfs] [--timeout MS]
+
+Runs on your side. Each connection to --listen is carried through its own attested channel to
+--connect; nothing is forwarded until the VM's evidence, bound to that channel, satisfies the policy.
+  --policy FILE      what the VM must be (JSON: snp.measurements, tdx.mrTd, ...); required
+  --simulated-roots  trust the simulator's roots instead of AMD's and Intel's (testing only)
+  --simulate, --configfs  attest this side too, when the server asks for it
+`;
+
+export interface TunnelHandle {
+  readonly address: HostPort;
+  close(): Promise<void>;
+}
+
+function fail(io: CliIo, err: unknown): number {
+  if (
+    err instanceof AttestationError &&
+    (err.code === 'ERR_INVALID_ARGUMENT' || err.code === 'ERR_POLICY_INVALID')
+  )
+    return usageError(io, `tunnel: ${err.message}\n\n${TUNNEL_USAGE}`);
+  io.err(
+    `attested-channel tunnel: ${err instanceof AttestationError ? `${err.code} ` : ''}${String((err as Error)?.message ?? err)}\n`,
+  );
+  return 1;
+}
+
+type Target = { host: string; port: number } | { url: string };
+
+function parseTarget(text: string): Target {
+  if (/^wss?:\/\//i.test(text)) {
+    try {
+      return { url: new URL(text).toString() };
+    } catch {
+      throw new AttestationError('ERR_INVALID_ARGUMENT', `--connect: not a URL: ${text}`);
+    }
+  }
+  return parseHostPort(text, '--connect');
+}
+
+export async function startTunnel(args: string[], io: CliIo): Promise<TunnelHandle> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        listen: { type: 'string' },
+        connect: { type: 'string' },
+        policy: { type: 'string' },
+        'simulated-roots': { type: 'boolean' },
+        simulate: { type: 'string' },
+        configfs: { type: 'boolean' },
+        'configfs-root': { type: 'string' },
+        timeout: { type: 'string' },
+      },
+    }).values;
+  } catch (err) {
+    throw new AttestationError('ERR_INVALID_ARGUMENT', (err as Error).message);
+  }
+  if (typeof values['listen'] !== 'string')
+    throw new AttestationError('ERR_INVALID_ARGUMENT', '--listen is required');
+  if (typeof values['connect'] !== 'string')
+    throw new AttestationError('ERR_INVALID_ARGUMENT', '--connect is required');
+  if (typeof values['policy'] !== 'string')
+    throw new AttestationError('ERR_INVALID_ARGUMENT', '--policy is required (what the VM must be)');
+  const listen = parseHostPort(values['listen'], '--listen', true);
+  const target = parseTarget(values['connect']);
+  const timeout = values['timeout'] === undefined ? undefined : Number(values['timeout']);
+  if (timeout !== undefined && !(Number.isInteger(timeout) && timeout > 0))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', '--timeout must be a positive number of ms');
+  const policy = await loadPolicy(values['policy']);
+  const evidence = await providerFrom({
+    simulate: values['simulate'] as string | undefined,
+    configfs: values['configfs'] as boolean | undefined,
+    configfsRoot: values['configfs-root'] as string | undefined,
+  });
+  const connectOptions: AttestedConnectOptions = {
+    ...target,
+    verify: { policy, ...(values['simulated-roots'] ? { trustAnchors: simulated.trustAnchors() } : {}) },
+    ...(evidence ? { evidence } : {}),
+    ...(timeout ? { timeout } : {}),
+  };
+  const targetText = 'url' in target ? target.url : formatHostPort(target);
+
+  const say = (line: string) => io.out(`${new Date().toISOString()} ${line}\n`);
+  const locals = new Set<Socket>();
+  const channels = new Set<AttestedChannel>();
+  const aborts = new Set<AbortController>();
+  let next = 0;
+  const server = createNetServer({ allowHalfOpen: true, pauseOnConnect: true }, (local) => {
+    const id = ++next;
+    const from = `${local.remoteAddress}:${local.remotePort}`;
+    locals.add(local);
+    local.on('close', () => locals.delete(local));
+    // The local client's bytes stay in the kernel (paused) until the VM has proved itself.
+    local.on('error', () => {});
+    const abort = new AbortController();
+    aborts.add(abort);
+    // A local client that gives up while the VM is attesting cancels that attempt.
+    const onLocalClose = () => abort.abort();
+    local.once('close', onLocalClose);
+    attestedConnect({ ...connectOptions, signal: abort.signal }).then(
+      (channel) => {
+        aborts.delete(abort);
+        local.off('close', onLocalClose);
+        if (local.destroyed) {
+          channel.destroy();
+          return;
+        }
+        channels.add(channel);
+        say(`#${id} accepted ${from} → ${targetText}: ${describeClaims(channel.peer)}`);
+        splice(local, channel, (out, back) => {
+          channels.delete(channel);
+          say(`#${id} closed ${from} (${out} bytes out, ${back} bytes back)`);
+        });
+        local.resume();
+      },
+      (err: unknown) => {
+        aborts.delete(abort);
+        const e =
+          err instanceof AttestationError ? err : new AttestationError('ERR_CONNECTION_CLOSED', String(err));
+        const peer = typeof e.details['peerCode'] === 'string' ? ` (peer said ${e.details['peerCode']})` : '';
+        say(
+          `#${id} refused ${from} → ${targetText}: ${e.code}${peer} — ${e.message}; local connection closed`,
+        );
+        local.destroy();
+      },
+    );
+  });
+  const address = await new Promise<HostPort>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listen.port, listen.host, () => {
+      server.off('error', reject);
+      const a = server.address();
+      resolve({ host: listen.host, port: typeof a === 'object' && a ? a.port : listen.port });
+    });
+  });
+  say(
+    `tunnel listening on ${formatHostPort(address)} → ${targetText}; each connection must attest${values['simulated-roots'] ? ' (simulated roots: TESTING ONLY)' : ''}`,
+  );
+  return {
+    address,
+    async close() {
+      for (const a of aborts) a.abort();
+      for (const c of channels) c.destroy();
+      for (const s of locals) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Tunnels until SIGINT or SIGTERM. */
+export async function run(args: string[], io: CliIo): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    io.out(TUNNEL_USAGE);
+    return 0;
+  }
+  let handle: TunnelHandle;
+  try {
+    handle = await startTunnel(args, io);
+  } catch (err) {
+    return fail(io, err);
+  }
+  await untilSignal();
+  await handle.close();
+  return 0;
 }

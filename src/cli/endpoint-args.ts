@@ -1,0 +1,124 @@
+/**
+ * What `serve` and `tunnel` share: HOST:PORT parsing, policy files, the choice of evidence provider,
+ * one-line descriptions of verified claims, and a byte-counting splice between two streams.
+ */
+import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { AttestationError } from '../errors.js';
+import { type Policy, parsePolicy } from '../evidence/policy.js';
+import { configfsTsm } from '../evidence/providers/configfs-tsm.js';
+import { simulated } from '../evidence/providers/simulated.js';
+import type { Claims, EvidenceProvider } from '../evidence/types.js';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** "HOST:PORT" or "[v6]:PORT". Port 0 only where `allowZero` (listening on a free port). */
+export function parseHostPort(text: string, what: string, allowZero = false): HostPort {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const host = m?.[1] ?? m?.[2];
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!host || !(port <= 65535 && (port > 0 || (allowZero && port === 0))))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', `${what} must be HOST:PORT (got "${text}")`);
+  if (m?.[1] !== undefined && isIP(host) !== 6)
+    throw new AttestationError('ERR_INVALID_ARGUMENT', `${what}: "${host}" is not an IPv6 address`);
+  return { host, port };
+}
+
+export function formatHostPort(a: HostPort): string {
+  return isIP(a.host) === 6 ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+/** Reads and validates a policy file (plain JSON, the Policy schema). */
+export async function loadPolicy(path: string): Promise<Policy> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new AttestationError('ERR_INVALID_ARGUMENT', `cannot read policy file ${path}`, { cause: err });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new AttestationError('ERR_POLICY_INVALID', `policy file ${path} is not JSON`, { cause: err });
+  }
+  return parsePolicy(value);
+}
+
+/** --simulate snp|tdx or --configfs [--configfs-root DIR]: this side's evidence, or undefined. */
+export async function providerFrom(opts: {
+  simulate?: string | undefined;
+  configfs?: boolean | undefined;
+  configfsRoot?: string | undefined;
+}): Promise<EvidenceProvider | undefined> {
+  if (opts.simulate !== undefined && opts.configfs)
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'give --simulate or --configfs, not both');
+  if (opts.simulate === 'snp') return simulated.snp();
+  if (opts.simulate === 'tdx') return simulated.tdx();
+  if (opts.simulate !== undefined)
+    throw new AttestationError(
+      'ERR_INVALID_ARGUMENT',
+      `--simulate takes snp or tdx (got "${opts.simulate}")`,
+    );
+  if (opts.configfs) return configfsTsm(opts.configfsRoot ? { root: opts.configfsRoot } : {});
+  if (opts.configfsRoot !== undefined)
+    throw new AttestationError('ERR_INVALID_ARGUMENT', '--configfs-root needs --configfs');
+  return undefined;
+}
+
+/** "sev-snp Milan measurement <96 hex> (SIMULATED)" — what an operator needs to recognise a peer. */
+export function describeClaims(claims: Claims | undefined): string {
+  if (!claims) return 'peer not attested';
+  const sim = claims.simulated ? ' (SIMULATED, not a TEE)' : '';
+  if (claims.format === 'sev-snp') return `sev-snp ${claims.product} measurement ${claims.measurement}${sim}`;
+  return `tdx mrTd ${claims.mrTd} tcb ${claims.tcbStatus}${sim}`;
+}
+
+/**
+ * Splices two byte streams both ways, keeping half-close (each direction ends on its own). A
+ * failure or an abrupt close of either side tears both down; a clean close lets the other side
+ * flush and close on its own. Calls `done` once both are closed, with the bytes moved each way.
+ */
+export function splice(a: Duplex, b: Duplex, done: (aToB: number, bToA: number) => void): void {
+  let aToB = 0;
+  let bToA = 0;
+  let open = 2;
+  a.on('data', (d: Buffer) => {
+    aToB += d.length;
+  });
+  b.on('data', (d: Buffer) => {
+    bToA += d.length;
+  });
+  a.pipe(b);
+  b.pipe(a);
+  const kill = () => {
+    a.destroy();
+    b.destroy();
+  };
+  const closed = (self: Duplex, other: Duplex) => () => {
+    // Closed before its peer saw its end: the connection broke, so the other side goes too.
+    if (!self.readableEnded) other.destroy();
+    if (--open === 0) done(aToB, bToA);
+  };
+  a.on('error', kill);
+  b.on('error', kill);
+  a.once('close', closed(a, b));
+  b.once('close', closed(b, a));
+}
+
+/** Resolves on the first SIGINT or SIGTERM (the long-running commands stop cleanly on either). */
+export function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
