@@ -6,11 +6,11 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { AttestationError } from '../errors.js';
 import { parseSnpReport } from '../evidence/snp/report.js';
-import { parseTdxQuote } from '../evidence/tdx/quote.js';
 import type { EvidenceFormat } from '../evidence/types.js';
 import { detectFormat } from '../evidence/verify.js';
 import type { CliIo } from './io.js';
 import { usageError } from './io.js';
+import { inspectTdxFields } from './tdx.js';
 
 const USAGE = `usage: attested-channel inspect <file> [--json]
 
@@ -41,13 +41,9 @@ function snpFields(bytes: Uint8Array): Record<string, unknown> {
   };
 }
 
-function tdxFields(bytes: Uint8Array): Record<string, unknown> {
-  return plain(parseTdxQuote(bytes)) as Record<string, unknown>;
-}
-
 const PRINTERS: Record<EvidenceFormat, (bytes: Uint8Array) => Record<string, unknown>> = {
   'sev-snp': snpFields,
-  tdx: tdxFields,
+  tdx: inspectTdxFields,
 };
 
 function rows(value: unknown, prefix: string, out: Array<[string, string]>): void {

@@ -18,6 +18,7 @@ import { detectFormat, verifyEvidence } from '../evidence/verify.js';
 import { parseCertificate, toDerList } from '../evidence/x509.js';
 import type { CliIo } from './io.js';
 import { usageError } from './io.js';
+import { applyTdxOptions, unverifiedTdxClaims } from './tdx.js';
 
 const OPTIONS = {
   vek: { type: 'string' },
@@ -27,6 +28,8 @@ const OPTIONS = {
   at: { type: 'string' },
   offline: { type: 'boolean' },
   'kds-url': { type: 'string' },
+  collateral: { type: 'string' },
+  'pcs-url': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -40,6 +43,8 @@ const USAGE = `usage: attested-channel verify <file> [options]
   --at ISO-8601  time at which certificates must be valid; default: now
   --offline      never touch the network
   --kds-url URL  AMD KDS base URL (default https://kdsintf.amd.com)
+  --collateral F TDX collateral JSON (schema of test/fixtures/tdx/README.md); default: fetched from Intel PCS
+  --pcs-url URL  Intel PCS or PCCS base URL (default https://api.trustedservices.intel.com)
   --json         print one JSON object
 
 Exit status: 0 accepted, 1 rejected, 2 usage error.
@@ -116,11 +121,13 @@ async function toRequest(file: string, v: Values): Promise<{ input: EvidenceInpu
       throw new UsageError(`--kds-url ${v['kds-url']} is not an http(s) URL`);
     options.kds = { baseUrl: v['kds-url'] };
   }
+  await applyTdxOptions(v, input, options, (m) => new UsageError(m));
   return { input, options };
 }
 
 /** Claims of a report that parsed, for the JSON output of a rejected report. */
 function parsedClaims(report: Uint8Array): unknown {
+  if (detectFormat(report) === 'tdx') return unverifiedTdxClaims(report);
   if (detectFormat(report) !== 'sev-snp') return undefined;
   try {
     const parsed = parseSnpReport(report);
