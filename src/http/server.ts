@@ -28,7 +28,9 @@ export function markAttested(channel: AttestedChannel): void {
  * latest re-attestation.
  */
 export function peerClaims(message: IncomingMessage): Claims | undefined {
-  const socket = message?.socket as Duplex | null | undefined;
+  // On the client side Node detaches res.socket once the response ends; the request keeps it.
+  const socket = (message?.socket ??
+    (message as { req?: { socket?: Duplex | null } } | undefined)?.req?.socket) as Duplex | null | undefined;
   if (!socket || !attested.has(socket)) return undefined;
   return (socket as AttestedChannel).peer;
 }

@@ -1,0 +1,316 @@
+import { createServer as createHttpServer, type IncomingMessage, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Duplex, PassThrough } from 'node:stream';
+import { Agent as UndiciAgent, fetch as undiciFetch } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AttestedChannel } from '../../src/channel/channel.js';
+import { type AttestedServer, createAttestedServer } from '../../src/channel/server.js';
+import { AttestationError } from '../../src/errors.js';
+import type { Policy } from '../../src/evidence/policy.js';
+import { simulated } from '../../src/evidence/providers/simulated.js';
+import { type AttestedAgent, attestedAgent, attestedConnector } from '../../src/http/agent.js';
+import { peerClaims, serveHttp } from '../../src/http/server.js';
+
+const SERVER_M = simulated.defaults.snpMeasurement;
+const CLIENT_M = 'c1'.repeat(48);
+const anchors = simulated.trustAnchors();
+const accept: Policy = { snp: { measurements: [SERVER_M] } };
+const refuse: Policy = { snp: { measurements: ['ab'.repeat(48)] } };
+
+interface Served {
+  attested: AttestedServer;
+  http: Server;
+  port: number;
+  channels: AttestedChannel[];
+  handled: number;
+}
+
+/** An http.Server behind an attested server; the handler reports what it knows of the peer. */
+async function serve(mutual: boolean): Promise<Served> {
+  const attested = createAttestedServer({
+    evidence: simulated.snp(),
+    ...(mutual ? { verify: { policy: { snp: { measurements: [CLIENT_M] } }, trustAnchors: anchors } } : {}),
+  });
+  const served: Served = {
+    attested,
+    http: undefined as unknown as Server,
+    port: 0,
+    channels: [],
+    handled: 0,
+  };
+  attested.on('channel', (ch) => served.channels.push(ch));
+  served.http = serveHttp(
+    attested,
+    createHttpServer((req, res) => {
+      served.handled++;
+      const claims = peerClaims(req);
+      res.setHeader('content-type', 'application/json');
+      res.end(
+        JSON.stringify({
+          path: req.url,
+          peer: claims && claims.format === 'sev-snp' ? claims.measurement : null,
+          channel: served.channels.indexOf(req.socket as unknown as AttestedChannel),
+        }),
+      );
+    }),
+  );
+  await new Promise<void>((resolve) => attested.listen(0, '127.0.0.1', () => resolve()));
+  served.port = (attested.address() as AddressInfo).port;
+  return served;
+}
+
+async function close(s: Served): Promise<void> {
+  const stopped = new Promise<void>((r) => s.attested.close(() => r()));
+  s.http.closeAllConnections();
+  s.http.close();
+  await stopped;
+}
+
+function get(
+  agent: AttestedAgent,
+  port: number,
+  path = '/',
+): Promise<{
+  status: number;
+  json: { path: string; peer: string | null; channel: number };
+  res: IncomingMessage;
+}> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, agent }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        text += c;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text), res }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    const e = err instanceof AttestationError ? err : (err as { cause?: unknown }).cause;
+    return e instanceof AttestationError ? e.code : `not an AttestationError: ${String(err)}`;
+  }
+  return 'resolved';
+}
+
+let oneWay: Served;
+let mutual: Served;
+
+beforeAll(async () => {
+  [oneWay, mutual] = await Promise.all([serve(false), serve(true)]);
+});
+afterAll(async () => {
+  await Promise.all([close(oneWay), close(mutual)]);
+});
+
+describe('http.request over attestedAgent', () => {
+  it('reaches an ordinary http.Server; peerClaims gives the server claims on the response', async () => {
+    const agent = attestedAgent({ verify: { policy: accept, trustAnchors: anchors } });
+    try {
+      const r = await get(agent, oneWay.port, '/hello');
+      expect(r.status).toBe(200);
+      expect(r.json.path).toBe('/hello');
+      // One-way: the server did not ask the client to attest.
+      expect(r.json.peer).toBeNull();
+      const claims = peerClaims(r.res);
+      expect(claims?.format).toBe('sev-snp');
+      expect(claims?.format === 'sev-snp' && claims.measurement).toBe(SERVER_M);
+      expect(claims?.simulated).toBe(true);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('gives the server the client claims through peerClaims(req) when the client attests', async () => {
+    const agent = attestedAgent({
+      evidence: simulated.snp({ measurement: CLIENT_M }),
+      verify: { policy: accept, trustAnchors: anchors },
+    });
+    try {
+      const r = await get(agent, mutual.port);
+      expect(r.status).toBe(200);
+      expect(r.json.peer).toBe(CLIENT_M);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('fails the request with the verifier code when the server evidence is refused; no request is served', async () => {
+    const before = oneWay.handled;
+    const agent = attestedAgent({ verify: { policy: refuse, trustAnchors: anchors } });
+    try {
+      expect(await codeOf(get(agent, oneWay.port))).toBe('ERR_EVIDENCE_POLICY');
+      expect(oneWay.handled).toBe(before);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('fails with the code when the server refuses the client evidence', async () => {
+    const agent = attestedAgent({
+      evidence: simulated.snp({ measurement: 'dd'.repeat(48) }),
+      verify: { policy: accept, trustAnchors: anchors },
+    });
+    try {
+      const code = await codeOf(get(agent, mutual.port));
+      expect(code).toBe('ERR_PEER_REJECTED');
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('reuses one channel for sequential requests of one keep-alive agent', async () => {
+    const agent = attestedAgent({ verify: { policy: accept, trustAnchors: anchors } });
+    try {
+      const before = oneWay.channels.length;
+      const a = await get(agent, oneWay.port, '/1');
+      const b = await get(agent, oneWay.port, '/2');
+      const c = await get(agent, oneWay.port, '/3');
+      expect(oneWay.channels.length).toBe(before + 1);
+      expect(new Set([a.json.channel, b.json.channel, c.json.channel]).size).toBe(1);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('opens a fresh channel per request when keep-alive is off', async () => {
+    const agent = attestedAgent({ verify: { policy: accept, trustAnchors: anchors } }, { keepAlive: false });
+    try {
+      const before = oneWay.channels.length;
+      await get(agent, oneWay.port);
+      await get(agent, oneWay.port);
+      expect(oneWay.channels.length).toBe(before + 2);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('never hands a channel verified under one policy to an agent with another', async () => {
+    const a = attestedAgent({ verify: { policy: accept, trustAnchors: anchors } });
+    const b = attestedAgent({ verify: { policy: refuse, trustAnchors: anchors } });
+    // Accepts the same server, but is a different policy: it must still get its own channel.
+    const c = attestedAgent({
+      verify: { policy: { snp: { measurements: [SERVER_M, 'ee'.repeat(48)] } }, trustAnchors: anchors },
+    });
+    try {
+      const before = oneWay.channels.length;
+      const first = await get(a, oneWay.port);
+      // a's channel now sits idle in a's pool; b would succeed if it were handed that channel.
+      expect(await codeOf(get(b, oneWay.port))).toBe('ERR_EVIDENCE_POLICY');
+      const third = await get(c, oneWay.port);
+      expect(third.json.channel).not.toBe(first.json.channel);
+      expect(oneWay.channels.length).toBe(before + 2);
+      const opts = { host: '127.0.0.1', port: oneWay.port };
+      expect(a.getName(opts)).not.toBe(b.getName(opts));
+      expect(a.getName(opts)).not.toBe(c.getName(opts));
+    } finally {
+      a.destroy();
+      b.destroy();
+      c.destroy();
+    }
+  });
+
+  it('freezes its options: changing the caller object later does not change what channels are verified under', async () => {
+    const options = { verify: { policy: accept, trustAnchors: anchors } };
+    const agent = attestedAgent(options);
+    try {
+      (options as { verify: unknown }).verify = { policy: refuse, trustAnchors: anchors };
+      expect((await get(agent, oneWay.port)).status).toBe(200);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('refuses a fixed target or socket in the options', () => {
+    for (const bad of [{ host: '127.0.0.1' }, { port: 1 }, { socket: new PassThrough() }]) {
+      expect(() => attestedAgent({ ...bad, verify: { policy: accept } } as never)).toThrow(AttestationError);
+      expect(() => attestedConnector({ ...bad, verify: { policy: accept } } as never)).toThrow(
+        AttestationError,
+      );
+    }
+  });
+});
+
+describe('undici fetch over attestedConnector', () => {
+  it('fetches through attested channels and keeps them alive', async () => {
+    const dispatcher = new UndiciAgent({
+      connect: attestedConnector({ verify: { policy: accept, trustAnchors: anchors } }),
+    });
+    try {
+      const before = oneWay.channels.length;
+      const r1 = await undiciFetch(`http://127.0.0.1:${oneWay.port}/one`, { dispatcher });
+      expect(r1.status).toBe(200);
+      const j1 = (await r1.json()) as { path: string; channel: number };
+      const r2 = await undiciFetch(`http://127.0.0.1:${oneWay.port}/two`, { dispatcher });
+      const j2 = (await r2.json()) as { path: string; channel: number };
+      expect([j1.path, j2.path]).toEqual(['/one', '/two']);
+      expect(j2.channel).toBe(j1.channel);
+      expect(oneWay.channels.length).toBe(before + 1);
+    } finally {
+      await dispatcher.close();
+    }
+  });
+
+  it('fails fetch with the AttestationError as cause when the server is refused', async () => {
+    const dispatcher = new UndiciAgent({
+      connect: attestedConnector({ verify: { policy: refuse, trustAnchors: anchors } }),
+    });
+    try {
+      const before = oneWay.handled;
+      expect(await codeOf(undiciFetch(`http://127.0.0.1:${oneWay.port}/`, { dispatcher }))).toBe(
+        'ERR_EVIDENCE_POLICY',
+      );
+      expect(oneWay.handled).toBe(before);
+    } finally {
+      await dispatcher.close();
+    }
+  });
+
+  it('carries client evidence to a server that requires it', async () => {
+    const dispatcher = new UndiciAgent({
+      connect: attestedConnector({
+        evidence: simulated.snp({ measurement: CLIENT_M }),
+        verify: { policy: accept, trustAnchors: anchors },
+      }),
+    });
+    try {
+      const r = await undiciFetch(`http://127.0.0.1:${mutual.port}/m`, { dispatcher });
+      expect(((await r.json()) as { peer: string }).peer).toBe(CLIENT_M);
+    } finally {
+      await dispatcher.close();
+    }
+  });
+});
+
+describe('peerClaims', () => {
+  it('gives nothing for a request that did not come over an attested channel, even with a forged peer field', async () => {
+    const toServer = new PassThrough();
+    const fromServer = new PassThrough();
+    const fake = Duplex.from({ readable: toServer, writable: fromServer }) as Duplex & { peer?: unknown };
+    Object.defineProperty(fake, 'peer', { value: { format: 'sev-snp', measurement: SERVER_M } });
+    const response = new Promise<string>((resolve) => {
+      let text = '';
+      fromServer.on('data', (c: Buffer) => {
+        text += c.toString();
+        if (text.includes('}')) resolve(text);
+      });
+    });
+    oneWay.http.emit('connection', fake);
+    toServer.write('GET /forged HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const text = await response;
+    expect(text).toContain('"path":"/forged"');
+    expect(text).toContain('"peer":null');
+    fake.destroy();
+  });
+
+  it('is undefined for a message without a socket', () => {
+    expect(peerClaims({ socket: null } as unknown as IncomingMessage)).toBeUndefined();
+  });
+});
