@@ -157,47 +157,62 @@ function checkProduct(product: unknown): SnpProduct {
   return product as SnpProduct;
 }
 
+const arkCache = new Map<SnpProduct, Uint8Array>();
+const VALIDITY = { notBefore: VALID_FROM, notAfter: VALID_TO, algorithm: 'rsa-pss-sha384' as const };
+
+function crlPoint(product: SnpProduct, kind: 'vcek' | 'vlek') {
+  return {
+    oid: CRL_DP_OID,
+    value: crlDistributionPoint(`https://kdsintf.amd.com/${kind}/v1/${product}/crl`),
+  };
+}
+
+/** The simulated ARK of a product (DER, self-signed), built once per process. */
+export function simulatedArk(product: SnpProduct = 'Milan'): Uint8Array {
+  checkProduct(product);
+  let ark = arkCache.get(product);
+  if (!ark) {
+    const key = productKeys(product).ark;
+    ark = buildCertificate({
+      ...VALIDITY,
+      subject: amdName(`ARK-${product}`),
+      issuer: amdName(`ARK-${product}`),
+      serial: Uint8Array.of(0x01, 0x00, 0x00),
+      publicKey: createPublicKey(key),
+      signingKey: key,
+      extensions: [
+        { oid: OID.keyUsage, value: keyUsage([5, 6]), critical: true },
+        { oid: OID.basicConstraints, value: basicConstraints(true), critical: true },
+        crlPoint(product, 'vcek'),
+      ],
+    });
+    arkCache.set(product, ark);
+  }
+  return ark;
+}
+
 /** The simulated ARK, ASK and ASVK of a product (DER), built once per process. */
 export function simulatedAmdChain(product: SnpProduct = 'Milan'): SimulatedAmdChain {
   checkProduct(product);
   const hit = chainCache.get(product);
   if (hit) return hit;
   const keys = productKeys(product);
-  const arkName = amdName(`ARK-${product}`);
-  const crl = (kind: 'vcek' | 'vlek') => ({
-    oid: CRL_DP_OID,
-    value: crlDistributionPoint(`https://kdsintf.amd.com/${kind}/v1/${product}/crl`),
-  });
-  const common = { notBefore: VALID_FROM, notAfter: VALID_TO, algorithm: 'rsa-pss-sha384' as const };
-  const ark = buildCertificate({
-    ...common,
-    subject: arkName,
-    issuer: arkName,
-    serial: Uint8Array.of(0x01, 0x00, 0x00),
-    publicKey: createPublicKey(keys.ark),
-    signingKey: keys.ark,
-    extensions: [
-      { oid: OID.keyUsage, value: keyUsage([5, 6]), critical: true },
-      { oid: OID.basicConstraints, value: basicConstraints(true), critical: true },
-      crl('vcek'),
-    ],
-  });
   const intermediate = (cn: string, serial: Uint8Array, key: KeyObject, kind: 'vcek' | 'vlek') =>
     buildCertificate({
-      ...common,
+      ...VALIDITY,
       subject: amdName(cn),
-      issuer: arkName,
+      issuer: amdName(`ARK-${product}`),
       serial,
       publicKey: createPublicKey(key),
       signingKey: keys.ark,
       extensions: [
         { oid: OID.basicConstraints, value: basicConstraints(true, 0), critical: true },
         { oid: OID.keyUsage, value: keyUsage([5]), critical: true },
-        crl(kind),
+        crlPoint(product, kind),
       ],
     });
   const chain = {
-    ark,
+    ark: simulatedArk(product),
     ask: intermediate(`SEV-${product}`, Uint8Array.of(0x01, 0x00, 0x01), keys.ask, 'vcek'),
     asvk: intermediate(`SEV-VLEK-${product}`, Uint8Array.of(0x01, 0x01, 0x01), keys.asvk, 'vlek'),
   };

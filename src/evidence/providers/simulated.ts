@@ -9,6 +9,7 @@ import {
   SNP_PRODUCTS,
   simulatedAmdChain,
   simulatedAmdCrl,
+  simulatedArk,
   simulatedSnp,
 } from './simulated-snp.js';
 import {
@@ -25,7 +26,7 @@ export type { SimulatedIntelCert, SimulatedTcbStatus, SimulatedTdxOptions } from
 /** The roots a verifier needs to accept simulated evidence: the three simulated ARKs and the simulated Intel root. */
 function trustAnchors(): Required<TrustAnchors> {
   return {
-    amdArks: SNP_PRODUCTS.map((p) => simulatedAmdChain(p).ark.slice()),
+    amdArks: SNP_PRODUCTS.map((p) => simulatedArk(p).slice()),
     intelRoots: [simulatedIntelChain().root.slice()],
   };
 }
