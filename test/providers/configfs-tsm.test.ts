@@ -124,6 +124,18 @@ describe('configfsTsm on a fake kernel folder', () => {
     expect(await f.entries()).toEqual([]);
   });
 
+  it('a provider that changed since the probe is ERR_PROVIDER_FAILED, before any inblob is written', async () => {
+    const options: FakeTsmOptions = { platform: simulatedSnp() };
+    const f = await withRoot(createFakeTsm(options));
+    fakes.push(f);
+    const provider = await configfsTsm({ root: f.root, fs: f.fs });
+    options.provider = 'tdx_guest';
+    const err = await failure(provider.getEvidence(RD));
+    expect(err.code).toBe('ERR_PROVIDER_FAILED');
+    expect(f.inblobs).toHaveLength(0);
+    expect(await f.entries()).toEqual([]);
+  });
+
   it('the kernel refusing the inblob write (EINVAL) is ERR_PROVIDER_FAILED and the directory is removed', async () => {
     const f = await fake({ failWrite: { attribute: 'inblob', errno: 'EINVAL' } });
     const provider = await configfsTsm({ root: f.root, fs: f.fs });

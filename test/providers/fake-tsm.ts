@@ -46,7 +46,8 @@ export interface FakeTsm {
 export function createFakeTsm(options: FakeTsmOptions): FakeTsm {
   const base = mkdtempSync(join(tmpdir(), 'fake-tsm-'));
   const root = join(base, 'report');
-  const provider = options.provider ?? (options.platform.format === 'tdx' ? 'tdx_guest' : 'sev_guest');
+  // Read at each mkdir, so a test can change the provider between requests.
+  const provider = () => options.provider ?? (options.platform.format === 'tdx' ? 'tdx_guest' : 'sev_guest');
   const inblobs: Uint8Array[] = [];
   const generations = new Map<string, number>();
 
@@ -60,7 +61,7 @@ export function createFakeTsm(options: FakeTsmOptions): FakeTsm {
     async mkdir(path) {
       await fsp.mkdir(path);
       generations.set(path, 0);
-      await fsp.writeFile(join(path, 'provider'), `${provider}\n`);
+      await fsp.writeFile(join(path, 'provider'), `${provider()}\n`);
       await fsp.writeFile(join(path, 'generation'), '0\n');
       for (const a of ['inblob', 'outblob', 'privlevel']) await fsp.writeFile(join(path, a), '');
       if (!options.noAuxblob) await fsp.writeFile(join(path, 'auxblob'), '');
