@@ -9,6 +9,7 @@
  * window in which all three are valid, so a repeated verification costs one map lookup here and
  * leaves only the report signature to check.
  */
+import { AsnConvert } from '@peculiar/asn1-schema';
 import { AttestationError } from '../../errors.js';
 import { isAllZero } from '../bytes.js';
 import { SIMULATED_ORGANIZATION } from '../simulated-marker.js';
@@ -161,12 +162,26 @@ interface CachedChain extends ChainResult {
 const chainCache = new Map<string, CachedChain>();
 const CHAIN_CACHE_MAX = 512;
 
-function parseChainCert(der: Uint8Array, what: string): ParsedCert {
+const canonical = new WeakSet<ParsedCert>();
+
+/**
+ * Parses a certificate of the AMD chain and insists on canonical DER: the ASN.1 library is
+ * lenient (stray lengths, trailing bytes, unused-bit counts), and an accepted certificate should
+ * have exactly one encoding, so the parse must re-encode to the very bytes received.
+ */
+export function parseChainCert(der: Uint8Array, what: string): ParsedCert {
+  let cert: ParsedCert;
   try {
-    return parseCertificate(der, 'ERR_EVIDENCE_CHAIN');
+    cert = parseCertificate(der, 'ERR_EVIDENCE_CHAIN');
   } catch (err) {
     throw new AttestationError('ERR_EVIDENCE_CHAIN', `${what} does not parse`, { cause: err });
   }
+  if (!canonical.has(cert)) {
+    const again = new Uint8Array(AsnConvert.serialize(cert.asn));
+    if (!Buffer.from(again).equals(Buffer.from(der))) throw chainError(`${what} is not canonical DER`);
+    canonical.add(cert);
+  }
+  return cert;
 }
 
 const anchorCache = new WeakMap<Uint8Array[], ParsedCert[]>();
@@ -185,6 +200,11 @@ export function anchorsFor(product: SnpProduct, amdArks?: Uint8Array[]): ParsedC
 function signedBy(cert: ParsedCert, issuer: ParsedCert): boolean {
   // AMD signs every link with RSASSA-PSS; an ECDSA or PKCS#1 link would be a foreign chain.
   if (cert.sigAlg.algorithm !== OID.rsaPss) return false;
+  // RFC 5280 4.1.1.2: the unsigned outer algorithm must repeat the signed one, so that no byte
+  // of an accepted certificate is outside the signature's reach.
+  const outer = new Uint8Array(AsnConvert.serialize(cert.sigAlg));
+  const inner = new Uint8Array(AsnConvert.serialize(cert.asn.tbsCertificate.signature));
+  if (!Buffer.from(outer).equals(Buffer.from(inner))) return false;
   if (!Buffer.from(cert.issuerDer).equals(Buffer.from(issuer.subjectDer))) return false;
   return verifyWithAlgorithm(cert.sigAlg, cert.tbs, cert.signature, issuer.publicKey);
 }

@@ -8,19 +8,13 @@ import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
 import type { Policy } from '../policy.js';
 import type { EvidenceInput, SnpClaims, VerifyOptions } from '../types.js';
-import {
-  type ParsedCert,
-  type ParsedCrl,
-  parseCertificate,
-  parseCrl,
-  toDerList,
-  verifyWithAlgorithm,
-} from '../x509.js';
+import { type ParsedCert, type ParsedCrl, parseCrl, toDerList, verifyWithAlgorithm } from '../x509.js';
 import { appraiseSnp, snpClaims } from './appraise.js';
 import {
   type ChainResult,
   checkVekShape,
   hwIdMatches,
+  parseChainCert,
   productOfChainCert,
   type VekExtensions,
   vekExtensions,
@@ -151,7 +145,9 @@ export async function verifySnp(input: EvidenceInput, options: ResolvedOptions):
     );
   }
   const chain = input.chain !== undefined ? toDerList(input.chain, 'ERR_EVIDENCE_CHAIN') : undefined;
-  const chainProduct = chain?.[0] ? productOfChainCert(parseCert(chain[0])) : undefined;
+  const chainProduct = chain?.[0]
+    ? productOfChainCert(parseChainCert(chain[0], 'chain certificate'))
+    : undefined;
 
   let product = report.product ?? chainProduct;
   let vekDer: Uint8Array;
@@ -176,7 +172,7 @@ export async function verifySnp(input: EvidenceInput, options: ResolvedOptions):
     );
   }
 
-  const vek = parseCert(vekDer);
+  const vek = parseChainCert(vekDer, 'VEK');
   const ext = vekExtensions(vek);
   const named = ext.productName !== undefined ? productFromName(ext.productName) : undefined;
   if (ext.productName !== undefined && !named)
@@ -213,8 +209,4 @@ export async function verifySnp(input: EvidenceInput, options: ResolvedOptions):
   const claims = snpClaims(report, product, verified.simulated);
   appraiseSnp(claims, options.policy.snp);
   return claims;
-}
-
-function parseCert(der: Uint8Array): ParsedCert {
-  return parseCertificate(der, 'ERR_EVIDENCE_CHAIN');
 }

@@ -1,0 +1,232 @@
+/** The inspect and verify subcommands on SNP evidence, run in-process with captured output. */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { main } from '../src/cli/main.js';
+import { derToPem } from '../src/evidence/x509.js';
+import { loadFixture, SNP_DIR } from './snp/fixtures.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ac-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(args, {
+    out: (t) => {
+      out += t;
+    },
+    err: (t) => {
+      err += t;
+    },
+  });
+  return { code, out, err };
+}
+
+const milan = loadFixture('ms-tav__milan-v3');
+const turin = loadFixture('ms-tav__turin-v5');
+const debug = loadFixture('go-sev-guest__milan-v2');
+const f = (fx: { dir: string }, name: string) => `${fx.dir}${name}`;
+
+describe('attested-channel inspect', () => {
+  it('prints every field in a table', async () => {
+    const r = await cli('inspect', f(turin, 'report.bin'));
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/format\s+sev-snp \(not verified/);
+    expect(r.out).toMatch(/product\s+Turin/);
+    expect(r.out).toContain(turin.meta.fields.measurement);
+    expect(r.out).toMatch(/reportedTcb\.fmc\s+1/);
+    expect(r.out).toMatch(/platformInfo\.unknownBits\s+0x40/);
+    expect(r.out).toMatch(/currentMitVector\s+0x3f/);
+  });
+
+  it('--json prints the fields as JSON', async () => {
+    const r = await cli('inspect', f(milan, 'report.bin'), '--json');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.format).toBe('sev-snp');
+    expect(j.verified).toBe(false);
+    expect(j.fields.measurement).toBe(milan.meta.fields.measurement);
+    expect(j.fields.chipId).toBe(milan.meta.fields.chip_id);
+    expect(j.fields.reportedTcb).toMatchObject({ bootloader: 4, snp: 24, microcode: 219 });
+  });
+
+  it('v2: says the product is unknown', async () => {
+    const r = await cli('inspect', f(debug, 'report.bin'));
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/product\s+unknown/);
+    expect(r.out).toMatch(/policy\.debug\s+true/);
+  });
+
+  it('malformed input exits 1, usage errors exit 2', async () => {
+    const junk = join(dir, 'junk.bin');
+    writeFileSync(junk, new Uint8Array(100));
+    const bad = await cli('inspect', junk, '--json');
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.out).error.code).toBe('ERR_EVIDENCE_MALFORMED');
+    expect((await cli('inspect')).code).toBe(2);
+    expect((await cli('inspect', junk, '--nope')).code).toBe(2);
+    expect((await cli('inspect', join(dir, 'missing.bin'))).code).toBe(2);
+  });
+});
+
+describe('attested-channel verify', () => {
+  const at = (fx: { meta: { suggested_verify_at: string } }) => ['--at', fx.meta.suggested_verify_at];
+
+  it('accepts a real report with --vek at its time (embedded chain), exit 0 and JSON claims', async () => {
+    const r = await cli(
+      'verify',
+      f(milan, 'report.bin'),
+      '--vek',
+      f(milan, 'vek.der'),
+      ...at(milan),
+      '--offline',
+      '--json',
+    );
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j).toMatchObject({ ok: true, format: 'sev-snp' });
+    expect(j.claims.measurement).toBe(milan.meta.fields.measurement);
+    expect(j.claims.product).toBe('Milan');
+    expect(j.error).toBeUndefined();
+  });
+
+  it('accepts --ask/--ark files (DER or PEM)', async () => {
+    const askPem = join(dir, 'ask.pem');
+    writeFileSync(askPem, derToPem(turin.ask));
+    const r = await cli(
+      'verify',
+      f(turin, 'report.bin'),
+      '--vek',
+      f(turin, 'vek.der'),
+      '--ask',
+      askPem,
+      '--ark',
+      f(turin, 'ark.der'),
+      ...at(turin),
+      '--offline',
+    );
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^OK: sev-snp/);
+  });
+
+  it('--ark given the ASK is refused (exit 1, ERR_EVIDENCE_CHAIN)', async () => {
+    const r = await cli(
+      'verify',
+      f(milan, 'report.bin'),
+      '--vek',
+      f(milan, 'vek.der'),
+      '--ark',
+      f(milan, 'ask.der'),
+      ...at(milan),
+      '--offline',
+      '--json',
+    );
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.out).error.code).toBe('ERR_EVIDENCE_CHAIN');
+  });
+
+  it('the wrong product chain is refused', async () => {
+    const r = await cli(
+      'verify',
+      f(milan, 'report.bin'),
+      '--vek',
+      f(milan, 'vek.der'),
+      '--ask',
+      `${SNP_DIR}roots/genoa_ask.der`,
+      '--ark',
+      `${SNP_DIR}roots/genoa_ark.der`,
+      ...at(milan),
+      '--offline',
+      '--json',
+    );
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.out).error.code).toBe('ERR_EVIDENCE_CHAIN');
+  });
+
+  it('a tampered report exits 1 with ERR_EVIDENCE_SIGNATURE and still shows the parsed claims', async () => {
+    const tampered = join(dir, 'tampered.bin');
+    const b = Uint8Array.from(milan.report);
+    b[0x90] = b[0x90]! ^ 1;
+    writeFileSync(tampered, b);
+    const r = await cli(
+      'verify',
+      tampered,
+      '--vek',
+      f(milan, 'vek.der'),
+      ...at(milan),
+      '--offline',
+      '--json',
+    );
+    expect(r.code).toBe(1);
+    const j = JSON.parse(r.out);
+    expect(j.ok).toBe(false);
+    expect(j.format).toBe('sev-snp');
+    expect(j.error.code).toBe('ERR_EVIDENCE_SIGNATURE');
+    expect(j.claims.measurement).not.toBe(milan.meta.fields.measurement);
+    expect(j.claims.reportData).toBe(milan.meta.fields.report_data);
+  });
+
+  it('the DEBUG report: refused by default, accepted with a policy file', async () => {
+    const refused = await cli(
+      'verify',
+      f(debug, 'report.bin'),
+      '--vek',
+      f(debug, 'vek.der'),
+      ...at(debug),
+      '--offline',
+      '--json',
+    );
+    expect(refused.code).toBe(1);
+    const j = JSON.parse(refused.out);
+    expect(j.error.code).toBe('ERR_EVIDENCE_POLICY');
+    expect(j.error.details.field).toBe('snp.allowDebug');
+    const policy = join(dir, 'policy.json');
+    writeFileSync(
+      policy,
+      JSON.stringify({ snp: { allowDebug: true, measurements: [debug.meta.fields.measurement] } }),
+    );
+    const ok = await cli(
+      'verify',
+      f(debug, 'report.bin'),
+      '--vek',
+      f(debug, 'vek.der'),
+      '--policy',
+      policy,
+      ...at(debug),
+      '--offline',
+    );
+    expect(ok.code).toBe(0);
+  });
+
+  it('expired certificates at the wall clock, or a missing VEK offline, exit 1', async () => {
+    const vlek = loadFixture('trustee__milan-v3-vlek-aws');
+    const expired = await cli(
+      'verify',
+      f(vlek, 'report.bin'),
+      '--vek',
+      f(vlek, 'vek.der'),
+      '--offline',
+      '--json',
+    );
+    expect(expired.code).toBe(1);
+    expect(JSON.parse(expired.out).error.code).toBe('ERR_EVIDENCE_CHAIN');
+    const noVek = await cli('verify', f(milan, 'report.bin'), ...at(milan), '--offline', '--json');
+    expect(noVek.code).toBe(1);
+    expect(JSON.parse(noVek.out).error.code).toBe('ERR_COLLATERAL_UNAVAILABLE');
+  });
+
+  it('usage errors exit 2', async () => {
+    const report = f(milan, 'report.bin');
+    expect((await cli('verify')).code).toBe(2);
+    expect((await cli('verify', report, '--bogus')).code).toBe(2);
+    expect((await cli('verify', report, '--at', 'yesterday')).code).toBe(2);
+    expect((await cli('verify', report, '--vek', join(dir, 'missing.der'))).code).toBe(2);
+    expect((await cli('verify', report, '--kds-url', 'ftp://x', '--offline')).code).toBe(2);
+    const badPolicy = join(dir, 'bad-policy.json');
+    writeFileSync(badPolicy, '{"snp":{"allowDebugg":true}}');
+    expect((await cli('verify', report, '--policy', badPolicy)).code).toBe(2);
+    expect((await cli('verify', '--help')).code).toBe(0);
+  });
+});
