@@ -239,7 +239,9 @@ export class CollateralFetcher {
 
     let shared = this.inflight.get(url);
     if (!shared) {
-      shared = this.fetchAndStore(url, options.retries ?? this.o.retries).finally(() => this.inflight.delete(url));
+      shared = this.fetchAndStore(url, options.retries ?? this.o.retries).finally(() =>
+        this.inflight.delete(url),
+      );
       this.inflight.set(url, shared);
     }
     return withSignal(shared, signal);
