@@ -72,3 +72,12 @@ export type {
   VerifyOptions,
 } from './evidence/types.js';
 export { detectFormat, verifyEvidence } from './evidence/verify.js';
+export {
+  AttestedAgent,
+  type AttestedHttpOptions,
+  attestedAgent,
+  attestedConnector,
+  type UndiciConnectCallback,
+  type UndiciConnectOptions,
+} from './http/agent.js';
+export { peerClaims, serveHttp } from './http/server.js';
