@@ -1,0 +1,37 @@
+/**
+ * The hand-written API reference must keep up with the code: every runtime export of the package
+ * entry and every error code has a place in docs/api.md, and the README links every document.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ERROR_CODES } from '../src/errors.js';
+import * as api from '../src/index.js';
+
+const root = new URL('../', import.meta.url);
+const read = (p: string) => readFileSync(new URL(p, root), 'utf8');
+
+describe('docs', () => {
+  const apiMd = read('docs/api.md');
+
+  it('documents every runtime export of src/index.ts', () => {
+    const missing = Object.keys(api).filter((name) => !apiMd.includes(name));
+    expect(missing).toEqual([]);
+  });
+
+  it('lists every error code in the error table', () => {
+    const missing = ERROR_CODES.filter((code) => !new RegExp(`\\|\\s*\`${code}\`\\s*\\|`).test(apiMd));
+    expect(missing).toEqual([]);
+  });
+
+  it('has no error code in docs that the code does not define', () => {
+    const documented = new Set(read('docs/api.md').match(/\bERR_[A-Z_]+\b/g) ?? []);
+    const unknown = [...documented].filter((c) => !(ERROR_CODES as readonly string[]).includes(c));
+    expect(unknown).toEqual([]);
+  });
+
+  it('README links every document in docs/', () => {
+    const readme = read('README.md');
+    for (const doc of ['api.md', 'protocol.md', 'threat-model.md', 'trust-model.md', 'benchmarks.md'])
+      expect(readme).toContain(`docs/${doc}`);
+  });
+});
