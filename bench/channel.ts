@@ -22,6 +22,8 @@ const ALPN = 'attested-channel/1';
 const MIB = Number(process.env['BENCH_CHANNEL_MIB'] ?? 256);
 const CONCURRENT = Number(process.env['BENCH_CHANNEL_CONCURRENT'] ?? 1000);
 const CONNECTS = 40;
+/** Progress on stderr: the runs take a while on a busy machine. */
+const progress = (what: string) => process.stderr.write(`  [channel] ${what}\n`);
 
 const identity = createTlsIdentity();
 const anchors = simulated.trustAnchors();
@@ -98,6 +100,7 @@ async function transfer(
 }
 
 async function connectTimes(): Promise<void> {
+  progress('plain TLS connects');
   // Plain TLS 1.3, same certificate and key type.
   const tlsServer = await listening(plainTlsServer());
   const tlsMs = await medianMs(async () => {
@@ -106,6 +109,7 @@ async function connectTimes(): Promise<void> {
   }, CONNECTS);
   await new Promise((r) => tlsServer.close(r));
 
+  progress('P-384 sign/verify');
   // One P-384 ECDSA sign and one verify over a report-sized message (what a report costs at least).
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' });
   const message = randomBytes(0x2a0);
@@ -120,6 +124,7 @@ async function connectTimes(): Promise<void> {
       1000,
     ));
 
+  progress('one-way attested connects');
   // One-way: the server attests.
   const oneWayServer = createAttestedServer({ evidence: simulated.snp(), identity }, (c) => c.resume());
   await listening(oneWayServer);
@@ -133,6 +138,7 @@ async function connectTimes(): Promise<void> {
   }, CONNECTS);
   await closeAttested(oneWayServer);
 
+  progress('mutual attested connects');
   // Mutual: both attest (the client's TLS identity is generated per connection, as by default).
   const mutualServer = createAttestedServer(
     { evidence: simulated.snp(), identity, verify: { policy, trustAnchors: anchors } },
@@ -177,6 +183,7 @@ async function connectTimes(): Promise<void> {
 
 async function throughput(): Promise<void> {
   const bytes = MIB * 1024 * 1024;
+  progress(`throughput, ${MIB} MiB each`);
   // Plain TLS.
   let onPlain: (n: number) => void = () => {};
   const tlsServer = await listening(plainTlsServer((s) => s.on('data', (d: Buffer) => onPlain(d.length))));
@@ -215,6 +222,7 @@ async function throughput(): Promise<void> {
 }
 
 async function concurrent(): Promise<void> {
+  progress(`${CONCURRENT} concurrent channels`);
   global.gc?.();
   const base = process.memoryUsage();
   let peakRss = base.rss;
