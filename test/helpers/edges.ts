@@ -95,9 +95,7 @@ export async function echoServer(): Promise<{
  * An HTTPS front that terminates the outer TLS and forwards each upgrade request, as plain HTTP,
  * to a backend: what a cloud load balancer or ingress does in front of a WebSocket service.
  */
-export async function terminatingProxy(
-  backendPort: number,
-): Promise<{
+export async function terminatingProxy(backendPort: number): Promise<{
   server: HttpsServer;
   ca: string;
   seenHeaders: Array<Record<string, unknown>>;
