@@ -17,7 +17,7 @@
  * cached answer is only used for a `now` inside that intersection (outside it, everything is
  * re-checked so the error names the item that is out of date).
  */
-import { verify } from 'node:crypto';
+import { createHash, verify } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
 import { equalBytes, hexToBytes } from '../bytes.js';
 import type { TdxCollateral } from '../types.js';
@@ -225,10 +225,12 @@ const verifiedCache = new Map<string, VerifiedCollateral>();
 const VERIFIED_CACHE_MAX = 32;
 
 function cacheKey(c: TdxCollateral, roots: ParsedCert[]): string {
-  // Length-prefixed, so two different collaterals can never produce the same key.
-  let key = roots.map((r) => r.fingerprint256).join(',');
-  for (const m of COLLATERAL_MEMBERS) key += `|${c[m].length}:${c[m]}`;
-  return key;
+  // A digest rather than the ~15 KB text itself: V8 hashes long string keys by length only, so a
+  // text key makes every lookup a full string comparison. Length-prefixed members keep it unambiguous.
+  const h = createHash('sha256');
+  for (const r of roots) h.update(r.fingerprint256);
+  for (const m of COLLATERAL_MEMBERS) h.update(`|${c[m].length}:`).update(c[m]);
+  return h.digest('hex');
 }
 
 /** Verifies collateral (signatures, issuer chains, windows, root CRL) at `now`; cached. */
