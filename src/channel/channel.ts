@@ -155,6 +155,8 @@ export class AttestedChannel extends Duplex {
   #finalCallback: ((error?: Error | null) => void) | undefined;
   #waiters: Array<{ resolve: (c: Claims) => void; reject: (e: AttestationError) => void }> = [];
   #peer: Claims | undefined;
+  #peerCert: Uint8Array | undefined;
+  #peerSpki: Uint8Array | undefined;
   #ready: Promise<AttestedChannel>;
   #settle!: { resolve: (c: AttestedChannel) => void; reject: (e: AttestationError) => void };
   #onAbort = (): void => {
@@ -215,6 +217,11 @@ export class AttestedChannel extends Duplex {
   /** The peer's verified claims; undefined when this side did not ask the peer to attest. */
   get peer(): Claims | undefined {
     return this.#peer;
+  }
+
+  /** The certificate (DER) the peer presented in this TLS handshake; its key is what the evidence binds. */
+  get peerCertificate(): Uint8Array | undefined {
+    return this.#peerCert;
   }
 
   /** True once the attestation exchange completed. */
@@ -298,8 +305,11 @@ export class AttestedChannel extends Duplex {
     const closed = new AttestationError('ERR_CONNECTION_CLOSED', 'the channel was destroyed');
     this.#rejectWaiters(this.#failure ?? closed);
     if (!this.#opened) this.#settle.reject(this.#failure ?? closed);
-    // After a failure the socket is being ended gracefully (so the ALERT arrives); otherwise cut it.
-    if (!this.#failure) this.socket.destroy();
+    // After a failure the socket is being ended gracefully (so the ALERT arrives). After both
+    // sides ended, the socket closes itself once our last DATA is flushed. Otherwise cut it.
+    const socket = this.socket;
+    const orderlyEnd = error === null && socket.writableEnded && socket.readableEnded;
+    if (!this.#failure && !orderlyEnd) socket.destroy();
     callback(error);
   }
 
@@ -368,6 +378,13 @@ export class AttestedChannel extends Duplex {
       socket.write(encodeAlert(error.code, error.message));
       this.#fail(error);
       return;
+    }
+    // Captured now: OpenSSL may drop the peer certificate from the session later (TLS 1.3 tickets),
+    // and every re-attestation must bind to the certificate of this handshake.
+    const cert = socket.getPeerX509Certificate();
+    if (cert) {
+      this.#peerCert = new Uint8Array(cert.raw);
+      this.#peerSpki = new Uint8Array(cert.publicKey.export({ type: 'spki', format: 'der' }));
     }
     const session = this.#session;
     const elapsed = performance.now() - this.#startedAt;
@@ -462,13 +479,12 @@ export class AttestedChannel extends Duplex {
     try {
       if (!verify) throw new AttestationError('ERR_PROTOCOL', 'evidence arrived though none was asked for');
       const peerRole: Role = role === 'client' ? 'server' : 'client';
-      const cert = this.socket.getPeerX509Certificate();
-      if (!cert)
+      const spki = this.#peerSpki;
+      if (!spki)
         throw new AttestationError(
           'ERR_BINDING_MISMATCH',
           'the peer presented no TLS certificate to bind evidence to',
         );
-      const spki = new Uint8Array(cert.publicKey.export({ type: 'spki', format: 'der' }));
       const expected = computeBinder(peerRole, spki, exportBinderSecret(this.socket, peerRole, context));
       const claimed = peekReportData(evidence.input.report);
       // Checked before the signatures: evidence bound elsewhere is refused as such, and cheaply.
