@@ -8,7 +8,15 @@ import { TDX_DIR } from './fixtures.js';
 async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = await main(args, { out: (t) => void (out += t), err: (t) => void (err += t) });
+  const io = {
+    out: (t: string) => {
+      out += t;
+    },
+    err: (t: string) => {
+      err += t;
+    },
+  };
+  const code = await main(args, io);
   return { code, out, err };
 }
 
