@@ -6,6 +6,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // CI machines have 2 cores; most suites wait on loopback sockets, so both stay busy.
+    maxWorkers: 2,
     reporters: ['default'],
   },
 });

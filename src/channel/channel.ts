@@ -57,6 +57,12 @@ export interface ChannelOptions {
   reattestEvery?: number;
   /** Largest control-frame payload accepted, bytes. Default 1 MiB. */
   maxControlPayload?: number;
+  /**
+   * Keep our writable side open after the peer ended its side (net.Socket semantics). Default
+   * false: when the peer ends, the channel ends too, so a server that only reads cannot pin
+   * connections open. Tunnels that forward half-close set it to true.
+   */
+  allowHalfOpen?: boolean;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -74,7 +80,9 @@ export interface ChannelInternals {
 export function checkChannelOptions(options: ChannelOptions, who: string): void {
   if (typeof options !== 'object' || options === null)
     throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: options must be an object`);
-  const { evidence, verify, timeout, reattestEvery, maxControlPayload } = options;
+  const { evidence, verify, timeout, reattestEvery, maxControlPayload, allowHalfOpen } = options;
+  if (allowHalfOpen !== undefined && typeof allowHalfOpen !== 'boolean')
+    throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: allowHalfOpen must be a boolean`);
   if (evidence !== undefined) {
     if (
       typeof evidence?.getEvidence !== 'function' ||
@@ -165,7 +173,7 @@ export class AttestedChannel extends Duplex {
 
   /** @internal Channels are made by attestedConnect() and createAttestedServer(). */
   constructor(params: ChannelParams) {
-    super({ allowHalfOpen: true });
+    super({ allowHalfOpen: params.options.allowHalfOpen === true });
     this.#params = params;
     this.socket = params.socket;
     this.role = params.role;

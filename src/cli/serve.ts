@@ -109,6 +109,8 @@ export async function startServe(args: string[], io: CliIo): Promise<ServeHandle
   const say = (line: string) => io.out(`${new Date().toISOString()} ${line}\n`);
   const server = createAttestedServer({
     evidence,
+    // The forwarded service sees the client's half-close (e.g. ssh's EOF) as it would over TCP.
+    allowHalfOpen: true,
     ...(policy
       ? {
           verify: {

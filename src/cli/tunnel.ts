@@ -103,6 +103,7 @@ export async function startTunnel(args: string[], io: CliIo): Promise<TunnelHand
   });
   const connectOptions: AttestedConnectOptions = {
     ...target,
+    allowHalfOpen: true,
     verify: { policy, ...(values['simulated-roots'] ? { trustAnchors: simulated.trustAnchors() } : {}) },
     ...(evidence ? { evidence } : {}),
     ...(timeout ? { timeout } : {}),

@@ -148,7 +148,7 @@ describe('over loopback TCP', () => {
   });
 
   it('half-close: the client ends, the server keeps writing, then ends', async () => {
-    const server = serve({ evidence: fakeProvider() }, (ch) => {
+    const server = serve({ evidence: fakeProvider(), allowHalfOpen: true }, (ch) => {
       ch.on('error', () => {});
       const got: Buffer[] = [];
       ch.on('data', (d) => got.push(d));

@@ -269,7 +269,9 @@ describe('binding of the VEK to the report (re-signed simulated reports)', () =>
     expect(
       await codeOf(
         verifyEvidence(
-          resign(ok, (b) => (b[0x1a0 + 3] ^= 1)),
+          resign(ok, (b) => {
+            b[0x1a0 + 3]! ^= 1;
+          }),
           opts,
         ),
       ),
