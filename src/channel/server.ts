@@ -89,7 +89,7 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
       host = undefined;
     }
     if (!this.#net) {
-      const net = createNetServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
+      const net = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
       net.on('listening', () => this.emit('listening'));
       net.on('close', () => this.emit('close'));
       net.on('error', (err) => this.emit('error', err));
