@@ -18,7 +18,12 @@ import type { AddressInfo } from 'node:net';
 import { type AttestedServer, createAttestedServer } from '../../src/channel/server.js';
 import { AttestationError } from '../../src/errors.js';
 import type { Policy } from '../../src/evidence/policy.js';
-import type { Claims, EvidenceProvider, TrustAnchors } from '../../src/evidence/types.js';
+import {
+  type Claims,
+  type EvidenceProvider,
+  TDX_LEVEL_STATUSES,
+  type TrustAnchors,
+} from '../../src/evidence/types.js';
 import { peerClaims, serveHttp } from '../../src/http/server.js';
 import { appraiseClaims } from './appraise.js';
 import { type AuditEntry, AuditLog, clip, peerSummary } from './audit.js';
@@ -31,15 +36,7 @@ export const CHANNEL_POLICY: Policy = {
     allowDebug: true,
     allowServiceTd: true,
     requireSeptVeDisable: false,
-    acceptTcbStatus: [
-      'UpToDate',
-      'SWHardeningNeeded',
-      'ConfigurationNeeded',
-      'ConfigurationAndSWHardeningNeeded',
-      'OutOfDate',
-      'OutOfDateConfigurationNeeded',
-      'Revoked',
-    ],
+    acceptTcbStatus: [...TDX_LEVEL_STATUSES],
   },
 };
 

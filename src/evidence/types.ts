@@ -187,14 +187,17 @@ export interface TdxClaims {
   advisoryIds: string[];
 }
 
-export type TdxTcbStatus =
-  | 'UpToDate'
-  | 'SWHardeningNeeded'
-  | 'ConfigurationNeeded'
-  | 'ConfigurationAndSWHardeningNeeded'
-  | 'OutOfDate'
-  | 'OutOfDateConfigurationNeeded'
-  | 'Revoked'
-  | 'NoMatchingTcbLevel';
+/** The statuses a level of Intel's TCB Info can carry, best first (Intel's names). */
+export const TDX_LEVEL_STATUSES = [
+  'UpToDate',
+  'SWHardeningNeeded',
+  'ConfigurationNeeded',
+  'ConfigurationAndSWHardeningNeeded',
+  'OutOfDate',
+  'OutOfDateConfigurationNeeded',
+  'Revoked',
+] as const;
+
+export type TdxTcbStatus = (typeof TDX_LEVEL_STATUSES)[number] | 'NoMatchingTcbLevel';
 
 export type Claims = SnpClaims | TdxClaims;

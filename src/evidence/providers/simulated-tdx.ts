@@ -13,7 +13,13 @@ import { createHash, createPublicKey, type KeyObject, sign } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
 import { bytesToHex } from '../bytes.js';
 import { SIMULATED_ORGANIZATION } from '../simulated-marker.js';
-import type { EvidenceInput, EvidenceProvider, TdxCollateral, TdxTcbStatus } from '../types.js';
+import {
+  type EvidenceInput,
+  type EvidenceProvider,
+  TDX_LEVEL_STATUSES,
+  type TdxCollateral,
+  type TdxTcbStatus,
+} from '../types.js';
 import { buildCertificate, buildCrl, derToPem, type NameSpec, OID } from '../x509.js';
 import {
   basicConstraints,
@@ -32,13 +38,7 @@ import { simulatedKey } from './simulated-snp.js';
 
 export type SimulatedTcbStatus = TdxTcbStatus;
 export const SIMULATED_TCB_STATUSES: readonly SimulatedTcbStatus[] = [
-  'UpToDate',
-  'SWHardeningNeeded',
-  'ConfigurationNeeded',
-  'ConfigurationAndSWHardeningNeeded',
-  'OutOfDate',
-  'OutOfDateConfigurationNeeded',
-  'Revoked',
+  ...TDX_LEVEL_STATUSES,
   'NoMatchingTcbLevel',
 ];
 

@@ -12,19 +12,11 @@
  */
 import { AttestationError } from '../../errors.js';
 import { bytesToHex, equalBytes, hexToBytes } from '../bytes.js';
-import type { TdxTcbStatus } from '../types.js';
+import { TDX_LEVEL_STATUSES, type TdxTcbStatus } from '../types.js';
 import type { SgxExtensions } from './pck.js';
 import type { QeReport, TdReportBody } from './quote.js';
 
-const LEVEL_STATUSES = [
-  'UpToDate',
-  'SWHardeningNeeded',
-  'ConfigurationNeeded',
-  'ConfigurationAndSWHardeningNeeded',
-  'OutOfDate',
-  'OutOfDateConfigurationNeeded',
-  'Revoked',
-] as const;
+const LEVEL_STATUSES = TDX_LEVEL_STATUSES;
 type LevelStatus = (typeof LEVEL_STATUSES)[number];
 type IdentityStatus = 'UpToDate' | 'OutOfDate' | 'Revoked';
 
