@@ -234,11 +234,14 @@ async function concurrent(): Promise<void> {
   }, 25);
   const serverSide: AttestedChannel[] = [];
   let serverErrors = 0;
-  const server = createAttestedServer({ evidence: simulated.snp(), identity, timeout: 120_000 }, (c) => {
-    serverSide.push(c);
-    c.on('error', () => {});
-    c.on('data', (d: Buffer) => c.write(d));
-  });
+  const server = createAttestedServer(
+    { evidence: simulated.snp(), identity, timeout: 120_000, backlog: 2048 },
+    (c) => {
+      serverSide.push(c);
+      c.on('error', () => {});
+      c.on('data', (d: Buffer) => c.write(d));
+    },
+  );
   server.on('attestationError', () => serverErrors++);
   await listening(server);
   const t0 = performance.now();

@@ -22,6 +22,11 @@ export interface AttestedServerOptions extends ChannelOptions {
    * and certificate for every connection.
    */
   identity?: TlsIdentity | 'per-connection';
+  /**
+   * listen() backlog: connections the kernel queues while the event loop is busy (evidence and
+   * verification are CPU work). Default 511, as net.Server; the kernel caps it at somaxconn.
+   */
+  backlog?: number;
 }
 
 export interface AttestedServerEvents {
@@ -96,8 +101,9 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
       this.#net = net;
     }
     if (callback) this.once('listening', callback);
-    if (host === undefined) this.#net.listen(port);
-    else this.#net.listen(port, host);
+    const backlog = this.#options.backlog ?? 511;
+    if (host === undefined) this.#net.listen({ port, backlog });
+    else this.#net.listen({ port, host, backlog });
     return this;
   }
 
