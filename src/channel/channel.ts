@@ -26,7 +26,6 @@ import {
   encodeAlert,
   FrameType,
   HEADER_SIZE,
-  MAX_DATA_PAYLOAD,
 } from './frames.js';
 import type { TlsIdentity } from './identity.js';
 import { Session, type SessionAction, type SessionEvent, type TimerKey } from './session.js';
