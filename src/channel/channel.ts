@@ -21,12 +21,7 @@ import type {
 import { verifyEvidence } from '../evidence/verify.js';
 import { computeBinder, exportBinderSecret, PROTOCOL_ID, peekReportData } from './binder.js';
 import { type DecodedCmw, encodeCmw, mediaTypeOf, REPORT_MEDIA_TYPES } from './cmw.js';
-import {
-  DEFAULT_MAX_CONTROL_PAYLOAD,
-  encodeAlert,
-  FrameType,
-  HEADER_SIZE,
-} from './frames.js';
+import { DEFAULT_MAX_CONTROL_PAYLOAD, encodeAlert, FrameType, HEADER_SIZE } from './frames.js';
 import type { TlsIdentity } from './identity.js';
 import { Session, type SessionAction, type SessionEvent, type TimerKey } from './session.js';
 
