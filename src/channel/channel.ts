@@ -64,6 +64,8 @@ export const DEFAULT_TIMEOUT_MS = 30_000;
 const CLOSE_GRACE_MS = 1_000;
 /** DATA payload we send: header + payload = 16 KiB, the largest TLS record. */
 const SEND_DATA_PAYLOAD = 16_384 - HEADER_SIZE;
+/** Bytes we let queue in the TLS socket before the channel reports backpressure to its writer. */
+const WRITE_QUEUE_BYTES = 256 * 1024;
 
 /** Test seams, reachable only through this symbol (not exported from the package). */
 export const INTERNAL: unique symbol = Symbol('attested-channel.internal');
@@ -363,8 +365,10 @@ export class AttestedChannel extends Duplex {
       pos += n;
       total -= n;
     }
-    const flushed = socket.write(out);
-    if (flushed) callback();
+    socket.write(out);
+    // Backpressure with some slack: waiting for a full drain of every 64 KiB leaves the socket idle
+    // while the next write makes its way through two streams; a bounded queue keeps it busy.
+    if (socket.writableLength <= WRITE_QUEUE_BYTES) callback();
     else socket.once('drain', () => callback());
   }
 
