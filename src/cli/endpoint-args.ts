@@ -1,6 +1,7 @@
 /**
  * What `serve` and `tunnel` share: HOST:PORT parsing, policy files, the choice of evidence provider,
- * one-line descriptions of verified claims, and a byte-counting splice between two streams.
+ * one-line descriptions of verified claims, a byte-counting splice between two streams, and how
+ * their errors become exit codes.
  */
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
@@ -10,6 +11,7 @@ import { type Policy, parsePolicy } from '../evidence/policy.js';
 import { configfsTsm } from '../evidence/providers/configfs-tsm.js';
 import { simulated } from '../evidence/providers/simulated.js';
 import type { Claims, EvidenceProvider } from '../evidence/types.js';
+import { type CliIo, usageError } from './io.js';
 
 export interface HostPort {
   host: string;
@@ -121,4 +123,17 @@ export function untilSignal(): Promise<void> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+}
+
+/** Bad options are usage errors (exit 2, with the usage text); anything else is a failure (exit 1). */
+export function commandFailure(io: CliIo, command: string, usage: string, err: unknown): number {
+  if (
+    err instanceof AttestationError &&
+    (err.code === 'ERR_INVALID_ARGUMENT' || err.code === 'ERR_POLICY_INVALID')
+  )
+    return usageError(io, `${command}: ${err.message}\n\n${usage}`);
+  io.err(
+    `attested-channel ${command}: ${err instanceof AttestationError ? `${err.code} ` : ''}${String((err as Error)?.message ?? err)}\n`,
+  );
+  return 1;
 }

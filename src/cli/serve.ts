@@ -12,6 +12,7 @@ import { attachWebSocket } from '../channel/websocket.js';
 import { AttestationError } from '../errors.js';
 import { simulated } from '../evidence/providers/simulated.js';
 import {
+  commandFailure,
   describeClaims,
   formatHostPort,
   type HostPort,
@@ -22,7 +23,6 @@ import {
   untilSignal,
 } from './endpoint-args.js';
 import type { CliIo } from './io.js';
-import { usageError } from './io.js';
 
 export const SERVE_USAGE = `usage: attested-channel serve --listen HOST:PORT --forward HOST:PORT
          (--simulate snp | --simulate tdx | --configfs [--configfs-root DIR])
@@ -43,15 +43,7 @@ export interface ServeHandle {
 }
 
 function fail(io: CliIo, err: unknown): number {
-  if (
-    err instanceof AttestationError &&
-    (err.code === 'ERR_INVALID_ARGUMENT' || err.code === 'ERR_POLICY_INVALID')
-  )
-    return usageError(io, `serve: ${err.message}\n\n${SERVE_USAGE}`);
-  io.err(
-    `attested-channel serve: ${err instanceof AttestationError ? `${err.code} ` : ''}${String((err as Error)?.message ?? err)}\n`,
-  );
-  return 1;
+  return commandFailure(io, 'serve', SERVE_USAGE, err);
 }
 
 /**

@@ -11,6 +11,7 @@ import { type AttestedConnectOptions, attestedConnect } from '../channel/connect
 import { AttestationError } from '../errors.js';
 import { simulated } from '../evidence/providers/simulated.js';
 import {
+  commandFailure,
   describeClaims,
   formatHostPort,
   type HostPort,
@@ -21,7 +22,6 @@ import {
   untilSignal,
 } from './endpoint-args.js';
 import type { CliIo } from './io.js';
-import { usageError } from './io.js';
 
 export const TUNNEL_USAGE = `usage: attested-channel tunnel --listen HOST:PORT --connect HOST:PORT|ws://…|wss://… --policy FILE
          [--simulated-roots] [--simulate snp|tdx | --configfs] [--timeout MS]
@@ -39,15 +39,7 @@ export interface TunnelHandle {
 }
 
 function fail(io: CliIo, err: unknown): number {
-  if (
-    err instanceof AttestationError &&
-    (err.code === 'ERR_INVALID_ARGUMENT' || err.code === 'ERR_POLICY_INVALID')
-  )
-    return usageError(io, `tunnel: ${err.message}\n\n${TUNNEL_USAGE}`);
-  io.err(
-    `attested-channel tunnel: ${err instanceof AttestationError ? `${err.code} ` : ''}${String((err as Error)?.message ?? err)}\n`,
-  );
-  return 1;
+  return commandFailure(io, 'tunnel', TUNNEL_USAGE, err);
 }
 
 type Target = { host: string; port: number } | { url: string };
