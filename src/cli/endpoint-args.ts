@@ -137,3 +137,26 @@ export function commandFailure(io: CliIo, command: string, usage: string, err: u
   );
   return 1;
 }
+
+/** A long-running command: --help, start (or a usage/failure exit code), then serve until SIGINT/SIGTERM. */
+export async function runUntilSignal(
+  args: string[],
+  io: CliIo,
+  command: string,
+  usage: string,
+  start: (args: string[], io: CliIo) => Promise<{ close(): Promise<void> }>,
+): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    io.out(usage);
+    return 0;
+  }
+  let handle: { close(): Promise<void> };
+  try {
+    handle = await start(args, io);
+  } catch (err) {
+    return commandFailure(io, command, usage, err);
+  }
+  await untilSignal();
+  await handle.close();
+  return 0;
+}

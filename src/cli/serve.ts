@@ -12,15 +12,14 @@ import { attachWebSocket } from '../channel/websocket.js';
 import { AttestationError } from '../errors.js';
 import { simulated } from '../evidence/providers/simulated.js';
 import {
-  commandFailure,
   describeClaims,
   formatHostPort,
   type HostPort,
   loadPolicy,
   parseHostPort,
   providerFrom,
+  runUntilSignal,
   splice,
-  untilSignal,
 } from './endpoint-args.js';
 import type { CliIo } from './io.js';
 
@@ -40,10 +39,6 @@ export interface ServeHandle {
   /** Where it listens (HOST:PORT, with the real port when 0 was asked for). */
   readonly address: HostPort;
   close(): Promise<void>;
-}
-
-function fail(io: CliIo, err: unknown): number {
-  return commandFailure(io, 'serve', SERVE_USAGE, err);
 }
 
 /**
@@ -188,18 +183,6 @@ export async function startServe(args: string[], io: CliIo): Promise<ServeHandle
 }
 
 /** Serves until SIGINT or SIGTERM. */
-export async function run(args: string[], io: CliIo): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    io.out(SERVE_USAGE);
-    return 0;
-  }
-  let handle: ServeHandle;
-  try {
-    handle = await startServe(args, io);
-  } catch (err) {
-    return fail(io, err);
-  }
-  await untilSignal();
-  await handle.close();
-  return 0;
+export function run(args: string[], io: CliIo): Promise<number> {
+  return runUntilSignal(args, io, 'serve', SERVE_USAGE, startServe);
 }

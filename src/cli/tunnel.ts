@@ -11,15 +11,14 @@ import { type AttestedConnectOptions, attestedConnect } from '../channel/connect
 import { AttestationError } from '../errors.js';
 import { simulated } from '../evidence/providers/simulated.js';
 import {
-  commandFailure,
   describeClaims,
   formatHostPort,
   type HostPort,
   loadPolicy,
   parseHostPort,
   providerFrom,
+  runUntilSignal,
   splice,
-  untilSignal,
 } from './endpoint-args.js';
 import type { CliIo } from './io.js';
 
@@ -36,10 +35,6 @@ Runs on your side. Each connection to --listen is carried through its own attest
 export interface TunnelHandle {
   readonly address: HostPort;
   close(): Promise<void>;
-}
-
-function fail(io: CliIo, err: unknown): number {
-  return commandFailure(io, 'tunnel', TUNNEL_USAGE, err);
 }
 
 type Target = { host: string; port: number } | { url: string };
@@ -170,18 +165,6 @@ export async function startTunnel(args: string[], io: CliIo): Promise<TunnelHand
 }
 
 /** Tunnels until SIGINT or SIGTERM. */
-export async function run(args: string[], io: CliIo): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    io.out(TUNNEL_USAGE);
-    return 0;
-  }
-  let handle: TunnelHandle;
-  try {
-    handle = await startTunnel(args, io);
-  } catch (err) {
-    return fail(io, err);
-  }
-  await untilSignal();
-  await handle.close();
-  return 0;
+export function run(args: string[], io: CliIo): Promise<number> {
+  return runUntilSignal(args, io, 'tunnel', TUNNEL_USAGE, startTunnel);
 }
