@@ -1,9 +1,11 @@
 // `serve` in the VM and `tunnel` on the user's side, end to end on loopback with an echo server as
 // the forwarded service (standing in for sshd).
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { type ServeHandle, startServe } from '../../src/cli/serve.js';
@@ -103,6 +105,58 @@ describe('serve + tunnel', () => {
     expect(serveOut.text()).toMatch(/#1 accepted: peer not attested → forwarding to 127\.0\.0\.1:\d+/);
     expect(echo.received()).toBe(11);
   });
+
+  it('works with serve in a process of its own, as a user runs them (simulated roots agree across processes)', async () => {
+    // The simulator's roots are embedded; were they built at run time, their randomised signatures
+    // would differ between the two processes and the tunnel would refuse the chain.
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const tsx = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));
+    const child = spawn(
+      tsx,
+      [
+        'src/cli/bin.ts',
+        'serve',
+        '--listen',
+        '127.0.0.1:0',
+        '--forward',
+        `127.0.0.1:${port(echo.server)}`,
+        '--simulate',
+        'snp',
+      ],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let childOut = '';
+    child.stdout.on('data', (d: Buffer) => (childOut += d));
+    child.stderr.on('data', (d: Buffer) => (childOut += d));
+    const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    try {
+      await waitFor(() => /serving attested-channel\/1 on 127\.0\.0\.1:\d+/.test(childOut), 60_000);
+      const servePort = /on 127\.0\.0\.1:(\d+)/.exec(childOut)![1]!;
+      tunnel = await startTunnel(
+        [
+          '--listen',
+          '127.0.0.1:0',
+          '--connect',
+          `127.0.0.1:${servePort}`,
+          '--policy',
+          goodPolicy,
+          '--simulated-roots',
+        ],
+        tunnelOut.io,
+      );
+      const local = await dial(tunnel.address.port);
+      const back = readBytes(local, 5);
+      local.write('hello');
+      expect((await back).toString()).toBe('hello');
+      local.end();
+      await closedSocket(local);
+      expect(tunnelOut.text()).toMatch(/#1 accepted .*sev-snp Milan/);
+      await waitFor(() => /#1 closed/.test(childOut));
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  }, 90_000);
 
   it('closes the local connection and forwards nothing when the policy refuses the VM', async () => {
     await start(['--simulate', 'snp'], ['--policy', badPolicy, '--simulated-roots']);

@@ -18,10 +18,10 @@ import {
 import { AttestationError } from '../../errors.js';
 import { SIMULATED_ORGANIZATION } from '../simulated-marker.js';
 import type { EvidenceInput, EvidenceProvider } from '../types.js';
-import { buildCertificate, buildCrl, derToPem, type NameSpec, OID } from '../x509.js';
+import { buildCertificate, buildCrl, derToPem, type NameSpec, OID, pemToDer } from '../x509.js';
 import { basicConstraints, crlDistributionPoint, derIa5String, derInteger, keyUsage } from './der.js';
 import { fixedBytes, reportDataArg, throwIfAborted, uint, uint64 } from './simulated-input.js';
-import { SIMULATED_KEYS } from './simulated-keys.js';
+import { SIMULATED_KEYS, SIMULATED_ROOTS } from './simulated-keys.js';
 
 export type SnpProduct = 'Milan' | 'Genoa' | 'Turin';
 export const SNP_PRODUCTS: readonly SnpProduct[] = ['Milan', 'Genoa', 'Turin'];
@@ -167,25 +167,13 @@ function crlPoint(product: SnpProduct, kind: 'vcek' | 'vlek') {
   };
 }
 
-/** The simulated ARK of a product (DER, self-signed), built once per process. */
+/** The simulated ARK of a product (DER, self-signed): embedded, the same in every process. */
 export function simulatedArk(product: SnpProduct = 'Milan'): Uint8Array {
   checkProduct(product);
   let ark = arkCache.get(product);
   if (!ark) {
-    const key = productKeys(product).ark;
-    ark = buildCertificate({
-      ...VALIDITY,
-      subject: amdName(`ARK-${product}`),
-      issuer: amdName(`ARK-${product}`),
-      serial: Uint8Array.of(0x01, 0x00, 0x00),
-      publicKey: createPublicKey(key),
-      signingKey: key,
-      extensions: [
-        { oid: OID.keyUsage, value: keyUsage([5, 6]), critical: true },
-        { oid: OID.basicConstraints, value: basicConstraints(true), critical: true },
-        crlPoint(product, 'vcek'),
-      ],
-    });
+    const name = `${product.toLowerCase() as 'milan' | 'genoa' | 'turin'}Ark` as const;
+    ark = pemToDer(SIMULATED_ROOTS[name])[0]!;
     arkCache.set(product, ark);
   }
   return ark;

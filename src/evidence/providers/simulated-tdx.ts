@@ -20,7 +20,7 @@ import {
   type TdxCollateral,
   type TdxTcbStatus,
 } from '../types.js';
-import { buildCertificate, buildCrl, derToPem, type NameSpec, OID } from '../x509.js';
+import { buildCertificate, buildCrl, derToPem, type NameSpec, OID, pemToDer } from '../x509.js';
 import {
   basicConstraints,
   concat,
@@ -34,6 +34,7 @@ import {
   keyUsage,
 } from './der.js';
 import { fixedBytes, reportDataArg, throwIfAborted } from './simulated-input.js';
+import { SIMULATED_ROOTS } from './simulated-keys.js';
 import { simulatedKey } from './simulated-snp.js';
 
 export type SimulatedTcbStatus = TdxTcbStatus;
@@ -168,19 +169,8 @@ export function simulatedIntelChain(): SimulatedIntelChain {
     value: crlDistributionPoint('https://certificates.trustedservices.intel.com/IntelSGXRootCA.der'),
   };
   const common = { notBefore: VALID_FROM, notAfter: VALID_TO, algorithm: 'ecdsa-sha256' as const };
-  const root = buildCertificate({
-    ...common,
-    subject: rootName,
-    issuer: rootName,
-    serial: serial20('simulated Intel SGX Root CA'),
-    publicKey: createPublicKey(rootKey),
-    signingKey: rootKey,
-    extensions: [
-      rootCrl,
-      { oid: OID.keyUsage, value: keyUsage([5, 6]), critical: true },
-      { oid: OID.basicConstraints, value: basicConstraints(true, 1), critical: true },
-    ],
-  });
+  // Embedded, so every process trusts the same root (see SIMULATED_ROOTS).
+  const root = pemToDer(SIMULATED_ROOTS.intelRoot)[0]!;
   const platformCa = buildCertificate({
     ...common,
     subject: caName,
