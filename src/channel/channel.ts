@@ -19,6 +19,7 @@ import type {
   VerifyOptions,
 } from '../evidence/types.js';
 import { verifyEvidence } from '../evidence/verify.js';
+import { certificateSpki } from '../evidence/x509.js';
 import { computeBinder, exportBinderSecret, PROTOCOL_ID, peekReportData } from './binder.js';
 import { type DecodedCmw, encodeCmw, mediaTypeOf, REPORT_MEDIA_TYPES } from './cmw.js';
 import { DEFAULT_MAX_CONTROL_PAYLOAD, encodeAlert, FrameType, HEADER_SIZE } from './frames.js';
@@ -308,9 +309,13 @@ export class AttestedChannel extends Duplex {
     this.#clearTimers();
     this.#abort.abort();
     this.#params.signal?.removeEventListener('abort', this.#onAbort);
-    const closed = new AttestationError('ERR_CONNECTION_CLOSED', 'the channel was destroyed');
-    this.#rejectWaiters(this.#failure ?? closed);
-    if (!this.#opened) this.#settle.reject(this.#failure ?? closed);
+    // Built only when someone is waiting: an Error captures a stack, and most channels end open.
+    if (this.#waiters.length > 0 || !this.#opened) {
+      const closed =
+        this.#failure ?? new AttestationError('ERR_CONNECTION_CLOSED', 'the channel was destroyed');
+      this.#rejectWaiters(closed);
+      if (!this.#opened) this.#settle.reject(closed);
+    }
     // After a failure the socket is being ended gracefully (so the ALERT arrives). After both
     // sides ended, the socket closes itself once our last DATA is flushed. Otherwise cut it.
     const socket = this.socket;
@@ -397,7 +402,12 @@ export class AttestedChannel extends Duplex {
     const cert = socket.getPeerX509Certificate();
     if (cert) {
       this.#peerCert = new Uint8Array(cert.raw);
-      this.#peerSpki = new Uint8Array(cert.publicKey.export({ type: 'spki', format: 'der' }));
+      try {
+        this.#peerSpki = certificateSpki(this.#peerCert, 'ERR_TLS');
+      } catch (err) {
+        this.#fail(asAttestationError(err, 'ERR_TLS'));
+        return;
+      }
     }
     const session = this.#session;
     const elapsed = performance.now() - this.#startedAt;

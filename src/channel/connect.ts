@@ -13,7 +13,7 @@ import {
   DEFAULT_TIMEOUT_MS,
   INTERNAL,
 } from './channel.js';
-import { createTlsIdentity, type TlsIdentity } from './identity.js';
+import { createTlsIdentity, secureContextFor, type TlsIdentity } from './identity.js';
 import { connectWebSocket } from './websocket.js';
 
 export interface AttestedConnectOptions extends ChannelOptions {
@@ -83,12 +83,10 @@ export async function attestedConnect(options: AttestedConnectOptions): Promise<
     ...(transport ? { socket: transport } : { host: host ?? 'localhost', port: port!, noDelay: true }),
     ...(servername ? { servername } : {}),
     ALPNProtocols: [PROTOCOL_ID],
-    minVersion: 'TLSv1.3',
-    maxVersion: 'TLSv1.3',
     // Trust comes from the evidence bound to this key, not from a CA; no session is ever offered.
     rejectUnauthorized: false,
     checkServerIdentity: () => undefined,
-    ...(identity ? { key: identity.keyPem, cert: identity.certPem } : {}),
+    secureContext: secureContextFor(identity, 'client'),
   });
   // tls.connect over a caller's Duplex does not own it; make sure a failure releases it too.
   if (transport) tlsSocket.once('close', () => transport.destroy());

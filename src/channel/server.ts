@@ -1,9 +1,8 @@
 /** createAttestedServer(): the server end of attested-channel/1, on TCP or on Duplexes handed in. */
-import { constants as cryptoConstants } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { type AddressInfo, createServer as createNetServer, type Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
+import { type SecureContext, TLSSocket } from 'node:tls';
 import { AttestationError } from '../errors.js';
 import { PROTOCOL_ID } from './binder.js';
 import {
@@ -14,7 +13,7 @@ import {
   DEFAULT_TIMEOUT_MS,
   INTERNAL,
 } from './channel.js';
-import { createTlsIdentity, type TlsIdentity } from './identity.js';
+import { createTlsIdentity, secureContextFor, type TlsIdentity } from './identity.js';
 
 export interface AttestedServerOptions extends ChannelOptions {
   /**
@@ -35,18 +34,6 @@ export interface AttestedServerEvents {
   listening: [];
   close: [];
   error: [Error];
-}
-
-function secureContextFor(identity: TlsIdentity): SecureContext {
-  return createSecureContext({
-    key: identity.keyPem,
-    cert: identity.certPem,
-    minVersion: 'TLSv1.3',
-    maxVersion: 'TLSv1.3',
-    // node:tls cannot turn TLS 1.3 tickets off; with NO_TICKET they are stateful, and as there is
-    // no session cache behind them nothing can resume. The channel also refuses isSessionReused().
-    secureOptions: cryptoConstants.SSL_OP_NO_TICKET,
-  });
 }
 
 export class AttestedServer extends EventEmitter<AttestedServerEvents> {
@@ -73,7 +60,7 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
     this.#options = options;
     if (identity !== 'per-connection') {
       this.#identity = identity ?? createTlsIdentity();
-      this.#context = secureContextFor(this.#identity);
+      this.#context = secureContextFor(this.#identity, 'server');
     }
   }
 
@@ -137,7 +124,7 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
     const identity = this.#identity ?? createTlsIdentity();
     const tlsSocket = new TLSSocket(duplex, {
       isServer: true,
-      secureContext: this.#context ?? secureContextFor(identity),
+      secureContext: this.#context ?? secureContextFor(identity, 'server'),
       ALPNProtocols: [PROTOCOL_ID],
       // A client certificate is only wanted when the client must attest (its key goes into the binder).
       requestCert: options.verify !== undefined,

@@ -103,6 +103,27 @@ export function readChildren(value: Uint8Array, code: ErrorCode = 'ERR_EVIDENCE_
   return out;
 }
 
+/**
+ * The SubjectPublicKeyInfo of a certificate, byte for byte as it stands in the DER (a walk over
+ * the TBS fields before it, nothing parsed). What the binder hashes; far cheaper than having
+ * node:crypto build a KeyObject and export it again (~150 µs a call on Node 20).
+ */
+export function certificateSpki(der: Uint8Array, code: ErrorCode = 'ERR_EVIDENCE_MALFORMED'): Uint8Array {
+  const cert = readTlv(der, 0, code);
+  const tbs = readTlv(der, cert.start, code);
+  if (cert.tag !== 0x30 || tbs.tag !== 0x30)
+    throw new AttestationError(code, 'DER: a certificate is a SEQUENCE holding a SEQUENCE');
+  let pos = tbs.start;
+  const first = readTlv(der, pos, code);
+  if (first.tag === 0xa0) pos = first.end; // [0] version
+  // serialNumber, signature, issuer, validity, subject
+  for (let i = 0; i < 5; i++) pos = readTlv(der, pos, code).end;
+  const spki = readTlv(der, pos, code);
+  if (spki.tag !== 0x30 || spki.end > tbs.end)
+    throw new AttestationError(code, 'DER: no SubjectPublicKeyInfo where the TBS should hold it');
+  return der.subarray(pos, spki.end);
+}
+
 /** Decodes a DER INTEGER value (non-negative, up to 2^53). */
 export function derUint(value: Uint8Array): number {
   let n = 0;

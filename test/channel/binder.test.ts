@@ -1,4 +1,7 @@
+import { createPublicKey } from 'node:crypto';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   computeBinder,
@@ -7,7 +10,9 @@ import {
   peekReportData,
 } from '../../src/channel/binder.js';
 import { createTlsIdentity } from '../../src/channel/identity.js';
+import { AttestationError } from '../../src/errors.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
+import { certificateSpki } from '../../src/evidence/x509.js';
 import { rawClient, rawServer } from './adversary.js';
 
 const spki = Buffer.from(
@@ -62,5 +67,52 @@ describe('binder', () => {
       expect(Buffer.from(peekReportData(report)!).equals(Buffer.from(rd))).toBe(true);
     }
     expect(peekReportData(new Uint8Array(10))).toBeUndefined();
+  });
+});
+
+describe('certificateSpki (what the binder hashes)', () => {
+  const fixture = (name: string) =>
+    new Uint8Array(readFileSync(new URL(`../fixtures/snp/ms-tav__genoa-v3/${name}`, import.meta.url)));
+  const certs: Array<[string, Uint8Array]> = [
+    ['a channel identity (P-256)', createTlsIdentity().cert],
+    ['a real Genoa VCEK (P-384)', fixture('vek.der')],
+    ['a real Genoa ARK (RSA-4096, PSS)', fixture('ark.der')],
+    ['the simulated Milan ARK', simulated.trustAnchors().amdArks[0]!],
+  ];
+
+  it.each(certs)('is the SPKI node:crypto finds in %s, byte for byte', (_name, der) => {
+    const viaNode = new Uint8Array(
+      createPublicKey(
+        `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString('base64')}\n-----END CERTIFICATE-----`,
+      ).export({
+        type: 'spki',
+        format: 'der',
+      }),
+    );
+    expect(Buffer.from(certificateSpki(der)).equals(viaNode)).toBe(true);
+  });
+
+  it('gives a typed error, never a crash or a wrong slice, for arbitrary or truncated bytes', () => {
+    const der = certs[0]![1];
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 600 }),
+          fc.integer({ min: 0, max: der.length - 1 }).map((n) => der.subarray(0, n)),
+        ),
+        (bytes) => {
+          try {
+            const spki = certificateSpki(bytes, 'ERR_TLS');
+            // Whatever it returns lies inside the input and is a whole DER SEQUENCE.
+            expect(spki[0]).toBe(0x30);
+            expect(spki.buffer).toBe(bytes.buffer);
+          } catch (err) {
+            expect(err).toBeInstanceOf(AttestationError);
+            expect((err as AttestationError).code).toBe('ERR_TLS');
+          }
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 });
