@@ -63,10 +63,19 @@ export interface ChannelOptions {
 export const DEFAULT_TIMEOUT_MS = 30_000;
 /** After a failure we end TLS gracefully so the ALERT arrives; a peer that never closes is cut off after this. */
 const CLOSE_GRACE_MS = 1_000;
-/** DATA payload we send: header + payload = 16 KiB, the largest TLS record. */
-const SEND_DATA_PAYLOAD = 16_384 - HEADER_SIZE;
+/** The largest TLS record's plaintext; each DATA frame we send fills one. */
+const RECORD_SIZE = 16_384;
+const SEND_DATA_PAYLOAD = RECORD_SIZE - HEADER_SIZE;
 /** Bytes we let queue in the TLS socket before the channel reports backpressure to its writer. */
 const WRITE_QUEUE_BYTES = 256 * 1024;
+/**
+ * Full DATA frames are built in 64 KiB buffers taken from a small process-wide pool and returned
+ * once the socket has written them: bulk transfers would otherwise allocate (and the GC collect)
+ * one buffer per write. At most POOL_MAX buffers (2 MiB) wait in the pool.
+ */
+const POOL_FRAMES = 4;
+const POOL_MAX = 32;
+const framePool: Buffer[] = [];
 
 /** Test seams, reachable only through this symbol (not exported from the package). */
 export const INTERNAL: unique symbol = Symbol('attested-channel.internal');
@@ -159,6 +168,14 @@ export class AttestedChannel extends Duplex {
   #failure: AttestationError | undefined;
   #transportError: AttestationError | undefined;
   #held: HeldWrite | undefined;
+  /** The DATA frame being filled (header room + #pendingLength payload bytes), sent by #flush(). */
+  #pending: Buffer | undefined;
+  #pendingLength = 0;
+  #flushQueued = false;
+  /** DATA bytes handed to the socket and not yet written by it. */
+  #inFlight = 0;
+  /** The writer's callback, held while #inFlight is over the limit. */
+  #backpressured: (() => void) | undefined;
   #finalCallback: ((error?: Error | null) => void) | undefined;
   #waiters: Array<{ resolve: (c: Claims) => void; reject: (e: AttestationError) => void }> = [];
   #peer: Claims | undefined;
@@ -194,7 +211,12 @@ export class AttestedChannel extends Duplex {
     // Half-close must survive a generic Duplex transport too (net sockets get it from the server).
     socket.allowHalfOpen = true;
     socket.once(this.role === 'client' ? 'secureConnect' : 'secure', () => this.#onSecure());
-    socket.on('data', (chunk: Buffer) => this.#feed({ type: 'bytes', chunk }));
+    socket.on('data', (chunk: Buffer) => {
+      // Bulk data skips the session's event and action objects (see Session#dataPayload).
+      const payload = this.#session.dataPayload(chunk);
+      if (payload === undefined) this.#feed({ type: 'bytes', chunk });
+      else if (!this.push(payload)) socket.pause();
+    });
     socket.on('end', () => this.#feed({ type: 'peer-end' }));
     socket.on('error', (err: Error) => this.#onTransportError(err));
     socket.on('close', () => this.#onTransportClose());
@@ -301,12 +323,14 @@ export class AttestedChannel extends Duplex {
       this.#finalCallback = callback;
       return;
     }
+    this.#flush();
     this.socket.end();
     callback();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.#clearTimers();
+    this.#backpressured = undefined;
     this.#abort.abort();
     this.#params.signal?.removeEventListener('abort', this.#onAbort);
     // Built only when someone is waiting: an Error captures a stack, and most channels end open.
@@ -341,40 +365,98 @@ export class AttestedChannel extends Duplex {
       callback(new AttestationError('ERR_CONNECTION_CLOSED', 'the connection is closed'));
       return;
     }
-    let total = 0;
+    // Bytes are framed into DATA frames of exactly one TLS record (header + payload = 16 KiB), so
+    // the receiver finds each frame whole in one read and slices it without copying. The last,
+    // partial frame waits in #pending for the writes that follow in this same tick and goes out
+    // at the end of it (#flush): a 64 KiB write then costs 4 records, not 4 and a 25-byte one.
+    let total = this.#pendingLength;
     for (const c of chunks) total += c.length;
-    // One buffer, one socket write: frames sized so that header + payload fill one TLS record
-    // exactly, so the receiver finds each frame whole in one read and slices it without copying.
-    const frames = Math.ceil(total / SEND_DATA_PAYLOAD);
-    const out = Buffer.allocUnsafe(total + frames * HEADER_SIZE);
-    let pos = 0;
-    let ci = 0;
-    let co = 0;
-    while (total > 0) {
-      const n = Math.min(total, SEND_DATA_PAYLOAD);
-      out[pos] = FrameType.DATA;
-      out.writeUInt32BE(n, pos + 1);
-      pos += HEADER_SIZE;
-      let filled = 0;
-      while (filled < n) {
-        const c = chunks[ci]!;
-        const m = Math.min(n - filled, c.length - co);
-        c.copy(out, pos + filled, co, co + m);
-        filled += m;
-        co += m;
-        if (co === c.length) {
-          ci++;
-          co = 0;
+    const full = Math.floor(total / SEND_DATA_PAYLOAD);
+    const sources =
+      this.#pending && this.#pendingLength > 0
+        ? [this.#pending.subarray(HEADER_SIZE, HEADER_SIZE + this.#pendingLength), ...chunks]
+        : chunks;
+    let si = 0;
+    let so = 0;
+    const take = (target: Buffer, at: number, n: number): void => {
+      while (n > 0) {
+        const c = sources[si]!;
+        const m = Math.min(n, c.length - so);
+        c.copy(target, at, so, so + m);
+        at += m;
+        n -= m;
+        so += m;
+        if (so === c.length) {
+          si++;
+          so = 0;
         }
       }
-      pos += n;
-      total -= n;
+    };
+    for (let f = 0; f < full; f += POOL_FRAMES) {
+      const frames = Math.min(POOL_FRAMES, full - f);
+      const out = framePool.pop() ?? Buffer.allocUnsafe(POOL_FRAMES * RECORD_SIZE);
+      for (let i = 0; i < frames; i++) {
+        const at = i * RECORD_SIZE;
+        out[at] = FrameType.DATA;
+        out.writeUInt32BE(SEND_DATA_PAYLOAD, at + 1);
+        take(out, at + HEADER_SIZE, SEND_DATA_PAYLOAD);
+      }
+      this.#pendingLength = 0;
+      this.#send(out, frames * RECORD_SIZE, true);
     }
-    socket.write(out);
-    // Backpressure with some slack: waiting for a full drain of every 64 KiB leaves the socket idle
-    // while the next write makes its way through two streams; a bounded queue keeps it busy.
-    if (socket.writableLength <= WRITE_QUEUE_BYTES) callback();
-    else socket.once('drain', () => callback());
+    const rest = total - full * SEND_DATA_PAYLOAD;
+    if (rest > 0) {
+      // Appends after what is pending (full === 0), or starts over (its bytes went out above).
+      this.#pending ??= Buffer.allocUnsafe(RECORD_SIZE);
+      const skip = full === 0 ? this.#pendingLength : 0;
+      if (full === 0) {
+        si = sources === chunks ? 0 : 1;
+        so = 0;
+      }
+      take(this.#pending, HEADER_SIZE + skip, rest - skip);
+      this.#pendingLength = rest;
+      if (!this.#flushQueued) {
+        this.#flushQueued = true;
+        queueMicrotask(this.#flushTask);
+      }
+    }
+    // Backpressure on what the socket has not written yet, released at half of the limit rather
+    // than at 'drain' (empty): the socket never runs dry while the next writes come through.
+    if (this.#inFlight <= WRITE_QUEUE_BYTES) callback();
+    else this.#backpressured = callback;
+  }
+
+  /** Hands `length` bytes of `buffer` to the socket; a pooled buffer goes back once written. */
+  #send(buffer: Buffer, length: number, pooled: boolean): void {
+    this.#inFlight += length;
+    this.socket.write(length === buffer.length ? buffer : buffer.subarray(0, length), (err) => {
+      this.#inFlight -= length;
+      if (pooled && !err && framePool.length < POOL_MAX) framePool.push(buffer);
+      const waiting = this.#backpressured;
+      if (waiting && this.#inFlight <= WRITE_QUEUE_BYTES / 2) {
+        this.#backpressured = undefined;
+        waiting();
+      }
+    });
+  }
+
+  #flushTask = (): void => {
+    this.#flushQueued = false;
+    this.#flush();
+  };
+
+  /** Sends the partial DATA frame, if any; before any control frame and the end, to keep order. */
+  #flush(): void {
+    const frame = this.#pending;
+    const length = this.#pendingLength;
+    if (!frame || length === 0) return;
+    this.#pending = undefined; // the socket keeps a reference until it is written out
+    this.#pendingLength = 0;
+    const socket = this.socket;
+    if (this.#failure || socket.destroyed || socket.writableEnded) return;
+    frame[0] = FrameType.DATA;
+    frame.writeUInt32BE(length, 1);
+    this.#send(frame, HEADER_SIZE + length, false);
   }
 
   #onSecure(): void {
@@ -424,6 +506,7 @@ export class AttestedChannel extends Duplex {
     for (const a of actions) {
       switch (a.type) {
         case 'send':
+          this.#flush();
           if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.write(a.bytes);
           break;
         case 'attest':
@@ -538,6 +621,7 @@ export class AttestedChannel extends Duplex {
     const final = this.#finalCallback;
     this.#finalCallback = undefined;
     if (final) {
+      this.#flush();
       this.socket.end();
       final();
     }
@@ -581,6 +665,9 @@ export class AttestedChannel extends Duplex {
   #fail(error: AttestationError): void {
     if (this.#failure || (this.destroyed && this.#opened)) return;
     this.#failure = error;
+    this.#pending = undefined; // unsent DATA goes nowhere after a failure
+    this.#pendingLength = 0;
+    this.#backpressured = undefined;
     this.#clearTimers();
     this.#abort.abort();
     const socket = this.socket;

@@ -24,6 +24,8 @@ import {
   type Frame,
   FrameDecoder,
   FrameType,
+  HEADER_SIZE,
+  MAX_DATA_PAYLOAD,
   parseAlert,
   parseEvidence,
   parseRequest,
@@ -124,6 +126,21 @@ export class Session {
   get error(): AttestationError | undefined {
     return this.#error;
   }
+  /**
+   * The payload of `chunk` when it is exactly one whole DATA frame arriving on an open session with
+   * no partial frame held: the common case once open (the sender fills one TLS record with one
+   * frame). Undefined otherwise, and the caller hands the chunk to handle() as usual. Changes no
+   * state and allocates nothing, so bulk data skips the event and action objects.
+   */
+  dataPayload(chunk: Uint8Array): Uint8Array | undefined {
+    if (this.#state !== 'open' || this.#decoder.buffered !== 0 || chunk.length <= HEADER_SIZE)
+      return undefined;
+    if (chunk[0] !== FrameType.DATA) return undefined;
+    const length = ((chunk[1]! << 24) | (chunk[2]! << 16) | (chunk[3]! << 8) | chunk[4]!) >>> 0;
+    if (length !== chunk.length - HEADER_SIZE || length > MAX_DATA_PAYLOAD) return undefined;
+    return chunk.subarray(HEADER_SIZE);
+  }
+
   /** True while a re-attestation we asked for is unanswered. */
   get challengePending(): boolean {
     return this.#challenge !== undefined;

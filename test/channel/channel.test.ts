@@ -147,6 +147,45 @@ describe('over loopback TCP', () => {
     expect(got.equals(data)).toBe(true);
   });
 
+  it('DATA frames fill TLS records exactly: each record the peer reads is one whole frame', async () => {
+    const chunks: Buffer[] = [];
+    let received: Promise<Buffer> | undefined;
+    const server = serve({ evidence: fakeProvider() }, (ch) => {
+      ch.socket.on('data', (d: Buffer) => chunks.push(d));
+      received = readAll(ch);
+    });
+    const port = await listen(server);
+    const ch = await attestedConnect({ host: '127.0.0.1', port, verify: {}, ...fakeVerify });
+    // Writes of 64 KiB in one tick (4 frames and 20 bytes each), then 2000 tiny ones, then the end.
+    const big = Array.from({ length: 16 }, (_, i) => Buffer.alloc(65_536, i));
+    const small = Array.from({ length: 2000 }, (_, i) => Buffer.from(`${i},`));
+    for (const p of [...big, ...small]) ch.write(p);
+    ch.end();
+    while (!received) await new Promise<void>((resolve) => setImmediate(resolve));
+    const got = await received;
+    expect(got.equals(Buffer.concat([...big, ...small]))).toBe(true);
+    const data = chunks.filter((c) => c[0] === 0x04);
+    for (const c of data) expect(c.readUInt32BE(1)).toBe(c.length - 5);
+    // 16 × 64 KiB + ~9 KB = 65 full records and one partial; without carrying each write's tail
+    // over to the next it would be 16 × 5 + 2000.
+    expect(data.length).toBeLessThanOrEqual(66);
+  });
+
+  it('a re-attestation started between two writes keeps the bytes whole and in order', async () => {
+    const server = serve({ evidence: fakeProvider() }, echo);
+    const port = await listen(server);
+    const ch = await attestedConnect({ host: '127.0.0.1', port, verify: {}, ...fakeVerify });
+    const back: Buffer[] = [];
+    ch.on('data', (d: Buffer) => back.push(d));
+    ch.write('before ');
+    const claims = ch.reattest(); // its REQUEST goes out between the two writes' bytes
+    ch.write('after');
+    await claims;
+    while (Buffer.concat(back).length < 12) await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(Buffer.concat(back).toString()).toBe('before after');
+    ch.destroy();
+  });
+
   it('half-close: the client ends, the server keeps writing, then ends', async () => {
     const server = serve({ evidence: fakeProvider(), allowHalfOpen: true }, (ch) => {
       ch.on('error', () => {});

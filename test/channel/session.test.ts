@@ -3,6 +3,7 @@
  * The harness plays the driver: it delivers 'send' bytes to the other side, answers 'attest' with
  * a CMW collection and 'verify' with a verdict, and records every other action.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeCmw, MediaType, REPORT_MEDIA_TYPES } from '../../src/channel/cmw.js';
 import {
@@ -430,5 +431,54 @@ describe('session: decoder limits', () => {
     s.handle({ type: 'bytes', chunk: Buffer.from([FrameType.REQUEST, 0, 0, 4, 1]) });
     expect(s.error?.code).toBe('ERR_PROTOCOL');
     expect(new FrameDecoder({ maxControlPayload: 1024 }).maxControlPayload).toBe(1024);
+  });
+});
+
+describe('session: the DATA fast path (dataPayload)', () => {
+  it('gives nothing before open, for control frames, partial frames or more than one frame', () => {
+    const fresh = new Session(verifier('client'));
+    const frame = encodeFrame(FrameType.DATA, Buffer.from('hello'));
+    expect(fresh.dataPayload(frame)).toBeUndefined();
+    const p = oneWay();
+    expect(p.a.dataPayload(frame)).toEqual(Buffer.from('hello'));
+    expect(p.a.dataPayload(frame.subarray(0, 7))).toBeUndefined();
+    expect(p.a.dataPayload(Buffer.concat([frame, frame]))).toBeUndefined();
+    expect(p.a.dataPayload(encodeFrame(FrameType.DATA, new Uint8Array(0)))).toBeUndefined();
+    expect(p.a.dataPayload(encodeAlert('ERR_PROTOCOL', 'x'))).toBeUndefined();
+    // A partial frame held by the decoder: the next chunk must go through handle().
+    p.a.handle({ type: 'bytes', chunk: frame.subarray(0, 3) });
+    expect(p.a.dataPayload(frame)).toBeUndefined();
+  });
+
+  it('with the fast path tried first, any chunking of any frames yields what handle() alone yields', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ minLength: 0, maxLength: 300 }), { maxLength: 12 }),
+        fc.array(fc.integer({ min: 1, max: 400 }), { minLength: 1, maxLength: 20 }),
+        (payloads, cuts) => {
+          const wire = Buffer.concat(payloads.map((x) => encodeFrame(FrameType.DATA, x)));
+          const viaHandle = oneWay();
+          const viaFast = oneWay();
+          const slow: Buffer[] = [];
+          const fast: Buffer[] = [];
+          let at = 0;
+          let k = 0;
+          while (at < wire.length) {
+            const chunk = wire.subarray(at, at + cuts[k++ % cuts.length]!);
+            at += chunk.length;
+            for (const a of viaHandle.a.handle({ type: 'bytes', chunk }))
+              if (a.type === 'data') slow.push(Buffer.from(a.payload));
+            const payload = viaFast.a.dataPayload(chunk);
+            if (payload) fast.push(Buffer.from(payload));
+            else
+              for (const a of viaFast.a.handle({ type: 'bytes', chunk }))
+                if (a.type === 'data') fast.push(Buffer.from(a.payload));
+          }
+          expect(Buffer.concat(fast).equals(Buffer.concat(payloads))).toBe(true);
+          expect(Buffer.concat(slow).equals(Buffer.concat(payloads))).toBe(true);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
