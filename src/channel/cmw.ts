@@ -40,6 +40,21 @@ function malformed(message: string): AttestationError {
   return new AttestationError('ERR_EVIDENCE_MALFORMED', `CMW: ${message}`);
 }
 
+// A platform hands out the same chain with every report: the last one's encoding is kept.
+let lastChain: { input: NonNullable<EvidenceInput['chain']>; value: string } | undefined;
+
+/** The chain as one canonical PEM text (whatever form the provider used), base64url. */
+function chainValue(chain: NonNullable<EvidenceInput['chain']>): string {
+  if (lastChain && lastChain.input === chain) return lastChain.value;
+  const pem = toDerList(chain, 'ERR_PROVIDER_FAILED')
+    .map((der) => derToPem(der))
+    .join('');
+  const value = base64url(Buffer.from(pem, 'utf8'));
+  // Only strings are kept: they cannot change, unlike bytes or an array the provider may reuse.
+  if (typeof chain === 'string') lastChain = { input: chain, value };
+  return value;
+}
+
 /** EvidenceInput → CMW collection. The report's media type comes from the provider's format. */
 export function encodeCmw(input: EvidenceInput, format: EvidenceFormat): CmwCollection {
   if (!(input?.report instanceof Uint8Array))
@@ -53,12 +68,7 @@ export function encodeCmw(input: EvidenceInput, format: EvidenceFormat): CmwColl
   const out: CmwCollection = { report: [mediaTypeOf(format), base64url(input.report)] };
   if (format === 'sev-snp') {
     if (input.vek !== undefined) out['vek'] = [MediaType.PKIX_CERT, base64url(input.vek)];
-    if (input.chain !== undefined) {
-      const pem = toDerList(input.chain, 'ERR_PROVIDER_FAILED')
-        .map((der) => derToPem(der))
-        .join('');
-      out['chain'] = [MediaType.PEM_CHAIN, base64url(Buffer.from(pem, 'utf8'))];
-    }
+    if (input.chain !== undefined) out['chain'] = [MediaType.PEM_CHAIN, chainValue(input.chain)];
   } else if (input.collateral !== undefined) {
     const text = typeof input.collateral === 'string' ? input.collateral : JSON.stringify(input.collateral);
     out['collateral'] = [MediaType.JSON, base64url(Buffer.from(text, 'utf8'))];

@@ -245,6 +245,20 @@ export function encodeTcb(product: SnpProduct, t: SimulatedTcb): Uint8Array {
   return b;
 }
 
+const chainPems = new Map<string, string>();
+
+/** ASK (or ASVK) then ARK, PEM: what the evidence carries besides the VEK. */
+function chainPem(product: SnpProduct, signer: 'vcek' | 'vlek'): string {
+  const key = `${product}|${signer}`;
+  let pem = chainPems.get(key);
+  if (pem === undefined) {
+    const chain = simulatedAmdChain(product);
+    pem = derToPem(signer === 'vcek' ? chain.ask : chain.asvk) + derToPem(chain.ark);
+    chainPems.set(key, pem);
+  }
+  return pem;
+}
+
 const vekCache = new Map<string, Uint8Array>();
 
 /** A VCEK or VLEK certificate with AMD's KDS extensions (snp-format.md §4), cached by content. */
@@ -416,13 +430,8 @@ export function simulatedSnp(options: SimulatedSnpOptions = {}): EvidenceProvide
       report.set(facts.firmware, 0x1ec);
       report.set(encodeTcb(product, current), 0x1f0);
       signSnpReport(report, simulatedKey(signer));
-      const chain = simulatedAmdChain(product);
       const vek = vekCertificate(product, signer, reported, chipId, cspId);
-      return {
-        report,
-        vek,
-        chain: derToPem(signer === 'vcek' ? chain.ask : chain.asvk) + derToPem(chain.ark),
-      };
+      return { report, vek, chain: chainPem(product, signer) };
     },
   };
 }
