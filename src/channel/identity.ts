@@ -56,7 +56,15 @@ export function createTlsIdentity(options: CreateTlsIdentityOptions = {}): TlsId
     signingKey: privateKey,
     algorithm: 'ecdsa-sha256',
   });
-  return identityFrom(privateKey, cert);
+  // Built here around this very key, so identityFrom's checks (a parse and two key exports, ~1 ms
+  // on Node 20) would only prove what the lines above did; mutual channels make one per connection.
+  return {
+    key: privateKey,
+    cert,
+    spki: certificateSpki(cert, 'ERR_INVALID_ARGUMENT'),
+    keyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    certPem: derToPem(cert),
+  };
 }
 
 /** Wraps an existing key and certificate (the certificate's key must be the private key's). */
