@@ -19,6 +19,8 @@ import { attestedAgent } from '../src/http/agent.js';
 import { opsPerSecond, record } from './harness.js';
 
 const SECTION = 'broker';
+/** Rounds of each measurement, alternating the two sides; the best round of each counts. */
+const ROUNDS = 4;
 
 function tlsIdentity(): { cert: string; key: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -99,8 +101,19 @@ export async function run(): Promise<void> {
   try {
     const keepAttested = attestedAgent({ evidence: vm }, { keepAlive: true, maxSockets: 1 });
     const keepPlain = new HttpsAgent({ keepAlive: true, maxSockets: 1, ...tlsOpts });
-    const attestedKeep = await opsPerSecond(() => get(httpRequest, keepAttested, port, '/v1/secrets/key'));
-    const plainKeep = await opsPerSecond(() => get(httpsRequest, keepPlain, plainPort, '/'));
+    // Interleaved rounds, best of each: a shared machine loses the CPU for whole stretches.
+    let attestedKeep = 0;
+    let plainKeep = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      attestedKeep = Math.max(
+        attestedKeep,
+        await opsPerSecond(() => get(httpRequest, keepAttested, port, '/v1/secrets/key'), 750),
+      );
+      plainKeep = Math.max(
+        plainKeep,
+        await opsPerSecond(() => get(httpsRequest, keepPlain, plainPort, '/'), 750),
+      );
+    }
     keepAttested.destroy();
     keepPlain.destroy();
     record({
@@ -114,11 +127,18 @@ export async function run(): Promise<void> {
 
     const freshAttested = attestedAgent({ evidence: vm }, { keepAlive: false });
     const freshPlain = new HttpsAgent({ keepAlive: false, ...tlsOpts });
-    const attestedNew = await opsPerSecond(
-      () => get(httpRequest, freshAttested, port, '/v1/secrets/key'),
-      3000,
-    );
-    const plainNew = await opsPerSecond(() => get(httpsRequest, freshPlain, plainPort, '/'), 3000);
+    let attestedNew = 0;
+    let plainNew = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      attestedNew = Math.max(
+        attestedNew,
+        await opsPerSecond(() => get(httpRequest, freshAttested, port, '/v1/secrets/key'), 1500),
+      );
+      plainNew = Math.max(
+        plainNew,
+        await opsPerSecond(() => get(httpsRequest, freshPlain, plainPort, '/'), 1500),
+      );
+    }
     freshAttested.destroy();
     freshPlain.destroy();
     record({

@@ -46,16 +46,45 @@ export async function opsPerSecond(fn: () => unknown | Promise<unknown>, ms = 15
   return (n * 1000) / (performance.now() - start);
 }
 
-/** Median of `n` timed runs of `fn`, in milliseconds. */
-export async function medianMs(fn: () => Promise<unknown>, n = 50): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    await fn();
-    times.push(performance.now() - t0);
+/** Per-contender timings of `interleaved()`, in milliseconds. */
+export interface Timings {
+  median: number;
+  best: number;
+  all: number[];
+}
+
+/**
+ * What a contender may return: work to finish after the clock stopped (closing a connection and
+ * waiting for the far end to see it), so that no contender's leftovers land in another's time.
+ */
+export type Settle = () => Promise<void>;
+
+/**
+ * Times each contender once per round, rotating which goes first, for `rounds` rounds. The machines
+ * here lose the CPU for whole stretches (identical work swings by 10×), so contenders timed one
+ * after another in separate blocks meet different weather; interleaved, they meet the same.
+ */
+export async function interleaved<K extends string>(
+  contenders: Record<K, () => Promise<Settle | unknown>>,
+  rounds: number,
+): Promise<Record<K, Timings>> {
+  const names = Object.keys(contenders) as K[];
+  const times = new Map<K, number[]>(names.map((n) => [n, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < names.length; i++) {
+      const name = names[(r + i) % names.length]!;
+      const t0 = performance.now();
+      const settle = await contenders[name]();
+      times.get(name)!.push(performance.now() - t0);
+      if (typeof settle === 'function') await (settle as Settle)();
+    }
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
+  const out = {} as Record<K, Timings>;
+  for (const name of names) {
+    const all = times.get(name)!.sort((a, b) => a - b);
+    out[name] = { median: all[Math.floor(all.length / 2)]!, best: all[0]!, all };
+  }
+  return out;
 }
 
 export function markdownTable(): string {
