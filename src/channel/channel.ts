@@ -284,6 +284,24 @@ export class AttestedChannel extends Duplex {
     return promise;
   }
 
+  /** Like net.Socket#ref: the channel keeps the event loop alive (the default). */
+  ref(): this {
+    this.socket.ref();
+    return this;
+  }
+
+  /** Like net.Socket#unref: the channel alone does not keep the process alive (an idle pooled one). */
+  unref(): this {
+    this.socket.unref();
+    return this;
+  }
+
+  /** Like net.Socket#setKeepAlive, for the TCP connection underneath (no effect over other transports). */
+  setKeepAlive(enable?: boolean, initialDelay?: number): this {
+    this.socket.setKeepAlive(enable, initialDelay);
+    return this;
+  }
+
   /** Like net.Socket#setTimeout: 'timeout' is emitted after `ms` of inactivity (0 disables). */
   setTimeout(ms: number, callback?: () => void): this {
     this.socket.setTimeout(ms);

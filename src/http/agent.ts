@@ -8,7 +8,7 @@
  * channel verified under one policy to a request made under another.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { Agent, type AgentOptions, type ClientRequest, type ClientRequestArgs } from 'node:http';
+import { Agent, type AgentOptions, type ClientRequestArgs } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type AttestedConnectOptions, attestedConnect } from '../channel/connect.js';
@@ -77,12 +77,6 @@ function portOf(value: unknown, fallback: number): number {
 }
 
 /** The channel if it can be (un)ref'd itself, else the transport socket under it. */
-function refTarget(socket: Duplex): Partial<Socket> | undefined {
-  const s = socket as Partial<Socket> & { socket?: Partial<Socket> };
-  if (typeof s.ref === 'function' && typeof s.unref === 'function') return s;
-  return s.socket;
-}
-
 /** An http.Agent whose sockets are attested channels. Made by attestedAgent(). */
 export class AttestedAgent extends Agent {
   readonly #options: Readonly<AttestedHttpOptions>;
@@ -113,19 +107,12 @@ export class AttestedAgent extends Agent {
     return undefined;
   }
 
-  // The base versions call net.Socket methods (setKeepAlive, ref, unref) a channel need not have.
   override keepSocketAlive(socket: Duplex): boolean {
     if (socket.destroyed) return false;
-    const s = socket as Partial<Socket>;
-    // An idle pooled channel must not keep the process alive (what net.Socket#unref gives http's own agent).
-    refTarget(socket)?.unref?.();
-    const timeout = (this as unknown as { options?: { timeout?: number } }).options?.timeout;
-    if (typeof s.setTimeout === 'function' && timeout) s.setTimeout(timeout);
-    return true;
-  }
-
-  override reuseSocket(socket: Duplex, _request: ClientRequest): void {
-    refTarget(socket)?.ref?.();
+    // The base version (setKeepAlive, unref, the agent's idle timeout) works on a channel, which has
+    // net.Socket's ref/unref/setKeepAlive; an idle pooled channel then keeps no process alive.
+    // Typed void in @types/node; Node returns whether the socket may stay in the pool.
+    return (super.keepSocketAlive(socket) as unknown as boolean | undefined) !== false;
   }
 }
 

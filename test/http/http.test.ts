@@ -181,6 +181,23 @@ describe('http.request over attestedAgent', () => {
     }
   });
 
+  it('a pooled channel gathers no listeners over many requests (no leak, no MaxListeners warning)', async () => {
+    const agent = attestedAgent({ verify: { policy: accept, trustAnchors: anchors } });
+    try {
+      const first = await get(agent, oneWay.port, '/0');
+      // The response detaches from the socket once it ended; the request keeps it.
+      const channel = (first.res as unknown as { req: { socket: NodeJS.EventEmitter } }).req.socket;
+      const counts = () => ['error', 'close', 'end', 'data', 'timeout'].map((e) => channel.listenerCount(e));
+      await get(agent, oneWay.port, '/1');
+      const settled = counts();
+      for (let i = 2; i < 25; i++) await get(agent, oneWay.port, `/${i}`);
+      expect(counts()).toEqual(settled);
+      expect(Math.max(...settled)).toBeLessThan(5);
+    } finally {
+      agent.destroy();
+    }
+  });
+
   it('opens a fresh channel per request when keep-alive is off', async () => {
     const agent = attestedAgent({ verify: { policy: accept, trustAnchors: anchors } }, { keepAlive: false });
     try {
