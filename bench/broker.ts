@@ -60,6 +60,21 @@ function get(
   });
 }
 
+/** Rates of the two sides in alternating rounds of `ms` each, best round of each side. */
+async function bestRates(
+  attested: () => Promise<unknown>,
+  plain: () => Promise<unknown>,
+  ms: number,
+): Promise<{ attested: number; plain: number }> {
+  let a = 0;
+  let p = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    a = Math.max(a, await opsPerSecond(attested, ms));
+    p = Math.max(p, await opsPerSecond(plain, ms));
+  }
+  return { attested: a, plain: p };
+}
+
 export async function run(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-broker-'));
   const secret = randomBytes(32).toString('hex');
@@ -101,19 +116,11 @@ export async function run(): Promise<void> {
   try {
     const keepAttested = attestedAgent({ evidence: vm }, { keepAlive: true, maxSockets: 1 });
     const keepPlain = new HttpsAgent({ keepAlive: true, maxSockets: 1, ...tlsOpts });
-    // Interleaved rounds, best of each: a shared machine loses the CPU for whole stretches.
-    let attestedKeep = 0;
-    let plainKeep = 0;
-    for (let round = 0; round < ROUNDS; round++) {
-      attestedKeep = Math.max(
-        attestedKeep,
-        await opsPerSecond(() => get(httpRequest, keepAttested, port, '/v1/secrets/key'), 750),
-      );
-      plainKeep = Math.max(
-        plainKeep,
-        await opsPerSecond(() => get(httpsRequest, keepPlain, plainPort, '/'), 750),
-      );
-    }
+    const { attested: attestedKeep, plain: plainKeep } = await bestRates(
+      () => get(httpRequest, keepAttested, port, '/v1/secrets/key'),
+      () => get(httpsRequest, keepPlain, plainPort, '/'),
+      750,
+    );
     keepAttested.destroy();
     keepPlain.destroy();
     record({
@@ -127,18 +134,11 @@ export async function run(): Promise<void> {
 
     const freshAttested = attestedAgent({ evidence: vm }, { keepAlive: false });
     const freshPlain = new HttpsAgent({ keepAlive: false, ...tlsOpts });
-    let attestedNew = 0;
-    let plainNew = 0;
-    for (let round = 0; round < ROUNDS; round++) {
-      attestedNew = Math.max(
-        attestedNew,
-        await opsPerSecond(() => get(httpRequest, freshAttested, port, '/v1/secrets/key'), 1500),
-      );
-      plainNew = Math.max(
-        plainNew,
-        await opsPerSecond(() => get(httpsRequest, freshPlain, plainPort, '/'), 1500),
-      );
-    }
+    const { attested: attestedNew, plain: plainNew } = await bestRates(
+      () => get(httpRequest, freshAttested, port, '/v1/secrets/key'),
+      () => get(httpsRequest, freshPlain, plainPort, '/'),
+      1500,
+    );
     freshAttested.destroy();
     freshPlain.destroy();
     record({
