@@ -83,7 +83,20 @@ function extHwId(cert: ParsedCert): Uint8Array | undefined {
 }
 
 /** Reads the AMD extensions of a VCEK or VLEK; throws ERR_EVIDENCE_CHAIN on a missing or malformed one. */
+// parseCertificate hands out one object per certificate content, so the decoded extensions of a
+// VEK seen before are found by that object (a VEK comes with every report of its chip).
+const vekExtensionCache = new WeakMap<ParsedCert, VekExtensions>();
+
 export function vekExtensions(cert: ParsedCert): VekExtensions {
+  let ext = vekExtensionCache.get(cert);
+  if (!ext) {
+    ext = decodeVekExtensions(cert);
+    vekExtensionCache.set(cert, ext);
+  }
+  return ext;
+}
+
+function decodeVekExtensions(cert: ParsedCert): VekExtensions {
   const need = (name: keyof typeof VEK_OID) => {
     const v = extInt(cert, VEK_OID[name]);
     if (v === undefined) throw chainError(`VEK lacks the ${name} extension`);

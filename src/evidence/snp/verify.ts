@@ -138,6 +138,17 @@ function oneDer(value: Uint8Array, what: string): Uint8Array {
   return list[0];
 }
 
+// The chain text of the last evidence: a platform sends the same one with every report.
+let lastChain: { text: string; ders: Uint8Array[] } | undefined;
+
+function chainDers(chain: NonNullable<EvidenceInput['chain']>): Uint8Array[] {
+  if (typeof chain !== 'string') return toDerList(chain, 'ERR_EVIDENCE_CHAIN');
+  if (lastChain?.text === chain) return lastChain.ders.map((d) => d.slice());
+  const ders = toDerList(chain, 'ERR_EVIDENCE_CHAIN');
+  lastChain = { text: chain, ders: ders.map((d) => d.slice()) };
+  return ders;
+}
+
 export async function verifySnp(input: EvidenceInput, options: ResolvedOptions): Promise<SnpClaims> {
   let report = parseSnpReport(input.report);
   const signer = report.signerInfo.signingKey;
@@ -148,7 +159,7 @@ export async function verifySnp(input: EvidenceInput, options: ResolvedOptions):
       `SNP report: CPUID family 0x${c.family.toString(16)} model 0x${c.model.toString(16)} is not Milan, Genoa or Turin`,
     );
   }
-  const chain = input.chain !== undefined ? toDerList(input.chain, 'ERR_EVIDENCE_CHAIN') : undefined;
+  const chain = input.chain !== undefined ? chainDers(input.chain) : undefined;
   const chainProduct = chain?.[0]
     ? productOfChainCert(parseChainCert(chain[0], 'chain certificate'))
     : undefined;
