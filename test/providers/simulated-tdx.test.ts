@@ -11,6 +11,7 @@ import {
 } from '../../src/evidence/providers/simulated-tdx.js';
 import { SIMULATED_ORGANIZATION } from '../../src/evidence/simulated-marker.js';
 import type { TdxCollateral } from '../../src/evidence/types.js';
+import { TDX_LEVEL_STATUSES } from '../../src/evidence/types.js';
 import {
   decodeOid,
   isSignedBy,
@@ -307,15 +308,7 @@ describe('simulated TDX collateral', () => {
     );
   }
 
-  it.each([
-    'UpToDate',
-    'SWHardeningNeeded',
-    'ConfigurationNeeded',
-    'ConfigurationAndSWHardeningNeeded',
-    'OutOfDate',
-    'OutOfDateConfigurationNeeded',
-    'Revoked',
-  ] as const)('tcbStatus %s: the first matching TCB level carries it', (tcbStatus) => {
+  it.each(TDX_LEVEL_STATUSES)('tcbStatus %s: the first matching TCB level carries it', (tcbStatus) => {
     const c = simulatedTdxCollateral({ tcbStatus, now: NOW });
     const level = matchedLevel(c, [6, 1, 3, ...new Array(13).fill(0)]);
     expect(level?.tcbStatus).toBe(tcbStatus);

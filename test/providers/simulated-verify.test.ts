@@ -10,21 +10,14 @@ import { bytesToHex } from '../../src/evidence/bytes.js';
 import { configfsTsm } from '../../src/evidence/providers/configfs-tsm.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
 import type { SnpClaims, TdxClaims, VerifyOptions } from '../../src/evidence/types.js';
+import { TDX_LEVEL_STATUSES } from '../../src/evidence/types.js';
 import { verifyEvidence } from '../../src/evidence/verify.js';
 import { parseCertificate } from '../../src/evidence/x509.js';
 import { createFakeTsm, withRoot } from './fake-tsm.js';
 
 const RD = Uint8Array.from({ length: 64 }, (_, i) => (i * 7) & 0xff);
 const NOW = new Date('2026-05-01T08:00:00Z');
-const ALL_STATUSES = [
-  'UpToDate',
-  'SWHardeningNeeded',
-  'ConfigurationNeeded',
-  'ConfigurationAndSWHardeningNeeded',
-  'OutOfDate',
-  'OutOfDateConfigurationNeeded',
-  'Revoked',
-] as const;
+const ALL_STATUSES = TDX_LEVEL_STATUSES;
 
 const trusted = (extra: Partial<VerifyOptions> = {}): VerifyOptions => ({
   trustAnchors: simulated.trustAnchors(),

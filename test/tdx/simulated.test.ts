@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { Policy } from '../../src/evidence/policy.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
 import type { EvidenceInput, TdxClaims, TdxCollateral, VerifyOptions } from '../../src/evidence/types.js';
+import { TDX_LEVEL_STATUSES } from '../../src/evidence/types.js';
 import { verifyEvidence } from '../../src/evidence/verify.js';
 import { errorOf } from './fixtures.js';
 
@@ -10,15 +11,7 @@ const NOW = new Date('2026-01-15T00:00:00Z');
 const DAY = 86_400_000;
 const RD = new Uint8Array(64).fill(7);
 const anchors = simulated.trustAnchors();
-const STATUSES = [
-  'UpToDate',
-  'SWHardeningNeeded',
-  'ConfigurationNeeded',
-  'ConfigurationAndSWHardeningNeeded',
-  'OutOfDate',
-  'OutOfDateConfigurationNeeded',
-  'Revoked',
-] as const;
+const STATUSES = TDX_LEVEL_STATUSES;
 
 type SimOptions = Parameters<typeof simulated.tdx>[0];
 async function evidence(o: SimOptions = {}): Promise<EvidenceInput> {
