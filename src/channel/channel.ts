@@ -390,8 +390,9 @@ export class AttestedChannel extends Duplex {
     let total = this.#pendingLength;
     for (const c of chunks) total += c.length;
     const full = Math.floor(total / SEND_DATA_PAYLOAD);
+    // Pending bytes lead the full frames; with no full frame the new bytes are appended after them.
     const sources =
-      this.#pending && this.#pendingLength > 0
+      full > 0 && this.#pending && this.#pendingLength > 0
         ? [this.#pending.subarray(HEADER_SIZE, HEADER_SIZE + this.#pendingLength), ...chunks]
         : chunks;
     let si = 0;
@@ -427,10 +428,6 @@ export class AttestedChannel extends Duplex {
       // Appends after what is pending (full === 0), or starts over (its bytes went out above).
       this.#pending ??= Buffer.allocUnsafe(RECORD_SIZE);
       const skip = full === 0 ? this.#pendingLength : 0;
-      if (full === 0) {
-        si = sources === chunks ? 0 : 1;
-        so = 0;
-      }
       take(this.#pending, HEADER_SIZE + skip, rest - skip);
       this.#pendingLength = rest;
       if (!this.#flushQueued) {

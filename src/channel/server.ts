@@ -2,7 +2,7 @@
 import { EventEmitter } from 'node:events';
 import { type AddressInfo, createServer as createNetServer, type Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { type SecureContext, TLSSocket } from 'node:tls';
+import { TLSSocket } from 'node:tls';
 import { AttestationError } from '../errors.js';
 import { PROTOCOL_ID } from './binder.js';
 import {
@@ -39,7 +39,6 @@ export interface AttestedServerEvents {
 export class AttestedServer extends EventEmitter<AttestedServerEvents> {
   readonly #options: AttestedServerOptions;
   readonly #identity: TlsIdentity | undefined;
-  readonly #context: SecureContext | undefined;
   #net: NetServer | undefined;
   #pending = new Set<AttestedChannel>();
 
@@ -60,7 +59,7 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
     this.#options = options;
     if (identity !== 'per-connection') {
       this.#identity = identity ?? createTlsIdentity();
-      this.#context = secureContextFor(this.#identity, 'server');
+      secureContextFor(this.#identity, 'server'); // built now, so a bad identity fails here
     }
   }
 
@@ -124,7 +123,7 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
     const identity = this.#identity ?? createTlsIdentity();
     const tlsSocket = new TLSSocket(duplex, {
       isServer: true,
-      secureContext: this.#context ?? secureContextFor(identity, 'server'),
+      secureContext: secureContextFor(identity, 'server'),
       ALPNProtocols: [PROTOCOL_ID],
       // A client certificate is only wanted when the client must attest (its key goes into the binder).
       requestCert: options.verify !== undefined,
