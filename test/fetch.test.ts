@@ -267,6 +267,28 @@ describe('CollateralFetcher', () => {
     expect(s.hits.size).toBe(0);
   });
 
+  it('cached() answers from memory or disk, stale included, and never from the network', async () => {
+    let clock = 1_000_000;
+    const dir = mkdtempSync(join(tmpdir(), 'ac-fetch-'));
+    dirs.push(dir);
+    const s = await serve((_req, res, hit) => {
+      res.writeHead(200, { 'Cache-Control': 'max-age=10' });
+      res.end(new Uint8Array([hit]));
+    });
+    const f = new CollateralFetcher({ baseUrl: s.url, cacheDir: dir, clock: () => clock });
+    expect(await f.cached('/m')).toBeUndefined();
+    expect(f.requests).toBe(0);
+    await f.get('/m');
+    clock += 60_000; // long expired
+    expect((await f.cached('/m'))?.body).toEqual(new Uint8Array([1]));
+    const other = new CollateralFetcher({ baseUrl: s.url, cacheDir: dir, clock: () => clock });
+    const fromDisk = await other.cached('/m');
+    expect(fromDisk?.body).toEqual(new Uint8Array([1]));
+    expect(fromDisk?.fromCache).toBe(true);
+    expect(other.requests).toBe(0);
+    expect(s.hits.get('/m')).toBe(1);
+  });
+
   it('refuses bodies over maxBodyBytes', async () => {
     const s = await serve((_req, res) => {
       res.writeHead(200);

@@ -228,13 +228,8 @@ export class CollateralFetcher {
     const offline = this.offline || options.offline === true;
     const now = this.o.clock();
 
-    const mem = this.memory.get(url);
-    if (mem && (offline || mem.expiresAt > now)) return this.result(mem, true);
-    const disk = await this.readDisk(url);
-    if (disk && (offline || disk.expiresAt > now)) {
-      this.remember(url, disk);
-      return this.result(disk, true);
-    }
+    const hit = await this.#lookup(url, offline ? Number.NEGATIVE_INFINITY : now);
+    if (hit) return hit;
     if (offline) throw unavailable(url, 'not cached and offline');
 
     let shared = this.inflight.get(url);
@@ -245,6 +240,26 @@ export class CollateralFetcher {
       this.inflight.set(url, shared);
     }
     return withSignal(shared, signal);
+  }
+
+  /**
+   * What the caches hold for `path`, stale entries included, without touching the network;
+   * undefined when nothing is cached. For optional collateral, where a miss is no error.
+   */
+  cached(path: string): Promise<FetchResult | undefined> {
+    return this.#lookup(this.url(path), Number.NEGATIVE_INFINITY);
+  }
+
+  /** Memory, then disk: an entry that expires after `freshAfter` (a clock value). */
+  async #lookup(url: string, freshAfter: number): Promise<FetchResult | undefined> {
+    const mem = this.memory.get(url);
+    if (mem && mem.expiresAt > freshAfter) return this.result(mem, true);
+    const disk = await this.readDisk(url);
+    if (disk && disk.expiresAt > freshAfter) {
+      this.remember(url, disk);
+      return this.result(disk, true);
+    }
+    return undefined;
   }
 
   /** Drops every cached entry (memory only; the disk cache is left as it is). */

@@ -62,6 +62,8 @@ function checkTcbBinding(ext: VekExtensions, report: SnpReport, product: SnpProd
   }
 }
 
+const AMD_KDS_BASE = new URL(AMD_KDS_URL).href.replace(/\/+$/, '');
+
 // Verified CRLs by body (the fetcher hands out the same cached buffer) and ARK fingerprint.
 const crlCache = new WeakMap<Uint8Array, Map<string, ParsedCrl>>();
 
@@ -104,16 +106,23 @@ async function checkRevocation(
   let der: Uint8Array;
   try {
     const kds = kdsClientFor(options.kds);
+    const path = KdsClient.crlPath(product, signer);
     // AMD's KDS holds no CRL for a simulated root: asking it would only fail (or, offline, hang
     // on DNS). A simulated chain uses a CRL only from a KDS the caller named, or the cache.
-    const amdForSimulated =
-      chain.simulated && kds.fetcher.baseUrl === new URL(AMD_KDS_URL).href.replace(/\/+$/, '');
-    const res = await kds.fetcher.get(KdsClient.crlPath(product, signer), {
-      offline: options.offline === true || amdForSimulated,
-      ...(options.signal ? { signal: options.signal } : {}),
-      // An optional CRL should not hold verification up with retries.
-      ...(required ? {} : { retries: 0 }),
-    });
+    const cacheOnly = options.offline === true || (chain.simulated && kds.fetcher.baseUrl === AMD_KDS_BASE);
+    const res = cacheOnly
+      ? await kds.fetcher.cached(path)
+      : await kds.fetcher.get(path, {
+          ...(options.signal ? { signal: options.signal } : {}),
+          // An optional CRL should not hold verification up with retries.
+          ...(required ? {} : { retries: 0 }),
+        });
+    if (!res)
+      return missing(
+        options.offline === true
+          ? 'offline, and no CRL is cached'
+          : "no CRL is cached for a simulated chain (AMD's KDS has none)",
+      );
     der = res.body;
   } catch (err) {
     if (err instanceof AttestationError && err.code === 'ERR_ABORTED') throw err;
