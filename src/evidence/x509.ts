@@ -31,7 +31,7 @@ import {
   Validity,
 } from '@peculiar/asn1-x509';
 import { AttestationError, type ErrorCode } from '../errors.js';
-import { bytesToHex, hexToBytes } from './bytes.js';
+import { bytesToHex, equalBytes, hexToBytes } from './bytes.js';
 
 export const OID = {
   ecdsaSha256: '1.2.840.10045.4.3.2',
@@ -246,9 +246,15 @@ const CERT_CACHE_MAX = 256;
  * arrives with every report, and parsing ASN.1 costs more than hashing it.
  */
 export function parseCertificate(der: Uint8Array, code: ErrorCode = 'ERR_EVIDENCE_MALFORMED'): ParsedCert {
+  // The few certificates of the last evidence come again with the next: comparing bytes is
+  // cheaper than hashing them.
+  for (const r of recentCerts) if (equalBytes(r.bytes, der)) return r.cert;
   const key = createHash('sha256').update(der).digest('hex');
   const hit = certCache.get(key);
-  if (hit) return hit;
+  if (hit) {
+    remember(hit, der);
+    return hit;
+  }
   let asn: Certificate;
   let publicKey: KeyObject;
   let spki: Uint8Array;
@@ -290,7 +296,17 @@ export function parseCertificate(der: Uint8Array, code: ErrorCode = 'ERR_EVIDENC
   };
   if (certCache.size >= CERT_CACHE_MAX) certCache.delete(certCache.keys().next().value as string);
   certCache.set(key, parsed);
+  remember(parsed, der);
   return parsed;
+}
+
+const RECENT_MAX = 6;
+/** Own copies of the bytes: a caller may reuse its buffer after parsing. */
+const recentCerts: Array<{ bytes: Uint8Array; cert: ParsedCert }> = [];
+
+function remember(cert: ParsedCert, der: Uint8Array): void {
+  if (recentCerts.length >= RECENT_MAX) recentCerts.pop();
+  recentCerts.unshift({ bytes: new Uint8Array(der), cert });
 }
 
 interface PssParams {

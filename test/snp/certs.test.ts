@@ -85,3 +85,16 @@ describe('VEK shape', () => {
     );
   });
 });
+
+describe('certificate cache', () => {
+  it('a caller that reuses its buffer cannot make the cache answer for other bytes', () => {
+    const der = vek((e) => e); // never parsed before: RSA-PSS signatures are randomised
+    const buf = Buffer.from(der);
+    const first = parseCertificate(buf);
+    buf[buf.length - 1]! ^= 0x01; // now another certificate (its signature differs)
+    const second = parseCertificate(buf);
+    expect(second).not.toBe(first);
+    expect(second.signature).not.toEqual(first.signature);
+    expect(parseCertificate(der)).toBe(first);
+  });
+});
