@@ -398,39 +398,44 @@ export function simulatedSnp(options: SimulatedSnpOptions = {}): EvidenceProvide
   const reportId = new Uint8Array(randomBytes(32));
   const authorKeyEn = options.authorKeyDigest !== undefined;
 
+  // Everything but REPORT_DATA and the signature is fixed for the life of the guest.
+  const template = new Uint8Array(0x4a0);
+  const view = new DataView(template.buffer);
+  view.setUint32(0x000, 5, true);
+  view.setUint32(0x004, guestSvn, true);
+  put64(view, 0x008, policy);
+  template.set(familyId, 0x010);
+  template.set(imageId, 0x020);
+  view.setUint32(0x030, vmpl, true);
+  view.setUint32(0x034, 1, true); // ECDSA P-384 with SHA-384
+  template.set(encodeTcb(product, current), 0x038);
+  put64(view, 0x040, platformInfo);
+  view.setUint32(0x048, (signer === 'vlek' ? 1 << 2 : 0) | (authorKeyEn ? 1 : 0), true);
+  template.set(measurement, 0x090);
+  template.set(hostData, 0x0c0);
+  template.set(idKeyDigest, 0x0e0);
+  template.set(authorKeyDigest, 0x110);
+  template.set(reportId, 0x140);
+  template.fill(0xff, 0x160, 0x180); // REPORT_ID_MA: no migration agent
+  template.set(encodeTcb(product, reported), 0x180);
+  template.set(facts.cpuid, 0x188);
+  template.set(chipId, 0x1a0);
+  template.set(encodeTcb(product, current), 0x1e0);
+  template.set(facts.firmware, 0x1e8);
+  template.set(facts.firmware, 0x1ec);
+  template.set(encodeTcb(product, current), 0x1f0);
+  // Made on the first report: building it signs a certificate.
+  let vek: Uint8Array | undefined;
+
   return {
     format: 'sev-snp',
     async getEvidence(reportData: Uint8Array, opts?: { signal?: AbortSignal }): Promise<EvidenceInput> {
       throwIfAborted(opts?.signal);
       const data = reportDataArg(reportData);
-      const report = new Uint8Array(0x4a0);
-      const view = new DataView(report.buffer);
-      view.setUint32(0x000, 5, true);
-      view.setUint32(0x004, guestSvn, true);
-      put64(view, 0x008, policy);
-      report.set(familyId, 0x010);
-      report.set(imageId, 0x020);
-      view.setUint32(0x030, vmpl, true);
-      view.setUint32(0x034, 1, true); // ECDSA P-384 with SHA-384
-      report.set(encodeTcb(product, current), 0x038);
-      put64(view, 0x040, platformInfo);
-      view.setUint32(0x048, (signer === 'vlek' ? 1 << 2 : 0) | (authorKeyEn ? 1 : 0), true);
+      const report = template.slice();
       report.set(data, 0x050);
-      report.set(measurement, 0x090);
-      report.set(hostData, 0x0c0);
-      report.set(idKeyDigest, 0x0e0);
-      report.set(authorKeyDigest, 0x110);
-      report.set(reportId, 0x140);
-      report.fill(0xff, 0x160, 0x180); // REPORT_ID_MA: no migration agent
-      report.set(encodeTcb(product, reported), 0x180);
-      report.set(facts.cpuid, 0x188);
-      report.set(chipId, 0x1a0);
-      report.set(encodeTcb(product, current), 0x1e0);
-      report.set(facts.firmware, 0x1e8);
-      report.set(facts.firmware, 0x1ec);
-      report.set(encodeTcb(product, current), 0x1f0);
       signSnpReport(report, simulatedKey(signer));
-      const vek = vekCertificate(product, signer, reported, chipId, cspId);
+      vek ??= vekCertificate(product, signer, reported, chipId, cspId);
       return { report, vek, chain: chainPem(product, signer) };
     },
   };

@@ -141,7 +141,7 @@ export function parseSnpReport(bytes: Uint8Array): SnpReport {
   if (bytes.length !== SNP_REPORT_LENGTH)
     throw malformed(`length ${bytes.length}, expected ${SNP_REPORT_LENGTH}`, { length: bytes.length });
   // Copy once so that later mutation of the caller's buffer cannot change what was checked.
-  const b = Uint8Array.from(bytes);
+  const b = new Uint8Array(bytes);
   const version = u32(b, 0x000);
   if (!SNP_SUPPORTED_VERSIONS.includes(version))
     throw malformed(`unsupported version ${version}`, { version });
