@@ -3,7 +3,7 @@
  * performs the I/O the pure session (session.ts) asks for: TLS checks, exporters and binders, the
  * evidence provider, the verifier, timers, and DATA in both directions once the channel is open.
  */
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { AttestationError, asAttestationError } from '../errors.js';
@@ -27,6 +27,20 @@ import type { TlsIdentity } from './identity.js';
 import { Session, type SessionAction, type SessionEvent, type TimerKey } from './session.js';
 
 export type Role = 'client' | 'server';
+
+// REQUEST contexts are public: they come from a pool refilled by one CSPRNG call every 64 of
+// them, since a CSPRNG call on its own costs more inside a handshake than the whole pool does.
+const randomPool = Buffer.alloc(64 * 32);
+let randomAt = randomPool.length;
+
+function randomContext(): Uint8Array {
+  if (randomAt === randomPool.length) {
+    randomFillSync(randomPool);
+    randomAt = 0;
+  }
+  randomAt += 32;
+  return new Uint8Array(randomPool.subarray(randomAt - 32, randomAt));
+}
 
 /** How a side appraises the peer's evidence (passed to verifyEvidence). */
 export interface ChannelVerifyOptions {
@@ -164,6 +178,8 @@ export class AttestedChannel extends Duplex {
   #reattestTimer: NodeJS.Timeout | undefined;
   #graceTimer: NodeJS.Timeout | undefined;
   #abort = new AbortController();
+  /** Provider and verifier calls still running: only they need to hear of a close. */
+  #operations = 0;
   #opened = false;
   #failure: AttestationError | undefined;
   #transportError: AttestationError | undefined;
@@ -183,6 +199,12 @@ export class AttestedChannel extends Duplex {
   #peerSpki: Uint8Array | undefined;
   #ready: Promise<AttestedChannel>;
   #settle!: { resolve: (c: AttestedChannel) => void; reject: (e: AttestationError) => void };
+  /** Aborts the provider and verifier calls in flight (an abort builds an error: only when needed). */
+  #stopOperations(reason: AttestationError | null): void {
+    if (this.#operations === 0 || this.#abort.signal.aborted) return;
+    this.#abort.abort(reason ?? new AttestationError('ERR_CONNECTION_CLOSED', 'the channel was destroyed'));
+  }
+
   #onAbort = (): void => {
     this.#fail(new AttestationError('ERR_ABORTED', 'aborted', { cause: this.#params.signal?.reason }));
   };
@@ -205,7 +227,7 @@ export class AttestedChannel extends Duplex {
       ...(options.evidence ? { produces: mediaTypeOf(options.evidence.format) } : {}),
       exchangeTimeoutMs: options.timeout ?? DEFAULT_TIMEOUT_MS,
       maxControlPayload: options.maxControlPayload ?? DEFAULT_MAX_CONTROL_PAYLOAD,
-      random: internals?.random ?? (() => new Uint8Array(randomBytes(32))),
+      random: internals?.random ?? randomContext,
     });
     const socket = params.socket;
     // Half-close must survive a generic Duplex transport too (net sockets get it from the server).
@@ -349,7 +371,7 @@ export class AttestedChannel extends Duplex {
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.#clearTimers();
     this.#backpressured = undefined;
-    this.#abort.abort();
+    this.#stopOperations(null);
     this.#params.signal?.removeEventListener('abort', this.#onAbort);
     // Built only when someone is waiting: an Error captures a stack, and most channels end open.
     if (this.#waiters.length > 0 || !this.#opened) {
@@ -576,10 +598,13 @@ export class AttestedChannel extends Duplex {
         throw new AttestationError('ERR_UNSUPPORTED_EVIDENCE', 'this side cannot attest');
       const reportData = computeBinder(role, identity.spki, exportBinderSecret(this.socket, role, context));
       let input: EvidenceInput;
+      this.#operations++;
       try {
         input = await provider.getEvidence(reportData, { signal: this.#abort.signal });
       } catch (err) {
         throw asAttestationError(err, 'ERR_PROVIDER_FAILED', 'the evidence provider failed');
+      } finally {
+        this.#operations--;
       }
       const cmw = encodeCmw(input, provider.format);
       const bound = peekReportData(input.report);
@@ -611,11 +636,17 @@ export class AttestedChannel extends Duplex {
       // Checked before the signatures: evidence bound elsewhere is refused as such, and cheaply.
       if (claimed && !equalBytes(claimed, expected)) throw bindingMismatch();
       const verifier = internals?.verifier ?? verifyEvidence;
-      const claims = await verifier(evidence.input, {
-        ...verify,
-        now: verify.now ?? new Date(),
-        signal: this.#abort.signal,
-      });
+      this.#operations++;
+      let claims: Claims;
+      try {
+        claims = await verifier(evidence.input, {
+          ...verify,
+          now: verify.now ?? new Date(),
+          signal: this.#abort.signal,
+        });
+      } finally {
+        this.#operations--;
+      }
       if (claims.reportData.toLowerCase() !== bytesToHex(expected)) throw bindingMismatch();
       this.#feed({ type: 'verified', context, claims });
     } catch (err) {
@@ -684,7 +715,7 @@ export class AttestedChannel extends Duplex {
     this.#pendingLength = 0;
     this.#backpressured = undefined;
     this.#clearTimers();
-    this.#abort.abort();
+    this.#stopOperations(error);
     const socket = this.socket;
     if (!socket.destroyed) {
       if (this.#tlsUp && !socket.writableEnded) {

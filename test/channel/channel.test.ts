@@ -314,6 +314,32 @@ describe('over loopback TCP', () => {
     await expectNoLeaks(baseline);
   });
 
+  it('a connection that dies while the provider works aborts the provider', async () => {
+    const signals: AbortSignal[] = [];
+    const server = serve({
+      evidence: {
+        format: 'sev-snp',
+        // Answers only by failing once aborted, like a provider waiting on the kernel.
+        getEvidence: (_reportData, opts) =>
+          new Promise((_resolve, reject) => {
+            signals.push(opts!.signal!);
+            opts!.signal!.addEventListener('abort', () => reject(opts!.signal!.reason));
+          }),
+      },
+    });
+    const port = await listen(server);
+    const ac = new AbortController();
+    const p = attestedConnect({ host: '127.0.0.1', port, verify: {}, signal: ac.signal, ...fakeVerify });
+    while (signals.length === 0) await new Promise((r) => setTimeout(r, 5));
+    expect(signals[0]!.aborted).toBe(false);
+    ac.abort();
+    expect((await rejectionOf(p)).code).toBe('ERR_ABORTED');
+    while (!signals[0]!.aborted) await new Promise((r) => setTimeout(r, 5));
+    expect(signals[0]!.reason).toBeInstanceOf(AttestationError);
+    await closeServer(server);
+    await expectNoLeaks(baseline);
+  });
+
   it('a refused connection is ERR_CONNECTION_CLOSED', async () => {
     const server = serve({ evidence: fakeProvider() });
     const port = await listen(server);
