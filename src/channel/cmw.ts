@@ -86,7 +86,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function record(label: string, value: unknown): { mediaType: string; bytes: Uint8Array } {
+function record(label: string, value: unknown): { mediaType: string; b64: string } {
   // A CMW JSON record is [type, value] or [type, value, indicator]; the indicator is ignored.
   if (!Array.isArray(value) || value.length < 2 || value.length > 3)
     throw malformed(`"${label}" is not a [mediaType, base64url] record`);
@@ -94,9 +94,24 @@ function record(label: string, value: unknown): { mediaType: string; bytes: Uint
   if (typeof mediaType !== 'string') throw malformed(`"${label}" media type is not a string`);
   if (value.length === 3 && !(Number.isInteger(ind) && (ind as number) >= 0 && (ind as number) <= 31))
     throw malformed(`"${label}" indicator must be an integer 0..31`);
-  const bytes = typeof b64 === 'string' ? fromBase64url(b64) : undefined;
+  if (typeof b64 !== 'string') throw malformed(`"${label}" value is not canonical unpadded base64url`);
+  return { mediaType, b64 };
+}
+
+function bytesOf(label: string, b64: string): Uint8Array {
+  const bytes = fromBase64url(b64);
   if (!bytes) throw malformed(`"${label}" value is not canonical unpadded base64url`);
-  return { mediaType, bytes };
+  return bytes;
+}
+
+// The chain a peer sent last, decoded: a platform sends the same one with every report.
+let lastChainText: { b64: string; text: string } | undefined;
+
+function chainText(b64: string): string {
+  if (lastChainText?.b64 === b64) return lastChainText.text;
+  const decoded = text('chain', bytesOf('chain', b64));
+  lastChainText = { b64, text: decoded };
+  return decoded;
 }
 
 function text(label: string, bytes: Uint8Array): string {
@@ -114,7 +129,8 @@ function text(label: string, bytes: Uint8Array): string {
 export function decodeCmw(value: unknown, accept: readonly string[]): DecodedCmw {
   if (!isPlainObject(value)) throw malformed('the collection is not a JSON object');
   if (!Object.hasOwn(value, 'report')) throw malformed('the "report" record is missing');
-  const report = record('report', value['report']);
+  const reportRecord = record('report', value['report']);
+  const report = { mediaType: reportRecord.mediaType, bytes: bytesOf('report', reportRecord.b64) };
   if (report.mediaType !== MediaType.SNP_REPORT && report.mediaType !== MediaType.TDX_QUOTE)
     throw new AttestationError(
       'ERR_UNSUPPORTED_EVIDENCE',
@@ -137,9 +153,9 @@ export function decodeCmw(value: unknown, accept: readonly string[]): DecodedCmw
     if (r.mediaType !== spec.mediaType)
       throw malformed(`"${label}" must be ${spec.mediaType}, not ${r.mediaType}`);
     if (spec.format !== format) throw malformed(`"${label}" does not belong with ${report.mediaType}`);
-    if (label === 'vek') input.vek = r.bytes;
-    else if (label === 'chain') input.chain = text(label, r.bytes);
-    else input.collateral = text(label, r.bytes);
+    if (label === 'vek') input.vek = bytesOf(label, r.b64);
+    else if (label === 'chain') input.chain = chainText(r.b64);
+    else input.collateral = text(label, bytesOf(label, r.b64));
   }
   return { input, format, mediaType: report.mediaType };
 }

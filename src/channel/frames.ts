@@ -6,6 +6,7 @@
  * over the limit), before buffering its payload, so a hostile peer cannot make us hold more than
  * one maximal frame.
  */
+import { isUtf8 } from 'node:buffer';
 import { AttestationError, type ErrorCode, isErrorCode } from '../errors.js';
 import { base64url, fromBase64url } from '../evidence/bytes.js';
 
@@ -195,17 +196,12 @@ export interface AlertMessage {
   reason: string;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const MAX_MEDIA_TYPE_LENGTH = 255;
 const MAX_ACCEPT_ENTRIES = 64;
 
 function parseJsonObject(payload: Uint8Array, what: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = utf8.decode(payload);
-  } catch {
-    throw protocolError(`${what} payload is not UTF-8`);
-  }
+  if (!isUtf8(payload)) throw protocolError(`${what} payload is not UTF-8`);
+  const text = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8');
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -277,8 +273,14 @@ export function parseAlert(payload: Uint8Array): AlertMessage {
   return { code: codeOf(o, 'ALERT'), reason: reasonOf(o, 'ALERT') };
 }
 
-function json(value: unknown): Buffer {
-  return Buffer.from(JSON.stringify(value), 'utf8');
+/** A control frame: the JSON text encoded straight after the header (evidence is ~10 KB). */
+function controlFrame(type: FrameType, value: unknown): Buffer {
+  const text = JSON.stringify(value);
+  const out = Buffer.allocUnsafe(HEADER_SIZE + Buffer.byteLength(text, 'utf8'));
+  out[0] = type;
+  out.writeUInt32BE(out.length - HEADER_SIZE, 1);
+  out.write(text, HEADER_SIZE, 'utf8');
+  return out;
 }
 
 function clip(reason: string): string {
@@ -286,26 +288,24 @@ function clip(reason: string): string {
 }
 
 export function encodeRequest(context: Uint8Array, accept: readonly string[]): Buffer {
-  return encodeFrame(FrameType.REQUEST, json({ v: 1, context: base64url(context), accept }));
+  return controlFrame(FrameType.REQUEST, { v: 1, context: base64url(context), accept });
 }
 
 export function encodeEvidence(context: Uint8Array, evidence: unknown): Buffer {
-  return encodeFrame(FrameType.EVIDENCE, json({ context: base64url(context), evidence }));
+  return controlFrame(FrameType.EVIDENCE, { context: base64url(context), evidence });
 }
 
 export function encodeResult(context: Uint8Array, failure?: { code: ErrorCode; reason: string }): Buffer {
-  return encodeFrame(
+  return controlFrame(
     FrameType.RESULT,
-    json(
-      failure
-        ? { context: base64url(context), ok: false, code: failure.code, reason: clip(failure.reason) }
-        : { context: base64url(context), ok: true },
-    ),
+    failure
+      ? { context: base64url(context), ok: false, code: failure.code, reason: clip(failure.reason) }
+      : { context: base64url(context), ok: true },
   );
 }
 
 export function encodeAlert(code: ErrorCode, reason: string): Buffer {
-  return encodeFrame(FrameType.ALERT, json({ code, reason: clip(reason) }));
+  return controlFrame(FrameType.ALERT, { code, reason: clip(reason) });
 }
 
 /** The code a peer reported, kept only when it is one we know (otherwise reported as given in details). */

@@ -32,6 +32,24 @@ describe('CMW collection', () => {
     if (input.chain) expect(typeof back.input.chain).toBe('string');
   });
 
+  it('each chain decodes to its own text, the same one twice included, and a bad one after a good one fails', () => {
+    const chainOf = (text: string) => ({
+      report: [MediaType.SNP_REPORT, b64(snp)],
+      chain: [MediaType.PEM_CHAIN, b64(text)],
+    });
+    const [a, b] = ['-----BEGIN CERTIFICATE-----\nAAAA\n', '-----BEGIN CERTIFICATE-----\nBBBB\n'];
+    expect(decodeCmw(chainOf(a!), REPORT_MEDIA_TYPES).input.chain).toBe(a);
+    expect(decodeCmw(chainOf(a!), REPORT_MEDIA_TYPES).input.chain).toBe(a);
+    expect(decodeCmw(chainOf(b!), REPORT_MEDIA_TYPES).input.chain).toBe(b);
+    const bad = { report: [MediaType.SNP_REPORT, b64(snp)], chain: [MediaType.PEM_CHAIN, `${b64(b!)}=`] };
+    expect(codeOf(() => decodeCmw(bad, REPORT_MEDIA_TYPES))).toBe('ERR_EVIDENCE_MALFORMED');
+    const notUtf8 = {
+      report: [MediaType.SNP_REPORT, b64(snp)],
+      chain: [MediaType.PEM_CHAIN, b64(Uint8Array.of(0xff))],
+    };
+    expect(codeOf(() => decodeCmw(notUtf8, REPORT_MEDIA_TYPES))).toBe('ERR_EVIDENCE_MALFORMED');
+  });
+
   it('round-trips real simulated TDX evidence with collateral', async () => {
     const input = await simulated.tdx().getEvidence(new Uint8Array(64).fill(3));
     const back = decodeCmw(JSON.parse(JSON.stringify(encodeCmw(input, 'tdx'))), REPORT_MEDIA_TYPES);
