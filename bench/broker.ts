@@ -13,9 +13,9 @@ import { join } from 'node:path';
 import { AuditLog } from '../examples/key-broker/audit.js';
 import { startBroker } from '../examples/key-broker/broker.js';
 import { parseConfig } from '../examples/key-broker/config.js';
-import { simulated } from '../src/evidence/providers/simulated.js';
-import { buildCertificate, derToPem } from '../src/evidence/x509.js';
-import { attestedAgent } from '../src/http/agent.js';
+import { simulated } from '../dist/evidence/providers/simulated.js';
+import { buildCertificate, derToPem } from '../dist/evidence/x509.js';
+import { attestedAgent } from '../dist/http/agent.js';
 import { opsPerSecond, record } from './harness.js';
 
 const SECTION = 'broker';

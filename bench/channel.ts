@@ -11,18 +11,18 @@ import type { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createServer as createTlsServer, type TLSSocket, connect as tlsConnect } from 'node:tls';
-import type { AttestedChannel } from '../src/channel/channel.js';
-import { attestedConnect } from '../src/channel/connect.js';
-import { createTlsIdentity } from '../src/channel/identity.js';
-import { type AttestedServer, createAttestedServer } from '../src/channel/server.js';
-import { simulated } from '../src/evidence/providers/simulated.js';
+import type { AttestedChannel } from '../dist/channel/channel.js';
+import { attestedConnect } from '../dist/channel/connect.js';
+import { createTlsIdentity } from '../dist/channel/identity.js';
+import { type AttestedServer, createAttestedServer } from '../dist/channel/server.js';
+import { simulated } from '../dist/evidence/providers/simulated.js';
 import { interleaved, record } from './harness.js';
 
 const SECTION = 'channel';
 const ALPN = 'attested-channel/1';
 const MIB = Number(process.env['BENCH_CHANNEL_MIB'] ?? 256);
 const CONCURRENT = Number(process.env['BENCH_CHANNEL_CONCURRENT'] ?? 1000);
-const CONNECTS = 40;
+const CONNECTS = 300;
 /** Throughput is measured in rounds of this size, alternating plain TLS and the channel. */
 const ROUND_MIB = Math.min(16, MIB);
 const SLACK = 256 * 1024;

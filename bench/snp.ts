@@ -6,11 +6,11 @@
 import { verify } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { simulated } from '../src/evidence/providers/simulated.js';
-import { KdsClient } from '../src/evidence/snp/kds.js';
-import { parseSnpReport } from '../src/evidence/snp/report.js';
-import { verifyEvidence } from '../src/evidence/verify.js';
-import { parseCertificate } from '../src/evidence/x509.js';
+import { simulated } from '../dist/evidence/providers/simulated.js';
+import { KdsClient } from '../dist/evidence/snp/kds.js';
+import { parseSnpReport } from '../dist/evidence/snp/report.js';
+import { verifyEvidence } from '../dist/evidence/verify.js';
+import { parseCertificate } from '../dist/evidence/x509.js';
 import { interleaved, record } from './harness.js';
 
 export async function run(): Promise<void> {

@@ -8,10 +8,10 @@
 import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { parseTdxQuote } from '../src/evidence/tdx/quote.js';
-import type { TdxCollateral } from '../src/evidence/types.js';
-import { verifyEvidence } from '../src/evidence/verify.js';
-import { parseCertificate } from '../src/evidence/x509.js';
+import { parseTdxQuote } from '../dist/evidence/tdx/quote.js';
+import type { TdxCollateral } from '../dist/evidence/types.js';
+import { verifyEvidence } from '../dist/evidence/verify.js';
+import { parseCertificate } from '../dist/evidence/x509.js';
 import { interleaved, opsPerSecond, record } from './harness.js';
 
 const DIR = new URL('../test/fixtures/tdx/dcap-qvl__quote/', import.meta.url);
