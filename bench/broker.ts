@@ -10,12 +10,12 @@ import { createServer as createHttpsServer, Agent as HttpsAgent, request as http
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuditLog } from '../examples/key-broker/audit.js';
-import { startBroker } from '../examples/key-broker/broker.js';
-import { parseConfig } from '../examples/key-broker/config.js';
 import { simulated } from '../dist/evidence/providers/simulated.js';
 import { buildCertificate, derToPem } from '../dist/evidence/x509.js';
 import { attestedAgent } from '../dist/http/agent.js';
+import { AuditLog } from '../examples/key-broker/audit.js';
+import { startBroker } from '../examples/key-broker/broker.js';
+import { parseConfig } from '../examples/key-broker/config.js';
 import { opsPerSecond, record } from './harness.js';
 
 const SECTION = 'broker';
