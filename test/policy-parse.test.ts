@@ -22,6 +22,22 @@ describe('parsePolicy', () => {
     expect(parsePolicy({ snp: { measurements: [m] } }).snp?.measurements).toEqual([m.toLowerCase()]);
   });
 
+  it('returns a deeply frozen copy, and takes its own output back as it is', () => {
+    const input = { snp: { measurements: ['AB'.repeat(48)], minTcb: { snp: 1 } } };
+    const parsed = parsePolicy(input);
+    expect(Object.isFrozen(parsed)).toBe(true);
+    expect(Object.isFrozen(parsed.snp)).toBe(true);
+    expect(Object.isFrozen(parsed.snp?.measurements)).toBe(true);
+    expect(Object.isFrozen(parsed.snp?.minTcb)).toBe(true);
+    expect(() => (parsed.snp!.measurements as string[]).push('00'.repeat(48))).toThrow(TypeError);
+    expect(Object.isFrozen(input.snp.measurements)).toBe(false); // the caller's object is left alone
+    expect(parsePolicy(parsed)).toBe(parsed);
+    // A look-alike that parsePolicy did not make is checked again.
+    const lookalike = { snp: { measurements: ['zz'] } };
+    expect(code(() => parsePolicy(lookalike))).toBe('ERR_POLICY_INVALID');
+    expect(Object.isFrozen(parsePolicy(undefined))).toBe(true);
+  });
+
   it.each([
     ['unknown section', { sgx: {} }],
     ['unknown snp field', { snp: { allowDbug: true } }],

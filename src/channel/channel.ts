@@ -98,11 +98,15 @@ export interface ChannelInternals {
   random?: () => Uint8Array;
 }
 
-/** Validates the options both ends share; throws ERR_INVALID_ARGUMENT / ERR_POLICY_INVALID. */
-export function checkChannelOptions(options: ChannelOptions, who: string): void {
+/**
+ * Validates the options both ends share; throws ERR_INVALID_ARGUMENT / ERR_POLICY_INVALID.
+ * Returns verify.policy parsed (undefined without verify).
+ */
+export function checkChannelOptions(options: ChannelOptions, who: string): Policy | undefined {
   if (typeof options !== 'object' || options === null)
     throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: options must be an object`);
   const { evidence, verify, timeout, reattestEvery, maxControlPayload, allowHalfOpen } = options;
+  let policy: Policy | undefined;
   if (allowHalfOpen !== undefined && typeof allowHalfOpen !== 'boolean')
     throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: allowHalfOpen must be a boolean`);
   if (evidence !== undefined) {
@@ -115,7 +119,7 @@ export function checkChannelOptions(options: ChannelOptions, who: string): void 
   if (verify !== undefined) {
     if (typeof verify !== 'object' || verify === null)
       throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: verify must be an object`);
-    parsePolicy(verify.policy);
+    policy = parsePolicy(verify.policy);
     if (verify.now !== undefined && !(verify.now instanceof Date && Number.isFinite(verify.now.getTime())))
       throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: verify.now must be a valid Date`);
   }
@@ -143,6 +147,7 @@ export function checkChannelOptions(options: ChannelOptions, who: string): void 
     !(Number.isSafeInteger(maxControlPayload) && maxControlPayload >= 1024 && maxControlPayload <= 0xffffffff)
   )
     throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: maxControlPayload must be an integer ≥ 1024`);
+  return policy;
 }
 
 /** @internal What connect.ts and server.ts hand to the channel. */
@@ -156,6 +161,8 @@ export interface ChannelParams {
   timeoutMs: number;
   signal?: AbortSignal | undefined;
   internals?: ChannelInternals | undefined;
+  /** verify.policy as parsed when the channel was asked for; else it is read at each verification. */
+  policy?: Policy | undefined;
 }
 
 type HeldWrite = { chunks: Buffer[]; callback: (error?: Error | null) => void };
@@ -641,6 +648,7 @@ export class AttestedChannel extends Duplex {
       try {
         claims = await verifier(evidence.input, {
           ...verify,
+          policy: this.#params.policy ?? verify.policy,
           now: verify.now ?? new Date(),
           signal: this.#abort.signal,
         });

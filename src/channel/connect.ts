@@ -44,7 +44,7 @@ export interface AttestedConnectOptions extends ChannelOptions {
  * code says why; nothing (socket, timer) is left behind.
  */
 export async function attestedConnect(options: AttestedConnectOptions): Promise<AttestedChannel> {
-  checkChannelOptions(options, 'attestedConnect');
+  const policy = checkChannelOptions(options, 'attestedConnect');
   const { host, port, socket, url, signal } = options;
   const targets = [host !== undefined || port !== undefined, socket !== undefined, url !== undefined].filter(
     Boolean,
@@ -98,6 +98,7 @@ export async function attestedConnect(options: AttestedConnectOptions): Promise<
     timeoutMs: Math.max(1, timeout - (performance.now() - started)),
     signal,
     internals,
+    policy,
   });
   return channel.ready;
 }

@@ -163,10 +163,12 @@ function checkSection(
 }
 
 /**
- * Validates a policy (an object or its JSON text) and returns a normalised copy (hex lower-cased).
- * Unknown fields are errors: a misspelt field must never silently loosen a check.
+ * Validates a policy (an object or its JSON text) and returns a normalised copy (hex lower-cased),
+ * frozen. Unknown fields are errors: a misspelt field must never silently loosen a check. A policy
+ * this function returned is returned as it is, unchecked again.
  */
 export function parsePolicy(input: unknown): Policy {
+  if (typeof input === 'object' && input !== null && normalised.has(input)) return input as Policy;
   let value = input;
   if (typeof input === 'string') {
     try {
@@ -175,7 +177,7 @@ export function parsePolicy(input: unknown): Policy {
       throw new AttestationError('ERR_POLICY_INVALID', 'policy is not valid JSON', { cause: err });
     }
   }
-  if (value === undefined || value === null) return {};
+  if (value === undefined || value === null) return NO_POLICY;
   if (!isPlainObject(value)) throw invalid('(root)', 'must be an object with "snp" and/or "tdx"');
   const out: Policy = {};
   for (const [k, v] of Object.entries(value)) {
@@ -184,5 +186,17 @@ export function parsePolicy(input: unknown): Policy {
     else if (k === '$schema' || k === 'comment') continue;
     else throw invalid(k, 'unknown section (use "snp" and "tdx")');
   }
+  deepFreeze(out);
+  normalised.add(out);
   return out;
+}
+
+/** Policies parsePolicy() returned: frozen, so they can be used again without a second check. */
+const normalised = new WeakSet<object>();
+const NO_POLICY: Policy = Object.freeze({});
+normalised.add(NO_POLICY);
+
+function deepFreeze(value: object): void {
+  for (const v of Object.values(value)) if (typeof v === 'object' && v !== null) deepFreeze(v);
+  Object.freeze(value);
 }

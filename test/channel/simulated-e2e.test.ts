@@ -87,6 +87,28 @@ describe('attested channel with the simulated platforms', () => {
     await new Promise((r) => ch.once('close', r));
   });
 
+  it("a server's policy changed in place applies to the next client that attests", async () => {
+    const policy = { snp: { measurements: [simulated.defaults.snpMeasurement] } };
+    server = createAttestedServer(
+      { evidence: simulated.snp(), verify: { policy, trustAnchors: anchors } },
+      echo,
+    );
+    const port = await listen(server);
+    const client = () =>
+      attestedConnect({
+        host: '127.0.0.1',
+        port,
+        evidence: simulated.snp(),
+        verify: { policy: snpPolicy, trustAnchors: anchors },
+      });
+    const first = await client();
+    first.destroy();
+    policy.snp.measurements = ['cd'.repeat(48)];
+    const err = await rejectionOf(client());
+    expect(err.code).toBe('ERR_PEER_REJECTED');
+    expect(err.details['peerCode']).toBe('ERR_EVIDENCE_POLICY');
+  });
+
   it("a wrong measurement is refused with the verifier's code on both ends", async () => {
     server = createAttestedServer({ evidence: simulated.snp({ measurement: 'cd'.repeat(48) }) });
     const port = await listen(server);
