@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { simulated } from '../../src/evidence/providers/simulated.js';
 import { simulatedKey } from '../../src/evidence/providers/simulated-snp.js';
 import { SIMULATED_ORGANIZATION } from '../../src/evidence/simulated-marker.js';
-import { VEK_OID } from '../../src/evidence/snp/certs.js';
+import { checkVekShape, VEK_OID, vekExtensions } from '../../src/evidence/snp/certs.js';
 import type { EvidenceInput } from '../../src/evidence/types.js';
 import { verifyEvidence } from '../../src/evidence/verify.js';
 import { buildCertificate, type NameSpec, parseCertificate } from '../../src/evidence/x509.js';
@@ -96,5 +96,19 @@ describe('certificate cache', () => {
     expect(second).not.toBe(first);
     expect(second.signature).not.toEqual(first.signature);
     expect(parseCertificate(der)).toBe(first);
+  });
+});
+
+describe('VEK shape verdicts', () => {
+  it('are kept per signer and product: a VEK accepted as a Milan VCEK is checked again as anything else', () => {
+    const cert = parseCertificate(ev.vek!);
+    const ext = vekExtensions(cert);
+    const shape = (signer: 'vcek' | 'vlek', product: 'Milan' | 'Turin') => () =>
+      checkVekShape(cert, ext, signer, product);
+    expect(shape('vcek', 'Milan')).not.toThrow();
+    expect(shape('vcek', 'Milan')).not.toThrow();
+    expect(shape('vlek', 'Milan')).toThrow(/VLEK subject CN/);
+    expect(shape('vcek', 'Turin')).toThrow(/hwID of 64 bytes for Turin/);
+    expect(shape('vcek', 'Milan')).not.toThrow();
   });
 });

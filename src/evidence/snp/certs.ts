@@ -134,6 +134,16 @@ export function checkVekShape(
   signer: 'vcek' | 'vlek',
   product: SnpProduct,
 ) {
+  // The verdict depends on the certificate alone: the same VEK comes with every report.
+  const key = `${signer}|${product}`;
+  if (shapeChecked.get(cert) === key) return;
+  checkShape(cert, ext, signer, product);
+  shapeChecked.set(cert, key);
+}
+
+const shapeChecked = new WeakMap<ParsedCert, string>();
+
+function checkShape(cert: ParsedCert, ext: VekExtensions, signer: 'vcek' | 'vlek', product: SnpProduct) {
   const cn = signer === 'vcek' ? 'SEV-VCEK' : 'SEV-VLEK';
   if (cert.subject.CN !== cn)
     throw chainError(`${signer.toUpperCase()} subject CN is "${cert.subject.CN}", expected ${cn}`);

@@ -45,21 +45,20 @@ export function verifyReportSignature(report: SnpReport, key: KeyObject): boolea
 
 function checkTcbBinding(ext: VekExtensions, report: SnpReport, product: SnpProduct): void {
   const t = report.reportedTcb;
-  const pairs: Array<[string, number | undefined, number | undefined]> = [
-    ['bootloader', ext.blSPL, t.bootloader],
-    ['tee', ext.teeSPL, t.tee],
-    ['snp', ext.snpSPL, t.snp],
-    ['microcode', ext.ucodeSPL, t.microcode],
-  ];
-  if (product === 'Turin' || ext.fmcSPL !== undefined) pairs.push(['fmc', ext.fmcSPL, t.fmc]);
-  for (const [name, cert, reported] of pairs) {
-    // A VLEK may omit fmcSPL; when present on either side the values must agree.
-    if (name === 'fmc' && cert === undefined && report.signerInfo.signingKey === 'vlek') continue;
+  const agree = (name: string, cert: number | undefined, reported: number | undefined) => {
     if (cert !== reported)
       throw chainError(`VEK ${name} SPL ${cert} does not match REPORTED_TCB ${reported}`, {
         component: name,
       });
-  }
+  };
+  agree('bootloader', ext.blSPL, t.bootloader);
+  agree('tee', ext.teeSPL, t.tee);
+  agree('snp', ext.snpSPL, t.snp);
+  agree('microcode', ext.ucodeSPL, t.microcode);
+  // A VLEK may omit fmcSPL; when present on either side the values must agree.
+  if (product === 'Turin' || ext.fmcSPL !== undefined)
+    if (!(ext.fmcSPL === undefined && report.signerInfo.signingKey === 'vlek'))
+      agree('fmc', ext.fmcSPL, t.fmc);
 }
 
 const AMD_KDS_BASE = new URL(AMD_KDS_URL).href.replace(/\/+$/, '');
