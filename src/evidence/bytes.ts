@@ -30,8 +30,13 @@ export function base64url(b: Uint8Array): string {
 
 /** Strict base64url decode (no padding, no other alphabet); returns undefined when invalid. */
 export function fromBase64url(s: string): Uint8Array | undefined {
-  if (!/^[A-Za-z0-9_-]*$/.test(s) || s.length % 4 === 1) return undefined;
-  const out = new Uint8Array(Buffer.from(s, 'base64url'));
-  // Reject non-canonical encodings (stray low bits) so one value has one encoding.
-  return base64url(out) === s ? out : undefined;
+  if (!/^[A-Za-z0-9_-]*$/.test(s)) return undefined;
+  // Reject non-canonical encodings (stray low bits) so one value has one encoding: a final group
+  // of 2 (3) characters carries 4 (2) bits that no byte uses, and they must be zero.
+  const rest = s.length % 4;
+  if (rest === 1) return undefined;
+  if (rest !== 0 && (B64URL.indexOf(s[s.length - 1]!) & (rest === 2 ? 0x0f : 0x03)) !== 0) return undefined;
+  return new Uint8Array(Buffer.from(s, 'base64url'));
 }
+
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';

@@ -6,7 +6,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AttestationError } from '../../src/errors.js';
 import { vekExtensions } from '../../src/evidence/snp/certs.js';
-import { parseSnpReport, SNP_REPORT_LENGTH } from '../../src/evidence/snp/report.js';
+import {
+  decodeGuestPolicy,
+  decodePlatformInfo,
+  parseSnpReport,
+  SNP_REPORT_LENGTH,
+} from '../../src/evidence/snp/report.js';
 import { verifyEvidence } from '../../src/evidence/verify.js';
 import { parseCertificate } from '../../src/evidence/x509.js';
 import { allFixtures } from './fixtures.js';
@@ -22,6 +27,29 @@ function onlyAttestationErrors(fn: () => unknown): void {
 }
 
 describe('SNP parser and verifier properties', () => {
+  it('u64 fields decoded from two u32 halves agree with BigInt arithmetic', () => {
+    const bitOf = (v: bigint, n: number) => ((v >> BigInt(n)) & 1n) === 1n;
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), (v) => {
+        const lo = Number(v & 0xffffffffn);
+        const hi = Number(v >> 32n);
+        const policy = decodeGuestPolicy(lo, hi);
+        expect(policy.raw).toBe(`0x${v.toString(16)}`);
+        expect(policy.abiMinor).toBe(Number(v & 0xffn));
+        expect(policy.abiMajor).toBe(Number((v >> 8n) & 0xffn));
+        expect([policy.smt, policy.migrateMa, policy.debug, policy.pageSwapDisable]).toEqual(
+          [16, 18, 19, 25].map((n) => bitOf(v, n)),
+        );
+        const info = decodePlatformInfo(lo, hi);
+        expect(info.raw).toBe(`0x${v.toString(16)}`);
+        expect([info.smtEnabled, info.aliasCheckComplete, info.sevTioEnabled]).toEqual(
+          [0, 5, 7].map((n) => bitOf(v, n)),
+        );
+        expect(info.unknownBits).toBe(`0x${(v & ~0b1011_1111n & (2n ** 64n - 1n)).toString(16)}`);
+      }),
+    );
+  });
+
   it('parseSnpReport: arbitrary bytes of any length → a report or ERR_EVIDENCE_MALFORMED', () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 0, maxLength: 1300 }), (bytes) => {

@@ -74,10 +74,6 @@ function u32(b: Uint8Array, off: number): number {
   return (b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24)) >>> 0;
 }
 
-function u64(b: Uint8Array, off: number): bigint {
-  return BigInt(u32(b, off)) | (BigInt(u32(b, off + 4)) << 32n);
-}
-
 function mbz(b: Uint8Array, from: number, to: number): void {
   for (let i = from; i < to; i++)
     if (b[i] !== 0) throw malformed(`reserved byte 0x${i.toString(16)} is not zero`, { offset: i });
@@ -90,40 +86,45 @@ function leScalar(b: Uint8Array, off: number): Uint8Array {
   return out;
 }
 
-function bit(v: bigint, n: number): boolean {
-  return ((v >> BigInt(n)) & 1n) === 1n;
+/** Bit n (0..52) of a u64 held as a number pair: BigInt arithmetic allocates on every step. */
+function bit(lo: number, hi: number, n: number): boolean {
+  return ((n < 32 ? lo >>> n : hi >>> (n - 32)) & 1) === 1;
 }
 
-export function decodeGuestPolicy(v: bigint): SnpGuestPolicy {
+function hex64(lo: number, hi: number): string {
+  return `0x${hi === 0 ? lo.toString(16) : hi.toString(16) + lo.toString(16).padStart(8, '0')}`;
+}
+
+export function decodeGuestPolicy(lo: number, hi: number): SnpGuestPolicy {
   return {
-    raw: `0x${v.toString(16)}`,
-    abiMinor: Number(v & 0xffn),
-    abiMajor: Number((v >> 8n) & 0xffn),
-    smt: bit(v, 16),
-    migrateMa: bit(v, 18),
-    debug: bit(v, 19),
-    singleSocket: bit(v, 20),
-    cxlAllow: bit(v, 21),
-    memAes256Xts: bit(v, 22),
-    raplDis: bit(v, 23),
-    ciphertextHiding: bit(v, 24),
-    pageSwapDisable: bit(v, 25),
+    raw: hex64(lo, hi),
+    abiMinor: lo & 0xff,
+    abiMajor: (lo >>> 8) & 0xff,
+    smt: bit(lo, hi, 16),
+    migrateMa: bit(lo, hi, 18),
+    debug: bit(lo, hi, 19),
+    singleSocket: bit(lo, hi, 20),
+    cxlAllow: bit(lo, hi, 21),
+    memAes256Xts: bit(lo, hi, 22),
+    raplDis: bit(lo, hi, 23),
+    ciphertextHiding: bit(lo, hi, 24),
+    pageSwapDisable: bit(lo, hi, 25),
   };
 }
 
-const KNOWN_PLATFORM_BITS = 0b1011_1111n; // bits 0-5 and 7; bit 6 is set by Turin but undocumented.
+const KNOWN_PLATFORM_BITS = 0b1011_1111; // bits 0-5 and 7; bit 6 is set by Turin but undocumented.
 
-export function decodePlatformInfo(v: bigint): SnpPlatformInfo {
+export function decodePlatformInfo(lo: number, hi: number): SnpPlatformInfo {
   return {
-    raw: `0x${v.toString(16)}`,
-    smtEnabled: bit(v, 0),
-    tsmeEnabled: bit(v, 1),
-    eccEnabled: bit(v, 2),
-    raplDisabled: bit(v, 3),
-    ciphertextHidingEnabled: bit(v, 4),
-    aliasCheckComplete: bit(v, 5),
-    sevTioEnabled: bit(v, 7),
-    unknownBits: `0x${(v & ~KNOWN_PLATFORM_BITS).toString(16)}`,
+    raw: hex64(lo, hi),
+    smtEnabled: bit(lo, hi, 0),
+    tsmeEnabled: bit(lo, hi, 1),
+    eccEnabled: bit(lo, hi, 2),
+    raplDisabled: bit(lo, hi, 3),
+    ciphertextHidingEnabled: bit(lo, hi, 4),
+    aliasCheckComplete: bit(lo, hi, 5),
+    sevTioEnabled: bit(lo, hi, 7),
+    unknownBits: hex64((lo & ~KNOWN_PLATFORM_BITS) >>> 0, hi),
   };
 }
 
@@ -148,9 +149,11 @@ export function parseSnpReport(bytes: Uint8Array): SnpReport {
   const signatureAlgo = u32(b, 0x034);
   if (signatureAlgo !== 1) throw malformed(`unsupported signature algorithm ${signatureAlgo}`);
 
-  const policyRaw = u64(b, 0x008);
-  if (!bit(policyRaw, 17)) throw malformed('guest policy bit 17 (reserved, must be one) is zero');
-  if (policyRaw >> 26n !== 0n) throw malformed('guest policy reserved bits 63:26 are not zero');
+  const policyLo = u32(b, 0x008);
+  const policyHi = u32(b, 0x00c);
+  if (!bit(policyLo, policyHi, 17)) throw malformed('guest policy bit 17 (reserved, must be one) is zero');
+  if (policyLo >>> 26 !== 0 || policyHi !== 0)
+    throw malformed('guest policy reserved bits 63:26 are not zero');
 
   const signer = u32(b, 0x048);
   if (signer >>> 5 !== 0) throw malformed('signer info reserved bits 31:5 are not zero');
@@ -189,13 +192,13 @@ export function parseSnpReport(bytes: Uint8Array): SnpReport {
   const report: SnpReport = {
     version,
     guestSvn: u32(b, 0x004),
-    policy: decodeGuestPolicy(policyRaw),
+    policy: decodeGuestPolicy(policyLo, policyHi),
     familyId: hex(0x010, 16),
     imageId: hex(0x020, 16),
     vmpl: u32(b, 0x030),
     signatureAlgo,
     currentTcb: decodeTcb(raw.currentTcb, layout),
-    platformInfo: decodePlatformInfo(u64(b, 0x040)),
+    platformInfo: decodePlatformInfo(u32(b, 0x040), u32(b, 0x044)),
     signerInfo: {
       raw: signer,
       authorKeyEn: (signer & 1) === 1,
@@ -220,8 +223,8 @@ export function parseSnpReport(bytes: Uint8Array): SnpReport {
   if (cpuid) report.cpuid = cpuid;
   if (product) report.product = product;
   if (version >= 5) {
-    report.launchMitVector = `0x${u64(b, 0x1f8).toString(16)}`;
-    report.currentMitVector = `0x${u64(b, 0x200).toString(16)}`;
+    report.launchMitVector = hex64(u32(b, 0x1f8), u32(b, 0x1fc));
+    report.currentMitVector = hex64(u32(b, 0x200), u32(b, 0x204));
   }
   return report;
 }

@@ -1,0 +1,45 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { base64url, fromBase64url } from '../src/evidence/bytes.js';
+
+/** The definition: a string decodes iff it is exactly the canonical unpadded encoding of its bytes. */
+function reference(s: string): Uint8Array | undefined {
+  if (!/^[A-Za-z0-9_-]*$/.test(s) || s.length % 4 === 1) return undefined;
+  const out = new Uint8Array(Buffer.from(s, 'base64url'));
+  return base64url(out) === s ? out : undefined;
+}
+
+describe('fromBase64url', () => {
+  it('round-trips every byte string', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 100 }), (b) => {
+        expect(fromBase64url(base64url(b))).toEqual(b);
+      }),
+    );
+  });
+
+  it('accepts exactly the canonical encodings (any string over the alphabet and beyond)', () => {
+    const alphabet = fc.constantFrom(
+      ...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/='.split(''),
+    );
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.string({ unit: alphabet, maxLength: 24 }), fc.string({ maxLength: 12 })),
+        (s) => {
+          expect(fromBase64url(s)).toEqual(reference(s));
+        },
+      ),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('refuses stray low bits, padding and the other alphabet', () => {
+    expect(fromBase64url('AA')).toEqual(Uint8Array.of(0));
+    expect(fromBase64url('AB')).toBeUndefined();
+    expect(fromBase64url('AAA')).toEqual(Uint8Array.of(0, 0));
+    expect(fromBase64url('AAB')).toBeUndefined();
+    expect(fromBase64url('AA==')).toBeUndefined();
+    expect(fromBase64url('+/')).toBeUndefined();
+    expect(fromBase64url('A')).toBeUndefined();
+  });
+});
