@@ -175,11 +175,20 @@ export interface ChainResult {
   vek: ParsedCert;
   /** The accepting anchor is a simulated root. */
   simulated: boolean;
-}
-
-interface CachedChain extends ChainResult {
+  /** When all three certificates are valid (ms since the epoch). */
   validFrom: number;
   validTo: number;
+}
+
+type CachedChain = ChainResult;
+
+/** Signatures do not depend on time; validity does, so a chain verified before is checked again at `now`. */
+export function checkChainValidity(chain: ChainResult, signer: 'vcek' | 'vlek', now: Date): void {
+  const t = now.getTime();
+  if (t >= chain.validFrom && t <= chain.validTo) return;
+  checkValidity(chain.ark, 'ARK', now);
+  checkValidity(chain.intermediate, chain.intermediate.subject.CN ?? 'ASK/ASVK', now);
+  checkValidity(chain.vek, signer.toUpperCase(), now);
 }
 
 const chainCache = new Map<string, CachedChain>();
@@ -294,14 +303,8 @@ export function verifyVekChain(input: ChainInput): ChainResult {
     const key = `${ark.fingerprint256}|${intermediate.fingerprint256}|${vek.fingerprint256}|${signer}|${product}`;
     const hit = chainCache.get(key);
     if (hit) {
-      // Signatures do not depend on time; validity does, so it is checked for every `now`.
-      if (now.getTime() >= hit.validFrom && now.getTime() <= hit.validTo) return hit;
-      for (const [c, what] of [
-        [hit.ark, 'ARK'],
-        [hit.intermediate, 'ASK/ASVK'],
-        [hit.vek, 'VEK'],
-      ] as const)
-        checkValidity(c, what, now);
+      checkChainValidity(hit, signer, now);
+      return hit;
     }
   }
 

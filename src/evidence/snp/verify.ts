@@ -3,15 +3,20 @@
  * → chain to a trusted ARK → revocation → report signature → VEK bound to the report (TCB,
  * hwID) → appraisal → claims. The report signature is checked before the VEK/report binding so
  * that a tampered signed byte is reported as a signature failure whatever field it hit.
+ *
+ * What the product, VEK and chain steps conclude is kept for the last VEK and chain text accepted
+ * (knownVerdict): the next report of the same platform goes from parse to revocation at once.
  */
 import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
+import { equalBytes } from '../bytes.js';
 import type { Policy } from '../policy.js';
 import type { EvidenceInput, SnpClaims, VerifyOptions } from '../types.js';
 import { type ParsedCert, type ParsedCrl, parseCrl, toDerList, verifyWithAlgorithm } from '../x509.js';
 import { appraiseSnp, snpClaims } from './appraise.js';
 import {
   type ChainResult,
+  checkChainValidity,
   checkVekShape,
   hwIdMatches,
   parseChainCert,
@@ -157,16 +162,57 @@ function chainDers(chain: NonNullable<EvidenceInput['chain']>): Uint8Array[] {
   return ders;
 }
 
-export async function verifySnp(input: EvidenceInput, options: ResolvedOptions): Promise<SnpClaims> {
-  let report = parseSnpReport(input.report);
+/** What the checks of a VEK and its chain concluded. */
+interface VekVerdict {
+  product: SnpProduct;
+  ext: VekExtensions;
+  chain: ChainResult;
+}
+
+/**
+ * The last VEK and chain text that passed, with the verdict: a platform sends the same pair with
+ * every report. The verdict depends on them, the report's signer and product, and the caller's
+ * ARKs (taken by identity, as anchorsFor() does) alone; validity at `now` is checked every time.
+ */
+let lastVerdict:
+  | {
+      vek: Uint8Array;
+      chain: string | undefined;
+      signer: 'vcek' | 'vlek';
+      reportProduct: SnpProduct | undefined;
+      arks: Uint8Array[] | undefined;
+      verdict: VekVerdict;
+    }
+  | undefined;
+
+function knownVerdict(
+  input: EvidenceInput,
+  report: SnpReport,
+  options: ResolvedOptions,
+): VekVerdict | undefined {
+  const last = lastVerdict;
+  if (
+    !last ||
+    input.vek === undefined ||
+    (typeof input.chain !== 'string' && input.chain !== undefined) ||
+    last.chain !== input.chain ||
+    last.signer !== report.signerInfo.signingKey ||
+    last.reportProduct !== report.product ||
+    last.arks !== options.trustAnchors?.amdArks ||
+    !equalBytes(last.vek, input.vek)
+  )
+    return undefined;
+  checkChainValidity(last.verdict.chain, last.signer, options.now);
+  return last.verdict;
+}
+
+/** Product, VEK and chain: from the evidence (or KDS for a VCEK) to a trusted ARK. */
+async function vekVerdict(
+  input: EvidenceInput,
+  report: SnpReport,
+  options: ResolvedOptions,
+): Promise<VekVerdict> {
   const signer = report.signerInfo.signingKey;
-  if (report.version >= 3 && !report.product) {
-    const c = report.cpuid!;
-    throw new AttestationError(
-      'ERR_EVIDENCE_MALFORMED',
-      `SNP report: CPUID family 0x${c.family.toString(16)} model 0x${c.model.toString(16)} is not Milan, Genoa or Turin`,
-    );
-  }
   const chain = input.chain !== undefined ? chainDers(input.chain) : undefined;
   const chainProduct = chain?.[0]
     ? productOfChainCert(parseChainCert(chain[0], 'chain certificate'))
@@ -206,7 +252,6 @@ export async function verifySnp(input: EvidenceInput, options: ResolvedOptions):
     throw chainError(`VEK is for ${named} but the report is from ${product}`, { vekProduct: named, product });
   if (chainProduct && chainProduct !== product)
     throw chainError(`the chain is for ${chainProduct} but the report is from ${product}`);
-  report = withProduct(report, product);
 
   checkVekShape(vek, ext, signer, product);
   const verified = verifyVekChain({
@@ -217,6 +262,35 @@ export async function verifySnp(input: EvidenceInput, options: ResolvedOptions):
     ...(options.trustAnchors?.amdArks ? { amdArks: options.trustAnchors.amdArks } : {}),
     now: options.now,
   });
+  const verdict = { product, ext, chain: verified };
+  if (input.vek !== undefined && (typeof input.chain === 'string' || input.chain === undefined))
+    lastVerdict = {
+      vek: new Uint8Array(input.vek),
+      chain: input.chain,
+      signer,
+      reportProduct: report.product,
+      arks: options.trustAnchors?.amdArks,
+      verdict,
+    };
+  return verdict;
+}
+
+export async function verifySnp(input: EvidenceInput, options: ResolvedOptions): Promise<SnpClaims> {
+  let report = parseSnpReport(input.report);
+  const signer = report.signerInfo.signingKey;
+  if (report.version >= 3 && !report.product) {
+    const c = report.cpuid!;
+    throw new AttestationError(
+      'ERR_EVIDENCE_MALFORMED',
+      `SNP report: CPUID family 0x${c.family.toString(16)} model 0x${c.model.toString(16)} is not Milan, Genoa or Turin`,
+    );
+  }
+  const {
+    product,
+    ext,
+    chain: verified,
+  } = knownVerdict(input, report, options) ?? (await vekVerdict(input, report, options));
+  report = withProduct(report, product);
   await checkRevocation(verified, product, signer, options);
 
   if (!verifyReportSignature(report, verified.vek.publicKey))

@@ -1,0 +1,78 @@
+/**
+ * The verifier keeps what it concluded about the last VEK and chain it accepted. Each case verifies
+ * good evidence first (so the verdict is there), then evidence that shares the VEK or the chain
+ * but differs in one thing the verdict depends on: it must be refused as if seen for the first time.
+ */
+import { describe, expect, it } from 'vitest';
+import { simulated } from '../../src/evidence/providers/simulated.js';
+import type { EvidenceInput, VerifyOptions } from '../../src/evidence/types.js';
+import { verifyEvidence } from '../../src/evidence/verify.js';
+import { codeOf, flipped } from './fixtures.js';
+
+const anchors = simulated.trustAnchors();
+const options: VerifyOptions = { trustAnchors: anchors, now: new Date('2030-01-01T00:00:00Z') };
+const reportData = new Uint8Array(64).fill(7);
+
+async function evidence(product: 'Milan' | 'Genoa' = 'Milan'): Promise<EvidenceInput> {
+  return simulated.snp({ product }).getEvidence(reportData);
+}
+
+async function accepted(input: EvidenceInput): Promise<void> {
+  await expect(verifyEvidence(input, options)).resolves.toMatchObject({ format: 'sev-snp' });
+}
+
+describe('verdicts kept for the last VEK and chain', () => {
+  it('the same evidence at a time after the VEK expired is refused', async () => {
+    const ev = await evidence();
+    await accepted(ev);
+    expect(await codeOf(verifyEvidence(ev, { ...options, now: new Date('2060-01-01T00:00:00Z') }))).toBe(
+      'ERR_EVIDENCE_CHAIN',
+    );
+  });
+
+  it('the same VEK and chain under other trust anchors (AMD pins only) are refused', async () => {
+    const ev = await evidence();
+    await accepted(ev);
+    const { trustAnchors: _, ...pinsOnly } = options;
+    expect(await codeOf(verifyEvidence(ev, pinsOnly))).toBe('ERR_EVIDENCE_CHAIN');
+  });
+
+  it('a VEK that differs in one byte of its signature is refused', async () => {
+    const ev = await evidence();
+    await accepted(ev);
+    const vek = flipped(ev.vek!, ev.vek!.length - 1);
+    expect(await codeOf(verifyEvidence({ ...ev, vek }, options))).toBe('ERR_EVIDENCE_CHAIN');
+  });
+
+  it('a VEK buffer changed in place by its owner after an acceptance is refused', async () => {
+    await accepted(await evidence('Genoa')); // so that the next acceptance is the one remembered
+    const ev = await evidence();
+    const vek = new Uint8Array(ev.vek!);
+    await accepted({ ...ev, vek });
+    vek[vek.length - 1]! ^= 0x01;
+    expect(await codeOf(verifyEvidence({ ...ev, vek }, options))).toBe('ERR_EVIDENCE_CHAIN');
+  });
+
+  it("the VEK with another product's chain is refused", async () => {
+    const ev = await evidence();
+    await accepted(ev);
+    const genoa = await evidence('Genoa');
+    expect(await codeOf(verifyEvidence({ ...ev, chain: genoa.chain! }, options))).toBe('ERR_EVIDENCE_CHAIN');
+  });
+
+  it('a report that names another product (CPUID) for the same VEK is refused as such', async () => {
+    const ev = await evidence();
+    await accepted(ev);
+    const report = new Uint8Array(ev.report);
+    report[0x189] = 0x11; // CPUID model: Genoa
+    expect(await codeOf(verifyEvidence({ ...ev, report }, options))).toBe('ERR_EVIDENCE_CHAIN');
+  });
+
+  it('a report that says a VLEK signed it, with the VCEK and its chain, is refused as such', async () => {
+    const ev = await evidence();
+    await accepted(ev);
+    const report = new Uint8Array(ev.report);
+    report[0x048] = (report[0x048]! & ~0b11100) | (1 << 2); // SIGNING_KEY = VLEK
+    expect(await codeOf(verifyEvidence({ ...ev, report }, options))).toBe('ERR_EVIDENCE_CHAIN');
+  });
+});
