@@ -235,17 +235,33 @@ function cacheKey(c: TdxCollateral, roots: ParsedCert[]): string {
 
 /** Verifies collateral (signatures, issuer chains, windows, root CRL) at `now`; cached. */
 export function verifyCollateral(c: TdxCollateral, roots: ParsedCert[], now: Date): VerifiedCollateral {
-  const key = cacheKey(c, roots);
   const t = now.getTime();
-  const hit = verifiedCache.get(key);
-  if (hit && hit.notBefore <= t && t <= hit.notAfter) return hit;
-  const verified = verifyUncached(c, roots, now);
-  verifiedCache.delete(key);
-  if (verifiedCache.size >= VERIFIED_CACHE_MAX)
-    verifiedCache.delete(verifiedCache.keys().next().value as string);
-  verifiedCache.set(key, verified);
+  // The collateral of the last call, compared member by member (strings cannot have changed)
+  // before anything is hashed: a verifier sees the same collateral until it is refreshed.
+  const last = lastVerified;
+  if (
+    last &&
+    last.verified.notBefore <= t &&
+    t <= last.verified.notAfter &&
+    COLLATERAL_MEMBERS.every((m, i) => last.members[i] === c[m]) &&
+    last.roots.length === roots.length &&
+    last.roots.every((r, i) => r === roots[i])
+  )
+    return last.verified;
+  const key = cacheKey(c, roots);
+  let verified = verifiedCache.get(key);
+  if (!verified || verified.notBefore > t || t > verified.notAfter) {
+    verified = verifyUncached(c, roots, now);
+    verifiedCache.delete(key);
+    if (verifiedCache.size >= VERIFIED_CACHE_MAX)
+      verifiedCache.delete(verifiedCache.keys().next().value as string);
+    verifiedCache.set(key, verified);
+  }
+  lastVerified = { members: COLLATERAL_MEMBERS.map((m) => c[m]), roots: [...roots], verified };
   return verified;
 }
+
+let lastVerified: { members: string[]; roots: ParsedCert[]; verified: VerifiedCollateral } | undefined;
 
 /**
  * The checks that tie verified collateral to one quote's PCK chain: the same root, a PCK CRL from

@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
+import { equalBytes } from '../bytes.js';
 import {
   decodeOid,
   derUint,
@@ -163,13 +164,38 @@ const CHAIN_CACHE_MAX = 128;
 
 /** Verifies the quote's PCK chain to one of `roots` at `now` (no revocation here: see collateral.ts). */
 export function verifyPckChain(ders: Uint8Array[], roots: ParsedCert[], now: Date): PckChain {
+  const t = now.getTime();
+  // The chain of the last quote, compared byte for byte before anything is hashed.
+  const last = lastChain;
+  if (
+    last &&
+    last.notBefore <= t &&
+    t <= last.notAfter &&
+    last.ders.length === ders.length &&
+    last.ders.every((d, i) => equalBytes(d, ders[i]!)) &&
+    last.roots.length === roots.length &&
+    last.roots.every((r, i) => r === roots[i])
+  )
+    return last.chain;
+  const entry = verifyPckChainHashed(ders, roots, now);
+  lastChain = { ...entry, ders: ders.map((d) => d.slice()), roots: [...roots] };
+  return entry.chain;
+}
+
+let lastChain: (CachedChain & { ders: Uint8Array[]; roots: ParsedCert[] }) | undefined;
+
+function chainKey(ders: Uint8Array[], roots: ParsedCert[]): string {
   const h = createHash('sha256');
   for (const d of ders) h.update(createHash('sha256').update(d).digest());
   for (const r of roots) h.update(r.fingerprint256);
-  const key = h.digest('hex');
+  return h.digest('hex');
+}
+
+function verifyPckChainHashed(ders: Uint8Array[], roots: ParsedCert[], now: Date): CachedChain {
+  const key = chainKey(ders, roots);
   const t = now.getTime();
   const hit = chainCache.get(key);
-  if (hit && hit.notBefore <= t && t <= hit.notAfter) return hit.chain;
+  if (hit && hit.notBefore <= t && t <= hit.notAfter) return hit;
 
   if (ders.length !== 3) throw chainError(`PCK chain has ${ders.length} certificates, expected 3`);
   const [leaf, intermediate, root] = verifyChainToRoot(ders, roots, now, 'PCK chain') as [
@@ -185,11 +211,12 @@ export function verifyPckChain(ders: Uint8Array[], roots: ParsedCert[], now: Dat
   else throw chainError(`PCK issuer "${intermediate.subject.CN ?? '?'}" is not an Intel SGX PCK CA`);
   const chain: PckChain = { leaf, intermediate, root, ca, sgx: parseSgxExtensions(leaf) };
 
-  if (chainCache.size >= CHAIN_CACHE_MAX) chainCache.delete(chainCache.keys().next().value as string);
-  chainCache.set(key, {
+  const entry: CachedChain = {
     chain,
     notBefore: Math.max(...[leaf, intermediate, root].map((c) => c.notBefore.getTime())),
     notAfter: Math.min(...[leaf, intermediate, root].map((c) => c.notAfter.getTime())),
-  });
-  return chain;
+  };
+  if (chainCache.size >= CHAIN_CACHE_MAX) chainCache.delete(chainCache.keys().next().value as string);
+  chainCache.set(key, entry);
+  return entry;
 }

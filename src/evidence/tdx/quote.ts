@@ -7,7 +7,7 @@
  * Layout facts: docs/reference/tdx-format.md §1 (Intel's sgx_quote_4.h / sgx_quote_5.h).
  */
 import { AttestationError } from '../../errors.js';
-import { bytesToHex } from '../bytes.js';
+import { bytesToHex, equalBytes } from '../bytes.js';
 import { pemToDer } from '../x509.js';
 
 export const TDX_TEE_TYPE = 0x81;
@@ -165,6 +165,17 @@ function readQeReport(r: Reader): QeReport {
  * whitespace may surround the three CERTIFICATE blocks, so no unauthenticated text rides along.
  */
 function readPckChain(pemBytes: Uint8Array): Uint8Array[] {
+  // A platform puts the same chain in every quote: the last one read is kept (copies go out, as
+  // the quote's pckChain is the caller's to change).
+  if (lastPckChain && equalBytes(lastPckChain.pem, pemBytes)) return lastPckChain.ders.map((d) => d.slice());
+  const ders = splitPckChain(pemBytes);
+  lastPckChain = { pem: pemBytes.slice(), ders: ders.map((d) => d.slice()) };
+  return ders;
+}
+
+let lastPckChain: { pem: Uint8Array; ders: Uint8Array[] } | undefined;
+
+function splitPckChain(pemBytes: Uint8Array): Uint8Array[] {
   let end = pemBytes.length;
   while (end > 0 && pemBytes[end - 1] === 0) end--;
   const text = Buffer.from(pemBytes.subarray(0, end)).toString('latin1');

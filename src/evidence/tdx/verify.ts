@@ -23,6 +23,15 @@ const KEY_CACHE_MAX = 256;
 
 /** The attestation key from its raw X‖Y form (a QE keeps one key for many quotes: cached). */
 function attestationKey(raw: Uint8Array): KeyObject {
+  if (lastKey && equalBytes(lastKey.raw, raw)) return lastKey.key;
+  const key = cachedAttestationKey(raw);
+  lastKey = { raw: raw.slice(), key };
+  return key;
+}
+
+let lastKey: { raw: Uint8Array; key: KeyObject } | undefined;
+
+function cachedAttestationKey(raw: Uint8Array): KeyObject {
   const id = bytesToHex(raw);
   const hit = keyCache.get(id);
   if (hit) return hit;

@@ -1,0 +1,109 @@
+/**
+ * The TDX verifier keeps the last PCK chain text, PCK chain, collateral and attestation key it
+ * accepted. Each case verifies a real quote first, then something that shares those but differs
+ * in one thing a verdict depends on: it must come out as if seen for the first time.
+ */
+import { describe, expect, it } from 'vitest';
+import { simulated } from '../../src/evidence/providers/simulated.js';
+import { normaliseCollateral, verifyCollateral } from '../../src/evidence/tdx/collateral.js';
+import { verifyPckChain } from '../../src/evidence/tdx/pck.js';
+import { parseTdxQuote } from '../../src/evidence/tdx/quote.js';
+import { intelRoots } from '../../src/evidence/tdx/roots.js';
+import type { TdxCollateral, VerifyOptions } from '../../src/evidence/types.js';
+import { verifyEvidence } from '../../src/evidence/verify.js';
+import { codeOf, loadVector } from './fixtures.js';
+
+const v = loadVector('dcap-qvl__quote');
+const collateral = v.collateral!;
+const options: VerifyOptions = { now: v.now, offline: true };
+
+async function accepted(): Promise<void> {
+  await expect(verifyEvidence({ report: v.quote, collateral }, options)).resolves.toMatchObject({
+    tcbStatus: 'UpToDate',
+  });
+}
+
+describe('TDX verdicts kept for the last chain, collateral and key', () => {
+  it('the same quote and collateral once the collateral has expired are refused', async () => {
+    await accepted();
+    const later = new Date(v.now.getTime() + 60 * 86_400_000);
+    expect(
+      await codeOf(() => verifyEvidence({ report: v.quote, collateral }, { ...options, now: later })),
+    ).toBe('ERR_COLLATERAL_UNAVAILABLE');
+  });
+
+  it('the same quote once its PCK certificate has expired is refused', async () => {
+    await accepted();
+    const late = new Date('2053-01-01T00:00:00Z');
+    expect(
+      await codeOf(() => verifyEvidence({ report: v.quote, collateral }, { ...options, now: late })),
+    ).toBe('ERR_EVIDENCE_CHAIN');
+  });
+
+  it('the same quote under other roots (the simulated one) is refused', async () => {
+    await accepted();
+    const anchors = simulated.trustAnchors();
+    expect(
+      await codeOf(() =>
+        verifyEvidence({ report: v.quote, collateral }, { ...options, trustAnchors: anchors }),
+      ),
+    ).toBe('ERR_EVIDENCE_CHAIN');
+  });
+
+  it('collateral with one member changed is checked again and refused', async () => {
+    await accepted();
+    // One character of the signed text changed: no longer what Intel signed.
+    const changed: TdxCollateral = {
+      ...collateral,
+      tcb_info: collateral.tcb_info.replace('"version":3', '"version":4'),
+    };
+    expect(changed.tcb_info).not.toBe(collateral.tcb_info);
+    expect(await codeOf(() => verifyEvidence({ report: v.quote, collateral: changed }, options))).toBe(
+      'ERR_COLLATERAL_UNAVAILABLE',
+    );
+  });
+
+  it('quotes of two platforms one after the other each verify with their own chain and key', async () => {
+    const other = loadVector('go-tdx-guest__quote_v5');
+    for (const x of [v, other, v, other]) {
+      const claims = await verifyEvidence(
+        { report: x.quote, collateral: x.collateral! },
+        { now: x.now, offline: true, policy: { tdx: { acceptTcbStatus: ['UpToDate', 'OutOfDate'] } } },
+      ).catch((err: { code?: string }) => err.code);
+      expect(claims).not.toBe('ERR_EVIDENCE_SIGNATURE');
+      expect(claims).not.toBe('ERR_EVIDENCE_CHAIN');
+    }
+    expect(parseTdxQuote(other.quote).pckChain[0]).not.toEqual(parseTdxQuote(v.quote).pckChain[0]);
+  });
+
+  it("a caller changing a parsed quote's PCK chain does not change the next parse", () => {
+    const first = parseTdxQuote(v.quote);
+    const original = first.pckChain[0]!.slice();
+    first.pckChain[0]![10]! ^= 0xff;
+    expect(parseTdxQuote(v.quote).pckChain[0]).toEqual(original);
+  });
+});
+
+describe('TDX chain and collateral verdicts, step by step', () => {
+  const ders = parseTdxQuote(v.quote).pckChain;
+  const intel = intelRoots(undefined);
+  const simulatedRoots = intelRoots(simulated.trustAnchors());
+  const late = new Date('2053-01-01T00:00:00Z');
+  const c = normaliseCollateral(collateral);
+
+  it('a PCK chain accepted at one time is checked again at another, and under other roots', async () => {
+    expect(verifyPckChain(ders, intel, v.now).ca).toBe('platform');
+    expect(await codeOf(() => verifyPckChain(ders, intel, late))).toBe('ERR_EVIDENCE_CHAIN');
+    expect(verifyPckChain(ders, intel, v.now).ca).toBe('platform');
+    expect(await codeOf(() => verifyPckChain(ders, intel, new Date('2000-01-01T00:00:00Z')))).toBe(
+      'ERR_EVIDENCE_CHAIN',
+    );
+    expect(verifyPckChain(ders, intel, v.now).ca).toBe('platform');
+    expect(await codeOf(() => verifyPckChain(ders, simulatedRoots, v.now))).toBe('ERR_EVIDENCE_CHAIN');
+  });
+
+  it('collateral accepted under the Intel root is checked again under other roots', async () => {
+    expect(verifyCollateral(c, intel, v.now).root).toBe(intel[0]);
+    expect(await codeOf(() => verifyCollateral(c, simulatedRoots, v.now))).toBe('ERR_EVIDENCE_CHAIN');
+  });
+});
