@@ -1,8 +1,10 @@
 /**
  * TDX verification throughput with warm collateral (verified collateral and PCK chain cached, as
- * on a server that sees the same platforms again and again), next to the floor no verifier can go
- * below: the two P-256 ECDSA verifications every quote needs (QE report by the PCK, quote by the
- * attestation key), measured with node:crypto in the same run. Target: ratio ≥ 0.8.
+ * on a server that sees the same platforms again and again), next to the two P-256 ECDSA
+ * verifications a quote carries (QE report by the PCK, quote by the attestation key), measured
+ * with node:crypto in the same run. Target: ratio ≥ 0.8. The verifier checks a QE report's
+ * signature once (every quote of one QE carries the same), so the quote signature alone is shown
+ * as a second baseline: that one is checked for every quote.
  * Where @phala/dcap-qvl (pure-JS verifier, devDependency) loads, it is measured on the same quote.
  */
 import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
@@ -42,6 +44,13 @@ export async function run(): Promise<void> {
     if (!a || !b) throw new Error('raw verification failed');
   };
 
+  // The quote signature alone: what is left to check when the quote's QE report (the same in
+  // every quote of one QE) was verified before.
+  const quoteVerify = () => {
+    if (!cryptoVerify('sha256', q.signedData, { key: attKey, dsaEncoding: 'ieee-p1363' }, q.signature))
+      throw new Error('raw verification failed');
+  };
+
   const ours = async () => {
     const c = await verifyEvidence({ report: quote, collateral }, { now });
     if (c.format !== 'tdx' || c.tcbStatus !== 'UpToDate') throw new Error('unexpected result');
@@ -49,7 +58,10 @@ export async function run(): Promise<void> {
   await ours(); // warms the collateral and chain caches
 
   // One of each per round, each timed alone, for 2000 rounds; medians compared (see snp.ts).
-  const t = await interleaved({ raw: async () => twoVerifies(), lib: ours }, 2000);
+  const t = await interleaved(
+    { raw: async () => twoVerifies(), one: async () => quoteVerify(), lib: ours },
+    2000,
+  );
   const raw = 1000 / t.raw.median;
   const lib = 1000 / t.lib.median;
   record({ section: 'tdx', metric: 'raw node:crypto: 2 × P-256 verify', value: raw, unit: 'ops/s' });
@@ -63,6 +75,15 @@ export async function run(): Promise<void> {
     ratio,
     target: '≥ 0.8',
     pass: ratio >= 0.8,
+  });
+  const one = 1000 / t.one.median;
+  record({
+    section: 'tdx',
+    metric: 'verifyEvidence(TDX quote), against the quote signature alone',
+    value: lib,
+    unit: 'verifications/s',
+    baseline: { metric: '1 × P-256 verify', value: one },
+    ratio: lib / one,
   });
 
   // @phala/dcap-qvl (CommonJS, pure JavaScript crypto), same quote, collateral and time.

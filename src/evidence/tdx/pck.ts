@@ -178,7 +178,7 @@ export function verifyPckChain(ders: Uint8Array[], roots: ParsedCert[], now: Dat
   )
     return last.chain;
   const entry = verifyPckChainHashed(ders, roots, now);
-  lastChain = { ...entry, ders: ders.map((d) => d.slice()), roots: [...roots] };
+  lastChain = { ...entry, ders: ders.map((d) => new Uint8Array(d)), roots: [...roots] };
   return entry.chain;
 }
 

@@ -169,7 +169,7 @@ function readPckChain(pemBytes: Uint8Array): Uint8Array[] {
   // the quote's pckChain is the caller's to change).
   if (lastPckChain && equalBytes(lastPckChain.pem, pemBytes)) return lastPckChain.ders.map((d) => d.slice());
   const ders = splitPckChain(pemBytes);
-  lastPckChain = { pem: pemBytes.slice(), ders: ders.map((d) => d.slice()) };
+  lastPckChain = { pem: new Uint8Array(pemBytes), ders: ders.map((d) => new Uint8Array(d)) };
   return ders;
 }
 

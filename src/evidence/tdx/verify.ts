@@ -25,7 +25,7 @@ const KEY_CACHE_MAX = 256;
 function attestationKey(raw: Uint8Array): KeyObject {
   if (lastKey && equalBytes(lastKey.raw, raw)) return lastKey.key;
   const key = cachedAttestationKey(raw);
-  lastKey = { raw: raw.slice(), key };
+  lastKey = { raw: new Uint8Array(raw), key };
   return key;
 }
 
@@ -60,8 +60,48 @@ function p1363Verify(data: Uint8Array, signature: Uint8Array, key: KeyObject): b
   }
 }
 
+/**
+ * The QE part of the last quote that passed steps 6 and 7: a QE signs every quote with one
+ * attestation key, so its report, that report's signature and the auth data repeat in each quote
+ * until the key changes. Own copies: the quote's bytes belong to the caller.
+ */
+let lastQe:
+  | { leaf: PckChain['leaf']; report: Uint8Array; signature: Uint8Array; key: Uint8Array; auth: Uint8Array }
+  | undefined;
+
+function qeAlreadyVerified(quote: TdxQuote, pck: PckChain): boolean {
+  const last = lastQe;
+  return (
+    last !== undefined &&
+    last.leaf === pck.leaf &&
+    equalBytes(last.report, quote.qeReport.raw) &&
+    equalBytes(last.signature, quote.qeReportSignature) &&
+    equalBytes(last.key, quote.attestationKey) &&
+    equalBytes(last.auth, quote.qeAuthData)
+  );
+}
+
 /** Steps 6, 7 and 9: QE report by the PCK, QE REPORTDATA binding of the attestation key, quote signature. */
 export function verifyQuoteSignatures(quote: TdxQuote, pck: PckChain): void {
+  if (!qeAlreadyVerified(quote, pck)) {
+    verifyQe(quote, pck);
+    lastQe = {
+      leaf: pck.leaf,
+      report: new Uint8Array(quote.qeReport.raw),
+      signature: new Uint8Array(quote.qeReportSignature),
+      key: new Uint8Array(quote.attestationKey),
+      auth: new Uint8Array(quote.qeAuthData),
+    };
+  }
+  if (!p1363Verify(quote.signedData, quote.signature, attestationKey(quote.attestationKey)))
+    throw new AttestationError(
+      'ERR_EVIDENCE_SIGNATURE',
+      'the quote signature by the attestation key does not verify',
+    );
+}
+
+/** Steps 6 and 7. */
+function verifyQe(quote: TdxQuote, pck: PckChain): void {
   if (!p1363Verify(quote.qeReport.raw, quote.qeReportSignature, pck.leaf.publicKey))
     throw new AttestationError(
       'ERR_EVIDENCE_SIGNATURE',
@@ -75,11 +115,6 @@ export function verifyQuoteSignatures(quote: TdxQuote, pck: PckChain): void {
     throw new AttestationError(
       'ERR_EVIDENCE_SIGNATURE',
       'the QE report does not bind the attestation key (REPORTDATA ≠ SHA-256(key ‖ auth data) ‖ zeros)',
-    );
-  if (!p1363Verify(quote.signedData, quote.signature, attestationKey(quote.attestationKey)))
-    throw new AttestationError(
-      'ERR_EVIDENCE_SIGNATURE',
-      'the quote signature by the attestation key does not verify',
     );
 }
 
