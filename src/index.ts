@@ -71,7 +71,7 @@ export type {
   TrustAnchors,
   VerifyOptions,
 } from './evidence/types.js';
-export { TDX_LEVEL_STATUSES } from './evidence/types.js';
+export { TDX_LEVEL_STATUSES, TDX_RELAUNCH_STATUSES } from './evidence/types.js';
 export { detectFormat, verifyEvidence } from './evidence/verify.js';
 export {
   AttestedAgent,

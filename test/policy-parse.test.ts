@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AttestationError } from '../src/errors.js';
 import { parsePolicy } from '../src/evidence/policy.js';
+import { TDX_LEVEL_STATUSES, TDX_RELAUNCH_STATUSES } from '../src/evidence/types.js';
 
 function code(fn: () => unknown): string | undefined {
   try {
@@ -15,6 +16,11 @@ describe('parsePolicy', () => {
   it('accepts an empty policy and JSON text', () => {
     expect(parsePolicy(undefined)).toEqual({});
     expect(parsePolicy('{"snp":{"allowDebug":true}}')).toEqual({ snp: { allowDebug: true } });
+  });
+
+  it('accepts every TCB status name, the computed TD relaunch ones included', () => {
+    const names = [...TDX_LEVEL_STATUSES, ...TDX_RELAUNCH_STATUSES];
+    expect(parsePolicy({ tdx: { acceptTcbStatus: names } }).tdx?.acceptTcbStatus).toEqual(names);
   });
 
   it('lower-cases hex values', () => {

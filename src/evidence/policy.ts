@@ -6,7 +6,7 @@
  * This file only defines and validates the shape; snp/appraise.ts and tdx/appraise.ts apply it.
  */
 import { AttestationError } from '../errors.js';
-import { TDX_LEVEL_STATUSES } from './types.js';
+import { TDX_LEVEL_STATUSES, TDX_RELAUNCH_STATUSES } from './types.js';
 
 export interface SnpPolicy {
   /** Allowed launch measurements (96 hex chars each). Absent: any measurement. */
@@ -69,7 +69,7 @@ const SNP_FIELDS: Record<keyof SnpPolicy, { kind: FieldKind; hexLen?: number[] }
   requireCrl: { kind: 'bool' },
 };
 
-const TDX_STATUSES: readonly string[] = TDX_LEVEL_STATUSES;
+const TDX_STATUSES: readonly string[] = [...TDX_LEVEL_STATUSES, ...TDX_RELAUNCH_STATUSES];
 
 const TDX_FIELDS: Record<keyof TdxPolicy, { kind: FieldKind; hexLen?: number[] }> = {
   mrTd: { kind: 'hexList', hexLen: [96] },

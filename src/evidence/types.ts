@@ -198,6 +198,15 @@ export const TDX_LEVEL_STATUSES = [
   'Revoked',
 ] as const;
 
-export type TdxTcbStatus = (typeof TDX_LEVEL_STATUSES)[number] | 'NoMatchingTcbLevel';
+/**
+ * Statuses only a verifier computes: Intel's QVL "TD relaunch advised" refinement for TD report
+ * 1.5 (the TD runs on an out-of-date module the platform has since updated).
+ */
+export const TDX_RELAUNCH_STATUSES = ['TDRelaunchAdvised', 'TDRelaunchAdvisedConfigurationNeeded'] as const;
+
+export type TdxTcbStatus =
+  | (typeof TDX_LEVEL_STATUSES)[number]
+  | (typeof TDX_RELAUNCH_STATUSES)[number]
+  | 'NoMatchingTcbLevel';
 
 export type Claims = SnpClaims | TdxClaims;

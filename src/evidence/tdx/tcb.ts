@@ -7,7 +7,10 @@
  *     TEE_TCB_SVN[1] > 0, since then bytes 0 and 1 are judged by the TDX module identity);
  *   - the TDX module identity TDX_%02X of TEE_TCB_SVN[1] and its levels (by TEE_TCB_SVN[0]);
  *   - the QE identity level (by the QE's ISVSVN);
- *   - convergence of the three into one status, with the advisory IDs of the levels involved.
+ *   - convergence of the three into one status, with the advisory IDs of the levels involved;
+ *   - for TD report 1.5 (v5 body type 3), QVL's "TD relaunch advised" refinement: an out-of-date
+ *     TDX TCB whose cause is an out-of-date module that the platform has since updated
+ *     (TEE_TCB_SVN2 meets the latest level) is TDRelaunchAdvised(ConfigurationNeeded) instead.
  * This module only judges; signatures and windows of these documents are checked in collateral.ts.
  */
 import { AttestationError } from '../../errors.js';
@@ -273,7 +276,60 @@ export function qeIdentityLevel(qe: QeReport, identity: QeIdentity): IdentityLev
   return identity.levels.find((l) => l.isvSvn <= qe.isvSvn);
 }
 
-function worse(status: LevelStatus, other: IdentityStatus | undefined): TdxTcbStatus {
+const SGX_FINE_FOR_RELAUNCH: readonly string[] = [
+  'UpToDate',
+  'SWHardeningNeeded',
+  'ConfigurationNeeded',
+  'ConfigurationAndSWHardeningNeeded',
+];
+
+const CONFIGURATION_NEEDED: readonly string[] = [
+  'ConfigurationNeeded',
+  'OutOfDateConfigurationNeeded',
+  'ConfigurationAndSWHardeningNeeded',
+  'TDRelaunchAdvisedConfigurationNeeded',
+];
+
+/**
+ * QVL's TD relaunch check (TDRelaunchCheck.cpp), for TD report 1.5. It applies when the QE is
+ * fine, the SGX level is fine or only needs configuration or hardening, the TDX status is out of
+ * date and so is the module's level: if TEE_TCB_SVN2 (what a relaunched TD would run on) meets the
+ * latest TCB level (by module SVN and component 2), relaunching the TD is what is advised.
+ * Undefined when TEE_TCB_SVN2 names a module identity without levels (TCB not supported).
+ */
+function relaunchAdvised(
+  svn2: Uint8Array,
+  tcbInfo: TcbInfo,
+  sgxStatus: LevelStatus,
+  status: TdxTcbStatus,
+  moduleLevel: IdentityLevel,
+  qeLevel: IdentityLevel,
+): TdxTcbStatus | undefined {
+  if (qeLevel.status !== 'UpToDate' || !SGX_FINE_FOR_RELAUNCH.includes(sgxStatus)) return status;
+  if (status !== 'OutOfDate' && status !== 'OutOfDateConfigurationNeeded') return status;
+  if (moduleLevel.status !== 'OutOfDate') return status;
+  const latest = tcbInfo.levels[0];
+  if (!latest) return undefined;
+  let moduleSvn = latest.tdx[0]!;
+  if (svn2[1]! > 0) {
+    const id = moduleId(svn2[1]!);
+    const identity = tcbInfo.moduleIdentities.find((m) => m.id.toUpperCase() === id);
+    if (!identity) throw tdxModuleMismatch(`no module identity ${id} for TEE_TCB_SVN2`);
+    const newest = identity.levels[0];
+    if (!newest) return undefined;
+    moduleSvn = newest.isvSvn;
+  }
+  if (svn2[0]! < moduleSvn || svn2[2]! < latest.tdx[2]!) return status;
+  return CONFIGURATION_NEEDED.includes(sgxStatus) || CONFIGURATION_NEEDED.includes(status)
+    ? 'TDRelaunchAdvisedConfigurationNeeded'
+    : 'TDRelaunchAdvised';
+}
+
+function moduleId(version: number): string {
+  return `TDX_${version.toString(16).toUpperCase().padStart(2, '0')}`;
+}
+
+function worse(status: TdxTcbStatus, other: IdentityStatus | undefined): TdxTcbStatus {
   if (other === undefined || other === 'UpToDate') return status;
   if (other === 'Revoked') return 'Revoked';
   // OutOfDate module or QE: QVL's convergence table.
@@ -304,7 +360,7 @@ export function evaluateTcb(
   let expected = tcbInfo.tdxModule;
   let identity: TdxModuleIdentity | undefined;
   if (moduleVersion > 0) {
-    const id = `TDX_${moduleVersion.toString(16).toUpperCase().padStart(2, '0')}`;
+    const id = moduleId(moduleVersion);
     identity = tcbInfo.moduleIdentities.find((m) => m.id.toUpperCase() === id);
     if (!identity) throw tdxModuleMismatch(`no module identity ${id}`);
     expected = identity;
@@ -341,11 +397,14 @@ export function evaluateTcb(
   if (identity && !moduleLevel) return notSupported('no TDX module level matches TEE_TCB_SVN[0]');
   if (!qeLevel) return notSupported('no QE identity level matches the QE ISVSVN');
 
-  const status = worse(level.status, moduleLevel?.status);
+  let status: TdxTcbStatus = worse(level.status, moduleLevel?.status);
+  if (body.teeTcbSvn2 && sgxLevel && moduleLevel && status !== 'Revoked') {
+    const relaunch = relaunchAdvised(body.teeTcbSvn2, tcbInfo, sgxLevel.status, status, moduleLevel, qeLevel);
+    if (relaunch === undefined) return notSupported('TEE_TCB_SVN2 names a TDX module with no TCB levels');
+    status = relaunch;
+  }
   const final =
-    status === 'Revoked' || status === 'NoMatchingTcbLevel'
-      ? status
-      : worse(status as LevelStatus, qeLevel.status);
+    status === 'Revoked' || status === 'NoMatchingTcbLevel' ? status : worse(status, qeLevel.status);
   const ids = new Set([...level.advisoryIds, ...(moduleLevel?.advisoryIds ?? []), ...qeLevel.advisoryIds]);
   return {
     status: final,
