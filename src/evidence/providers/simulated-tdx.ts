@@ -18,7 +18,6 @@ import {
   type EvidenceProvider,
   TDX_LEVEL_STATUSES,
   type TdxCollateral,
-  type TdxTcbStatus,
 } from '../types.js';
 import { buildCertificate, buildCrl, derToPem, type NameSpec, OID, pemToDer } from '../x509.js';
 import {
@@ -37,7 +36,8 @@ import { fixedBytes, reportDataArg, throwIfAborted } from './simulated-input.js'
 import { SIMULATED_ROOTS } from './simulated-keys.js';
 import { simulatedKey } from './simulated-snp.js';
 
-export type SimulatedTcbStatus = TdxTcbStatus;
+/** What the simulated collateral can give the platform: a level's status, or no matching level. */
+export type SimulatedTcbStatus = (typeof TDX_LEVEL_STATUSES)[number] | 'NoMatchingTcbLevel';
 export const SIMULATED_TCB_STATUSES: readonly SimulatedTcbStatus[] = [
   ...TDX_LEVEL_STATUSES,
   'NoMatchingTcbLevel',
