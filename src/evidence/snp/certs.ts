@@ -180,8 +180,6 @@ export interface ChainResult {
   validTo: number;
 }
 
-type CachedChain = ChainResult;
-
 /** Signatures do not depend on time; validity does, so a chain verified before is checked again at `now`. */
 export function checkChainValidity(chain: ChainResult, signer: 'vcek' | 'vlek', now: Date): void {
   const t = now.getTime();
@@ -191,7 +189,7 @@ export function checkChainValidity(chain: ChainResult, signer: 'vcek' | 'vlek', 
   checkValidity(chain.vek, signer.toUpperCase(), now);
 }
 
-const chainCache = new Map<string, CachedChain>();
+const chainCache = new Map<string, ChainResult>();
 const CHAIN_CACHE_MAX = 512;
 
 const canonical = new WeakSet<ParsedCert>();
@@ -335,7 +333,7 @@ export function verifyVekChain(input: ChainInput): ChainResult {
     checkValidity(ark, 'ARK', now);
     checkValidity(intermediate, interCn, now);
     checkValidity(vek, signer.toUpperCase(), now);
-    const result: CachedChain = {
+    const result: ChainResult = {
       ark,
       intermediate,
       vek,

@@ -60,10 +60,9 @@ function checkTcbBinding(ext: VekExtensions, report: SnpReport, product: SnpProd
   agree('tee', ext.teeSPL, t.tee);
   agree('snp', ext.snpSPL, t.snp);
   agree('microcode', ext.ucodeSPL, t.microcode);
-  // A VLEK may omit fmcSPL; when present on either side the values must agree.
-  if (product === 'Turin' || ext.fmcSPL !== undefined)
-    if (!(ext.fmcSPL === undefined && report.signerInfo.signingKey === 'vlek'))
-      agree('fmc', ext.fmcSPL, t.fmc);
+  // FMC exists on Turin (and wherever the VEK names it); a VLEK may omit fmcSPL.
+  const vlekWithoutFmc = ext.fmcSPL === undefined && report.signerInfo.signingKey === 'vlek';
+  if ((product === 'Turin' || ext.fmcSPL !== undefined) && !vlekWithoutFmc) agree('fmc', ext.fmcSPL, t.fmc);
 }
 
 const AMD_KDS_BASE = new URL(AMD_KDS_URL).href.replace(/\/+$/, '');
