@@ -61,6 +61,8 @@ export type {
   EvidenceFormat,
   EvidenceInput,
   EvidenceProvider,
+  RevocationCrl,
+  RevocationStatus,
   SnpClaims,
   SnpGuestPolicy,
   SnpPlatformInfo,

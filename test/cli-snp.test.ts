@@ -92,6 +92,23 @@ describe('attested-channel verify', () => {
     expect(j.error).toBeUndefined();
   });
 
+  it('says when revocation was not checked (--offline, nothing cached): text and --json', async () => {
+    const args = ['verify', f(milan, 'report.bin'), '--vek', f(milan, 'vek.der'), ...at(milan), '--offline'];
+    const j = JSON.parse((await cli(...args, '--json')).out);
+    expect(j.revocation).toEqual({
+      checked: false,
+      source: 'none',
+      crls: [],
+      reason: 'offline, and no CRL is cached',
+    });
+    expect(j.claims.revocation).toEqual(j.revocation);
+    const text = await cli(...args);
+    expect(text.code).toBe(0);
+    expect(text.out.split('\n')[0]).toBe(
+      'OK: sev-snp evidence verified; revocation NOT checked: offline, and no CRL is cached',
+    );
+  });
+
   it('accepts --ask/--ark files (DER or PEM)', async () => {
     const askPem = join(dir, 'ask.pem');
     writeFileSync(askPem, derToPem(turin.ask));

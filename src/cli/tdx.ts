@@ -8,7 +8,7 @@ import { bytesToHex } from '../evidence/bytes.js';
 import { type PckChain, parseSgxExtensions } from '../evidence/tdx/pck.js';
 import { parseTdxQuote } from '../evidence/tdx/quote.js';
 import { tdxClaims } from '../evidence/tdx/verify.js';
-import type { EvidenceInput, VerifyOptions } from '../evidence/types.js';
+import type { EvidenceInput, RevocationStatus, VerifyOptions } from '../evidence/types.js';
 import { parseCertificate } from '../evidence/x509.js';
 
 /** Every field of a quote, named as in Intel's headers, with the PCK chain summarised. */
@@ -102,6 +102,8 @@ export async function applyTdxOptions(
  * The claims of a quote that parsed but did not verify (nothing in them is trusted; there is no
  * TCB status). Undefined when even the quote or its PCK certificate does not parse.
  */
+const UNCHECKED: RevocationStatus = { checked: false, source: 'none', crls: [] };
+
 export function unverifiedTdxClaims(report: Uint8Array): Record<string, unknown> | undefined {
   try {
     const quote = parseTdxQuote(report);
@@ -110,8 +112,9 @@ export function unverifiedTdxClaims(report: Uint8Array): Record<string, unknown>
     const {
       tcbStatus: _s,
       advisoryIds: _a,
+      revocation: _r,
       ...rest
-    } = tdxClaims(quote, pck, { status: 'UpToDate', advisoryIds: [] });
+    } = tdxClaims(quote, pck, { status: 'UpToDate', advisoryIds: [] }, UNCHECKED);
     return rest;
   } catch {
     return undefined;

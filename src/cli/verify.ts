@@ -13,7 +13,7 @@ import { AttestationError } from '../errors.js';
 import { parsePolicy } from '../evidence/policy.js';
 import { snpClaims } from '../evidence/snp/appraise.js';
 import { parseSnpReport } from '../evidence/snp/report.js';
-import type { EvidenceInput, VerifyOptions } from '../evidence/types.js';
+import type { EvidenceInput, RevocationStatus, VerifyOptions } from '../evidence/types.js';
 import { detectFormat, verifyEvidence } from '../evidence/verify.js';
 import { parseCertificate, toDerList } from '../evidence/x509.js';
 import type { CliIo } from './io.js';
@@ -131,12 +131,30 @@ function parsedClaims(report: Uint8Array): unknown {
   if (detectFormat(report) !== 'sev-snp') return undefined;
   try {
     const parsed = parseSnpReport(report);
-    if (parsed.product) return snpClaims(parsed, parsed.product, false);
+    if (parsed.product) {
+      const { revocation: _r, ...fields } = snpClaims(parsed, parsed.product, false, {
+        checked: false,
+        source: 'none',
+        crls: [],
+      });
+      return fields;
+    }
     const { raw: _raw, ...fields } = parsed;
     return fields;
   } catch {
     return undefined;
   }
+}
+
+/** One line on what the revocation check covered: "verified" alone would overstate it. */
+export function revocationLine(r: RevocationStatus): string {
+  if (!r.checked) return `revocation NOT checked: ${r.reason ?? 'no CRL'}`;
+  const crls = r.crls
+    .map((c) => `${c.issuer} CRL (thisUpdate ${c.thisUpdate}, nextUpdate ${c.nextUpdate ?? 'none'})`)
+    .join(' and ');
+  const from =
+    r.source === 'kds' ? 'fetched from KDS' : r.source === 'cache' ? 'from the cache' : 'from the collateral';
+  return `revocation checked against the ${crls}, ${from}${r.reason ? ` (${r.reason})` : ''}`;
 }
 
 export async function run(args: string[], io: CliIo): Promise<number> {
@@ -160,8 +178,12 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     request = await toRequest(file, values);
     format = detectFormat(request.input.report) ?? null;
     const claims = await verifyEvidence(request.input, request.options);
-    if (values.json) io.out(`${JSON.stringify({ ok: true, format, claims })}\n`);
-    else io.out(`OK: ${format} evidence verified\n${JSON.stringify(claims, null, 2)}\n`);
+    const { revocation } = claims;
+    if (values.json) io.out(`${JSON.stringify({ ok: true, format, revocation, claims })}\n`);
+    else
+      io.out(
+        `OK: ${format} evidence verified; ${revocationLine(revocation)}\n${JSON.stringify(claims, null, 2)}\n`,
+      );
     return 0;
   } catch (err) {
     if (err instanceof UsageError) return usageError(io, err.message);

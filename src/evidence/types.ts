@@ -94,9 +94,35 @@ export interface TcbVersion {
   fmc?: number;
 }
 
+/**
+ * Whether the verifier checked the chain against a certificate revocation list, with which CRLs,
+ * or why not: a chain that was not checked is not known to be unrevoked, and servers log this.
+ */
+export interface RevocationStatus {
+  checked: boolean;
+  /**
+   * Where the CRLs came from: `'kds'` (fetched from AMD's KDS or the `kds` service now),
+   * `'cache'` (the KDS client's memory or disk cache: offline, fresh, or after a failed fetch),
+   * `'collateral'` (TDX: the PCK and root CA CRLs of the collateral), `'none'` (not checked).
+   */
+  source: 'kds' | 'cache' | 'collateral' | 'none';
+  /** The CRLs applied (none when `checked` is false), with their validity windows (ISO 8601). */
+  crls: RevocationCrl[];
+  /** Why revocation was not checked, or why a cached CRL stood in for a fetch. */
+  reason?: string;
+}
+
+export interface RevocationCrl {
+  /** The issuer's common name, e.g. `'ARK-Milan'`, `'Intel SGX PCK Platform CA'`. */
+  issuer: string;
+  thisUpdate: string;
+  nextUpdate?: string;
+}
+
 export interface SnpClaims {
   format: 'sev-snp';
   simulated: boolean;
+  revocation: RevocationStatus;
   version: number;
   product: 'Milan' | 'Genoa' | 'Turin';
   signer: 'vcek' | 'vlek';
@@ -157,6 +183,7 @@ export interface SnpPlatformInfo {
 export interface TdxClaims {
   format: 'tdx';
   simulated: boolean;
+  revocation: RevocationStatus;
   version: number;
   teeTcbSvn: string;
   teeTcbSvn2?: string;

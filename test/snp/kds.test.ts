@@ -288,6 +288,105 @@ describe('CRLs (simulated ARK-signed CRLs served at the KDS CRL path)', () => {
     ).toBe('ERR_EVIDENCE_CHAIN');
   });
 
+  it('the claims say which CRL was checked, from where, or why none was', async () => {
+    const { kds, prefix } = client();
+    const crl = simulated.amdCrl({ product: 'Milan' });
+    routes.set(crlPath(prefix), ok(crl));
+    const fetched = (await verifyEvidence(ev, { kds, trustAnchors: anchors })) as SnpClaims;
+    expect(fetched.revocation).toMatchObject({ checked: true, source: 'kds' });
+    expect(fetched.revocation.crls).toHaveLength(1);
+    expect(fetched.revocation.crls[0]!.issuer).toBe('ARK-Milan');
+    expect(Date.parse(fetched.revocation.crls[0]!.thisUpdate)).toBeLessThanOrEqual(Date.now());
+    const cached = (await verifyEvidence(ev, { kds, trustAnchors: anchors })) as SnpClaims;
+    expect(cached.revocation).toMatchObject({ checked: true, source: 'cache' });
+    const none = client();
+    const unchecked = (await verifyEvidence(ev, { kds: none.kds, trustAnchors: anchors })) as SnpClaims;
+    expect(unchecked.revocation).toMatchObject({ checked: false, source: 'none', crls: [] });
+    expect(unchecked.revocation.reason).toMatch(/HTTP 404/);
+    const offline = (await verifyEvidence(ev, {
+      kds: none.kds,
+      trustAnchors: anchors,
+      offline: true,
+    })) as SnpClaims;
+    expect(offline.revocation).toMatchObject({ checked: false, reason: 'offline, and no CRL is cached' });
+  });
+
+  describe('stale-if-error: a cached CRL valid at now is used when the fetch fails', () => {
+    // max-age=0: the cached CRL is stale at once, so every verification asks KDS again.
+    const revoking = () => ({
+      status: 200,
+      body: simulated.amdCrl({ product: 'Milan', revoked: [askSerial] }),
+      headers: { 'cache-control': 'max-age=0' },
+    });
+
+    for (const status of [503, 429, 500, 404]) {
+      it(`KDS answering ${status} after a revoking CRL: the cached CRL still refuses the ASK`, async () => {
+        const { kds, prefix } = client();
+        routes.set(crlPath(prefix), (n) => (n === 1 ? revoking() : { status }));
+        expect(await codeOf(verifyEvidence(ev, { kds, trustAnchors: anchors }))).toBe('ERR_EVIDENCE_CHAIN');
+        const err = await errorOf(verifyEvidence(ev, { kds, trustAnchors: anchors }));
+        expect(err.code).toBe('ERR_EVIDENCE_CHAIN');
+        expect(err.message).toMatch(/revoked/);
+        expect(err.details.crlSource).toBe('cache');
+        expect(hits.get(crlPath(prefix))).toBe(2);
+      });
+    }
+
+    it('KDS refusing connections after a revoking CRL: still refused', async () => {
+      const kdsServer = createServer((_req, res) => {
+        const r = revoking();
+        res.writeHead(r.status, r.headers);
+        res.end(r.body);
+      });
+      await new Promise<void>((done) => kdsServer.listen(0, '127.0.0.1', done));
+      const url = `http://127.0.0.1:${(kdsServer.address() as AddressInfo).port}`;
+      const kds = new KdsClient({ baseUrl: url, backoffMs: 1 });
+      expect(await codeOf(verifyEvidence(ev, { kds, trustAnchors: anchors }))).toBe('ERR_EVIDENCE_CHAIN');
+      kdsServer.closeAllConnections();
+      await new Promise<void>((done) => kdsServer.close(() => done()));
+      const err = await errorOf(verifyEvidence(ev, { kds, trustAnchors: anchors }));
+      expect(err.code).toBe('ERR_EVIDENCE_CHAIN');
+      expect(err.message).toMatch(/revoked/);
+    });
+
+    it('a cached CRL that revokes nothing stands in, and the claims name it with the failure', async () => {
+      const { kds, prefix } = client();
+      const clean = simulated.amdCrl({ product: 'Milan' });
+      routes.set(crlPath(prefix), (n) =>
+        n === 1 ? { status: 200, body: clean, headers: { 'cache-control': 'max-age=0' } } : { status: 503 },
+      );
+      await verifyEvidence(ev, { kds, trustAnchors: anchors });
+      const claims = (await verifyEvidence(ev, {
+        kds,
+        trustAnchors: anchors,
+        policy: { snp: { requireCrl: true } },
+      })) as SnpClaims;
+      expect(claims.revocation).toMatchObject({ checked: true, source: 'cache' });
+      expect(claims.revocation.reason).toMatch(/HTTP 503.*cached CRL was used/);
+    });
+
+    it('a cached CRL outside its window at now does not stand in', async () => {
+      const { kds, prefix } = client();
+      const old = simulated.amdCrl({
+        product: 'Milan',
+        thisUpdate: new Date('2024-01-01T00:00:00Z'),
+        nextUpdate: new Date('2024-02-01T00:00:00Z'),
+        revoked: [askSerial],
+      });
+      routes.set(crlPath(prefix), (n) =>
+        n === 1 ? { status: 200, body: old, headers: { 'cache-control': 'max-age=0' } } : { status: 503 },
+      );
+      const at = new Date('2024-01-15T00:00:00Z');
+      expect(await codeOf(verifyEvidence(ev, { kds, trustAnchors: anchors, now: at }))).toBe(
+        'ERR_EVIDENCE_CHAIN',
+      );
+      // At the wall clock the cached CRL has expired: revocation is reported as not checked.
+      const claims = (await verifyEvidence(ev, { kds, trustAnchors: anchors })) as SnpClaims;
+      expect(claims.revocation.checked).toBe(false);
+      expect(claims.revocation.reason).toMatch(/cached CRL .* is not valid at/);
+    });
+  });
+
   it("real AMD report: a CRL not signed by AMD's ARK is refused", async () => {
     const { kds, prefix } = client();
     routes.set(`${prefix}/vcek/v1/Milan/crl`, ok(simulated.amdCrl({ product: 'Milan' })));

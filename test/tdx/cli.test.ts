@@ -75,6 +75,17 @@ describe('CLI with TDX quotes', () => {
     const ok = await cli('verify', ...args, '--policy', policy);
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.out).claims.tcbStatus).toBe('OutOfDate');
+    // Intel's CRLs come with the collateral: revocation is checked, and the output names both.
+    const { revocation } = JSON.parse(ok.out);
+    expect(revocation).toMatchObject({ checked: true, source: 'collateral' });
+    expect(revocation.crls.map((c: { issuer: string }) => c.issuer)).toEqual([
+      expect.stringMatching(/^Intel SGX PCK (Platform|Processor) CA$/),
+      'Intel SGX Root CA',
+    ]);
+    const text = await cli('verify', ...args.filter((a) => a !== '--json'), '--policy', policy);
+    expect(text.out.split('\n')[0]).toMatch(
+      /^OK: tdx evidence verified; revocation checked against the Intel SGX PCK (Platform|Processor) CA CRL \(thisUpdate \S+, nextUpdate \S+\) and Intel SGX Root CA CRL \(thisUpdate \S+, nextUpdate \S+\), from the collateral$/,
+    );
   });
 
   it('verify --offline without collateral fails with ERR_COLLATERAL_UNAVAILABLE', async () => {

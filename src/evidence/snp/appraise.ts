@@ -8,15 +8,21 @@
  */
 import { AttestationError } from '../../errors.js';
 import type { SnpPolicy } from '../policy.js';
-import type { SnpClaims } from '../types.js';
+import type { RevocationStatus, SnpClaims } from '../types.js';
 import type { SnpReport } from './report.js';
 import type { SnpProduct } from './roots.js';
 import { firstBelow } from './tcb.js';
 
-export function snpClaims(report: SnpReport, product: SnpProduct, simulated: boolean): SnpClaims {
+export function snpClaims(
+  report: SnpReport,
+  product: SnpProduct,
+  simulated: boolean,
+  revocation: RevocationStatus,
+): SnpClaims {
   const claims: SnpClaims = {
     format: 'sev-snp',
     simulated,
+    revocation,
     version: report.version,
     product,
     signer: report.signerInfo.signingKey,

@@ -11,7 +11,7 @@ import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
 import { equalBytes } from '../bytes.js';
 import type { Policy } from '../policy.js';
-import type { EvidenceInput, SnpClaims, VerifyOptions } from '../types.js';
+import type { EvidenceInput, RevocationCrl, RevocationStatus, SnpClaims, VerifyOptions } from '../types.js';
 import { type ParsedCert, type ParsedCrl, parseCrl, toDerList, verifyWithAlgorithm } from '../x509.js';
 import { appraiseSnp, snpClaims } from './appraise.js';
 import {
@@ -87,39 +87,53 @@ function verifiedCrl(der: Uint8Array, ark: ParsedCert): ParsedCrl {
   return crl;
 }
 
+function crlWindow(crl: ParsedCrl): RevocationCrl {
+  return {
+    issuer: crl.issuer.CN ?? '?',
+    thisUpdate: crl.thisUpdate.toISOString(),
+    ...(crl.nextUpdate ? { nextUpdate: crl.nextUpdate.toISOString() } : {}),
+  };
+}
+
+function validAt(crl: ParsedCrl, now: Date): boolean {
+  const t = now.getTime();
+  return t >= crl.thisUpdate.getTime() && (crl.nextUpdate === undefined || t <= crl.nextUpdate.getTime());
+}
+
 /**
  * Uses the product's CRL whenever one is at hand (fetched when online, cached otherwise). A CRL
  * that is not signed by the accepting ARK is an error; one outside its validity window at `now`
  * counts as missing. With snp.requireCrl a missing CRL is fatal.
+ *
+ * When the fetch fails (KDS blocked, 429, 5xx, 404, timeout), the cached CRL is used if it is
+ * valid at `now` (stale-if-error): otherwise whoever can block the KDS could hide a revocation
+ * the verifier already knows about. The returned status says what was checked, for the claims.
  */
 async function checkRevocation(
   chain: ChainResult,
   product: SnpProduct,
   signer: 'vcek' | 'vlek',
   options: ResolvedOptions,
-): Promise<void> {
+): Promise<RevocationStatus> {
   const required = options.policy.snp?.requireCrl === true;
-  const missing = (why: string, cause?: unknown) => {
+  const missing = (why: string, cause?: unknown): RevocationStatus => {
     if (required)
       throw new AttestationError('ERR_COLLATERAL_UNAVAILABLE', `policy snp.requireCrl: ${why}`, {
         details: { field: 'snp.requireCrl' },
         ...(cause === undefined ? {} : { cause }),
       });
+    return { checked: false, source: 'none', crls: [], reason: why };
   };
+  const kds = kdsClientFor(options.kds);
+  const path = KdsClient.crlPath(product, signer);
   let der: Uint8Array;
-  try {
-    const kds = kdsClientFor(options.kds);
-    const path = KdsClient.crlPath(product, signer);
-    // AMD's KDS holds no CRL for a simulated root: asking it would only fail (or, offline, hang
-    // on DNS). A simulated chain uses a CRL only from a KDS the caller named, or the cache.
-    const cacheOnly = options.offline === true || (chain.simulated && kds.fetcher.baseUrl === AMD_KDS_BASE);
-    const res = cacheOnly
-      ? await kds.fetcher.cached(path)
-      : await kds.fetcher.get(path, {
-          ...(options.signal ? { signal: options.signal } : {}),
-          // An optional CRL should not hold verification up with retries.
-          ...(required ? {} : { retries: 0 }),
-        });
+  let source: 'kds' | 'cache';
+  let fallback: string | undefined;
+  // AMD's KDS holds no CRL for a simulated root: asking it would only fail (or, offline, hang
+  // on DNS). A simulated chain uses a CRL only from a KDS the caller named, or the cache.
+  const cacheOnly = options.offline === true || (chain.simulated && kds.fetcher.baseUrl === AMD_KDS_BASE);
+  if (cacheOnly) {
+    const res = await kds.fetcher.cached(path);
     if (!res)
       return missing(
         options.offline === true
@@ -127,21 +141,42 @@ async function checkRevocation(
           : "no CRL is cached for a simulated chain (AMD's KDS has none)",
       );
     der = res.body;
-  } catch (err) {
-    if (err instanceof AttestationError && err.code === 'ERR_ABORTED') throw err;
-    return missing('no CRL is available', err);
+    source = 'cache';
+  } else {
+    try {
+      const res = await kds.fetcher.get(path, {
+        ...(options.signal ? { signal: options.signal } : {}),
+        // An optional CRL should not hold verification up with retries.
+        ...(required ? {} : { retries: 0 }),
+      });
+      der = res.body;
+      source = res.fromCache ? 'cache' : 'kds';
+    } catch (err) {
+      if (err instanceof AttestationError && err.code === 'ERR_ABORTED') throw err;
+      const why = err instanceof AttestationError ? err.message : String(err);
+      const stale = await kds.fetcher.cached(path);
+      if (!stale) return missing(`no CRL is available: ${why}`, err);
+      der = stale.body;
+      source = 'cache';
+      fallback = `the CRL fetch failed (${why}); the cached CRL was used`;
+    }
   }
   const crl = verifiedCrl(der, chain.ark);
-  const t = options.now.getTime();
-  if (t < crl.thisUpdate.getTime() || (crl.nextUpdate && t > crl.nextUpdate.getTime()))
-    return missing(`the CRL is not valid at ${options.now.toISOString()}`);
+  if (!validAt(crl, options.now))
+    return missing(
+      `the ${fallback ? 'cached ' : ''}CRL (${crl.thisUpdate.toISOString()}..${crl.nextUpdate?.toISOString() ?? ''}) is not valid at ${options.now.toISOString()}`,
+    );
   for (const [cert, what] of [
     [chain.intermediate, chain.intermediate.subject.CN ?? 'intermediate'],
     [chain.vek, signer.toUpperCase()],
   ] as const) {
     if (crl.revoked.has(cert.serialHex))
-      throw chainError(`${what} (serial ${cert.serialHex}) is revoked`, { revoked: cert.serialHex });
+      throw chainError(`${what} (serial ${cert.serialHex}) is revoked`, {
+        revoked: cert.serialHex,
+        crlSource: source,
+      });
   }
+  return { checked: true, source, crls: [crlWindow(crl)], ...(fallback ? { reason: fallback } : {}) };
 }
 
 function oneDer(value: Uint8Array, what: string): Uint8Array {
@@ -290,7 +325,7 @@ export async function verifySnp(input: EvidenceInput, options: ResolvedOptions):
     chain: verified,
   } = knownVerdict(input, report, options) ?? (await vekVerdict(input, report, options));
   report = withProduct(report, product);
-  await checkRevocation(verified, product, signer, options);
+  const revocation = await checkRevocation(verified, product, signer, options);
 
   if (!verifyReportSignature(report, verified.vek.publicKey))
     throw new AttestationError(
@@ -302,7 +337,7 @@ export async function verifySnp(input: EvidenceInput, options: ResolvedOptions):
   if (ext.hwID && !hwIdMatches(ext.hwID, report.raw.chipId, product))
     throw chainError('VCEK hwID does not match the report CHIP_ID');
 
-  const claims = snpClaims(report, product, verified.simulated);
+  const claims = snpClaims(report, product, verified.simulated, revocation);
   appraiseSnp(claims, options.policy.snp);
   return claims;
 }

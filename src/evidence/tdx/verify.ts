@@ -8,7 +8,7 @@ import { AttestationError } from '../../errors.js';
 import { bytesToHex, equalBytes, hexToBytes, isAllZero } from '../bytes.js';
 import type { Policy } from '../policy.js';
 import { SIMULATED_ORGANIZATION } from '../simulated-marker.js';
-import type { EvidenceInput, TdxClaims, TdxCollateral, VerifyOptions } from '../types.js';
+import type { EvidenceInput, RevocationStatus, TdxClaims, TdxCollateral, VerifyOptions } from '../types.js';
 import { appraiseTdx } from './appraise.js';
 import { matchCollateral, normaliseCollateral, verifyCollateral } from './collateral.js';
 import { type PckChain, verifyPckChain } from './pck.js';
@@ -150,11 +150,13 @@ export function tdxClaims(
   quote: TdxQuote,
   pck: PckChain,
   tcb: Pick<TcbResult, 'status' | 'advisoryIds'>,
+  revocation: RevocationStatus,
 ): TdxClaims {
   const b = quote.body;
   return {
     format: 'tdx',
     simulated: pck.root.subject.O === SIMULATED_ORGANIZATION,
+    revocation,
     version: quote.header.version,
     teeTcbSvn: bytesToHex(b.teeTcbSvn),
     ...(b.teeTcbSvn2 ? { teeTcbSvn2: bytesToHex(b.teeTcbSvn2) } : {}),
@@ -194,7 +196,18 @@ export async function verifyTdx(
   matchCollateral(pck, vc);
   const qeLevel = qeIdentityLevel(quote.qeReport, vc.qeIdentity);
   const tcb = evaluateTcb(quote.body, pck.sgx, vc.tcbInfo, qeLevel);
-  const claims = tdxClaims(quote, pck, tcb);
+  // Intel's CRLs are part of the collateral, which is required: revocation is always checked here
+  // (matchCollateral refused the quote if the PCK CRL or root CA CRL listed its chain).
+  const revocation: RevocationStatus = {
+    checked: true,
+    source: 'collateral',
+    crls: [vc.pckCrl, vc.rootCrl].map((crl) => ({
+      issuer: crl.issuer.CN ?? '?',
+      thisUpdate: crl.thisUpdate.toISOString(),
+      ...(crl.nextUpdate ? { nextUpdate: crl.nextUpdate.toISOString() } : {}),
+    })),
+  };
+  const claims = tdxClaims(quote, pck, tcb, revocation);
   appraiseTdx(claims, options.policy.tdx);
   return claims;
 }
