@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { simulated } from '../../src/evidence/providers/simulated.js';
 import type { EvidenceInput, VerifyOptions } from '../../src/evidence/types.js';
 import { verifyEvidence } from '../../src/evidence/verify.js';
+import { parseCertificate } from '../../src/evidence/x509.js';
 import { codeOf, flipped } from './fixtures.js';
 
 const anchors = simulated.trustAnchors();
@@ -74,5 +75,55 @@ describe('verdicts kept for the last VEK and chain', () => {
     const report = new Uint8Array(ev.report);
     report[0x048] = (report[0x048]! & ~0b11100) | (1 << 2); // SIGNING_KEY = VLEK
     expect(await codeOf(verifyEvidence({ ...ev, report }, options))).toBe('ERR_EVIDENCE_CHAIN');
+  });
+});
+
+describe('trust anchors are read by content on every verification (issue 10 item 6)', () => {
+  /** A private copy of the simulated anchors, and the index of ARK-Milan in it. */
+  function ownAnchors() {
+    const own = simulated.trustAnchors();
+    const milan = own.amdArks.findIndex((d) => parseCertificate(d).subject.CN === 'ARK-Milan');
+    expect(milan).toBeGreaterThanOrEqual(0);
+    return { own, milan };
+  }
+
+  it('a root removed in place after an acceptance is no longer trusted (kept verdict)', async () => {
+    const { own, milan } = ownAnchors();
+    const ev = await evidence();
+    const opts = { ...options, trustAnchors: own };
+    await expect(verifyEvidence(ev, opts)).resolves.toMatchObject({ format: 'sev-snp' });
+    own.amdArks.splice(milan, 1);
+    expect(await codeOf(verifyEvidence(ev, opts))).toBe('ERR_EVIDENCE_CHAIN');
+  });
+
+  it('a root removed in place is no longer trusted for a chain seen before under that list', async () => {
+    const { own, milan } = ownAnchors();
+    const ev = await evidence();
+    const opts = { ...options, trustAnchors: own };
+    await expect(verifyEvidence(ev, opts)).resolves.toMatchObject({ format: 'sev-snp' });
+    // Another platform's acceptance replaces the kept verdict, so the next one is decided afresh.
+    await expect(verifyEvidence(await evidence('Genoa'), opts)).resolves.toMatchObject({ product: 'Genoa' });
+    own.amdArks.splice(milan, 1);
+    expect(await codeOf(verifyEvidence(ev, opts))).toBe('ERR_EVIDENCE_CHAIN');
+  });
+
+  it('a root whose bytes are changed in place is no longer trusted', async () => {
+    const { own, milan } = ownAnchors();
+    const ev = await evidence();
+    const opts = { ...options, trustAnchors: own };
+    await expect(verifyEvidence(ev, opts)).resolves.toMatchObject({ format: 'sev-snp' });
+    const ark = own.amdArks[milan]!;
+    ark[ark.length - 1]! ^= 0x01;
+    expect(await codeOf(verifyEvidence(ev, opts))).toBe('ERR_EVIDENCE_CHAIN');
+  });
+
+  it('a root added in place is trusted from the next verification on', async () => {
+    const { own, milan } = ownAnchors();
+    const [ark] = own.amdArks.splice(milan, 1);
+    const ev = await evidence();
+    const opts = { ...options, trustAnchors: own };
+    expect(await codeOf(verifyEvidence(ev, opts))).toBe('ERR_EVIDENCE_CHAIN');
+    own.amdArks.push(ark!);
+    await expect(verifyEvidence(ev, opts)).resolves.toMatchObject({ format: 'sev-snp' });
   });
 });

@@ -214,17 +214,21 @@ export function parseChainCert(der: Uint8Array, what: string): ParsedCert {
   return cert;
 }
 
-const anchorCache = new WeakMap<Uint8Array[], ParsedCert[]>();
-
-/** The ARKs that may accept a chain: the caller's anchors, or AMD's pinned ones. */
+/**
+ * The ARKs that may accept a chain: the caller's anchors, or AMD's pinned ones. The caller's list
+ * is read again on every call (parseCertificate memoises by content, so this costs a lookup per
+ * anchor): a cache keyed by the array would keep trusting a root removed from it in place.
+ */
 export function anchorsFor(product: SnpProduct, amdArks?: Uint8Array[]): ParsedCert[] {
   if (amdArks === undefined) return [amdCerts(product).ark];
-  let parsed = anchorCache.get(amdArks);
-  if (!parsed) {
-    parsed = amdArks.map((der) => parseChainCert(der, 'trust anchor'));
-    anchorCache.set(amdArks, parsed);
-  }
-  return parsed.filter((a) => a.subject.CN === `ARK-${product}`);
+  if (!Array.isArray(amdArks) || !amdArks.every((d) => d instanceof Uint8Array))
+    throw new AttestationError(
+      'ERR_INVALID_ARGUMENT',
+      'trustAnchors.amdArks must be a list of DER certificates',
+    );
+  return amdArks
+    .map((der) => parseChainCert(der, 'trust anchor'))
+    .filter((a) => a.subject.CN === `ARK-${product}`);
 }
 
 function signedBy(cert: ParsedCert, issuer: ParsedCert): boolean {

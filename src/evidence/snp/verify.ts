@@ -206,7 +206,8 @@ interface VekVerdict {
 /**
  * The last VEK and chain text that passed, with the verdict: a platform sends the same pair with
  * every report. The verdict depends on them, the report's signer and product, and the caller's
- * ARKs (taken by identity, as anchorsFor() does) alone; validity at `now` is checked every time.
+ * ARKs alone (compared by content: the caller may edit the list in place between calls);
+ * validity at `now` is checked every time.
  */
 let lastVerdict:
   | {
@@ -214,10 +215,20 @@ let lastVerdict:
       chain: string | undefined;
       signer: 'vcek' | 'vlek';
       reportProduct: SnpProduct | undefined;
+      /** Copies of the caller's ARKs when the verdict was reached. */
       arks: Uint8Array[] | undefined;
       verdict: VekVerdict;
     }
   | undefined;
+
+function sameAnchors(kept: Uint8Array[] | undefined, given: Uint8Array[] | undefined): boolean {
+  if (kept === undefined || given === undefined) return kept === given;
+  return (
+    Array.isArray(given) &&
+    kept.length === given.length &&
+    kept.every((d, i) => given[i] instanceof Uint8Array && equalBytes(d, given[i]))
+  );
+}
 
 function knownVerdict(
   input: EvidenceInput,
@@ -232,7 +243,7 @@ function knownVerdict(
     last.chain !== input.chain ||
     last.signer !== report.signerInfo.signingKey ||
     last.reportProduct !== report.product ||
-    last.arks !== options.trustAnchors?.amdArks ||
+    !sameAnchors(last.arks, options.trustAnchors?.amdArks) ||
     !equalBytes(last.vek, input.vek)
   )
     return undefined;
@@ -303,7 +314,7 @@ async function vekVerdict(
       chain: input.chain,
       signer,
       reportProduct: report.product,
-      arks: options.trustAnchors?.amdArks,
+      arks: options.trustAnchors?.amdArks?.map((d) => new Uint8Array(d)),
       verdict,
     };
   return verdict;
