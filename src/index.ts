@@ -1,4 +1,7 @@
+/// <reference types="node" preserve="true" />
 // The whole public API, as flat named exports. Each export is documented in docs/api.md.
+// The reference above is kept in dist/index.d.ts: the declarations use Node's types (Duplex,
+// X509Certificate, Buffer...), and TypeScript 6+ no longer loads @types/node unless asked to.
 
 export {
   AttestedChannel,

@@ -43,7 +43,7 @@ const USAGE = `usage: attested-channel verify <file> [options]
   --at ISO-8601  time at which certificates must be valid; default: now
   --offline      never touch the network
   --kds-url URL  AMD KDS base URL (default https://kdsintf.amd.com)
-  --collateral F TDX collateral JSON (schema of test/fixtures/tdx/README.md); default: fetched from Intel PCS
+  --collateral F TDX collateral JSON (schema: "TDX collateral schema" in docs/api.md); default: fetched from Intel PCS
   --pcs-url URL  Intel PCS or PCCS base URL (default https://api.trustedservices.intel.com)
   --json         print one JSON object
 
