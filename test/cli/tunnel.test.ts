@@ -1,5 +1,5 @@
 // `serve` in the VM and `tunnel` on the user's side, end to end on loopback with an echo server as
-// the forwarded service (standing in for sshd).
+// the forwarded service (standing in for sshd; sshd.test.ts puts a real OpenSSH server there).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
