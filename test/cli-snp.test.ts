@@ -1,5 +1,7 @@
 /** The inspect and verify subcommands on SNP evidence, run in-process with captured output. */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -90,6 +92,36 @@ describe('attested-channel verify', () => {
     expect(j.claims.measurement).toBe(milan.meta.fields.measurement);
     expect(j.claims.product).toBe('Milan');
     expect(j.error).toBeUndefined();
+  });
+
+  it('says when revocation was not checked because KDS answered 503 for the CRL', async () => {
+    const kds = createServer((_req, res) => {
+      res.writeHead(503);
+      res.end();
+    });
+    await new Promise<void>((done) => kds.listen(0, '127.0.0.1', done));
+    try {
+      const url = `http://127.0.0.1:${(kds.address() as AddressInfo).port}`;
+      const args = [
+        'verify',
+        f(milan, 'report.bin'),
+        '--vek',
+        f(milan, 'vek.der'),
+        ...at(milan),
+        '--kds-url',
+        url,
+      ];
+      const j = JSON.parse((await cli(...args, '--json')).out);
+      expect(j.ok).toBe(true);
+      expect(j.revocation).toMatchObject({ checked: false, source: 'none', crls: [] });
+      expect(j.revocation.reason).toMatch(/no CRL is available: .*HTTP 503/);
+      const text = await cli(...args);
+      expect(text.out.split('\n')[0]).toMatch(
+        /^OK: sev-snp evidence verified; revocation NOT checked: .*HTTP 503/,
+      );
+    } finally {
+      await new Promise<void>((done) => kds.close(() => done()));
+    }
   });
 
   it('says when revocation was not checked (--offline, nothing cached): text and --json', async () => {
