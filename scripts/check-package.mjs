@@ -11,10 +11,23 @@
  * - the file list: LICENSE, README and docs ship, no source maps (src/ does not ship), nothing
  *   from test/; dist/index.d.ts references Node's types;
  * - every relative link in the shipped Markdown and every path in the CLI's --help texts names a
- *   file that ships (the rest of the repository is not there for a user of the package).
+ *   file that ships (the rest of the repository is not there for a user of the package);
+ * - a consumer: the unpacked tarball in an empty ESM project compiles with this repository's
+ *   TypeScript and no `types` setting (TypeScript 6+ then loads no @types by itself: the
+ *   declarations must reference Node's types themselves), the libraries' declarations included.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,6 +97,54 @@ try {
     });
     for (const m of help.matchAll(/\b(?:test|examples|src|bench|scripts|docs)\/[\w./-]*\w/g))
       if (!files.has(m[0])) fail(`${command} --help names ${m[0]}, which does not ship`);
+  }
+
+  // A consumer project: the package from the tarball, everything else linked from here (offline).
+  const consumer = join(out, 'consumer');
+  const modules = join(consumer, 'node_modules');
+  mkdirSync(modules, { recursive: true });
+  execFileSync('tar', ['-xzf', tarball, '-C', out]);
+  renameSync(join(out, 'package'), join(modules, 'attested-channel'));
+  for (const entry of readdirSync(join(root, 'node_modules'))) {
+    if (entry.startsWith('.') || entry === 'attested-channel') continue;
+    symlinkSync(join(root, 'node_modules', entry), join(modules, entry));
+  }
+  writeFileSync(
+    join(consumer, 'package.json'),
+    '{ "name": "consumer", "private": true, "type": "module" }\n',
+  );
+  writeFileSync(
+    join(consumer, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        module: 'nodenext',
+        target: 'es2022',
+        strict: true,
+        noEmit: true,
+        skipLibCheck: false,
+      },
+      files: ['index.ts'],
+    }),
+  );
+  writeFileSync(
+    join(consumer, 'index.ts'),
+    [
+      "import { attestedConnect, type Claims, verifyEvidence } from 'attested-channel';",
+      'const claims: Claims = await verifyEvidence({ report: new Uint8Array(1184) });',
+      'const checked: boolean = claims.revocation.checked;',
+      "const channel = await attestedConnect({ host: 'cvm.example', port: 1, verify: { policy: {} } });",
+      'const remote: string | undefined = channel.socket.remoteAddress;',
+      "channel.end('bye');",
+      'export { checked, remote };',
+      '',
+    ].join('\n'),
+  );
+  try {
+    execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', consumer], {
+      encoding: 'utf8',
+    });
+  } catch (err) {
+    fail(`a TypeScript consumer without a types setting does not compile:\n${err.stdout}${err.stderr}`);
   }
 
   const run = (what, cmd, args) => {
