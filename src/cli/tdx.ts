@@ -98,12 +98,13 @@ export async function applyTdxOptions(
   }
 }
 
+// Never shown: unverifiedTdxClaims() drops it with the other verdicts.
+const UNCHECKED: RevocationStatus = { checked: false, source: 'none', crls: [] };
+
 /**
  * The claims of a quote that parsed but did not verify (nothing in them is trusted; there is no
  * TCB status). Undefined when even the quote or its PCK certificate does not parse.
  */
-const UNCHECKED: RevocationStatus = { checked: false, source: 'none', crls: [] };
-
 export function unverifiedTdxClaims(report: Uint8Array): Record<string, unknown> | undefined {
   try {
     const quote = parseTdxQuote(report);
