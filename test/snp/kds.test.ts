@@ -349,6 +349,25 @@ describe('CRLs (simulated ARK-signed CRLs served at the KDS CRL path)', () => {
       expect(err.message).toMatch(/revoked/);
     });
 
+    it('a restarted verifier (new client, same cacheDir) still refuses when KDS answers 503', async () => {
+      const cacheDir = mkdtempSync(join(tmpdir(), 'ac-crl-cache-'));
+      try {
+        const prefix = `/disk${++seq}`;
+        routes.set(crlPath(prefix), (n) => (n === 1 ? revoking() : { status: 503 }));
+        const first = new KdsClient({ baseUrl: base + prefix, backoffMs: 1, cacheDir });
+        expect(await codeOf(verifyEvidence(ev, { kds: first, trustAnchors: anchors }))).toBe(
+          'ERR_EVIDENCE_CHAIN',
+        );
+        const restarted = new KdsClient({ baseUrl: base + prefix, backoffMs: 1, cacheDir });
+        const err = await errorOf(verifyEvidence(ev, { kds: restarted, trustAnchors: anchors }));
+        expect(err.code).toBe('ERR_EVIDENCE_CHAIN');
+        expect(err.message).toMatch(/revoked/);
+        expect(hits.get(crlPath(prefix))).toBe(2);
+      } finally {
+        rmSync(cacheDir, { recursive: true, force: true });
+      }
+    });
+
     it('a cached CRL that revokes nothing stands in, and the claims name it with the failure', async () => {
       const { kds, prefix } = client();
       const clean = simulated.amdCrl({ product: 'Milan' });
