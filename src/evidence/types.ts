@@ -97,6 +97,12 @@ export interface TcbVersion {
 export interface SnpClaims {
   format: 'sev-snp';
   simulated: boolean;
+  /**
+   * Whether the policy section these claims passed pins the workload (a measurement, MRTD, RTMR,
+   * HOST_DATA, ID key digest, MRCONFIGID, MROWNER or MROWNERCONFIG). False: the policy named no
+   * such field for this format, so any genuine guest of it would have passed.
+   */
+  workloadPinned: boolean;
   version: number;
   product: 'Milan' | 'Genoa' | 'Turin';
   signer: 'vcek' | 'vlek';
@@ -157,6 +163,12 @@ export interface SnpPlatformInfo {
 export interface TdxClaims {
   format: 'tdx';
   simulated: boolean;
+  /**
+   * Whether the policy section these claims passed pins the workload (a measurement, MRTD, RTMR,
+   * HOST_DATA, ID key digest, MRCONFIGID, MROWNER or MROWNERCONFIG). False: the policy named no
+   * such field for this format, so any genuine guest of it would have passed.
+   */
+  workloadPinned: boolean;
   version: number;
   teeTcbSvn: string;
   teeTcbSvn2?: string;

@@ -17,6 +17,8 @@ export function snpClaims(report: SnpReport, product: SnpProduct, simulated: boo
   const claims: SnpClaims = {
     format: 'sev-snp',
     simulated,
+    // Set by appraiseClaims(), from the policy the claims passed.
+    workloadPinned: false,
     version: report.version,
     product,
     signer: report.signerInfo.signingKey,
