@@ -110,6 +110,7 @@ export function unverifiedTdxClaims(report: Uint8Array): Record<string, unknown>
     const {
       tcbStatus: _s,
       advisoryIds: _a,
+      workloadPinned: _w,
       ...rest
     } = tdxClaims(quote, pck, { status: 'UpToDate', advisoryIds: [] });
     return rest;

@@ -1,8 +1,9 @@
 /**
  * `attested-channel verify <file> [options]`: verifies evidence against the vendor roots and a
  * policy. Exit 0 accepted, 1 rejected (or collateral missing), 2 usage error. With --json it
- * prints one object {"ok","format","claims","error":{"code","message"}}; claims appear whenever
- * the report parsed, even when verification failed, so a rejected report can still be examined.
+ * prints one object {"ok","format","workloadPinned","claims","error":{"code","message"}}; claims
+ * appear whenever the report parsed, even when verification failed, so a rejected report can still
+ * be examined; workloadPinned (accepted evidence only) says whether the policy pinned the workload.
  *
  * All options are declared in OPTIONS and turned into verifyEvidence() arguments in toRequest();
  * a new option (e.g. TDX's --collateral) is one entry there and a few lines in toRequest().
@@ -10,6 +11,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { AttestationError } from '../errors.js';
+import { workloadPins } from '../evidence/appraise.js';
 import { parsePolicy } from '../evidence/policy.js';
 import { snpClaims } from '../evidence/snp/appraise.js';
 import { parseSnpReport } from '../evidence/snp/report.js';
@@ -131,7 +133,11 @@ function parsedClaims(report: Uint8Array): unknown {
   if (detectFormat(report) !== 'sev-snp') return undefined;
   try {
     const parsed = parseSnpReport(report);
-    if (parsed.product) return snpClaims(parsed, parsed.product, false);
+    if (parsed.product) {
+      // Nothing was appraised: there is no workloadPinned to report.
+      const { workloadPinned: _w, ...claims } = snpClaims(parsed, parsed.product, false);
+      return claims;
+    }
     const { raw: _raw, ...fields } = parsed;
     return fields;
   } catch {
@@ -160,8 +166,17 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     request = await toRequest(file, values);
     format = detectFormat(request.input.report) ?? null;
     const claims = await verifyEvidence(request.input, request.options);
-    if (values.json) io.out(`${JSON.stringify({ ok: true, format, claims })}\n`);
-    else io.out(`OK: ${format} evidence verified\n${JSON.stringify(claims, null, 2)}\n`);
+    const { workloadPinned } = claims;
+    if (values.json) io.out(`${JSON.stringify({ ok: true, format, workloadPinned, claims })}\n`);
+    else {
+      io.out(`OK: ${format} evidence verified\n${JSON.stringify(claims, null, 2)}\n`);
+      const pins = workloadPins(claims.format, parsePolicy(request.options.policy));
+      io.err(
+        workloadPinned
+          ? `workload pinned by ${pins.join(', ')}\n`
+          : `WARNING: workload NOT pinned: the policy names no measurement for ${claims.format}, so any genuine ${claims.format} guest passes it\n`,
+      );
+    }
     return 0;
   } catch (err) {
     if (err instanceof UsageError) return usageError(io, err.message);
