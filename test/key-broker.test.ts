@@ -126,7 +126,7 @@ describe('key broker', () => {
     const td = simulated.tdx();
     const denied = await ask('disk-key', td);
     expect(denied.status).toBe(403);
-    expect(json(denied.body).field).toBe('tdx');
+    expect(json(denied.body)).toEqual({ error: 'forbidden', field: 'format', code: 'ERR_EVIDENCE_POLICY' });
     const granted = await ask('td-key', td);
     expect(granted.status).toBe(200);
     expect(Buffer.from(granted.body).equals(TDX_KEY)).toBe(true);
