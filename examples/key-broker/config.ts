@@ -110,7 +110,8 @@ function readSecret(
   } else {
     if (typeof raw.env !== 'string' || !ENV_NAME.test(raw.env))
       throw bad(`${path}.env`, 'must be an environment variable name');
-    const text = env[raw.env];
+    // Own variables only: "constructor" or "toString" must not name Object.prototype's members.
+    const text = Object.hasOwn(env, raw.env) ? env[raw.env] : undefined;
     if (text === undefined || text === '')
       throw bad(`${path}.env`, `environment variable ${raw.env} is not set`);
     value = Buffer.from(text, 'utf8');
