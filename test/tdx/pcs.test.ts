@@ -88,7 +88,7 @@ describe('Intel PCS client against a local PCS', () => {
   });
 
   it('a PCS response without its own "signature" member is refused, whatever Object.prototype holds', async () => {
-    const unsigned = createServer((req, res) => {
+    const unsigned = createServer((_req, res) => {
       res.setHeader('TCB-Info-Issuer-Chain', encodeURIComponent(c.tcb_info_issuer_chain));
       res.end(`{"tcbInfo":${c.tcb_info}}`);
     });
