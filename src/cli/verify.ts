@@ -41,7 +41,8 @@ const USAGE = `usage: attested-channel verify <file> [options]
   --vek F        VCEK or VLEK certificate (DER or PEM); default: fetched from AMD KDS (VCEK only)
   --ask F        ASK or ASVK certificate; default: the embedded one of the report's product
   --ark F        ARK certificate; must be one of AMD's pinned ARKs
-  --policy F     policy JSON file (fields snp.* / tdx.*); default: strict defaults
+  --policy F     policy JSON file (fields snp.* / tdx.*; only the formats it names pass);
+                 default: strict defaults (any genuine evidence, workload not pinned)
   --at ISO-8601  time at which certificates must be valid; default: now
   --offline      never touch the network
   --kds-url URL  AMD KDS base URL (default https://kdsintf.amd.com)
