@@ -187,6 +187,38 @@ describe('channels: REQUEST.accept lists only the formats the policy names', () 
     expect((await serverError).code).not.toBe(undefined);
   });
 
+  it('re-attestation is appraised under the policy of that moment: a format it no longer names is refused', async () => {
+    const policy: { snp?: object; tdx?: object } = { snp: { measurements: [M] } };
+    let serverSide: AttestedChannel | undefined;
+    server = createAttestedServer(
+      { evidence: simulated.snp(), verify: { policy: policy as never, trustAnchors: anchors, now: NOW } },
+      (ch: AttestedChannel) => {
+        serverSide = ch;
+        ch.on('error', () => {});
+      },
+    );
+    const port = await listen(server);
+    const ch = await attestedConnect({
+      host: '127.0.0.1',
+      port,
+      evidence: simulated.snp(),
+      verify: { policy: { snp: { measurements: [M] } }, trustAnchors: anchors, now: NOW },
+    });
+    ch.on('error', () => {});
+    try {
+      while (!serverSide) await new Promise((r) => setTimeout(r, 5));
+      expect((await serverSide.reattest()).workloadPinned).toBe(true);
+      delete policy.snp;
+      policy.tdx = { mrTd: [MRTD] };
+      const err = await rejectionOf(serverSide.reattest());
+      expect(err.code).toBe('ERR_EVIDENCE_POLICY');
+      expect(err.details.field).toBe('format');
+    } finally {
+      ch.destroy();
+      serverSide?.destroy();
+    }
+  });
+
   it('a client whose policy names no format accepts either, and its claims say the workload is not pinned', async () => {
     for (const evidence of [simulated.snp(), simulated.tdx({ now: NOW })]) {
       server = createAttestedServer({ evidence }, (ch: AttestedChannel) => ch.end());
