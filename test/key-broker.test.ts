@@ -133,6 +133,27 @@ describe('key broker', () => {
     await waitForEntry((e) => e.decision === 'released' && e.secret === 'td-key' && e.peer?.format === 'tdx');
   });
 
+  it('the client refuses a broker policy that pins no workload, before it connects', async () => {
+    const anchors = simulated.trustAnchors();
+    for (const policy of [{}, { snp: { allowDebug: false } }, { snp: { measurements: [GOOD] }, tdx: {} }]) {
+      const before = (await auditEntries()).length;
+      const err = await fetchSecret({
+        host: '127.0.0.1',
+        port,
+        name: 'disk-key',
+        evidence: goodVm,
+        brokerVerify: { policy, trustAnchors: anchors },
+      }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(AttestationError);
+      expect((err as AttestationError).code).toBe('ERR_POLICY_INVALID');
+      expect((err as AttestationError).message).toMatch(/pins no workload/);
+      expect((await auditEntries()).length).toBe(before);
+    }
+  });
+
   it('answers 404 for an unknown name', async () => {
     const res = await ask('no-such-key', goodVm);
     expect(res.status).toBe(404);
