@@ -141,6 +141,50 @@ describe('attested-channel verify', () => {
     );
   });
 
+  it('says whether the policy pinned the workload: a JSON member, a line on stderr', async () => {
+    const base = ['verify', f(milan, 'report.bin'), '--vek', f(milan, 'vek.der'), ...at(milan), '--offline'];
+    const none = await cli(...base, '--json');
+    expect(JSON.parse(none.out)).toMatchObject({
+      ok: true,
+      workloadPinned: false,
+      claims: { workloadPinned: false },
+    });
+    const noneText = await cli(...base);
+    expect(noneText.code).toBe(0);
+    expect(noneText.err).toMatch(/workload NOT pinned/);
+    const pinned = join(dir, 'pinned.json');
+    writeFileSync(pinned, JSON.stringify({ snp: { measurements: [milan.meta.fields.measurement] } }));
+    const yes = await cli(...base, '--policy', pinned, '--json');
+    expect(JSON.parse(yes.out)).toMatchObject({
+      ok: true,
+      workloadPinned: true,
+      claims: { workloadPinned: true },
+    });
+    const yesText = await cli(...base, '--policy', pinned);
+    expect(yesText.err).toBe('workload pinned by snp.measurements\n');
+  });
+
+  it('a TDX-only policy refuses a genuine SNP report (exit 1, ERR_EVIDENCE_POLICY, field "format")', async () => {
+    const tdxOnly = join(dir, 'tdx-only.json');
+    writeFileSync(tdxOnly, JSON.stringify({ tdx: { mrTd: ['00'.repeat(48)] } }));
+    const r = await cli(
+      'verify',
+      f(milan, 'report.bin'),
+      '--vek',
+      f(milan, 'vek.der'),
+      ...at(milan),
+      '--offline',
+      '--policy',
+      tdxOnly,
+      '--json',
+    );
+    expect(r.code).toBe(1);
+    const j = JSON.parse(r.out);
+    expect(j.error).toMatchObject({ code: 'ERR_EVIDENCE_POLICY', details: { field: 'format' } });
+    expect(j.workloadPinned).toBeUndefined();
+    expect(j.claims.workloadPinned).toBeUndefined();
+  });
+
   it('accepts --ask/--ark files (DER or PEM)', async () => {
     const askPem = join(dir, 'ask.pem');
     writeFileSync(askPem, derToPem(turin.ask));

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog, clip } from '../examples/key-broker/audit.js';
 import { loadConfig, parseConfig } from '../examples/key-broker/config.js';
 import { AttestationError } from '../src/errors.js';
+import { unpinnedFormats } from '../src/evidence/appraise.js';
 
 const M = 'ab'.repeat(48);
 let dir: string;
@@ -127,7 +128,14 @@ describe('key broker config', () => {
     ],
     [
       'TDX policy that pins nothing',
-      base({ secrets: { k: { source: { file: 'key.bin' }, policy: { tdx: { rtmr0: [M] } } } } }),
+      base({ secrets: { k: { source: { file: 'key.bin' }, policy: { tdx: { mrSeam: [M] } } } } }),
+      'secrets.k.policy.tdx',
+    ],
+    [
+      'policy that pins SNP but admits any TDX guest',
+      base({
+        secrets: { k: { source: { file: 'key.bin' }, policy: { snp: { measurements: [M] }, tdx: {} } } },
+      }),
       'secrets.k.policy.tdx',
     ],
     [
@@ -180,7 +188,7 @@ describe('key broker config', () => {
           // Accepted configs hold only pinned policies and non-empty values.
           for (const s of c.secrets.values()) {
             expect(s.value.length).toBeGreaterThan(0);
-            expect(s.policy.snp?.measurements?.length || s.policy.tdx?.mrTd?.length).toBeTruthy();
+            expect(unpinnedFormats(s.policy)).toEqual([]);
           }
         } catch (err) {
           expect(err).toBeInstanceOf(AttestationError);

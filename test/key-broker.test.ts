@@ -126,11 +126,32 @@ describe('key broker', () => {
     const td = simulated.tdx();
     const denied = await ask('disk-key', td);
     expect(denied.status).toBe(403);
-    expect(json(denied.body).field).toBe('tdx');
+    expect(json(denied.body)).toEqual({ error: 'forbidden', field: 'format', code: 'ERR_EVIDENCE_POLICY' });
     const granted = await ask('td-key', td);
     expect(granted.status).toBe(200);
     expect(Buffer.from(granted.body).equals(TDX_KEY)).toBe(true);
     await waitForEntry((e) => e.decision === 'released' && e.secret === 'td-key' && e.peer?.format === 'tdx');
+  });
+
+  it('the client refuses a broker policy that pins no workload, before it connects', async () => {
+    const anchors = simulated.trustAnchors();
+    for (const policy of [{}, { snp: { allowDebug: false } }, { snp: { measurements: [GOOD] }, tdx: {} }]) {
+      const before = (await auditEntries()).length;
+      const err = await fetchSecret({
+        host: '127.0.0.1',
+        port,
+        name: 'disk-key',
+        evidence: goodVm,
+        brokerVerify: { policy, trustAnchors: anchors },
+      }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(AttestationError);
+      expect((err as AttestationError).code).toBe('ERR_POLICY_INVALID');
+      expect((err as AttestationError).message).toMatch(/pins no workload/);
+      expect((await auditEntries()).length).toBe(before);
+    }
   });
 
   it('answers 404 for an unknown name', async () => {

@@ -17,6 +17,7 @@ import {
 import type { AddressInfo } from 'node:net';
 import { type AttestedServer, createAttestedServer } from '../../src/channel/server.js';
 import { AttestationError } from '../../src/errors.js';
+import { appraiseClaims, FORMAT_SECTIONS } from '../../src/evidence/appraise.js';
 import type { Policy } from '../../src/evidence/policy.js';
 import {
   type Claims,
@@ -25,7 +26,6 @@ import {
   type TrustAnchors,
 } from '../../src/evidence/types.js';
 import { peerClaims, serveHttp } from '../../src/http/server.js';
-import { appraiseClaims } from './appraise.js';
 import { type AuditEntry, AuditLog, clip, peerSummary } from './audit.js';
 import { type BrokerConfig, SECRET_NAME } from './config.js';
 
@@ -68,7 +68,6 @@ interface Verdict {
 }
 
 const SECRETS_PATH = /^\/v1\/secrets\/([^/]*)$/;
-const FORMAT_SECTION: Record<Claims['format'], 'snp' | 'tdx'> = { 'sev-snp': 'snp', tdx: 'tdx' };
 
 /** The decision for one request. Pure except for reading the configured value on release. */
 export function decide(
@@ -116,22 +115,12 @@ export function decide(
       audit: { decision: 'not_found', secret, reason: 'unknown secret' },
     };
   }
-  const section = FORMAT_SECTION[claims.format];
-  if (!entry.policy[section]) {
-    return {
-      status: 403,
-      body: { error: 'forbidden', field: section, code: 'ERR_EVIDENCE_POLICY' },
-      audit: {
-        decision: 'denied',
-        secret,
-        field: section,
-        code: 'ERR_EVIDENCE_POLICY',
-        reason: `the policy has no "${section}" section, so ${claims.format} VMs may not have this secret`,
-      },
-    };
-  }
   try {
-    appraiseClaims(claims, entry.policy);
+    // The config admits only policies that pin the workload (config.ts); fail closed all the same.
+    if (!appraiseClaims(claims, entry.policy))
+      throw new AttestationError('ERR_EVIDENCE_POLICY', 'the policy pins no workload', {
+        details: { field: FORMAT_SECTIONS[claims.format] },
+      });
   } catch (err) {
     const e =
       err instanceof AttestationError ? err : new AttestationError('ERR_EVIDENCE_POLICY', 'appraisal failed');
@@ -139,9 +128,9 @@ export function decide(
     const field =
       typeof e.details.field === 'string'
         ? e.details.field
-        : e.code === 'ERR_EVIDENCE_TCB' && section === 'tdx'
+        : e.code === 'ERR_EVIDENCE_TCB' && claims.format === 'tdx'
           ? 'tdx.acceptTcbStatus'
-          : section;
+          : FORMAT_SECTIONS[claims.format];
     // The response names the field and code only: the message may quote the policy's allowed values.
     return {
       status: 403,

@@ -15,6 +15,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AttestationError } from '../../src/errors.js';
+import { unpinnedFormats } from '../../src/evidence/appraise.js';
 import { parsePolicy } from '../../src/evidence/policy.js';
 import type { Claims, EvidenceProvider, TrustAnchors } from '../../src/evidence/types.js';
 import { attestedAgent } from '../../src/http/agent.js';
@@ -42,6 +43,14 @@ export interface FetchSecretResult {
 
 /** One request over a fresh attested channel. Rejects with an AttestationError when the channel fails. */
 export async function fetchSecret(options: FetchSecretOptions): Promise<FetchSecretResult> {
+  // A broker policy that pins no workload would hand this VM's evidence, and its request, to any
+  // genuine VM of a format the policy admits: require a pin, as the broker does of its secrets.
+  const brokerPolicy = options.brokerVerify ? parsePolicy(options.brokerVerify.policy) : undefined;
+  if (brokerPolicy && unpinnedFormats(brokerPolicy).length > 0)
+    throw new AttestationError(
+      'ERR_POLICY_INVALID',
+      `the broker policy pins no workload for ${unpinnedFormats(brokerPolicy).join(' and ')} (any genuine VM would pass as the broker)`,
+    );
   const agent = attestedAgent(
     {
       evidence: options.evidence,
@@ -49,7 +58,7 @@ export async function fetchSecret(options: FetchSecretOptions): Promise<FetchSec
       ...(options.brokerVerify
         ? {
             verify: {
-              policy: parsePolicy(options.brokerVerify.policy),
+              policy: brokerPolicy,
               ...(options.brokerVerify.trustAnchors
                 ? { trustAnchors: options.brokerVerify.trustAnchors }
                 : {}),

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { AttestationError } from '../../src/errors.js';
+import { FORMAT_SECTIONS, unpinnedFormats } from '../../src/evidence/appraise.js';
 import { type Policy, parsePolicy } from '../../src/evidence/policy.js';
 
 export type BrokerEvidence = 'none' | 'configfs' | 'simulated-snp' | 'simulated-tdx';
@@ -51,9 +52,10 @@ function onlyKeys(path: string, obj: Record<string, unknown>, allowed: string[])
 }
 
 /**
- * A secret's policy must pin the workload: without a measurement (or signed ID key / MRTD) any VM
- * on genuine hardware would satisfy it. Formats the policy does not name are refused at request
- * time, so at least one section is required.
+ * A secret's policy must pin the workload of every format it admits: one that pins none would
+ * give the secret to every VM on genuine hardware. The library decides what pins a workload
+ * (workloadPins) and that a policy admits only the formats it names, so a policy with no section
+ * (which admits every format) is refused here too.
  */
 function checkSecretPolicy(path: string, raw: unknown): Policy {
   let policy: Policy;
@@ -63,18 +65,21 @@ function checkSecretPolicy(path: string, raw: unknown): Policy {
     const msg = err instanceof Error ? err.message : String(err);
     throw bad(path, msg);
   }
-  if (!policy.snp && !policy.tdx) throw bad(path, 'must have an "snp" and/or a "tdx" section');
-  if (policy.snp) {
-    if (!(policy.snp.measurements?.length || policy.snp.idKeyDigests?.length))
-      throw bad(`${path}.snp`, 'must pin the workload with "measurements" or "idKeyDigests"');
-    if (policy.snp.requireCrl !== undefined)
-      throw bad(
-        `${path}.snp.requireCrl`,
-        'is a verification setting, not a property of the claims; not supported here',
-      );
+  const unpinned = unpinnedFormats(policy);
+  if (unpinned.length > 0) {
+    const section = FORMAT_SECTIONS[unpinned[0]!];
+    throw Object.hasOwn(policy, section)
+      ? bad(
+          `${path}.${section}`,
+          'must pin the workload (a measurement, host data, ID key, MRTD, RTMR, config ID or owner)',
+        )
+      : bad(path, 'must have an "snp" and/or a "tdx" section that pins the workload');
   }
-  if (policy.tdx && !(policy.tdx.mrTd?.length || policy.tdx.mrConfigId?.length))
-    throw bad(`${path}.tdx`, 'must pin the workload with "mrTd" or "mrConfigId"');
+  if (policy.snp?.requireCrl !== undefined)
+    throw bad(
+      `${path}.snp.requireCrl`,
+      'is a verification setting, not a property of the claims; not supported here',
+    );
   return policy;
 }
 
@@ -105,7 +110,8 @@ function readSecret(
   } else {
     if (typeof raw.env !== 'string' || !ENV_NAME.test(raw.env))
       throw bad(`${path}.env`, 'must be an environment variable name');
-    const text = env[raw.env];
+    // Own variables only: "constructor" or "toString" must not name Object.prototype's members.
+    const text = Object.hasOwn(env, raw.env) ? env[raw.env] : undefined;
     if (text === undefined || text === '')
       throw bad(`${path}.env`, `environment variable ${raw.env} is not set`);
     value = Buffer.from(text, 'utf8');

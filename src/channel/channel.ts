@@ -21,7 +21,7 @@ import type {
 import { verifyEvidence } from '../evidence/verify.js';
 import { certificateSpki } from '../evidence/x509.js';
 import { computeBinder, exportBinderSecret, PROTOCOL_ID, peekReportData } from './binder.js';
-import { type DecodedCmw, encodeCmw, mediaTypeOf, REPORT_MEDIA_TYPES } from './cmw.js';
+import { acceptedMediaTypes, type DecodedCmw, encodeCmw, mediaTypeOf } from './cmw.js';
 import { DEFAULT_MAX_CONTROL_PAYLOAD, encodeAlert, FrameType, HEADER_SIZE } from './frames.js';
 import type { TlsIdentity } from './identity.js';
 import { Session, type SessionAction, type SessionEvent, type TimerKey } from './session.js';
@@ -230,7 +230,8 @@ export class AttestedChannel extends Duplex {
     const { options, internals, role } = params;
     this.#session = new Session({
       role,
-      accept: options.verify ? REPORT_MEDIA_TYPES : [],
+      // Only the formats the policy names (a policy naming none: every format).
+      accept: options.verify ? acceptedMediaTypes(params.policy ?? options.verify.policy) : [],
       ...(options.evidence ? { produces: mediaTypeOf(options.evidence.format) } : {}),
       exchangeTimeoutMs: options.timeout ?? DEFAULT_TIMEOUT_MS,
       maxControlPayload: options.maxControlPayload ?? DEFAULT_MAX_CONTROL_PAYLOAD,

@@ -4,7 +4,9 @@
  * pairings are fixed, base64url is canonical and unpadded, and anything else is refused.
  */
 import { AttestationError } from '../errors.js';
+import { policyFormats } from '../evidence/appraise.js';
 import { base64url, fromBase64url } from '../evidence/bytes.js';
+import { type Policy, parsePolicy } from '../evidence/policy.js';
 import type { EvidenceFormat, EvidenceInput } from '../evidence/types.js';
 import { detectFormat } from '../evidence/verify.js';
 import { derToPem, toDerList } from '../evidence/x509.js';
@@ -19,6 +21,21 @@ export const MediaType = {
 
 /** Media types a challenger lists in REQUEST.accept: those of the report record. */
 export const REPORT_MEDIA_TYPES: readonly string[] = [MediaType.SNP_REPORT, MediaType.TDX_QUOTE];
+
+/**
+ * The report media types a challenger lists in REQUEST.accept: those of the formats its policy
+ * lets in (policyFormats: the formats it names, or both when it names none). A policy that does
+ * not parse lists both: verifyEvidence() then refuses whatever comes with ERR_POLICY_INVALID.
+ */
+export function acceptedMediaTypes(policy: unknown): readonly string[] {
+  let parsed: Policy;
+  try {
+    parsed = parsePolicy(policy);
+  } catch {
+    return REPORT_MEDIA_TYPES;
+  }
+  return policyFormats(parsed).map(mediaTypeOf);
+}
 
 export function mediaTypeOf(format: EvidenceFormat): string {
   return format === 'sev-snp' ? MediaType.SNP_REPORT : MediaType.TDX_QUOTE;

@@ -213,8 +213,13 @@ function parseJsonObject(payload: Uint8Array, what: string): Record<string, unkn
   return value as Record<string, unknown>;
 }
 
+/** A member of a peer's JSON object, never one inherited from Object.prototype. */
+function member(o: Record<string, unknown>, key: string): unknown {
+  return Object.hasOwn(o, key) ? o[key] : undefined;
+}
+
 function contextOf(o: Record<string, unknown>, what: string): Uint8Array {
-  const c = o['context'];
+  const c = member(o, 'context');
   const bytes = typeof c === 'string' ? fromBase64url(c) : undefined;
   if (!bytes || bytes.length !== CONTEXT_SIZE)
     throw protocolError(`${what}.context must be ${CONTEXT_SIZE} bytes in unpadded base64url`);
@@ -223,7 +228,7 @@ function contextOf(o: Record<string, unknown>, what: string): Uint8Array {
 
 /** A string member; `code` members must also look like an error code (ERR_ + capitals). */
 function stringOf(o: Record<string, unknown>, key: string, what: string): string {
-  const v = o[key];
+  const v = member(o, key);
   if (typeof v !== 'string') throw protocolError(`${what}.${key} must be a string`);
   return v;
 }
@@ -236,15 +241,15 @@ function codeOf(o: Record<string, unknown>, what: string): string {
 
 function reasonOf(o: Record<string, unknown>, what: string): string {
   // `reason` is informative; a peer that leaves it out is tolerated.
-  if (o['reason'] === undefined) return '';
+  if (member(o, 'reason') === undefined) return '';
   return stringOf(o, 'reason', what).slice(0, MAX_REASON_LENGTH);
 }
 
 export function parseRequest(payload: Uint8Array): RequestMessage {
   const o = parseJsonObject(payload, 'REQUEST');
-  if (o['v'] !== 1) throw protocolError('REQUEST.v must be 1');
+  if (member(o, 'v') !== 1) throw protocolError('REQUEST.v must be 1');
   const context = contextOf(o, 'REQUEST');
-  const accept = o['accept'];
+  const accept = member(o, 'accept');
   if (!Array.isArray(accept) || accept.length > MAX_ACCEPT_ENTRIES)
     throw protocolError(`REQUEST.accept must be an array of at most ${MAX_ACCEPT_ENTRIES} media types`);
   for (const m of accept)
@@ -256,15 +261,16 @@ export function parseRequest(payload: Uint8Array): RequestMessage {
 export function parseEvidence(payload: Uint8Array): EvidenceMessage {
   const o = parseJsonObject(payload, 'EVIDENCE');
   const context = contextOf(o, 'EVIDENCE');
-  if (!('evidence' in o)) throw protocolError('EVIDENCE.evidence is missing');
+  if (!Object.hasOwn(o, 'evidence')) throw protocolError('EVIDENCE.evidence is missing');
   return { context, evidence: o['evidence'] };
 }
 
 export function parseResult(payload: Uint8Array): ResultMessage {
   const o = parseJsonObject(payload, 'RESULT');
   const context = contextOf(o, 'RESULT');
-  if (o['ok'] === true) return { context, ok: true };
-  if (o['ok'] !== false) throw protocolError('RESULT.ok must be true or false');
+  const ok = member(o, 'ok');
+  if (ok === true) return { context, ok: true };
+  if (ok !== false) throw protocolError('RESULT.ok must be true or false');
   return { context, ok: false, code: codeOf(o, 'RESULT'), reason: reasonOf(o, 'RESULT') };
 }
 

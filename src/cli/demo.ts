@@ -261,7 +261,10 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     say(
       `   [claims]   ${peer.format} ${peer.product}, report v${peer.version}, signer ${peer.signer}, VMPL ${peer.vmpl}, simulated: ${peer.simulated}`,
     );
-    say(`              measurement ${peer.measurement}`);
+    expect(peer.workloadPinned, 'the policy pins the workload (snp.measurements)');
+    say(
+      `              measurement ${peer.measurement} (pinned by the policy: workloadPinned ${peer.workloadPinned})`,
+    );
     say(
       `              debug ${peer.policy.debug ? 'ON' : 'off'}, reported TCB ${tcb(peer.reportedTcb)}, chip ${short(peer.chipId)}`,
     );

@@ -7,10 +7,11 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { AttestationError } from '../errors.js';
+import { unpinnedFormats } from '../evidence/appraise.js';
 import { type Policy, parsePolicy } from '../evidence/policy.js';
 import { configfsTsm } from '../evidence/providers/configfs-tsm.js';
 import { simulated } from '../evidence/providers/simulated.js';
-import type { Claims, EvidenceProvider } from '../evidence/types.js';
+import type { Claims, EvidenceFormat, EvidenceProvider } from '../evidence/types.js';
 import { type CliIo, usageError } from './io.js';
 
 export interface HostPort {
@@ -51,6 +52,25 @@ export async function loadPolicy(path: string): Promise<Policy> {
   return parsePolicy(value);
 }
 
+/**
+ * A policy that pins no workload lets any genuine guest through (a policy naming no format: any
+ * guest of either vendor). serve and tunnel refuse one unless --any-workload says it is meant;
+ * every format the policy admits must be pinned. Returns the unpinned formats (for the log).
+ */
+export function checkWorkloadPinned(policy: Policy, anyWorkload: boolean): EvidenceFormat[] {
+  const unpinned = unpinnedFormats(policy);
+  if (unpinned.length > 0 && !anyWorkload) {
+    throw new AttestationError(
+      'ERR_POLICY_INVALID',
+      `the policy pins no workload for ${unpinned.join(' and ')}: any genuine ${unpinned.join(' or ')} guest would be accepted. ` +
+        `Pin it (snp.measurements, snp.hostData, snp.idKeyDigests; tdx.mrTd, tdx.rtmr0-3, tdx.mrConfigId, tdx.mrOwner, tdx.mrOwnerConfig), ` +
+        'name only the formats you use, or give --any-workload',
+      { details: { unpinned } },
+    );
+  }
+  return unpinned;
+}
+
 /** --simulate snp|tdx or --configfs [--configfs-root DIR]: this side's evidence, or undefined. */
 export async function providerFrom(opts: {
   simulate?: string | undefined;
@@ -76,8 +96,10 @@ export async function providerFrom(opts: {
 export function describeClaims(claims: Claims | undefined): string {
   if (!claims) return 'peer not attested';
   const sim = claims.simulated ? ' (SIMULATED, not a TEE)' : '';
-  if (claims.format === 'sev-snp') return `sev-snp ${claims.product} measurement ${claims.measurement}${sim}`;
-  return `tdx mrTd ${claims.mrTd} tcb ${claims.tcbStatus}${sim}`;
+  const any = claims.workloadPinned === false ? ' (workload NOT pinned by the policy)' : '';
+  if (claims.format === 'sev-snp')
+    return `sev-snp ${claims.product} measurement ${claims.measurement}${sim}${any}`;
+  return `tdx mrTd ${claims.mrTd} tcb ${claims.tcbStatus}${sim}${any}`;
 }
 
 /**

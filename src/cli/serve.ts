@@ -12,6 +12,7 @@ import { attachWebSocket } from '../channel/websocket.js';
 import { AttestationError } from '../errors.js';
 import { simulated } from '../evidence/providers/simulated.js';
 import {
+  checkWorkloadPinned,
   describeClaims,
   formatHostPort,
   type HostPort,
@@ -25,13 +26,14 @@ import type { CliIo } from './io.js';
 
 export const SERVE_USAGE = `usage: attested-channel serve --listen HOST:PORT --forward HOST:PORT
          (--simulate snp | --simulate tdx | --configfs [--configfs-root DIR])
-         [--websocket PATH] [--policy FILE [--simulated-roots]] [--timeout MS]
+         [--websocket PATH] [--policy FILE [--simulated-roots] [--any-workload]] [--timeout MS]
 
 Runs in the confidential VM. Each connection to --listen proves this VM's identity with hardware
 evidence bound to that connection; only then are its bytes forwarded to --forward (e.g. 127.0.0.1:22).
   --websocket PATH   serve the channel inside WebSockets on this HTTP path instead of raw TCP
   --policy FILE      clients must attest too, and satisfy this policy (JSON)
   --simulated-roots  trust the simulator's roots for client evidence (testing only)
+  --any-workload     accept a --policy that pins no client workload (any genuine VM it admits)
   --configfs-root    configfs-tsm report folder (default /sys/kernel/config/tsm/report)
 `;
 
@@ -61,6 +63,7 @@ export async function startServe(args: string[], io: CliIo): Promise<ServeHandle
         'configfs-root': { type: 'string' },
         policy: { type: 'string' },
         'simulated-roots': { type: 'boolean' },
+        'any-workload': { type: 'boolean' },
         timeout: { type: 'string' },
       },
     }).values;
@@ -86,7 +89,10 @@ export async function startServe(args: string[], io: CliIo): Promise<ServeHandle
     );
   if (values['simulated-roots'] && values['policy'] === undefined)
     throw new AttestationError('ERR_INVALID_ARGUMENT', '--simulated-roots only applies with --policy');
+  if (values['any-workload'] && values['policy'] === undefined)
+    throw new AttestationError('ERR_INVALID_ARGUMENT', '--any-workload only applies with --policy');
   const policy = typeof values['policy'] === 'string' ? await loadPolicy(values['policy']) : undefined;
+  const unpinned = policy ? checkWorkloadPinned(policy, values['any-workload'] === true) : [];
   const evidence = await providerFrom({
     simulate: values['simulate'] as string | undefined,
     configfs: values['configfs'] as boolean | undefined,
@@ -165,7 +171,7 @@ export async function startServe(args: string[], io: CliIo): Promise<ServeHandle
     ? `configfs-tsm (${kind})`
     : `simulated ${kind} (NOT a TEE: testing only)`;
   say(
-    `serving attested-channel/1 on ${wsPath !== undefined ? `ws://${formatHostPort(address)}${wsPath}` : formatHostPort(address)}, evidence ${source}, forwarding to ${formatHostPort(forward)}${policy ? ', clients must attest' : ''}`,
+    `serving attested-channel/1 on ${wsPath !== undefined ? `ws://${formatHostPort(address)}${wsPath}` : formatHostPort(address)}, evidence ${source}, forwarding to ${formatHostPort(forward)}${policy ? ', clients must attest' : ''}${unpinned.length ? ` (ANY ${unpinned.join(' or ')} workload: --any-workload)` : ''}`,
   );
 
   return {

@@ -114,6 +114,7 @@ export function unverifiedTdxClaims(report: Uint8Array): Record<string, unknown>
       tcbStatus: _s,
       advisoryIds: _a,
       revocation: _r,
+      workloadPinned: _w,
       ...rest
     } = tdxClaims(quote, pck, { status: 'UpToDate', advisoryIds: [] }, UNCHECKED);
     return rest;

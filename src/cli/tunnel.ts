@@ -11,6 +11,7 @@ import { type AttestedConnectOptions, attestedConnect } from '../channel/connect
 import { AttestationError } from '../errors.js';
 import { simulated } from '../evidence/providers/simulated.js';
 import {
+  checkWorkloadPinned,
   describeClaims,
   formatHostPort,
   type HostPort,
@@ -23,12 +24,13 @@ import {
 import type { CliIo } from './io.js';
 
 export const TUNNEL_USAGE = `usage: attested-channel tunnel --listen HOST:PORT --connect HOST:PORT|ws://…|wss://… --policy FILE
-         [--simulated-roots] [--simulate snp|tdx | --configfs] [--timeout MS]
+         [--simulated-roots] [--any-workload] [--simulate snp|tdx | --configfs] [--timeout MS]
 
 Runs on your side. Each connection to --listen is carried through its own attested channel to
 --connect; nothing is forwarded until the VM's evidence, bound to that channel, satisfies the policy.
   --policy FILE      what the VM must be (JSON: snp.measurements, tdx.mrTd, ...); required
   --simulated-roots  trust the simulator's roots instead of AMD's and Intel's (testing only)
+  --any-workload     accept a policy that pins no workload (any genuine VM of a format it admits)
   --simulate, --configfs  attest this side too, when the server asks for it
 `;
 
@@ -62,6 +64,7 @@ export async function startTunnel(args: string[], io: CliIo): Promise<TunnelHand
         connect: { type: 'string' },
         policy: { type: 'string' },
         'simulated-roots': { type: 'boolean' },
+        'any-workload': { type: 'boolean' },
         simulate: { type: 'string' },
         configfs: { type: 'boolean' },
         'configfs-root': { type: 'string' },
@@ -83,6 +86,7 @@ export async function startTunnel(args: string[], io: CliIo): Promise<TunnelHand
   if (timeout !== undefined && !(Number.isInteger(timeout) && timeout > 0))
     throw new AttestationError('ERR_INVALID_ARGUMENT', '--timeout must be a positive number of ms');
   const policy = await loadPolicy(values['policy']);
+  const unpinned = checkWorkloadPinned(policy, values['any-workload'] === true);
   const evidence = await providerFrom({
     simulate: values['simulate'] as string | undefined,
     configfs: values['configfs'] as boolean | undefined,
@@ -151,7 +155,7 @@ export async function startTunnel(args: string[], io: CliIo): Promise<TunnelHand
     });
   });
   say(
-    `tunnel listening on ${formatHostPort(address)} → ${targetText}; each connection must attest${values['simulated-roots'] ? ' (simulated roots: TESTING ONLY)' : ''}`,
+    `tunnel listening on ${formatHostPort(address)} → ${targetText}; each connection must attest${values['simulated-roots'] ? ' (simulated roots: TESTING ONLY)' : ''}${unpinned.length ? `; ANY ${unpinned.join(' or ')} workload is accepted (--any-workload)` : ''}`,
   );
   return {
     address,

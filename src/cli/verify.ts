@@ -1,8 +1,9 @@
 /**
  * `attested-channel verify <file> [options]`: verifies evidence against the vendor roots and a
  * policy. Exit 0 accepted, 1 rejected (or collateral missing), 2 usage error. With --json it
- * prints one object {"ok","format","claims","error":{"code","message"}}; claims appear whenever
- * the report parsed, even when verification failed, so a rejected report can still be examined.
+ * prints one object {"ok","format","workloadPinned","claims","error":{"code","message"}}; claims
+ * appear whenever the report parsed, even when verification failed, so a rejected report can still
+ * be examined; workloadPinned (accepted evidence only) says whether the policy pinned the workload.
  *
  * All options are declared in OPTIONS and turned into verifyEvidence() arguments in toRequest();
  * a new option (e.g. TDX's --collateral) is one entry there and a few lines in toRequest().
@@ -10,6 +11,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { AttestationError } from '../errors.js';
+import { workloadPins } from '../evidence/appraise.js';
 import { parsePolicy } from '../evidence/policy.js';
 import { snpClaims } from '../evidence/snp/appraise.js';
 import { parseSnpReport } from '../evidence/snp/report.js';
@@ -39,7 +41,8 @@ const USAGE = `usage: attested-channel verify <file> [options]
   --vek F        VCEK or VLEK certificate (DER or PEM); default: fetched from AMD KDS (VCEK only)
   --ask F        ASK or ASVK certificate; default: the embedded one of the report's product
   --ark F        ARK certificate; must be one of AMD's pinned ARKs
-  --policy F     policy JSON file (fields snp.* / tdx.*); default: strict defaults
+  --policy F     policy JSON file (fields snp.* / tdx.*; only the formats it names pass);
+                 default: strict defaults (any genuine evidence, workload not pinned)
   --at ISO-8601  time at which certificates must be valid; default: now
   --offline      never touch the network
   --kds-url URL  AMD KDS base URL (default https://kdsintf.amd.com)
@@ -132,11 +135,12 @@ function parsedClaims(report: Uint8Array): unknown {
   try {
     const parsed = parseSnpReport(report);
     if (parsed.product) {
-      const { revocation: _r, ...fields } = snpClaims(parsed, parsed.product, false, {
-        checked: false,
-        source: 'none',
-        crls: [],
-      });
+      // Nothing was appraised: no workloadPinned and no revocation status to report.
+      const {
+        revocation: _r,
+        workloadPinned: _w,
+        ...fields
+      } = snpClaims(parsed, parsed.product, false, { checked: false, source: 'none', crls: [] });
       return fields;
     }
     const { raw: _raw, ...fields } = parsed;
@@ -178,12 +182,19 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     request = await toRequest(file, values);
     format = detectFormat(request.input.report) ?? null;
     const claims = await verifyEvidence(request.input, request.options);
-    const { revocation } = claims;
-    if (values.json) io.out(`${JSON.stringify({ ok: true, format, revocation, claims })}\n`);
-    else
+    const { revocation, workloadPinned } = claims;
+    if (values.json) io.out(`${JSON.stringify({ ok: true, format, workloadPinned, revocation, claims })}\n`);
+    else {
       io.out(
         `OK: ${format} evidence verified; ${revocationLine(revocation)}\n${JSON.stringify(claims, null, 2)}\n`,
       );
+      const pins = workloadPins(claims.format, parsePolicy(request.options.policy));
+      io.err(
+        workloadPinned
+          ? `workload pinned by ${pins.join(', ')}\n`
+          : `WARNING: workload NOT pinned: the policy names no measurement for ${claims.format}, so any genuine ${claims.format} guest passes it\n`,
+      );
+    }
     return 0;
   } catch (err) {
     if (err instanceof UsageError) return usageError(io, err.message);

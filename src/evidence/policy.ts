@@ -155,7 +155,8 @@ function checkSection(
   if (!isPlainObject(raw)) throw invalid(name, 'must be an object');
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(raw)) {
-    const spec = fields[k];
+    // Own properties only: "constructor", "toString" or "__proto__" are unknown fields, not Object.prototype's.
+    const spec = Object.hasOwn(fields, k) ? fields[k] : undefined;
     if (!spec) throw invalid(`${name}.${k}`, 'unknown field');
     out[k] = checkField(`${name}.${k}`, spec.kind, v, spec.hexLen);
   }

@@ -123,6 +123,12 @@ export interface SnpClaims {
   format: 'sev-snp';
   simulated: boolean;
   revocation: RevocationStatus;
+  /**
+   * Whether the policy section these claims passed pins the workload (a measurement, MRTD, RTMR,
+   * HOST_DATA, ID key digest, MRCONFIGID, MROWNER or MROWNERCONFIG). False: the policy named no
+   * such field for this format, so any genuine guest of it would have passed.
+   */
+  workloadPinned: boolean;
   version: number;
   product: 'Milan' | 'Genoa' | 'Turin';
   signer: 'vcek' | 'vlek';
@@ -184,6 +190,12 @@ export interface TdxClaims {
   format: 'tdx';
   simulated: boolean;
   revocation: RevocationStatus;
+  /**
+   * Whether the policy section these claims passed pins the workload (a measurement, MRTD, RTMR,
+   * HOST_DATA, ID key digest, MRCONFIGID, MROWNER or MROWNERCONFIG). False: the policy named no
+   * such field for this format, so any genuine guest of it would have passed.
+   */
+  workloadPinned: boolean;
   version: number;
   teeTcbSvn: string;
   teeTcbSvn2?: string;

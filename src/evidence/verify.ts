@@ -3,6 +3,7 @@
  * (parse → verify → appraise → claims), then the caller's own check.
  */
 import { AttestationError, asAttestationError } from '../errors.js';
+import { checkFormat } from './appraise.js';
 import { parsePolicy } from './policy.js';
 import { verifySnp } from './snp/verify.js';
 import { verifyTdx } from './tdx/verify.js';
@@ -37,6 +38,9 @@ export async function verifyEvidence(input: EvidenceInput, options: VerifyOption
   const policy = parsePolicy(options.policy);
   options.signal?.throwIfAborted();
   const format = detectFormat(input.report);
+  // Before any signature or collateral work: a format the policy does not name is refused as
+  // such, and costs no fetch. appraiseClaims() checks it again on the verified claims.
+  if (format !== undefined) checkFormat(format, policy);
   const resolved = { ...options, policy, now: options.now ?? new Date() };
   let claims: Claims;
   if (format === 'sev-snp') claims = await verifySnp(input, resolved);

@@ -3,7 +3,7 @@
  * connector for undici's `Agent` / `Client` (and so for undici's `fetch`).
  *
  * Every connection is a fresh attested channel, verified with the options fixed when the agent
- * was made. Pooled channels are only ever reused by the same agent (hence the same policy), and
+ * was made (the policy parsed and deep-frozen then). Pooled channels are only ever reused by the same agent (hence the same policy), and
  * the pool key carries a digest of the verification settings as well, so no code path can hand a
  * channel verified under one policy to a request made under another.
  */
@@ -13,6 +13,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type AttestedConnectOptions, attestedConnect } from '../channel/connect.js';
 import { AttestationError, asAttestationError } from '../errors.js';
+import { parsePolicy } from '../evidence/policy.js';
 import { markAttested } from './server.js';
 
 /** attestedConnect's options without a target: the target comes from each request's URL. */
@@ -28,8 +29,17 @@ function fixOptions(options: AttestedHttpOptions): Readonly<AttestedHttpOptions>
         'ERR_INVALID_ARGUMENT',
         `attested HTTP: "${key}" is taken from each request's URL; a pool cannot share one ${key === 'socket' ? 'socket' : 'target'}`,
       );
-  // A shallow frozen copy: later changes to the caller's object cannot alter what pooled channels were verified under.
-  return Object.freeze({ ...options });
+  // Frozen copies, the policy parsed and deep-frozen once here (as attestedConnect does per call):
+  // changing the caller's objects later, the policy in place included, alters neither what pooled
+  // channels were verified under nor how new ones are.
+  const verify = options.verify;
+  if (verify === undefined) return Object.freeze({ ...options });
+  if (typeof verify !== 'object' || verify === null)
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'attested HTTP: verify must be an object');
+  return Object.freeze({
+    ...options,
+    verify: Object.freeze({ ...verify, policy: parsePolicy(verify.policy) }),
+  });
 }
 
 /** Canonical JSON (sorted keys) so equal settings give equal digests. */

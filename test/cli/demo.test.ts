@@ -36,6 +36,7 @@ describe('attested-channel demo', () => {
     }
     expect(out).toContain('TLSv1.3, ALPN attested-channel/1');
     expect(out).toMatch(/measurement [0-9a-f]{96}/);
+    expect(out).toMatch(/measurement [0-9a-f]{96} \(pinned by the policy: workloadPinned true\)/);
     expect(out).toContain('simulated: true');
     expect(out).toContain('VM → client: "HELLO, CONFIDENTIAL WORLD"');
     expect(out).toMatch(/refused by the client: ERR_BINDING_MISMATCH/);

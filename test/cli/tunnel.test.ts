@@ -290,6 +290,70 @@ describe('serve + tunnel', () => {
     );
   });
 
+  it('serve and tunnel refuse a policy that pins no workload unless --any-workload is given', async () => {
+    const policies = {
+      empty: {},
+      commentOnly: { comment: 'strict defaults' },
+      snpSection: { snp: { allowDebug: false } },
+      tdxPlatformOnly: { tdx: { mrSeam: ['00'.repeat(48)] } },
+      // Pins SNP but admits any TDX guest.
+      oneUnpinned: { snp: { measurements: [simulated.defaults.snpMeasurement] }, tdx: {} },
+    };
+    for (const [name, policy] of Object.entries(policies)) {
+      const file = join(dir, `unpinned-${name}.json`);
+      writeFileSync(file, JSON.stringify(policy));
+      const forward = ['--forward', '127.0.0.1:1', '--simulate', 'snp'];
+      for (const args of [
+        ['tunnel', '--listen', '127.0.0.1:0', '--connect', '127.0.0.1:1', '--policy', file],
+        ['serve', '--listen', '127.0.0.1:0', ...forward, '--policy', file],
+      ]) {
+        const out = sink();
+        expect(await main(args, out.io), `${name}: ${args[0]}`).toBe(2);
+        expect(out.text()).toMatch(/pins no workload .*--any-workload/);
+      }
+    }
+    // With --any-workload the tunnel starts, says so, and marks what it accepts.
+    await start(
+      ['--simulate', 'snp'],
+      ['--policy', join(dir, 'unpinned-empty.json'), '--simulated-roots', '--any-workload'],
+    );
+    expect(tunnelOut.text()).toMatch(/ANY sev-snp or tdx workload is accepted/);
+    const local = await dial(tunnel!.address.port);
+    const back = readBytes(local, 2);
+    local.write('ok');
+    expect((await back).toString()).toBe('ok');
+    local.destroy();
+    await waitFor(() => /#1 accepted/.test(tunnelOut.text()));
+    expect(tunnelOut.text()).toMatch(/#1 accepted .*\(workload NOT pinned by the policy\)/);
+    const out = sink();
+    expect(
+      await main(
+        [
+          'serve',
+          '--listen',
+          '127.0.0.1:0',
+          '--forward',
+          '127.0.0.1:1',
+          '--simulate',
+          'snp',
+          '--any-workload',
+        ],
+        out.io,
+      ),
+    ).toBe(2);
+    expect(out.text()).toMatch(/--any-workload only applies with --policy/);
+  });
+
+  it('a tunnel with an SNP policy refuses a genuine (simulated) TDX VM', async () => {
+    await start(['--simulate', 'tdx'], ['--policy', goodPolicy, '--simulated-roots']);
+    const local = await dial(tunnel!.address.port);
+    local.on('error', () => {});
+    await closedSocket(local);
+    await waitFor(() => /#1 refused/.test(tunnelOut.text()));
+    expect(tunnelOut.text()).toMatch(/#1 refused .*ERR_UNSUPPORTED_EVIDENCE/);
+    expect(echo.connections()).toBe(0);
+  });
+
   it('--help prints the usage and exits 0', async () => {
     for (const cmd of ['serve', 'tunnel']) {
       const out = sink();

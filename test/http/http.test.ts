@@ -246,6 +246,30 @@ describe('http.request over attestedAgent', () => {
     }
   });
 
+  it('parses and deep-copies the policy at creation: tightening it in place later changes nothing', async () => {
+    const policy = { snp: { measurements: [SERVER_M] } };
+    const agent = attestedAgent({ verify: { policy, trustAnchors: anchors } });
+    try {
+      const first = await get(agent, oneWay.port);
+      expect(first.status).toBe(200);
+      // Tightened in place: the server's measurement is no longer allowed by the caller's object.
+      policy.snp.measurements[0] = 'ab'.repeat(48);
+      // The pooled channel, and new channels alike, are verified under the policy of creation.
+      const [a, b] = await Promise.all([get(agent, oneWay.port), get(agent, oneWay.port)]);
+      expect([a.status, b.status]).toEqual([200, 200]);
+      expect(new Set([first.json.channel, a.json.channel, b.json.channel]).size).toBe(2);
+    } finally {
+      agent.destroy();
+    }
+    // An invalid policy is refused when the agent is made, not at the first request.
+    expect(() => attestedAgent({ verify: { policy: { snp: { measurement: [] } } as never } })).toThrow(
+      expect.objectContaining({ code: 'ERR_POLICY_INVALID' }),
+    );
+    expect(() => attestedConnector({ verify: { policy: { snp: { measurement: [] } } as never } })).toThrow(
+      expect.objectContaining({ code: 'ERR_POLICY_INVALID' }),
+    );
+  });
+
   it('refuses a fixed target or socket in the options', () => {
     for (const bad of [{ host: '127.0.0.1' }, { port: 1 }, { socket: new PassThrough() }]) {
       expect(() => attestedAgent({ ...bad, verify: { policy: accept } } as never)).toThrow(AttestationError);
@@ -273,6 +297,22 @@ describe('undici fetch over attestedConnector', () => {
       // the first one depends on its pool heuristics; channel reuse is asserted for http.Agent above.)
       expect(j1.channel).toBeGreaterThanOrEqual(before);
       expect(j2.channel).toBeGreaterThanOrEqual(before);
+    } finally {
+      await dispatcher.close();
+    }
+  });
+
+  it('the connector keeps the policy of creation too, however the caller changes it', async () => {
+    const policy = { snp: { measurements: [SERVER_M] } };
+    const dispatcher = new UndiciAgent({
+      connect: attestedConnector({ verify: { policy, trustAnchors: anchors } }),
+      pipelining: 0,
+    });
+    try {
+      policy.snp.measurements[0] = 'ab'.repeat(48);
+      const r = await undiciFetch(`http://127.0.0.1:${oneWay.port}/`, { dispatcher });
+      expect(r.status).toBe(200);
+      await r.arrayBuffer();
     } finally {
       await dispatcher.close();
     }

@@ -87,6 +87,32 @@ describe('Intel PCS client against a local PCS', () => {
     expect(err.code).toBe('ERR_COLLATERAL_UNAVAILABLE');
   });
 
+  it('a PCS response without its own "signature" member is refused, whatever Object.prototype holds', async () => {
+    const unsigned = createServer((_req, res) => {
+      res.setHeader('TCB-Info-Issuer-Chain', encodeURIComponent(c.tcb_info_issuer_chain));
+      res.end(`{"tcbInfo":${c.tcb_info}}`);
+    });
+    await new Promise<void>((resolve) => unsigned.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(unsigned.address() as AddressInfo).port}`;
+    const proto = Object.prototype as { signature?: string };
+    Object.defineProperty(proto, 'signature', {
+      value: c.tcb_info_signature,
+      configurable: true,
+      writable: true,
+    });
+    try {
+      const pcs = new PcsClient({ baseUrl: url, rootCrlUrl: `${url}/crl`, retries: 0 });
+      const err = await errorOf(() =>
+        pcs.getCollateral(new Uint8Array(Buffer.from('b0c06f000000', 'hex')), 'platform'),
+      );
+      expect(err.code).toBe('ERR_COLLATERAL_UNAVAILABLE');
+      expect(err.message).toMatch(/no signature/);
+    } finally {
+      delete proto.signature;
+      await new Promise<void>((resolve) => unsigned.close(() => resolve()));
+    }
+  });
+
   it('a PCS without the issuer-chain header is ERR_COLLATERAL_UNAVAILABLE', async () => {
     const bare = createServer((_req, res) => res.end('{"tcbInfo":{},"signature":"00"}'));
     await new Promise<void>((resolve) => bare.listen(0, '127.0.0.1', resolve));

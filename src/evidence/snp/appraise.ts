@@ -23,6 +23,8 @@ export function snpClaims(
     format: 'sev-snp',
     simulated,
     revocation,
+    // Set by appraiseClaims(), from the policy the claims passed.
+    workloadPinned: false,
     version: report.version,
     product,
     signer: report.signerInfo.signingKey,

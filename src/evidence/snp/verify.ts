@@ -9,11 +9,12 @@
  */
 import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
+import { appraiseClaims } from '../appraise.js';
 import { equalBytes } from '../bytes.js';
 import type { Policy } from '../policy.js';
 import type { EvidenceInput, RevocationCrl, RevocationStatus, SnpClaims, VerifyOptions } from '../types.js';
 import { type ParsedCert, type ParsedCrl, parseCrl, toDerList, verifyWithAlgorithm } from '../x509.js';
-import { appraiseSnp, snpClaims } from './appraise.js';
+import { snpClaims } from './appraise.js';
 import {
   type ChainResult,
   checkChainValidity,
@@ -349,6 +350,6 @@ export async function verifySnp(input: EvidenceInput, options: ResolvedOptions):
     throw chainError('VCEK hwID does not match the report CHIP_ID');
 
   const claims = snpClaims(report, product, verified.simulated, revocation);
-  appraiseSnp(claims, options.policy.snp);
+  claims.workloadPinned = appraiseClaims(claims, options.policy);
   return claims;
 }

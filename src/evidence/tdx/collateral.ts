@@ -84,7 +84,8 @@ export function normaliseCollateral(input: unknown): TdxCollateral {
   let total = 0;
   const out: Record<string, string> = {};
   for (const m of COLLATERAL_MEMBERS) {
-    const v = o[m];
+    // Own members only: collateral from outside never gets a member from a prototype.
+    const v = Object.hasOwn(o, m) ? o[m] : undefined;
     if (typeof v !== 'string') throw unavailable(`collateral member ${m} is missing or not a string`);
     total += v.length;
     out[m] = v;

@@ -127,7 +127,8 @@ function crlHex(body: Uint8Array): string {
 function signedPart(res: FetchResult, member: string): { text: string; signature: string } {
   const body = Buffer.from(res.body).toString('utf8');
   const text = extractJsonMember(body, member);
-  const sig = (JSON.parse(body) as Record<string, unknown>).signature;
+  const parsed = JSON.parse(body) as Record<string, unknown>;
+  const sig = Object.hasOwn(parsed, 'signature') ? parsed.signature : undefined;
   if (typeof sig !== 'string') throw unavailable(`PCS response for ${member} has no signature`);
   return { text, signature: sig };
 }

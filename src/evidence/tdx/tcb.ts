@@ -81,9 +81,10 @@ function bad(what: string, why: string): AttestationError {
 
 type Obj = Record<string, unknown>;
 
+/** A copy without a prototype, so every member read afterwards is the JSON's own (or undefined). */
 function obj(v: unknown, what: string): Obj {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad(what, 'not an object');
-  return v as Obj;
+  return Object.assign(Object.create(null) as Obj, v);
 }
 
 function arr(v: unknown, what: string): unknown[] {

@@ -5,11 +5,11 @@
  */
 import { createHash, createPublicKey, type KeyObject, verify } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
+import { appraiseClaims } from '../appraise.js';
 import { bytesToHex, equalBytes, hexToBytes, isAllZero } from '../bytes.js';
 import type { Policy } from '../policy.js';
 import { SIMULATED_ORGANIZATION } from '../simulated-marker.js';
 import type { EvidenceInput, RevocationStatus, TdxClaims, TdxCollateral, VerifyOptions } from '../types.js';
-import { appraiseTdx } from './appraise.js';
 import { matchCollateral, normaliseCollateral, verifyCollateral } from './collateral.js';
 import { type PckChain, verifyPckChain } from './pck.js';
 import { pcsClientFor } from './pcs.js';
@@ -157,6 +157,8 @@ export function tdxClaims(
     format: 'tdx',
     simulated: pck.root.subject.O === SIMULATED_ORGANIZATION,
     revocation,
+    // Set by appraiseClaims(), from the policy the claims passed.
+    workloadPinned: false,
     version: quote.header.version,
     teeTcbSvn: bytesToHex(b.teeTcbSvn),
     ...(b.teeTcbSvn2 ? { teeTcbSvn2: bytesToHex(b.teeTcbSvn2) } : {}),
@@ -208,6 +210,6 @@ export async function verifyTdx(
     })),
   };
   const claims = tdxClaims(quote, pck, tcb, revocation);
-  appraiseTdx(claims, options.policy.tdx);
+  claims.workloadPinned = appraiseClaims(claims, options.policy);
   return claims;
 }
