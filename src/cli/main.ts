@@ -28,6 +28,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'on your side: carry local TCP connections through attested channels',
     load: async () => (await import('./tunnel.js')).run,
   },
+  measure: {
+    summary: 'the launch measurement a VM built from your firmware and kernel will report',
+    load: async () => (await import('./measure.js')).run,
+  },
 };
 
 export function usage(): string {

@@ -132,7 +132,8 @@ export interface SevMetadataHeader {
 /** Parses the 16-byte "ASEV" header. */
 export function parseSevMetadataHeader(h: Uint8Array): SevMetadataHeader {
   if (h.length < 16) fail('SEV metadata header is truncated');
-  if (Buffer.from(h.subarray(0, 4)).toString('latin1') !== 'ASEV') fail('SEV metadata has the wrong signature');
+  if (Buffer.from(h.subarray(0, 4)).toString('latin1') !== 'ASEV')
+    fail('SEV metadata has the wrong signature');
   const length = u32(h, 4);
   const version = u32(h, 8);
   const count = u32(h, 12);
@@ -185,6 +186,9 @@ export function parseOvmf(image: Uint8Array): OvmfInfo {
   const at = sevMetadataOffset(table, image.length);
   if (at === undefined) fail('no SEV metadata (not an SEV-capable OVMF build)');
   const header = parseSevMetadataHeader(image.subarray(at, at + 16));
-  const sections = parseSevMetadataSections(image.subarray(at + 16, at + 16 + header.count * 12), header.count);
+  const sections = parseSevMetadataSections(
+    image.subarray(at + 16, at + 16 + header.count * 12),
+    header.count,
+  );
   return ovmfInfo(image.length, table, sections);
 }

@@ -16,6 +16,7 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { AttestationError } from '../errors.js';
 import {
   FOOTER_WINDOW,
+  guidBytes,
   type OvmfInfo,
   type OvmfSection,
   ovmfInfo,
@@ -24,7 +25,6 @@ import {
   parseSevMetadataSections,
   sevMetadataOffset,
 } from './ovmf.js';
-import { guidBytes } from './ovmf.js';
 
 export type VmmType = 'qemu' | 'ec2' | 'gce';
 export const VMM_TYPES: readonly VmmType[] = ['qemu', 'ec2', 'gce'];
@@ -79,9 +79,16 @@ export interface SnpLaunchDigest {
 
 /** CPUID signature = ext family ‖ ext model ‖ base family ‖ base model ‖ stepping (AMD pub. 25481). */
 export function cpuSignature(family: number, model: number, stepping: number): number {
-  const baseFamily = family > 0xf ? 0xf : family;
+  const baseFamily = Math.min(family, 0xf);
   const extFamily = family > 0xf ? (family - 0xf) & 0xff : 0;
-  return ((extFamily << 20) | ((model >> 4) << 16) | (baseFamily << 8) | ((model & 0xf) << 4) | (stepping & 0xf)) >>> 0;
+  return (
+    ((extFamily << 20) |
+      ((model >> 4) << 16) |
+      (baseFamily << 8) |
+      ((model & 0xf) << 4) |
+      (stepping & 0xf)) >>>
+    0
+  );
 }
 
 /** The AMD CPU models QEMU knows (its builtin_x86_defs) and the signature each stands for. */
@@ -185,10 +192,14 @@ async function openReader(src: MeasureSource, what: string): Promise<Reader> {
   try {
     fh = await open(src, 'r');
   } catch (err) {
-    throw new AttestationError('ERR_INVALID_ARGUMENT', `cannot read ${what} ${src}: ${(err as Error).message}`, {
-      cause: err,
-      details: { path: src },
-    });
+    throw new AttestationError(
+      'ERR_INVALID_ARGUMENT',
+      `cannot read ${what} ${src}: ${(err as Error).message}`,
+      {
+        cause: err,
+        details: { path: src },
+      },
+    );
   }
   try {
     const st = await fh.stat();
@@ -196,7 +207,9 @@ async function openReader(src: MeasureSource, what: string): Promise<Reader> {
     size = st.size;
   } catch (err) {
     await fh.close();
-    throw err instanceof AttestationError ? err : invalid(`cannot read ${what} ${src}: ${(err as Error).message}`);
+    throw err instanceof AttestationError
+      ? err
+      : invalid(`cannot read ${what} ${src}: ${(err as Error).message}`);
   }
   const changed = () => invalid(`${what} ${src} changed while it was read`, { path: src });
   return {
@@ -239,9 +252,12 @@ async function readOvmfInfo(r: Reader): Promise<OvmfInfo> {
   const table = parseFooterTable(top, r.size);
   const at = sevMetadataOffset(table, r.size);
   if (at === undefined)
-    throw invalid('firmware: no SEV metadata (not an SEV-SNP-capable OVMF build)', { reason: 'no-sev-metadata' });
+    throw invalid('firmware: no SEV metadata (not an SEV-SNP-capable OVMF build)', {
+      reason: 'no-sev-metadata',
+    });
   const header = parseSevMetadataHeader(await r.read(at, 16));
-  if (at + 16 + header.count * 12 > r.size) throw invalid('firmware: SEV metadata sections run past the image');
+  if (at + 16 + header.count * 12 > r.size)
+    throw invalid('firmware: SEV metadata sections run past the image');
   const sections = parseSevMetadataSections(await r.read(at + 16, header.count * 12), header.count);
   return ovmfInfo(r.size, table, sections);
 }
@@ -256,7 +272,11 @@ const HT_LENGTH = 168;
 const HT_PADDED = 176;
 
 /** The 176-byte SEV hashes table QEMU writes for a measured direct boot. */
-export function sevHashesTable(h: { cmdline: Uint8Array; initrd: Uint8Array; kernel: Uint8Array }): Uint8Array {
+export function sevHashesTable(h: {
+  cmdline: Uint8Array;
+  initrd: Uint8Array;
+  kernel: Uint8Array;
+}): Uint8Array {
   const t = Buffer.alloc(HT_PADDED);
   t.set(HT_HEADER, 0);
   t.writeUInt16LE(HT_LENGTH, 16);
@@ -274,7 +294,14 @@ export function sevHashesTable(h: { cmdline: Uint8Array; initrd: Uint8Array; ker
   return new Uint8Array(t);
 }
 
-function writeSegment(v: Buffer, off: number, selector: number, attrib: number, limit: number, base: number): void {
+function writeSegment(
+  v: Buffer,
+  off: number,
+  selector: number,
+  attrib: number,
+  limit: number,
+  base: number,
+): void {
   v.writeUInt16LE(selector, off);
   v.writeUInt16LE(attrib, off + 2);
   v.writeUInt32LE(limit, off + 4);
@@ -345,13 +372,17 @@ function resolveRdx(o: SnpLaunchDigestOptions): number {
       ? VCPU_SIGNATURES[o.vcpuType as string]
       : undefined;
     if (signature === undefined)
-      throw invalid(`unknown vCPU type ${JSON.stringify(o.vcpuType)} (known: ${Object.keys(VCPU_SIGNATURES).join(', ')})`, {
-        vcpuType: o.vcpuType,
-      });
+      throw invalid(
+        `unknown vCPU type ${JSON.stringify(o.vcpuType)} (known: ${Object.keys(VCPU_SIGNATURES).join(', ')})`,
+        {
+          vcpuType: o.vcpuType,
+        },
+      );
   } else if (hasSig) signature = checkInteger(o.vcpuSignature, 'vcpuSignature', 0, 0xffffffff);
   // EC2's and GCE's hypervisors put the family-6 reset value in RDX whatever the CPU model.
   if (o.vmmType !== 'qemu') return 0x600;
-  if (signature === undefined) throw invalid('QEMU needs vcpuType or vcpuSignature (the VMSA carries it in RDX)');
+  if (signature === undefined)
+    throw invalid('QEMU needs vcpuType or vcpuSignature (the VMSA carries it in RDX)');
   return signature;
 }
 
@@ -363,14 +394,19 @@ function resolveRdx(o: SnpLaunchDigestOptions): number {
 export async function snpLaunchDigest(options: SnpLaunchDigestOptions): Promise<SnpLaunchDigest> {
   if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
   const o = options;
-  if (!VMM_TYPES.includes(o.vmmType)) throw invalid(`vmmType must be one of ${VMM_TYPES.join(', ')}`, { vmmType: o.vmmType });
+  if (!VMM_TYPES.includes(o.vmmType))
+    throw invalid(`vmmType must be one of ${VMM_TYPES.join(', ')}`, { vmmType: o.vmmType });
   const vcpus = checkInteger(o.vcpus, 'vcpus', 1, MAX_VCPUS);
   const guestFeatures = checkFeatures(o.guestFeatures);
   const rdx = resolveRdx(o);
   if (o.kernel === undefined && o.initrd !== undefined) throw invalid('initrd needs kernel');
-  if (o.kernel === undefined && o.append !== undefined && o.append !== '') throw invalid('append needs kernel');
+  if (o.kernel === undefined && o.append !== undefined && o.append !== '')
+    throw invalid('append needs kernel');
   if (o.append !== undefined && typeof o.append !== 'string') throw invalid('append must be a string');
-  if (o.firmwareDigest !== undefined && (!(o.firmwareDigest instanceof Uint8Array) || o.firmwareDigest.length !== 48))
+  if (
+    o.firmwareDigest !== undefined &&
+    (!(o.firmwareDigest instanceof Uint8Array) || o.firmwareDigest.length !== 48)
+  )
     throw invalid('firmwareDigest must be 48 bytes');
 
   const fw = await openReader(o.ovmf, 'firmware');
@@ -448,10 +484,14 @@ export async function snpLaunchDigest(options: SnpLaunchDigestOptions): Promise<
   if (vmm === 'ec2') for (const s of info.sections) if (s.type === 'CPUID') ld.empty(PAGE_CPUID, s.gpa, 1);
 
   // One VMSA per vCPU: the BSP at the reset vector, the APs at the SEV-ES reset block's EIP.
-  const bsp = createHash('sha384').update(vmsaPage(BSP_EIP, vmm, rdx, guestFeatures)).digest();
+  const bsp = createHash('sha384')
+    .update(vmsaPage(BSP_EIP, vmm, rdx, guestFeatures))
+    .digest();
   ld.update(PAGE_VMSA, VMSA_GPA, bsp);
   if (vcpus > 1) {
-    const ap = createHash('sha384').update(vmsaPage(info.sevEsResetEip!, vmm, rdx, guestFeatures)).digest();
+    const ap = createHash('sha384')
+      .update(vmsaPage(info.sevEsResetEip!, vmm, rdx, guestFeatures))
+      .digest();
     for (let i = 1; i < vcpus; i++) ld.update(PAGE_VMSA, VMSA_GPA, ap);
   }
 
@@ -475,9 +515,12 @@ export async function snpLaunchDigest(options: SnpLaunchDigestOptions): Promise<
 function checkSections(sections: OvmfSection[], withKernel: boolean): void {
   let pages = 0;
   for (const [i, s] of sections.entries()) {
-    const oneShot = s.type === 'SNP_SECRETS' || s.type === 'CPUID' || (s.type === 'SNP_KERNEL_HASHES' && withKernel);
+    const oneShot =
+      s.type === 'SNP_SECRETS' || s.type === 'CPUID' || (s.type === 'SNP_KERNEL_HASHES' && withKernel);
     if (s.type === 'SNP_KERNEL_HASHES' && withKernel && s.size !== PAGE)
-      throw invalid(`firmware: SNP_KERNEL_HASHES section ${i} is ${s.size} bytes, not one page`, { section: i });
+      throw invalid(`firmware: SNP_KERNEL_HASHES section ${i} is ${s.size} bytes, not one page`, {
+        section: i,
+      });
     if (!oneShot && s.size % PAGE !== 0)
       throw invalid(`firmware: ${s.type} section ${i} is ${s.size} bytes, not whole pages`, { section: i });
     pages += oneShot ? 1 : s.size / PAGE;
