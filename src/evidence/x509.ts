@@ -452,11 +452,16 @@ export function checkCrl(crl: ParsedCrl, issuer: ParsedCert, now: Date, code: Er
 // ---------------------------------------------------------------------------------------------
 // Building (simulated platforms and tests). Never used on a verification path.
 
-export type SigningAlgorithm = 'ecdsa-sha256' | 'ecdsa-sha384' | 'rsa-pss-sha384';
+export type SigningAlgorithm = 'ecdsa-sha256' | 'ecdsa-sha384' | 'rsa-pss-sha384' | 'rsa-pss-sha256';
 
 /** DER of RSASSA-PSS-params {SHA-384, MGF1(SHA-384), salt 48, trailer 1} as AMD encodes them. */
 const PSS_SHA384_PARAMS = hexToBytes(
   '3034a00f300d06096086480165030402020500a11c301a06092a864886f70d010108300d06096086480165030402020500a203020130',
+);
+
+/** DER of RSASSA-PSS-params {SHA-256, MGF1(SHA-256), salt 32, trailer 1}, as Google's CAs sign. */
+const PSS_SHA256_PARAMS = hexToBytes(
+  '3034a00f300d06096086480165030402010500a11c301a06092a864886f70d010108300d06096086480165030402010500a203020120',
 );
 
 function algorithmIdentifier(alg: SigningAlgorithm): AlgorithmIdentifier {
@@ -467,6 +472,8 @@ function algorithmIdentifier(alg: SigningAlgorithm): AlgorithmIdentifier {
       return new AlgorithmIdentifier({ algorithm: OID.ecdsaSha384 });
     case 'rsa-pss-sha384':
       return new AlgorithmIdentifier({ algorithm: OID.rsaPss, parameters: PSS_SHA384_PARAMS.slice().buffer });
+    case 'rsa-pss-sha256':
+      return new AlgorithmIdentifier({ algorithm: OID.rsaPss, parameters: PSS_SHA256_PARAMS.slice().buffer });
   }
 }
 
@@ -474,6 +481,11 @@ function signWith(alg: SigningAlgorithm, data: Uint8Array, key: KeyObject): Uint
   if (alg === 'rsa-pss-sha384') {
     return new Uint8Array(
       sign('sha384', data, { key, padding: cryptoConstants.RSA_PKCS1_PSS_PADDING, saltLength: 48 }),
+    );
+  }
+  if (alg === 'rsa-pss-sha256') {
+    return new Uint8Array(
+      sign('sha256', data, { key, padding: cryptoConstants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }),
     );
   }
   return new Uint8Array(sign(alg === 'ecdsa-sha256' ? 'sha256' : 'sha384', data, key));
