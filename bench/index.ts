@@ -10,6 +10,7 @@ const SECTIONS: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   tdx: () => import('./tdx.js'),
   channel: () => import('./channel.js'),
   broker: () => import('./broker.js'),
+  measure: () => import('./measure.js'),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

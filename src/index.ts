@@ -37,6 +37,13 @@ export {
   type CollateralFetcherOptions,
   type FetchResult,
 } from './evidence/fetch.js';
+export {
+  GCE_ENDORSEMENT_CERT_TABLE_GUID,
+  GCE_TCB_ROOT_SHA256,
+  type LaunchEndorsement,
+  type VerifyLaunchEndorsementOptions,
+  verifyLaunchEndorsement,
+} from './evidence/gce/endorsement.js';
 export { type Policy, parsePolicy, type SnpPolicy, type TdxPolicy } from './evidence/policy.js';
 export {
   type ConfigfsTsmOptions,
@@ -87,3 +94,11 @@ export {
   type UndiciConnectOptions,
 } from './http/agent.js';
 export { peerClaims, serveHttp } from './http/server.js';
+export {
+  type MeasureSource,
+  type SnpLaunchDigest,
+  type SnpLaunchDigestOptions,
+  snpLaunchDigest,
+  VCPU_SIGNATURES,
+  type VmmType,
+} from './measure/snp.js';

@@ -53,6 +53,7 @@ export function makeSigner(
     ca?: boolean;
     notAfter?: Date;
     signWith?: KeyObject;
+    issuer?: NameSpec;
     key?: { publicKey: KeyObject; privateKey: KeyObject };
   } = {},
 ): { der: Uint8Array; key: KeyObject } {

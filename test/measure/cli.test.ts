@@ -97,7 +97,7 @@ describe('attested-channel measure snp', () => {
     const cases: Array<[string[], RegExp]> = [
       [['measure'], /needs a TEE/],
       [['measure', 'tdx'], /unknown TEE/],
-      [[...withCpu.filter((a, i) => i !== 2 && i !== 3)], /--ovmf is required/],
+      [[...withCpu.filter((_a, i) => i !== 2 && i !== 3)], /--ovmf is required/],
       [[...good.slice(0, 4), '--vmm-type', 'qemu', '--vcpu-type', 'EPYC-v4'], /--vcpus is required/],
       [[...withCpu, '--vcpus', '0x2'], /decimal/],
       [[...good], /needs --vcpu-type or --vcpu-sig/],
