@@ -95,6 +95,12 @@ export {
 } from './http/agent.js';
 export { peerClaims, serveHttp } from './http/server.js';
 export {
+  type SevLaunchDigestOptions,
+  type SnpSvsmLaunchDigestOptions,
+  sevLaunchDigest,
+  snpSvsmLaunchDigest,
+} from './measure/modes.js';
+export {
   type MeasureSource,
   type SnpLaunchDigest,
   type SnpLaunchDigestOptions,

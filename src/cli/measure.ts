@@ -6,12 +6,13 @@
  */
 import { parseArgs } from 'node:util';
 import { AttestationError } from '../errors.js';
+import { snpSvsmLaunchDigest } from '../measure/modes.js';
 import { snpLaunchDigest, VCPU_SIGNATURES, VMM_TYPES, type VmmType } from '../measure/snp.js';
 import type { CliIo } from './io.js';
 
 const USAGE = `usage: attested-channel measure snp --ovmf FILE --vcpus N (--vcpu-type TYPE | --vcpu-sig 0xHEX)
          --vmm-type qemu|ec2|gce [--kernel FILE [--initrd FILE] [--append CMDLINE]]
-         [--guest-features 0xHEX] [--snp-ovmf-hash HEX] [--json]
+         [--guest-features 0xHEX] [--snp-ovmf-hash HEX] [--svsm FILE --vars-size N] [--json]
 
 Computes the SEV-SNP launch MEASUREMENT (report offset 0x90) of a VM started with this firmware,
 these vCPUs and, for a measured direct boot, this kernel, initrd and command line.
@@ -27,6 +28,9 @@ these vCPUs and, for a measured direct boot, this kernel, initrd and command lin
   --append CMDLINE       direct boot: the kernel command line
   --guest-features 0xHEX SEV_FEATURES of the VMSAs (default 0x1; Linux hosts from 6.6 use 0x21)
   --snp-ovmf-hash HEX    the digest after the firmware pages, computed before (skips hashing them)
+  --svsm FILE            boot through this COCONUT-SVSM image (qemu only; no direct boot; the
+                         SVSM's VMSAs carry guest features 0x1 whatever --guest-features says)
+  --vars-size N          with --svsm: bytes of the OVMF variable store between SVSM and firmware
   --json                 print {"ok": true, "measurement": …, "inputs": {…}} (or {"ok": false, "error": …})
 `;
 
@@ -41,6 +45,8 @@ const OPTIONS = {
   append: { type: 'string' },
   'guest-features': { type: 'string' },
   'snp-ovmf-hash': { type: 'string' },
+  svsm: { type: 'string' },
+  'vars-size': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -131,9 +137,51 @@ export async function run(args: string[], io: CliIo): Promise<number> {
         throw new UsageError('--snp-ovmf-hash takes 96 hex digits');
       firmwareDigest = new Uint8Array(Buffer.from(values['snp-ovmf-hash'], 'hex'));
     }
+    if (values.svsm !== undefined) {
+      if (values['vars-size'] === undefined || !/^[0-9]{1,10}$/.test(values['vars-size']))
+        throw new UsageError('--svsm needs --vars-size N (decimal bytes)');
+      if (vmmType !== 'qemu') throw new UsageError('--svsm is for --vmm-type qemu only');
+      if (values.kernel !== undefined)
+        throw new UsageError('--svsm takes no --kernel (no measured direct boot)');
+      if (firmwareDigest) throw new UsageError('--svsm takes no --snp-ovmf-hash');
+    } else if (values['vars-size'] !== undefined) throw new UsageError('--vars-size needs --svsm');
   } catch (err) {
     if (err instanceof UsageError) return usage(err.message);
     throw err;
+  }
+
+  if (values.svsm !== undefined) {
+    try {
+      const m = await snpSvsmLaunchDigest({
+        ovmf: values.ovmf,
+        svsm: values.svsm,
+        ovmfVarsSize: Number(values['vars-size']),
+        vcpus,
+        ...(values['vcpu-type'] !== undefined ? { vcpuType: values['vcpu-type'] } : {}),
+        ...(vcpuSignature !== undefined ? { vcpuSignature } : {}),
+      });
+      const measurement = Buffer.from(m).toString('hex');
+      if (!json) io.out(`${measurement}\n`);
+      else {
+        const inputs = {
+          mode: 'snp-svsm',
+          ovmf: values.ovmf,
+          svsm: values.svsm,
+          varsSize: Number(values['vars-size']),
+          vcpus,
+          vcpuType: values['vcpu-type'] ?? null,
+          vcpuSignature: `0x${(vcpuSignature ?? VCPU_SIGNATURES[values['vcpu-type']!]!).toString(16)}`,
+          vmmType,
+          guestFeatures: '0x1',
+        };
+        io.out(`${JSON.stringify({ ok: true, measurement, inputs }, null, 2)}\n`);
+      }
+      return 0;
+    } catch (err) {
+      const e =
+        err instanceof AttestationError ? err : new AttestationError('ERR_INVALID_ARGUMENT', String(err));
+      return failed(1, e.toJSON());
+    }
   }
 
   try {

@@ -114,26 +114,26 @@ export const VCPU_SIGNATURES: Readonly<Record<string, number>> = Object.freeze({
 export const MAX_VCPUS = 65535;
 /** Pages the metadata sections may add in all: 4 GiB of guest memory, the most 32-bit ranges can name. */
 const MAX_SECTION_PAGES = 1 << 20;
-const PAGE = 4096;
-const FOUR_GIB = 2 ** 32;
+export const PAGE = 4096;
+export const FOUR_GIB = 2 ** 32;
 const CHUNK = 1 << 20;
 /** The RMP records a VMSA at GPA (u64)−1, page-aligned and cut to 52 bits (sev-snp-measure gctx.py). */
-const VMSA_GPA = 0xfffffffff000;
+export const VMSA_GPA = 0xfffffffff000;
 const BSP_EIP = 0xfffffff0;
 
-const PAGE_NORMAL = 1;
-const PAGE_VMSA = 2;
+export const PAGE_NORMAL = 1;
+export const PAGE_VMSA = 2;
 const PAGE_ZERO = 3;
 const PAGE_UNMEASURED = 4;
 const PAGE_SECRETS = 5;
 const PAGE_CPUID = 6;
 
-function invalid(message: string, details?: Record<string, unknown>): AttestationError {
+export function invalid(message: string, details?: Record<string, unknown>): AttestationError {
   return new AttestationError('ERR_INVALID_ARGUMENT', message, details ? { details } : {});
 }
 
 /** The PSP's running launch digest: LD = SHA-384(PAGE_INFO) per page added. */
-class LaunchDigest {
+export class LaunchDigest {
   /** PAGE_INFO, 0x70 bytes: LD ‖ CONTENTS ‖ u16 0x70 ‖ type ‖ is_imi ‖ vmpl3..1 perms ‖ rsvd ‖ u64 GPA. */
   private readonly info = Buffer.alloc(0x70);
   private static readonly NO_CONTENTS = Buffer.alloc(48);
@@ -167,7 +167,7 @@ class LaunchDigest {
 }
 
 /** Random access to a source: a file opened once, or bytes in memory. */
-interface Reader {
+export interface Reader {
   size: number;
   read(offset: number, length: number): Promise<Uint8Array>;
   /** Calls `each` with consecutive chunks (whole pages when the size allows). */
@@ -175,7 +175,7 @@ interface Reader {
   close(): Promise<void>;
 }
 
-async function openReader(src: MeasureSource, what: string): Promise<Reader> {
+export async function openReader(src: MeasureSource, what: string): Promise<Reader> {
   if (src instanceof Uint8Array) {
     return {
       size: src.length,
@@ -235,7 +235,7 @@ async function openReader(src: MeasureSource, what: string): Promise<Reader> {
   };
 }
 
-async function sha256Of(src: MeasureSource, what: string): Promise<Uint8Array> {
+export async function sha256Of(src: MeasureSource, what: string): Promise<Uint8Array> {
   const r = await openReader(src, what);
   try {
     const h = createHash('sha256');
@@ -246,11 +246,16 @@ async function sha256Of(src: MeasureSource, what: string): Promise<Uint8Array> {
   }
 }
 
-async function readOvmfInfo(r: Reader): Promise<OvmfInfo> {
+/**
+ * Reads the footer table and SEV metadata of an image. Without metadata: an error, or (with
+ * `optional`, for the modes that measure the image only) no sections.
+ */
+export async function readOvmfInfo(r: Reader, optional = false): Promise<OvmfInfo> {
   const windowLength = Math.min(r.size, FOOTER_WINDOW);
   const top = await r.read(r.size - windowLength, windowLength);
   const table = parseFooterTable(top, r.size);
   const at = sevMetadataOffset(table, r.size);
+  if (at === undefined && optional) return ovmfInfo(r.size, table, []);
   if (at === undefined)
     throw invalid('firmware: no SEV metadata (not an SEV-SNP-capable OVMF build)', {
       reason: 'no-sev-metadata',
@@ -269,7 +274,33 @@ const HT_INITRD = guidBytes('44baf731-3a2f-4bd7-9af1-41e29169781d');
 const HT_KERNEL = guidBytes('4de79437-abd2-427f-b835-d5b172d2045b');
 /** 18-byte header + three 50-byte entries = 168, zero-padded to a multiple of 16. */
 const HT_LENGTH = 168;
-const HT_PADDED = 176;
+export const HT_PADDED = 176;
+
+export interface DirectBootHashes {
+  cmdline: Uint8Array;
+  initrd: Uint8Array;
+  kernel: Uint8Array;
+}
+
+/** The SHA-256 values QEMU puts in the SEV hashes table. */
+export async function directBootHashes(
+  kernelSrc: MeasureSource,
+  initrdSrc: MeasureSource | undefined,
+  append: string | undefined,
+): Promise<DirectBootHashes> {
+  const kernel = await sha256Of(kernelSrc, 'kernel');
+  const initrd =
+    initrdSrc === undefined
+      ? new Uint8Array(createHash('sha256').digest())
+      : await sha256Of(initrdSrc, 'initrd');
+  // QEMU hashes the command line with its terminating NUL; no command line is the empty one.
+  const cmdline = new Uint8Array(
+    createHash('sha256')
+      .update(Buffer.concat([Buffer.from(append ?? '', 'utf8'), Buffer.of(0)]))
+      .digest(),
+  );
+  return { cmdline, initrd, kernel };
+}
 
 /** The 176-byte SEV hashes table QEMU writes for a measured direct boot. */
 export function sevHashesTable(h: {
@@ -294,7 +325,7 @@ export function sevHashesTable(h: {
   return new Uint8Array(t);
 }
 
-function writeSegment(
+export function writeSegment(
   v: Buffer,
   off: number,
   selector: number,
@@ -346,7 +377,7 @@ export function vmsaPage(eip: number, vmm: VmmType, rdx: number, guestFeatures: 
   return new Uint8Array(v);
 }
 
-function checkInteger(value: unknown, name: string, min: number, max: number): number {
+export function checkInteger(value: unknown, name: string, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max)
     throw invalid(`${name} must be an integer from ${min} to ${max}`, { [name]: value });
   return value;
@@ -362,7 +393,9 @@ function checkFeatures(value: unknown): bigint {
   return v;
 }
 
-function resolveRdx(o: SnpLaunchDigestOptions): number {
+export function resolveRdx(
+  o: Pick<SnpLaunchDigestOptions, 'vcpuType' | 'vcpuSignature' | 'vmmType'>,
+): number {
   const hasType = o.vcpuType !== undefined;
   const hasSig = o.vcpuSignature !== undefined;
   if (hasType && hasSig) throw invalid('give vcpuType or vcpuSignature, not both');
@@ -423,65 +456,17 @@ export async function snpLaunchDigest(options: SnpLaunchDigestOptions): Promise<
     if (info.sevEsResetEip === undefined)
       throw invalid('firmware: no SEV-ES reset block (needed for the VMSAs)', { reason: 'no-reset-block' });
     const gpa = FOUR_GIB - fw.size;
-    if (o.firmwareDigest === undefined) {
-      let at = gpa;
-      await fw.chunks((chunk) => {
-        for (let p = 0; p < chunk.length; p += PAGE) {
-          ld.page(PAGE_NORMAL, at, chunk.subarray(p, p + PAGE));
-          at += PAGE;
-        }
-      });
-    }
+    if (o.firmwareDigest === undefined) await addImagePages(ld, fw, gpa);
     firmwareDigest = ld.value;
   } finally {
     await fw.close();
   }
 
-  let kernelHashes: SnpLaunchDigest['kernelHashes'];
-  if (o.kernel !== undefined) {
-    const kernel = await sha256Of(o.kernel, 'kernel');
-    const initrd =
-      o.initrd === undefined
-        ? new Uint8Array(createHash('sha256').digest())
-        : await sha256Of(o.initrd, 'initrd');
-    // QEMU hashes the command line with its terminating NUL; no command line is the empty one.
-    const cmdline = new Uint8Array(
-      createHash('sha256')
-        .update(Buffer.concat([Buffer.from(o.append ?? '', 'utf8'), Buffer.of(0)]))
-        .digest(),
-    );
-    kernelHashes = { cmdline, initrd, kernel };
-  }
+  const kernelHashes =
+    o.kernel === undefined ? undefined : await directBootHashes(o.kernel, o.initrd, o.append);
 
-  // The metadata sections, in table order; EC2 adds the CPUID page after all the others.
+  addSections(ld, info, o.vmmType, kernelHashes);
   const vmm = o.vmmType;
-  for (const s of info.sections) {
-    switch (s.type) {
-      case 'SNP_SEC_MEM':
-        ld.empty(vmm === 'gce' ? PAGE_UNMEASURED : PAGE_ZERO, s.gpa, s.size / PAGE);
-        break;
-      case 'SNP_SECRETS':
-        ld.empty(PAGE_SECRETS, s.gpa, 1);
-        break;
-      case 'CPUID':
-        if (vmm !== 'ec2') ld.empty(PAGE_CPUID, s.gpa, 1);
-        break;
-      case 'SVSM_CAA':
-        ld.empty(PAGE_ZERO, s.gpa, s.size / PAGE);
-        break;
-      case 'SNP_KERNEL_HASHES':
-        if (kernelHashes) {
-          // The table sits at the table GPA's offset within the page; the page is measured at the
-          // section's GPA (sev-snp-measure guest.py; QEMU fills that page).
-          const offset = (info.sevHashesTableGpa ?? 0) & 0xfff;
-          const page = new Uint8Array(PAGE);
-          page.set(sevHashesTable(kernelHashes), offset);
-          ld.page(PAGE_NORMAL, s.gpa, page);
-        } else ld.empty(PAGE_ZERO, s.gpa, s.size / PAGE);
-        break;
-    }
-  }
-  if (vmm === 'ec2') for (const s of info.sections) if (s.type === 'CPUID') ld.empty(PAGE_CPUID, s.gpa, 1);
 
   // One VMSA per vCPU: the BSP at the reset vector, the APs at the SEV-ES reset block's EIP.
   const bsp = createHash('sha384')
@@ -511,8 +496,58 @@ export async function snpLaunchDigest(options: SnpLaunchDigestOptions): Promise<
   };
 }
 
+/** Adds every page of an image as NORMAL, from `gpa` up, as it streams. */
+export async function addImagePages(ld: LaunchDigest, r: Reader, gpa: number): Promise<void> {
+  let at = gpa;
+  await r.chunks((chunk) => {
+    for (let p = 0; p < chunk.length; p += PAGE) {
+      ld.page(PAGE_NORMAL, at, chunk.subarray(p, p + PAGE));
+      at += PAGE;
+    }
+  });
+}
+
+/**
+ * Adds the firmware's SEV metadata sections, in table order, with the VMM's conventions; EC2
+ * adds the CPUID page after all the others.
+ */
+export function addSections(
+  ld: LaunchDigest,
+  info: OvmfInfo,
+  vmm: VmmType,
+  kernelHashes: DirectBootHashes | undefined,
+): void {
+  for (const s of info.sections) {
+    switch (s.type) {
+      case 'SNP_SEC_MEM':
+        ld.empty(vmm === 'gce' ? PAGE_UNMEASURED : PAGE_ZERO, s.gpa, s.size / PAGE);
+        break;
+      case 'SNP_SECRETS':
+        ld.empty(PAGE_SECRETS, s.gpa, 1);
+        break;
+      case 'CPUID':
+        if (vmm !== 'ec2') ld.empty(PAGE_CPUID, s.gpa, 1);
+        break;
+      case 'SVSM_CAA':
+        ld.empty(PAGE_ZERO, s.gpa, s.size / PAGE);
+        break;
+      case 'SNP_KERNEL_HASHES':
+        if (kernelHashes) {
+          // The table sits at the table GPA's offset within the page; the page is measured at the
+          // section's GPA (sev-snp-measure guest.py; QEMU fills that page).
+          const offset = (info.sevHashesTableGpa ?? 0) & 0xfff;
+          const page = new Uint8Array(PAGE);
+          page.set(sevHashesTable(kernelHashes), offset);
+          ld.page(PAGE_NORMAL, s.gpa, page);
+        } else ld.empty(PAGE_ZERO, s.gpa, s.size / PAGE);
+        break;
+    }
+  }
+  if (vmm === 'ec2') for (const s of info.sections) if (s.type === 'CPUID') ld.empty(PAGE_CPUID, s.gpa, 1);
+}
+
 /** Refuses sections the launch cannot add, before any page is hashed. */
-function checkSections(sections: OvmfSection[], withKernel: boolean): void {
+export function checkSections(sections: OvmfSection[], withKernel: boolean): void {
   let pages = 0;
   for (const [i, s] of sections.entries()) {
     const oneShot =

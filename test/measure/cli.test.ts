@@ -160,6 +160,62 @@ describe('attested-channel measure snp', () => {
     }
   });
 
+  it('--svsm measures a boot through COCONUT-SVSM (the shared snp-svsm vector)', async () => {
+    const v = VECTORS.vectors.find((x) => x.mode === 'snp-svsm')! as Vector & { vars_size: number };
+    const args = [
+      'measure',
+      'snp',
+      '--ovmf',
+      file(v.ovmf),
+      '--svsm',
+      file('svsm.bin'),
+      '--vars-size',
+      String(v.vars_size),
+    ];
+    const r = await cli(...args, '--vcpus', '2', '--vcpu-type', 'EPYC-v4', '--vmm-type', 'qemu', '--json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({
+      ok: true,
+      measurement: v.measurement,
+      inputs: { mode: 'snp-svsm', guestFeatures: '0x1' },
+    });
+    const usage = async (extra: string[], re: RegExp) => {
+      const u = await cli(...args, '--vcpus', '2', '--vcpu-type', 'EPYC-v4', ...extra, '--json');
+      expect(u.code).toBe(2);
+      expect(JSON.parse(u.out).error.message).toMatch(re);
+    };
+    await usage(['--vmm-type', 'gce'], /qemu only/);
+    await usage(['--vmm-type', 'qemu', '--kernel', file('empty.bin')], /no --kernel/);
+    const noVars = await cli(
+      'measure',
+      'snp',
+      '--ovmf',
+      file(v.ovmf),
+      '--svsm',
+      file('svsm.bin'),
+      '--vcpus',
+      '1',
+      '--vcpu-type',
+      'EPYC',
+      '--vmm-type',
+      'qemu',
+    );
+    expect(noVars.code).toBe(2);
+    expect(noVars.err).toMatch(/needs --vars-size/);
+    const missing = await cli(
+      ...args.map((a) => (a.endsWith('svsm.bin') ? file('nope.bin') : a)),
+      '--vcpus',
+      '2',
+      '--vcpu-type',
+      'EPYC-v4',
+      '--vmm-type',
+      'qemu',
+      '--json',
+    );
+    expect(missing.code).toBe(1);
+    expect(JSON.parse(missing.out).error.message).toMatch(/cannot read SVSM image/);
+  });
+
   it('is listed in the top-level help, and --help prints its usage', async () => {
     expect((await cli('--help')).out).toMatch(/measure\s+the launch measurement/);
     const h = await cli('measure', 'snp', '--help');
