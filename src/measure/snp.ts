@@ -117,7 +117,10 @@ const MAX_SECTION_PAGES = 1 << 20;
 export const PAGE = 4096;
 export const FOUR_GIB = 2 ** 32;
 const CHUNK = 1 << 20;
-/** The RMP records a VMSA at GPA (u64)−1, page-aligned and cut to 52 bits (sev-snp-measure gctx.py). */
+/**
+ * PAGE_INFO names a VMSA page by GPA (u64)−1 page-aligned and cut to 48 bits, 0x0000FFFFFFFFF000
+ * (sev-snp-measure gctx.py; the value its vectors from real launches confirm).
+ */
 export const VMSA_GPA = 0xfffffffff000;
 const BSP_EIP = 0xfffffff0;
 
@@ -211,22 +214,26 @@ export async function openReader(src: MeasureSource, what: string): Promise<Read
       ? err
       : invalid(`cannot read ${what} ${src}: ${(err as Error).message}`);
   }
-  const changed = () => invalid(`${what} ${src} changed while it was read`, { path: src });
+  // A read that comes back short is retried; one that returns nothing means the file shrank.
+  const readFully = async (buf: Buffer, length: number, position: number) => {
+    for (let got = 0; got < length; ) {
+      const { bytesRead } = await fh.read(buf, got, length - got, position + got);
+      if (bytesRead === 0) throw invalid(`${what} ${src} changed while it was read`, { path: src });
+      got += bytesRead;
+    }
+  };
   return {
     size,
     async read(offset, length) {
       const buf = Buffer.alloc(length);
-      const { bytesRead } = await fh.read(buf, 0, length, offset);
-      if (bytesRead !== length) throw changed();
+      await readFully(buf, length, offset);
       return buf;
     },
     async chunks(each) {
       const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(size, 1)));
-      let offset = 0;
-      while (offset < size) {
+      for (let offset = 0; offset < size; ) {
         const want = Math.min(buf.length, size - offset);
-        const { bytesRead } = await fh.read(buf, 0, want, offset);
-        if (bytesRead !== want) throw changed();
+        await readFully(buf, want, offset);
         each(buf.subarray(0, want));
         offset += want;
       }
