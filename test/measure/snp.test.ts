@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { AttestationError } from '../../src/errors.js';
-import { parseOvmf } from '../../src/measure/ovmf.js';
+import { GUIDS, guidBytes, parseOvmf } from '../../src/measure/ovmf.js';
 import {
   type SnpLaunchDigestOptions,
   sevHashesTable,
@@ -149,6 +149,31 @@ describe('snpLaunchDigest: bad input', () => {
       expect(hex(a.measurement)).toBe(hex(b.measurement));
       expect(a.rdx).toBe(0x600);
     }
+  });
+
+  it('refuses firmware the VMSAs or the hashes page cannot be built for, and huge section ranges', async () => {
+    const img = new Uint8Array(readFileSync(file('ovmf_AmdSev_suffix.bin')));
+    const at = (guid: string) => Buffer.from(img).indexOf(Buffer.from(guidBytes(guid)));
+    // Another GUID on the reset-block entry: no AP entry point.
+    const noReset = img.slice();
+    noReset[at(GUIDS.sevEsResetBlock)]! ^= 0xff;
+    await expect(snpLaunchDigest({ ...base, ovmf: noReset })).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARGUMENT',
+      details: { reason: 'no-reset-block' },
+    });
+    // A hashes-table GPA 0xf80 into its page leaves no room for 176 bytes.
+    const tight = Buffer.from(img);
+    const entry = at(GUIDS.sevHashTable) - 2 - 8; // data (u32 GPA, u32 size) ‖ u16 length ‖ GUID
+    expect(tight.readUInt32LE(entry)).toBe(0x810c00);
+    tight.writeUInt32LE(0x810f80, entry);
+    await rejects({ ovmf: new Uint8Array(tight), kernel: file('empty.bin') }, /no room for the table/);
+    expect((await snpLaunchDigest({ ...base, ovmf: new Uint8Array(tight) })).measurement).toHaveLength(48);
+    // Two SEC_MEM sections of almost 4 GiB each: more pages than 32-bit ranges can name.
+    const huge = Buffer.from(img);
+    const d = huge.indexOf(Buffer.from('0000800000900000', 'hex'));
+    huge.writeUInt32LE(0xfffff000, d + 4);
+    huge.writeUInt32LE(0xfffff000, d + 12 + 4);
+    await rejects({ ovmf: new Uint8Array(huge) }, /more than 4 GiB/);
   });
 
   it('a firmware with a broken metadata section is refused before hashing', async () => {
