@@ -221,6 +221,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       firmwareDigest: hex(r.firmwareDigest),
       firmware: {
         size: r.firmware.size,
+        sha384: r.firmware.sha384 ? hex(r.firmware.sha384) : null,
         gpa: h32(r.firmware.gpa),
         sevEsResetEip: h32(r.firmware.sevEsResetEip),
         sevHashesTableGpa: h32(r.firmware.sevHashesTableGpa),

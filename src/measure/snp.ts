@@ -11,7 +11,7 @@
  * Files are read in chunks into one reused buffer: a firmware image, kernel or initrd is hashed
  * as it streams and never held whole.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { type FileHandle, open } from 'node:fs/promises';
 import { AttestationError } from '../errors.js';
 import {
@@ -64,6 +64,11 @@ export interface SnpLaunchDigest {
   firmwareDigest: Uint8Array;
   firmware: {
     size: number;
+    /**
+     * SHA-384 of the image file: the name Google's launch endorsements give a firmware build
+     * (`LaunchEndorsement.uefiDigest`). Undefined when `firmwareDigest` spared reading the pages.
+     */
+    sha384: Uint8Array | undefined;
     /** GPA of the image's first byte (4 GiB − size). */
     gpa: number;
     sevEsResetEip: number | undefined;
@@ -453,6 +458,7 @@ export async function snpLaunchDigest(options: SnpLaunchDigestOptions): Promise<
   let info: OvmfInfo;
   const ld = new LaunchDigest(o.firmwareDigest);
   let firmwareDigest: Uint8Array;
+  let fileSha384: Uint8Array | undefined;
   try {
     if (fw.size === 0 || fw.size % PAGE !== 0 || fw.size > FOUR_GIB)
       throw invalid(`firmware: size ${fw.size} is not a whole number of 4 KiB pages below 4 GiB`);
@@ -463,7 +469,11 @@ export async function snpLaunchDigest(options: SnpLaunchDigestOptions): Promise<
     if (info.sevEsResetEip === undefined)
       throw invalid('firmware: no SEV-ES reset block (needed for the VMSAs)', { reason: 'no-reset-block' });
     const gpa = FOUR_GIB - fw.size;
-    if (o.firmwareDigest === undefined) await addImagePages(ld, fw, gpa);
+    if (o.firmwareDigest === undefined) {
+      const whole = createHash('sha384');
+      await addImagePages(ld, fw, gpa, whole);
+      fileSha384 = new Uint8Array(whole.digest());
+    }
     firmwareDigest = ld.value;
   } finally {
     await fw.close();
@@ -492,6 +502,7 @@ export async function snpLaunchDigest(options: SnpLaunchDigestOptions): Promise<
     firmwareDigest,
     firmware: {
       size: info.size,
+      sha384: fileSha384,
       gpa: FOUR_GIB - info.size,
       sevEsResetEip: info.sevEsResetEip,
       sevHashesTableGpa: info.sevHashesTableGpa,
@@ -504,9 +515,10 @@ export async function snpLaunchDigest(options: SnpLaunchDigestOptions): Promise<
 }
 
 /** Adds every page of an image as NORMAL, from `gpa` up, as it streams. */
-export async function addImagePages(ld: LaunchDigest, r: Reader, gpa: number): Promise<void> {
+export async function addImagePages(ld: LaunchDigest, r: Reader, gpa: number, whole?: Hash): Promise<void> {
   let at = gpa;
   await r.chunks((chunk) => {
+    whole?.update(chunk);
     for (let p = 0; p < chunk.length; p += PAGE) {
       ld.page(PAGE_NORMAL, at, chunk.subarray(p, p + PAGE));
       at += PAGE;

@@ -1,4 +1,6 @@
 /** `attested-channel measure snp`, run in-process the way the shared vectors' README calls it. */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { file, VECTORS, type Vector } from './vectors.js';
@@ -73,6 +75,11 @@ describe('attested-channel measure snp', () => {
       '9383a9b07d671560065d96eecdc9fb9385fcc2d928ec7acdcc847adfc16029eb',
     );
     expect(j.inputs.firmware.sections).toHaveLength(7);
+    expect(j.inputs.firmware.sha384).toBe(
+      createHash('sha384')
+        .update(readFileSync(file(v.ovmf)))
+        .digest('hex'),
+    );
   });
 
   it('--snp-ovmf-hash seeds the digest', async () => {

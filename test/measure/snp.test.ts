@@ -26,12 +26,18 @@ describe('snpLaunchDigest: shared vectors', () => {
         expect(hex(r.measurement)).toBe(v.measurement);
         if (v.stages) expect(hex(r.firmwareDigest)).toBe(v.stages.after_firmware_pages);
         expect(hex(r.firmwareDigest)).toBe(VECTORS.files[v.ovmf]!.firmware!.ld_after_firmware_pages);
+        expect(hex(r.firmware.sha384!)).toBe(
+          createHash('sha384')
+            .update(readFileSync(file(v.ovmf)))
+            .digest('hex'),
+        );
         if (v.snp_ovmf_hash) {
           const seeded = await snpLaunchDigest({
             ...optionsOf(v),
             firmwareDigest: Buffer.from(v.snp_ovmf_hash, 'hex'),
           });
           expect(hex(seeded.measurement)).toBe(v.measurement);
+          expect(seeded.firmware.sha384).toBeUndefined();
         }
       } else {
         await expect(snpLaunchDigest(optionsOf(v))).rejects.toMatchObject({
