@@ -10,7 +10,7 @@ import { simulated } from '../dist/evidence/providers/simulated.js';
 import { KdsClient } from '../dist/evidence/snp/kds.js';
 import { parseSnpReport } from '../dist/evidence/snp/report.js';
 import { verifyEvidence } from '../dist/evidence/verify.js';
-import { parseCertificate } from '../dist/evidence/x509.js';
+import { parseCertificate } from '../dist/evidence/x509/cert.js';
 import { interleaved, record } from './harness.js';
 
 export async function run(): Promise<void> {

@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { parseTdxQuote } from '../dist/evidence/tdx/quote.js';
 import type { TdxCollateral } from '../dist/evidence/types.js';
 import { verifyEvidence } from '../dist/evidence/verify.js';
-import { parseCertificate } from '../dist/evidence/x509.js';
+import { parseCertificate } from '../dist/evidence/x509/cert.js';
 import { interleaved, opsPerSecond, record } from './harness.js';
 
 const DIR = new URL('../test/fixtures/tdx/dcap-qvl__quote/', import.meta.url);

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
-import { derToPem } from '../src/evidence/x509.js';
+import { derToPem } from '../src/evidence/x509/pem.js';
 import { loadFixture, SNP_DIR } from './snp/fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ac-cli-'));

@@ -19,7 +19,7 @@ import type {
   VerifyOptions,
 } from '../evidence/types.js';
 import { verifyEvidence } from '../evidence/verify.js';
-import { certificateSpki } from '../evidence/x509.js';
+import { certificateSpki } from '../evidence/x509/cert.js';
 import { computeBinder, exportBinderSecret, PROTOCOL_ID, peekReportData } from './binder.js';
 import { acceptedMediaTypes, type DecodedCmw, encodeCmw, mediaTypeOf } from './cmw.js';
 import { DEFAULT_MAX_CONTROL_PAYLOAD, encodeAlert, FrameType, HEADER_SIZE } from './frames.js';

@@ -9,7 +9,7 @@ import { base64url, fromBase64url } from '../evidence/bytes.js';
 import { type Policy, parsePolicy } from '../evidence/policy.js';
 import type { EvidenceFormat, EvidenceInput } from '../evidence/types.js';
 import { detectFormat } from '../evidence/verify.js';
-import { derToPem, toDerList } from '../evidence/x509.js';
+import { derToPem, toDerList } from '../evidence/x509/pem.js';
 
 export const MediaType = {
   SNP_REPORT: 'application/vnd.amd.sev-snp.report',

@@ -13,7 +13,9 @@ import {
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { AttestationError } from '../errors.js';
 import { equalBytes } from '../evidence/bytes.js';
-import { buildCertificate, certificateSpki, derToPem, parseCertificate } from '../evidence/x509.js';
+import { buildCertificate } from '../evidence/x509/build.js';
+import { certificateSpki, parseCertificate } from '../evidence/x509/cert.js';
+import { derToPem } from '../evidence/x509/pem.js';
 
 export interface TlsIdentity {
   /** Private key (ECDSA P-256). */

@@ -9,7 +9,7 @@ import { type PckChain, parseSgxExtensions } from '../evidence/tdx/pck.js';
 import { parseTdxQuote } from '../evidence/tdx/quote.js';
 import { tdxClaims } from '../evidence/tdx/verify.js';
 import type { EvidenceInput, RevocationStatus, VerifyOptions } from '../evidence/types.js';
-import { parseCertificate } from '../evidence/x509.js';
+import { parseCertificate } from '../evidence/x509/cert.js';
 
 /** Every field of a quote, named as in Intel's headers, with the PCK chain summarised. */
 export function inspectTdxFields(bytes: Uint8Array): Record<string, unknown> {

@@ -12,7 +12,7 @@ import {
 import { createTlsIdentity } from '../../src/channel/identity.js';
 import { AttestationError } from '../../src/errors.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
-import { certificateSpki } from '../../src/evidence/x509.js';
+import { certificateSpki } from '../../src/evidence/x509/cert.js';
 import { rawClient, rawServer } from './adversary.js';
 
 const spki = Buffer.from(

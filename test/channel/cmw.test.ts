@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeCmw, encodeCmw, MediaType, REPORT_MEDIA_TYPES } from '../../src/channel/cmw.js';
 import { AttestationError } from '../../src/errors.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
-import { derToPem } from '../../src/evidence/x509.js';
+import { derToPem } from '../../src/evidence/x509/pem.js';
 import { fakeReport } from './helpers.js';
 
 const b64 = (b: Uint8Array | string) => Buffer.from(b).toString('base64url');

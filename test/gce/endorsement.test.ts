@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { AttestationError } from '../../src/errors.js';
 import { GCE_TCB_ROOT_SHA256, verifyLaunchEndorsement } from '../../src/evidence/gce/endorsement.js';
 import { field, message } from '../../src/evidence/gce/protobuf.js';
-import { derToPem } from '../../src/evidence/x509.js';
+import { derToPem } from '../../src/evidence/x509/pem.js';
 import { endorsement, golden, makeRoot, makeSigner, pssSign, rsaKey } from './mint.js';
 
 const root = makeRoot();

@@ -4,7 +4,7 @@
  */
 import { constants, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { field, message } from '../../src/evidence/gce/protobuf.js';
-import { buildCertificate, type NameSpec } from '../../src/evidence/x509.js';
+import { buildCertificate, type NameSpec } from '../../src/evidence/x509/build.js';
 
 const CA = Uint8Array.from([0x30, 0x06, 0x01, 0x01, 0xff, 0x02, 0x01, 0x00]); // cA TRUE, pathlen 0
 const NOT_CA = Uint8Array.from([0x30, 0x00]);

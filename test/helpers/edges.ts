@@ -5,7 +5,8 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
-import { buildCertificate, derToPem } from '../../src/evidence/x509.js';
+import { buildCertificate } from '../../src/evidence/x509/build.js';
+import { derToPem } from '../../src/evidence/x509/pem.js';
 
 /** A P-256 certificate for 127.0.0.1 / localhost, as PEM, for the OUTER TLS of a proxy. */
 export function outerTlsIdentity(): { cert: string; key: string } {

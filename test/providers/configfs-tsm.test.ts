@@ -8,7 +8,7 @@ import { buildCertTable, CERT_TABLE_GUIDS } from '../../src/evidence/providers/c
 import { configfsTsm, nodeTsmFileSystem } from '../../src/evidence/providers/configfs-tsm.js';
 import { simulatedSnp } from '../../src/evidence/providers/simulated-snp.js';
 import { simulatedTdx } from '../../src/evidence/providers/simulated-tdx.js';
-import { toDerList } from '../../src/evidence/x509.js';
+import { toDerList } from '../../src/evidence/x509/pem.js';
 import { createFakeTsm, type FakeTsm, type FakeTsmOptions, withRoot } from './fake-tsm.js';
 
 const RD = Uint8Array.from({ length: 64 }, (_, i) => i * 3);

@@ -10,7 +10,7 @@ import { basename, dirname, join } from 'node:path';
 import { buildCertTable, CERT_TABLE_GUIDS } from '../../src/evidence/providers/cert-table.js';
 import { nodeTsmFileSystem, type TsmFileSystem } from '../../src/evidence/providers/configfs-tsm.js';
 import type { EvidenceProvider } from '../../src/evidence/types.js';
-import { toDerList } from '../../src/evidence/x509.js';
+import { toDerList } from '../../src/evidence/x509/pem.js';
 
 function errno(code: string, message: string): Error {
   return Object.assign(new Error(`${code}: ${message}`), { code });

@@ -7,7 +7,10 @@ import { simulated } from '../../src/evidence/providers/simulated.js';
 import { SIMULATED_KEYS } from '../../src/evidence/providers/simulated-keys.js';
 import { DEFAULT_SNP_MEASUREMENT, simulatedSnp } from '../../src/evidence/providers/simulated-snp.js';
 import { SIMULATED_ORGANIZATION } from '../../src/evidence/simulated-marker.js';
-import { isSignedBy, parseCertificate, parseCrl, pemToDer, readTlv } from '../../src/evidence/x509.js';
+import { isSignedBy, parseCertificate } from '../../src/evidence/x509/cert.js';
+import { parseCrl } from '../../src/evidence/x509/crl.js';
+import { readTlv } from '../../src/evidence/x509/der.js';
+import { pemToDer } from '../../src/evidence/x509/pem.js';
 
 const RD = Uint8Array.from({ length: 64 }, (_, i) => i + 1);
 const AMD = '1.3.6.1.4.1.3704.1';

@@ -12,15 +12,10 @@ import {
 import { SIMULATED_ORGANIZATION } from '../../src/evidence/simulated-marker.js';
 import type { TdxCollateral } from '../../src/evidence/types.js';
 import { TDX_LEVEL_STATUSES } from '../../src/evidence/types.js';
-import {
-  decodeOid,
-  isSignedBy,
-  parseCertificate,
-  parseCrl,
-  pemToDer,
-  readChildren,
-  readTlv,
-} from '../../src/evidence/x509.js';
+import { isSignedBy, parseCertificate } from '../../src/evidence/x509/cert.js';
+import { parseCrl } from '../../src/evidence/x509/crl.js';
+import { decodeOid, readChildren, readTlv } from '../../src/evidence/x509/der.js';
+import { pemToDer } from '../../src/evidence/x509/pem.js';
 
 const RD = Uint8Array.from({ length: 64 }, (_, i) => 0xff - i);
 const NOW = new Date('2026-03-01T12:00:00Z');

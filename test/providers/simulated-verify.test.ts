@@ -12,7 +12,7 @@ import { simulated } from '../../src/evidence/providers/simulated.js';
 import type { SnpClaims, TdxClaims, VerifyOptions } from '../../src/evidence/types.js';
 import { TDX_LEVEL_STATUSES } from '../../src/evidence/types.js';
 import { verifyEvidence } from '../../src/evidence/verify.js';
-import { parseCertificate } from '../../src/evidence/x509.js';
+import { parseCertificate } from '../../src/evidence/x509/cert.js';
 import { createFakeTsm, withRoot } from './fake-tsm.js';
 
 const RD = Uint8Array.from({ length: 64 }, (_, i) => (i * 7) & 0xff);

@@ -7,7 +7,8 @@ import { SIMULATED_ORGANIZATION } from '../../src/evidence/simulated-marker.js';
 import { checkVekShape, VEK_OID, vekExtensions } from '../../src/evidence/snp/certs.js';
 import type { EvidenceInput } from '../../src/evidence/types.js';
 import { verifyEvidence } from '../../src/evidence/verify.js';
-import { buildCertificate, type NameSpec, parseCertificate } from '../../src/evidence/x509.js';
+import { buildCertificate, type NameSpec } from '../../src/evidence/x509/build.js';
+import { parseCertificate } from '../../src/evidence/x509/cert.js';
 import { codeOf } from './fixtures.js';
 
 const name = (cn: string): NameSpec => [

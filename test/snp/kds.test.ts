@@ -13,7 +13,8 @@ import { KdsClient } from '../../src/evidence/snp/kds.js';
 import { parseSnpReport } from '../../src/evidence/snp/report.js';
 import type { EvidenceInput, SnpClaims } from '../../src/evidence/types.js';
 import { verifyEvidence } from '../../src/evidence/verify.js';
-import { derToPem, parseCertificate } from '../../src/evidence/x509.js';
+import { parseCertificate } from '../../src/evidence/x509/cert.js';
+import { derToPem } from '../../src/evidence/x509/pem.js';
 import { codeOf, errorOf, loadFixture, root } from './fixtures.js';
 
 const milan = loadFixture('ms-tav__milan-v3');

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { simulated } from '../../src/evidence/providers/simulated.js';
 import type { EvidenceInput, VerifyOptions } from '../../src/evidence/types.js';
 import { verifyEvidence } from '../../src/evidence/verify.js';
-import { parseCertificate } from '../../src/evidence/x509.js';
+import { parseCertificate } from '../../src/evidence/x509/cert.js';
 import { codeOf, flipped } from './fixtures.js';
 
 const anchors = simulated.trustAnchors();

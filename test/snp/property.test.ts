@@ -13,7 +13,7 @@ import {
   SNP_REPORT_LENGTH,
 } from '../../src/evidence/snp/report.js';
 import { verifyEvidence } from '../../src/evidence/verify.js';
-import { parseCertificate } from '../../src/evidence/x509.js';
+import { parseCertificate } from '../../src/evidence/x509/cert.js';
 import { allFixtures } from './fixtures.js';
 
 const fixtures = allFixtures();

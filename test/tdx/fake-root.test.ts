@@ -8,7 +8,9 @@ import { simulated } from '../../src/evidence/providers/simulated.js';
 import { parseTdxQuote } from '../../src/evidence/tdx/quote.js';
 import { INTEL_SGX_ROOT_CA_DER, INTEL_SGX_ROOT_CA_SHA256 } from '../../src/evidence/tdx/roots.js';
 import { verifyEvidence } from '../../src/evidence/verify.js';
-import { buildCertificate, derToPem, type NameSpec, parseCertificate } from '../../src/evidence/x509.js';
+import { buildCertificate, type NameSpec } from '../../src/evidence/x509/build.js';
+import { parseCertificate } from '../../src/evidence/x509/cert.js';
+import { derToPem } from '../../src/evidence/x509/pem.js';
 import { errorOf } from './fixtures.js';
 
 const NOW = new Date('2026-01-15T00:00:00Z');

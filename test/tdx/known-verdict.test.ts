@@ -12,7 +12,7 @@ import { parseTdxQuote } from '../../src/evidence/tdx/quote.js';
 import { intelRoots } from '../../src/evidence/tdx/roots.js';
 import type { TdxCollateral, VerifyOptions } from '../../src/evidence/types.js';
 import { verifyEvidence } from '../../src/evidence/verify.js';
-import { derToPem } from '../../src/evidence/x509.js';
+import { derToPem } from '../../src/evidence/x509/pem.js';
 import { codeOf, loadVector } from './fixtures.js';
 
 const v = loadVector('dcap-qvl__quote');

@@ -14,15 +14,9 @@
 import { constants, verify } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
 import { bytesToHex } from '../bytes.js';
-import {
-  OID,
-  type ParsedCert,
-  parseCertificate,
-  pemToDer,
-  readChildren,
-  readTlv,
-  verifyWithAlgorithm,
-} from '../x509.js';
+import { OID, type ParsedCert, parseCertificate, verifyWithAlgorithm } from '../x509/cert.js';
+import { readChildren, readTlv } from '../x509/der.js';
+import { pemToDer } from '../x509/pem.js';
 import { ProtoMessage } from './protobuf.js';
 
 /** GUID of the endorsement in an SNP extended report's certificate table on Google Cloud. */

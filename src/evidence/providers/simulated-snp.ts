@@ -18,8 +18,17 @@ import {
 import { AttestationError } from '../../errors.js';
 import { SIMULATED_ORGANIZATION } from '../simulated-marker.js';
 import type { EvidenceInput, EvidenceProvider } from '../types.js';
-import { buildCertificate, buildCrl, derToPem, type NameSpec, OID, pemToDer } from '../x509.js';
-import { basicConstraints, crlDistributionPoint, derIa5String, derInteger, keyUsage } from './der.js';
+import {
+  basicConstraints,
+  buildCertificate,
+  buildCrl,
+  crlDistributionPoint,
+  keyUsage,
+  type NameSpec,
+} from '../x509/build.js';
+import { OID } from '../x509/cert.js';
+import { derIa5String, derInteger } from '../x509/der.js';
+import { derToPem, pemToDer } from '../x509/pem.js';
 import { fixedBytes, reportDataArg, throwIfAborted, uint, uint64 } from './simulated-input.js';
 import { SIMULATED_KEYS, SIMULATED_ROOTS } from './simulated-keys.js';
 

@@ -19,19 +19,25 @@ import {
   TDX_LEVEL_STATUSES,
   type TdxCollateral,
 } from '../types.js';
-import { buildCertificate, buildCrl, derToPem, type NameSpec, OID, pemToDer } from '../x509.js';
 import {
   basicConstraints,
-  concat,
+  buildCertificate,
+  buildCrl,
   crlDistributionPoint,
+  keyUsage,
+  type NameSpec,
+} from '../x509/build.js';
+import { OID } from '../x509/cert.js';
+import {
+  concat,
   derBoolean,
   derEnumerated,
   derInteger,
   derOctetString,
   derOid,
   derSequence,
-  keyUsage,
-} from './der.js';
+} from '../x509/der.js';
+import { derToPem, pemToDer } from '../x509/pem.js';
 import { fixedBytes, reportDataArg, throwIfAborted } from './simulated-input.js';
 import { SIMULATED_ROOTS } from './simulated-keys.js';
 import { simulatedKey } from './simulated-snp.js';

@@ -13,7 +13,8 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import { AttestationError } from '../../errors.js';
 import { isAllZero } from '../bytes.js';
 import { SIMULATED_ORGANIZATION } from '../simulated-marker.js';
-import { derUint, OID, type ParsedCert, parseCertificate, readTlv, verifyWithAlgorithm } from '../x509.js';
+import { OID, type ParsedCert, parseCertificate, verifyWithAlgorithm } from '../x509/cert.js';
+import { derUint, readTlv } from '../x509/der.js';
 import { amdCerts, PINNED_ARK_SHA256, SNP_PRODUCTS, type SnpProduct } from './roots.js';
 import { hasFmc } from './tcb.js';
 

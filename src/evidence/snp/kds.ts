@@ -8,7 +8,7 @@ import { AttestationError } from '../../errors.js';
 import { bytesToHex, isAllZero } from '../bytes.js';
 import { CollateralFetcher, type CollateralFetcherOptions } from '../fetch.js';
 import type { CollateralClient, CollateralFetchOptions, TcbVersion } from '../types.js';
-import { pemToDer } from '../x509.js';
+import { pemToDer } from '../x509/pem.js';
 import type { SnpProduct } from './roots.js';
 import { hasFmc } from './tcb.js';
 

@@ -7,7 +7,7 @@
  */
 
 import { AttestationError } from '../../errors.js';
-import { type ParsedCert, parseCertificate } from '../x509.js';
+import { type ParsedCert, parseCertificate } from '../x509/cert.js';
 
 export type SnpProduct = 'Milan' | 'Genoa' | 'Turin';
 export const SNP_PRODUCTS: readonly SnpProduct[] = ['Milan', 'Genoa', 'Turin'];

@@ -13,7 +13,9 @@ import { appraiseClaims } from '../appraise.js';
 import { equalBytes } from '../bytes.js';
 import type { Policy } from '../policy.js';
 import type { EvidenceInput, RevocationCrl, RevocationStatus, SnpClaims, VerifyOptions } from '../types.js';
-import { type ParsedCert, type ParsedCrl, parseCrl, toDerList, verifyWithAlgorithm } from '../x509.js';
+import { type ParsedCert, verifyWithAlgorithm } from '../x509/cert.js';
+import { type ParsedCrl, parseCrl } from '../x509/crl.js';
+import { toDerList } from '../x509/pem.js';
 import { snpClaims } from './appraise.js';
 import {
   type ChainResult,

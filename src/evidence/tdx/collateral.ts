@@ -21,7 +21,9 @@ import { createHash, verify } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
 import { equalBytes, hexToBytes } from '../bytes.js';
 import type { TdxCollateral } from '../types.js';
-import { checkCrl, type ParsedCert, type ParsedCrl, parseCrl, pemToDer } from '../x509.js';
+import type { ParsedCert } from '../x509/cert.js';
+import { checkCrl, type ParsedCrl, parseCrl } from '../x509/crl.js';
+import { pemToDer } from '../x509/pem.js';
 import { type PckChain, verifyChainToRoot } from './pck.js';
 import { parseQeIdentity, parseTcbInfo, type QeIdentity, type TcbInfo } from './tcb.js';
 

@@ -11,15 +11,8 @@
 import { createHash } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
 import { equalBytes } from '../bytes.js';
-import {
-  decodeOid,
-  derUint,
-  isSignedBy,
-  type ParsedCert,
-  parseCertificate,
-  readChildren,
-  readTlv,
-} from '../x509.js';
+import { isSignedBy, type ParsedCert, parseCertificate } from '../x509/cert.js';
+import { decodeOid, derUint, readChildren, readTlv } from '../x509/der.js';
 import { findAnchor } from './roots.js';
 
 const SGX_EXTENSION_OID = '1.2.840.113741.1.13.1';

@@ -8,7 +8,7 @@
  */
 import { AttestationError } from '../../errors.js';
 import { bytesToHex, equalBytes } from '../bytes.js';
-import { pemToDer } from '../x509.js';
+import { pemToDer } from '../x509/pem.js';
 
 export const TDX_TEE_TYPE = 0x81;
 export const ATT_KEY_TYPE_ECDSA_P256 = 2;

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
 import type { TrustAnchors } from '../types.js';
-import { type ParsedCert, parseCertificate } from '../x509.js';
+import { type ParsedCert, parseCertificate } from '../x509/cert.js';
 
 /** SHA-256 of the DER of the production Intel SGX Root CA (CN=Intel SGX Root CA, O=Intel Corporation). */
 export const INTEL_SGX_ROOT_CA_SHA256 = '44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3';

@@ -1,0 +1,198 @@
+/**
+ * Building certificates, CRLs and the extension values they carry: the simulated platforms, the
+ * channel's own TLS identity (src/channel/identity.ts) and tests. Nothing here verifies; the
+ * builders emit the vendors' shapes byte for byte (KDS extensions, the SGX extension, basic
+ * constraints, key usage, CRL distribution points) from parameters, knowing no vendor themselves.
+ */
+import { constants as cryptoConstants, type KeyObject, sign } from 'node:crypto';
+import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
+import {
+  AlgorithmIdentifier,
+  AttributeTypeAndValue,
+  AttributeValue,
+  Certificate,
+  CertificateList,
+  Extension,
+  Extensions,
+  Name,
+  RelativeDistinguishedName,
+  RevokedCertificate,
+  SubjectPublicKeyInfo,
+  TBSCertificate,
+  TBSCertList,
+  Time,
+  Validity,
+} from '@peculiar/asn1-x509';
+import { hexToBytes } from '../bytes.js';
+import { OID } from './cert.js';
+import { concat, derBoolean, derInteger, derSequence, tlv } from './der.js';
+
+export type SigningAlgorithm = 'ecdsa-sha256' | 'ecdsa-sha384' | 'rsa-pss-sha384' | 'rsa-pss-sha256';
+
+/** DER of RSASSA-PSS-params {SHA-384, MGF1(SHA-384), salt 48, trailer 1} as AMD encodes them. */
+const PSS_SHA384_PARAMS = hexToBytes(
+  '3034a00f300d06096086480165030402020500a11c301a06092a864886f70d010108300d06096086480165030402020500a203020130',
+);
+
+/** DER of RSASSA-PSS-params {SHA-256, MGF1(SHA-256), salt 32, trailer 1}, as Google's CAs sign. */
+const PSS_SHA256_PARAMS = hexToBytes(
+  '3034a00f300d06096086480165030402010500a11c301a06092a864886f70d010108300d06096086480165030402010500a203020120',
+);
+
+function algorithmIdentifier(alg: SigningAlgorithm): AlgorithmIdentifier {
+  switch (alg) {
+    case 'ecdsa-sha256':
+      return new AlgorithmIdentifier({ algorithm: OID.ecdsaSha256 });
+    case 'ecdsa-sha384':
+      return new AlgorithmIdentifier({ algorithm: OID.ecdsaSha384 });
+    case 'rsa-pss-sha384':
+      return new AlgorithmIdentifier({ algorithm: OID.rsaPss, parameters: PSS_SHA384_PARAMS.slice().buffer });
+    case 'rsa-pss-sha256':
+      return new AlgorithmIdentifier({ algorithm: OID.rsaPss, parameters: PSS_SHA256_PARAMS.slice().buffer });
+  }
+}
+
+function signWith(alg: SigningAlgorithm, data: Uint8Array, key: KeyObject): Uint8Array {
+  if (alg === 'rsa-pss-sha384') {
+    return new Uint8Array(
+      sign('sha384', data, { key, padding: cryptoConstants.RSA_PKCS1_PSS_PADDING, saltLength: 48 }),
+    );
+  }
+  if (alg === 'rsa-pss-sha256') {
+    return new Uint8Array(
+      sign('sha256', data, { key, padding: cryptoConstants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }),
+    );
+  }
+  return new Uint8Array(sign(alg === 'ecdsa-sha256' ? 'sha256' : 'sha384', data, key));
+}
+
+export type NameSpec = Array<[keyof typeof NAME_OIDS, string]>;
+const NAME_OIDS = {
+  CN: OID.commonName,
+  C: OID.country,
+  L: OID.locality,
+  ST: OID.state,
+  O: OID.organization,
+  OU: OID.organizationalUnit,
+};
+
+export function buildName(spec: NameSpec): Name {
+  return new Name(
+    spec.map(
+      ([k, v]) =>
+        new RelativeDistinguishedName([
+          new AttributeTypeAndValue({
+            type: NAME_OIDS[k],
+            value: new AttributeValue(k === 'C' ? { printableString: v } : { utf8String: v }),
+          }),
+        ]),
+    ),
+  );
+}
+
+export interface BuildCertOptions {
+  subject: NameSpec;
+  issuer: NameSpec;
+  serial: Uint8Array;
+  notBefore: Date;
+  notAfter: Date;
+  publicKey: KeyObject;
+  signingKey: KeyObject;
+  algorithm: SigningAlgorithm;
+  /** Extensions as (OID, DER value, critical). */
+  extensions?: Array<{ oid: string; value: Uint8Array; critical?: boolean }>;
+}
+
+export function buildCertificate(o: BuildCertOptions): Uint8Array {
+  const spkiDer = o.publicKey.export({ format: 'der', type: 'spki' });
+  const tbs = new TBSCertificate({
+    version: 2,
+    serialNumber: o.serial.slice().buffer,
+    signature: algorithmIdentifier(o.algorithm),
+    issuer: buildName(o.issuer),
+    validity: new Validity({ notBefore: o.notBefore, notAfter: o.notAfter }),
+    subject: buildName(o.subject),
+    subjectPublicKeyInfo: AsnConvert.parse(spkiDer, SubjectPublicKeyInfo),
+    ...(o.extensions && o.extensions.length > 0
+      ? {
+          extensions: new Extensions(
+            o.extensions.map(
+              (e) =>
+                new Extension({
+                  extnID: e.oid,
+                  critical: e.critical ?? false,
+                  extnValue: new OctetString(e.value.slice().buffer),
+                }),
+            ),
+          ),
+        }
+      : {}),
+  });
+  const tbsDer = new Uint8Array(AsnConvert.serialize(tbs));
+  const cert = new Certificate({
+    tbsCertificate: tbs,
+    signatureAlgorithm: algorithmIdentifier(o.algorithm),
+    signatureValue: signWith(o.algorithm, tbsDer, o.signingKey).slice().buffer,
+  });
+  return new Uint8Array(AsnConvert.serialize(cert));
+}
+
+export interface BuildCrlOptions {
+  issuer: NameSpec;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  revokedSerials?: Uint8Array[];
+  signingKey: KeyObject;
+  algorithm: SigningAlgorithm;
+}
+
+export function buildCrl(o: BuildCrlOptions): Uint8Array {
+  const tbs = new TBSCertList({
+    version: 1,
+    signature: algorithmIdentifier(o.algorithm),
+    issuer: buildName(o.issuer),
+    thisUpdate: new Time(o.thisUpdate),
+    nextUpdate: new Time(o.nextUpdate),
+    ...(o.revokedSerials && o.revokedSerials.length > 0
+      ? {
+          revokedCertificates: o.revokedSerials.map(
+            (s) =>
+              new RevokedCertificate({
+                userCertificate: s.slice().buffer,
+                revocationDate: new Time(o.thisUpdate),
+              }),
+          ),
+        }
+      : {}),
+  });
+  const tbsDer = new Uint8Array(AsnConvert.serialize(tbs));
+  const crl = new CertificateList({
+    tbsCertList: tbs,
+    signatureAlgorithm: algorithmIdentifier(o.algorithm),
+    signature: signWith(o.algorithm, tbsDer, o.signingKey).slice().buffer,
+  });
+  return new Uint8Array(AsnConvert.serialize(crl));
+}
+
+/** BasicConstraints value: cA and an optional pathLenConstraint. */
+export function basicConstraints(ca: boolean, pathLen?: number): Uint8Array {
+  if (!ca) return derSequence();
+  return derSequence(derBoolean(true), ...(pathLen === undefined ? [] : [derInteger(pathLen)]));
+}
+
+/** KeyUsage BIT STRING from bit numbers (0 digitalSignature, 1 nonRepudiation, 5 keyCertSign, 6 cRLSign). */
+export function keyUsage(bits: number[]): Uint8Array {
+  const max = Math.max(...bits);
+  const nBytes = Math.floor(max / 8) + 1;
+  const bytes = new Uint8Array(nBytes);
+  for (const bit of bits) bytes[Math.floor(bit / 8)]! |= 0x80 >> (bit % 8);
+  // Unused trailing bits: DER requires the count of zero bits after the last set bit.
+  const unused = nBytes * 8 - 1 - max;
+  return tlv(0x03, concat(Uint8Array.of(unused), bytes));
+}
+
+/** CRLDistributionPoints with one fullName URI. */
+export function crlDistributionPoint(uri: string): Uint8Array {
+  const generalName = tlv(0x86, new Uint8Array(Buffer.from(uri, 'ascii')));
+  return derSequence(derSequence(tlv(0xa0, tlv(0xa0, generalName))));
+}
