@@ -40,7 +40,7 @@ describe('TDX verdicts kept for the last chain, collateral and key', () => {
     const later = new Date(v.now.getTime() + 60 * 86_400_000);
     expect(
       await codeOf(() => verifyEvidence({ report: v.quote, collateral }, { ...options, now: later })),
-    ).toBe('ERR_COLLATERAL_UNAVAILABLE');
+    ).toBe('ERR_EVIDENCE_CHAIN');
   });
 
   it('the same quote once its PCK certificate has expired is refused', async () => {
@@ -70,7 +70,7 @@ describe('TDX verdicts kept for the last chain, collateral and key', () => {
     };
     expect(changed.tcb_info).not.toBe(collateral.tcb_info);
     expect(await codeOf(() => verifyEvidence({ report: v.quote, collateral: changed }, options))).toBe(
-      'ERR_COLLATERAL_UNAVAILABLE',
+      'ERR_EVIDENCE_CHAIN',
     );
   });
 

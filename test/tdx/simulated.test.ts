@@ -149,7 +149,8 @@ describe('simulated TDX: each collateral window on its own', () => {
       const end = new Date(T1.getTime() + 30 * DAY);
       await expect(verify({ ...ev, collateral }, { now: end })).resolves.toBeTruthy();
       const err = await errorOf(() => verify({ ...ev, collateral }, { now: new Date(end.getTime() + 1000) }));
-      expect(err.code).toBe('ERR_COLLATERAL_UNAVAILABLE');
+      // Present but out of date: a refusal (issue 15 item 2), not unavailability.
+      expect(err.code).toBe('ERR_EVIDENCE_CHAIN');
       expect(err.message).toMatch(/expired/);
       expect(err.message.toLowerCase()).toContain(what.split(' ')[0]!.toLowerCase());
     },
@@ -164,7 +165,7 @@ describe('simulated TDX: each collateral window on its own', () => {
       const err = await errorOf(() =>
         verify({ ...ev, collateral }, { now: new Date(start.getTime() - 1000) }),
       );
-      expect(err.code).toBe('ERR_COLLATERAL_UNAVAILABLE');
+      expect(err.code).toBe('ERR_EVIDENCE_CHAIN');
       expect(err.message).toMatch(/not valid before/);
       expect(err.message.toLowerCase()).toContain(what.split(' ')[0]!.toLowerCase());
     },

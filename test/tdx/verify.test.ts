@@ -258,6 +258,7 @@ describe('TDX tampering (offsets of the fixtures README, go-tdx-guest__quote)', 
   });
 });
 
+// Collateral that is present but tampered with is a refusal, ERR_EVIDENCE_CHAIN (issue 15 item 2).
 describe('TDX collateral tampering (real vectors)', () => {
   const v = loadVector('dcap-qvl__quote');
   const c = v.collateral!;
@@ -268,33 +269,33 @@ describe('TDX collateral tampering (real vectors)', () => {
   it('a flipped byte in tcb_info_signature / qe_identity_signature', async () => {
     for (const m of ['tcb_info_signature', 'qe_identity_signature'] as const) {
       const err = await errorOf(() => mutate({ [m]: flipHex(c[m], 7) }));
-      expect(err.code).toBe('ERR_COLLATERAL_UNAVAILABLE');
+      expect(err.code).toBe('ERR_EVIDENCE_CHAIN');
       expect(err.message).toMatch(/signature .*does not verify/);
     }
   });
   it('one character changed inside the signed tcb_info / qe_identity text', async () => {
     const tcb = c.tcb_info.replace('"UpToDate"', '"UpToDatf"');
     expect(tcb).not.toBe(c.tcb_info);
-    expect((await errorOf(() => mutate({ tcb_info: tcb }))).code).toBe('ERR_COLLATERAL_UNAVAILABLE');
+    expect((await errorOf(() => mutate({ tcb_info: tcb }))).code).toBe('ERR_EVIDENCE_CHAIN');
     const qe = c.qe_identity.replace('"TD_QE"', '"TD_QF"');
     expect(qe).not.toBe(c.qe_identity);
-    expect((await errorOf(() => mutate({ qe_identity: qe }))).code).toBe('ERR_COLLATERAL_UNAVAILABLE');
+    expect((await errorOf(() => mutate({ qe_identity: qe }))).code).toBe('ERR_EVIDENCE_CHAIN');
   });
   it('re-serialised tcb_info (same JSON value, other bytes) is refused: signatures cover the text', async () => {
     const reser = JSON.stringify(JSON.parse(c.tcb_info), null, 1);
-    expect((await errorOf(() => mutate({ tcb_info: reser }))).code).toBe('ERR_COLLATERAL_UNAVAILABLE');
+    expect((await errorOf(() => mutate({ tcb_info: reser }))).code).toBe('ERR_EVIDENCE_CHAIN');
   });
   it('a CRL that is not signed by its issuer: the root CRL given as PCK CRL and the reverse', async () => {
     const e1 = await errorOf(() => mutate({ pck_crl: c.root_ca_crl }));
-    expect(e1.code).toBe('ERR_COLLATERAL_UNAVAILABLE');
+    expect(e1.code).toBe('ERR_EVIDENCE_CHAIN');
     const e2 = await errorOf(() => mutate({ root_ca_crl: c.pck_crl }));
-    expect(e2.code).toBe('ERR_COLLATERAL_UNAVAILABLE');
+    expect(e2.code).toBe('ERR_EVIDENCE_CHAIN');
   });
   it('a CRL with a flipped signature byte', async () => {
     for (const m of ['pck_crl', 'root_ca_crl'] as const) {
       const der = c[m];
       const err = await errorOf(() => mutate({ [m]: flipHex(der, der.length - 5) }));
-      expect(err.code).toBe('ERR_COLLATERAL_UNAVAILABLE');
+      expect(err.code).toBe('ERR_EVIDENCE_CHAIN');
     }
   });
   it('an issuer chain that does not end at the pinned root', async () => {
@@ -312,9 +313,25 @@ describe('TDX collateral tampering (real vectors)', () => {
         tcb_info_issuer_chain: other.tcb_info_issuer_chain,
       }),
     );
-    // Its window (June 2025) does not contain July 19, so pick a time inside both windows if any;
-    // either way it must be refused as unusable collateral.
-    expect(err.code).toBe('ERR_COLLATERAL_UNAVAILABLE');
+    // Its window (June 2025) does not contain July 19: out of date, a refusal.
+    expect(err.code).toBe('ERR_EVIDENCE_CHAIN');
+    expect(err.message).toMatch(/expired/);
+    // Inside both windows (June 20 to July 4) it is genuine collateral, but for another platform:
+    // fetching this platform's collateral cures that.
+    const inBoth = await errorOf(() =>
+      run(
+        v,
+        { now: new Date('2025-06-25T00:00:00Z') },
+        {
+          ...c,
+          tcb_info: other.tcb_info,
+          tcb_info_signature: other.tcb_info_signature,
+          tcb_info_issuer_chain: other.tcb_info_issuer_chain,
+        },
+      ),
+    );
+    expect(inBoth.code).toBe('ERR_COLLATERAL_UNAVAILABLE');
+    expect(inBoth.message).toMatch(/another platform/);
   });
   it('missing or non-string members, non-JSON text, bad hex', async () => {
     const { pck_crl: _drop, ...missing } = c;

@@ -5,15 +5,22 @@
  * organisation and in which anchor accepts it. Trust comes only from the anchors: AMD's pinned
  * ARKs, or `trustAnchors.amdArks`, which replace them.
  *
+ * The chain itself is checked by the chain engine (x509/chain.ts) with the AMD profile below.
  * Verified chains are cached by the fingerprints of their three certificates together with the
  * window in which all three are valid, so a repeated verification costs one map lookup here and
  * leaves only the report signature to check.
  */
-import { AsnConvert } from '@peculiar/asn1-schema';
 import { AttestationError } from '../../errors.js';
 import { isAllZero } from '../bytes.js';
 import { SIMULATED_ORGANIZATION } from '../simulated-marker.js';
-import { OID, type ParsedCert, parseCertificate, verifyWithAlgorithm } from '../x509/cert.js';
+import { OID, type ParsedCert } from '../x509/cert.js';
+import {
+  type ChainProfile,
+  type CrlProfile,
+  checkChainValidity as checkEngineValidity,
+  parseChainCert as parseEngineCert,
+  verifyChain,
+} from '../x509/chain.js';
 import { derUint, readTlv } from '../x509/der.js';
 import { amdCerts, PINNED_ARK_SHA256, SNP_PRODUCTS, type SnpProduct } from './roots.js';
 import { hasFmc } from './tcb.js';
@@ -183,36 +190,71 @@ export interface ChainResult {
 
 /** Signatures do not depend on time; validity does, so a chain verified before is checked again at `now`. */
 export function checkChainValidity(chain: ChainResult, signer: 'vcek' | 'vlek', now: Date): void {
-  const t = now.getTime();
-  if (t >= chain.validFrom && t <= chain.validTo) return;
-  checkValidity(chain.ark, 'ARK', now);
-  checkValidity(chain.intermediate, chain.intermediate.subject.CN ?? 'ASK/ASVK', now);
-  checkValidity(chain.vek, signer.toUpperCase(), now);
+  checkEngineValidity(
+    {
+      certs: [chain.vek, chain.intermediate, chain.ark],
+      root: chain.ark,
+      validFrom: chain.validFrom,
+      validTo: chain.validTo,
+    },
+    now,
+    `${signer.toUpperCase()} chain`,
+  );
 }
 
 const chainCache = new Map<string, ChainResult>();
 const CHAIN_CACHE_MAX = 512;
 
-const canonical = new WeakSet<ParsedCert>();
+/** AMD signs every link with RSASSA-PSS (SHA-384); an ECDSA or PKCS#1 link would be a foreign chain. */
+const AMD_ENCODING = {
+  signatureAlgorithms: [OID.rsaPss],
+  canonicalDer: true,
+  matchingAlgorithms: true,
+} as const;
 
 /**
- * Parses a certificate of the AMD chain and insists on canonical DER: the ASN.1 library is
- * lenient (stray lengths, trailing bytes, unused-bit counts), and an accepted certificate should
- * have exactly one encoding, so the parse must re-encode to the very bytes received.
+ * The AMD profile of the chain engine: VEK ← ASK (VCEK) or ASVK (VLEK) ← ARK of the product, as
+ * AMD's KDS serves them (SEV-SNP firmware ABI §2.2; the certificates of test/fixtures/snp/roots):
+ * CNs by product, the ARK and ASK/ASVK CAs with keyCertSign (the ARK also cRLSign: it signs the
+ * CRL), the VEK not a CA. The ARK may be left out of the evidence: the anchors supply it.
+ */
+export function amdChainProfile(
+  product: SnpProduct,
+  signer: 'vcek' | 'vlek',
+  anchors: readonly ParsedCert[],
+): ChainProfile {
+  return {
+    name: `${signer.toUpperCase()} chain`,
+    ...AMD_ENCODING,
+    rootName: `ARK for ${product}`,
+    rootOptional: true,
+    anchors,
+    path: [
+      { what: signer.toUpperCase(), cn: [signer === 'vcek' ? 'SEV-VCEK' : 'SEV-VLEK'], ca: false },
+      {
+        what: signer === 'vcek' ? 'ASK' : 'ASVK',
+        cn: [signer === 'vcek' ? `SEV-${product}` : `SEV-VLEK-${product}`],
+        ca: true,
+        keyUsage: ['keyCertSign'],
+      },
+      { what: 'ARK', cn: [`ARK-${product}`], ca: true, keyUsage: ['keyCertSign', 'cRLSign'] },
+    ],
+  };
+}
+
+/** The AMD CRL profile: signed by the ARK, under the chain's DER and algorithm rules. */
+export const AMD_CRL_PROFILE: CrlProfile = {
+  name: 'AMD CRL',
+  ...AMD_ENCODING,
+  issuer: { what: 'ARK', ca: true, keyUsage: ['cRLSign'] },
+};
+
+/**
+ * Parses a certificate of the AMD chain and insists on canonical DER (see x509/chain.ts): an
+ * accepted certificate has exactly one encoding.
  */
 export function parseChainCert(der: Uint8Array, what: string): ParsedCert {
-  let cert: ParsedCert;
-  try {
-    cert = parseCertificate(der, 'ERR_EVIDENCE_CHAIN');
-  } catch (err) {
-    throw new AttestationError('ERR_EVIDENCE_CHAIN', `${what} does not parse`, { cause: err });
-  }
-  if (!canonical.has(cert)) {
-    const again = new Uint8Array(AsnConvert.serialize(cert.asn));
-    if (!Buffer.from(again).equals(Buffer.from(der))) throw chainError(`${what} is not canonical DER`);
-    canonical.add(cert);
-  }
-  return cert;
+  return parseEngineCert(der, what, AMD_ENCODING);
 }
 
 /**
@@ -232,28 +274,6 @@ export function anchorsFor(product: SnpProduct, amdArks?: Uint8Array[]): ParsedC
     .filter((a) => a.subject.CN === `ARK-${product}`);
 }
 
-function signedBy(cert: ParsedCert, issuer: ParsedCert): boolean {
-  // AMD signs every link with RSASSA-PSS; an ECDSA or PKCS#1 link would be a foreign chain.
-  if (cert.sigAlg.algorithm !== OID.rsaPss) return false;
-  // RFC 5280 4.1.1.2: the unsigned outer algorithm must repeat the signed one, so that no byte
-  // of an accepted certificate is outside the signature's reach.
-  const outer = new Uint8Array(AsnConvert.serialize(cert.sigAlg));
-  const inner = new Uint8Array(AsnConvert.serialize(cert.asn.tbsCertificate.signature));
-  if (!Buffer.from(outer).equals(Buffer.from(inner))) return false;
-  if (!Buffer.from(cert.issuerDer).equals(Buffer.from(issuer.subjectDer))) return false;
-  return verifyWithAlgorithm(cert.sigAlg, cert.tbs, cert.signature, issuer.publicKey);
-}
-
-function checkValidity(cert: ParsedCert, what: string, now: Date): void {
-  const t = now.getTime();
-  if (t < cert.notBefore.getTime())
-    throw chainError(`${what} is not valid before ${cert.notBefore.toISOString()}`, {
-      notBefore: cert.notBefore,
-    });
-  if (t > cert.notAfter.getTime())
-    throw chainError(`${what} expired at ${cert.notAfter.toISOString()}`, { notAfter: cert.notAfter });
-}
-
 export interface ChainInput {
   product: SnpProduct;
   signer: 'vcek' | 'vlek';
@@ -268,8 +288,9 @@ export interface ChainInput {
 }
 
 /**
- * Verifies VEK → ASK/ASVK → ARK at `now`. A supplied ARK must be one of the anchors (by
- * fingerprint); it is never trusted for being in the evidence. Throws ERR_EVIDENCE_CHAIN.
+ * Verifies VEK → ASK/ASVK → ARK at `now` with the chain engine and the AMD profile. A supplied
+ * ARK must be one of the anchors (by fingerprint); it is never trusted for being in the evidence.
+ * Throws ERR_EVIDENCE_CHAIN.
  */
 export function verifyVekChain(input: ChainInput): ChainResult {
   const { product, signer, now } = input;
@@ -290,19 +311,15 @@ export function verifyVekChain(input: ChainInput): ChainResult {
     : signer === 'vcek'
       ? amdCerts(product).ask
       : amdCerts(product).asvk;
-  const anchors = anchorsFor(product, input.amdArks);
-  let candidates = anchors;
-  if (suppliedArkDer) {
-    const supplied = parseChainCert(suppliedArkDer, 'ARK');
-    candidates = anchors.filter((a) => a.fingerprint256 === supplied.fingerprint256);
-    if (candidates.length === 0)
-      throw chainError(`supplied root "${supplied.subject.CN}" is not a trusted ARK for ${product}`, {
-        fingerprint: supplied.fingerprint256,
-      });
-  }
-  if (candidates.length === 0) throw chainError(`no trusted ARK for ${product}`);
+  // Without the caller's anchors, only the ARK whose fingerprint is pinned (roots.ts) is trusted.
+  const anchors = anchorsFor(product, input.amdArks).filter(
+    (a) => input.amdArks !== undefined || a.fingerprint256 === PINNED_ARK_SHA256[product],
+  );
+  const supplied = suppliedArkDer ? parseChainCert(suppliedArkDer, 'ARK') : undefined;
 
-  for (const ark of candidates) {
+  for (const ark of supplied
+    ? anchors.filter((a) => a.fingerprint256 === supplied.fingerprint256)
+    : anchors) {
     const key = `${ark.fingerprint256}|${intermediate.fingerprint256}|${vek.fingerprint256}|${signer}|${product}`;
     const hit = chainCache.get(key);
     if (hit) {
@@ -311,49 +328,26 @@ export function verifyVekChain(input: ChainInput): ChainResult {
     }
   }
 
-  const interCn = signer === 'vcek' ? `SEV-${product}` : `SEV-VLEK-${product}`;
-  if (intermediate.subject.CN !== interCn)
-    throw chainError(`intermediate CN is "${intermediate.subject.CN}", expected ${interCn}`);
-  if (vek.issuer.CN !== interCn) throw chainError(`VEK issuer CN is "${vek.issuer.CN}", expected ${interCn}`);
-  if (!signedBy(vek, intermediate)) throw chainError(`VEK signature by ${interCn} does not verify`);
-
-  let lastWhy = '';
-  for (const ark of candidates) {
-    if (ark.subject.CN !== `ARK-${product}` || intermediate.issuer.CN !== `ARK-${product}`) {
-      lastWhy = `intermediate issuer is "${intermediate.issuer.CN}", expected ARK-${product}`;
-      continue;
-    }
-    if (input.amdArks === undefined && ark.fingerprint256 !== PINNED_ARK_SHA256[product]) {
-      lastWhy = 'ARK does not match its pin';
-      continue;
-    }
-    if (!signedBy(ark, ark)) {
-      lastWhy = `ARK-${product} self-signature does not verify`;
-      continue;
-    }
-    if (!signedBy(intermediate, ark)) {
-      lastWhy = `${interCn} signature by ARK-${product} does not verify`;
-      continue;
-    }
-    checkValidity(ark, 'ARK', now);
-    checkValidity(intermediate, interCn, now);
-    checkValidity(vek, signer.toUpperCase(), now);
-    const result: ChainResult = {
-      ark,
-      intermediate,
-      vek,
-      simulated: ark.subject.O === SIMULATED_ORGANIZATION,
-      validFrom: Math.max(ark.notBefore.getTime(), intermediate.notBefore.getTime(), vek.notBefore.getTime()),
-      validTo: Math.min(ark.notAfter.getTime(), intermediate.notAfter.getTime(), vek.notAfter.getTime()),
-    };
-    if (chainCache.size >= CHAIN_CACHE_MAX) chainCache.delete(chainCache.keys().next().value as string);
-    chainCache.set(
-      `${ark.fingerprint256}|${intermediate.fingerprint256}|${vek.fingerprint256}|${signer}|${product}`,
-      result,
-    );
-    return result;
-  }
-  throw chainError(lastWhy || `chain does not lead to a trusted ARK-${product}`);
+  const verified = verifyChain(
+    supplied ? [vek, intermediate, supplied] : [vek, intermediate],
+    amdChainProfile(product, signer, anchors),
+    now,
+  );
+  const ark = verified.root;
+  const result: ChainResult = {
+    ark,
+    intermediate,
+    vek,
+    simulated: ark.subject.O === SIMULATED_ORGANIZATION,
+    validFrom: verified.validFrom,
+    validTo: verified.validTo,
+  };
+  if (chainCache.size >= CHAIN_CACHE_MAX) chainCache.delete(chainCache.keys().next().value as string);
+  chainCache.set(
+    `${ark.fingerprint256}|${intermediate.fingerprint256}|${vek.fingerprint256}|${signer}|${product}`,
+    result,
+  );
+  return result;
 }
 
 /** Product named by a chain certificate's CN (ARK-<P>, SEV-<P>, SEV-VLEK-<P>). */

@@ -13,11 +13,13 @@ import { appraiseClaims } from '../appraise.js';
 import { equalBytes } from '../bytes.js';
 import type { Policy } from '../policy.js';
 import type { EvidenceInput, RevocationCrl, RevocationStatus, SnpClaims, VerifyOptions } from '../types.js';
-import { type ParsedCert, verifyWithAlgorithm } from '../x509/cert.js';
-import { type ParsedCrl, parseCrl } from '../x509/crl.js';
+import type { ParsedCert } from '../x509/cert.js';
+import { crlValidAt, revokedOf, verifyCrl } from '../x509/chain.js';
+import type { ParsedCrl } from '../x509/crl.js';
 import { toDerList } from '../x509/pem.js';
 import { snpClaims } from './appraise.js';
 import {
+  AMD_CRL_PROFILE,
   type ChainResult,
   checkChainValidity,
   checkVekShape,
@@ -77,11 +79,7 @@ function verifiedCrl(der: Uint8Array, ark: ParsedCert): ParsedCrl {
   let perArk = crlCache.get(der);
   const hit = perArk?.get(ark.fingerprint256);
   if (hit) return hit;
-  const crl = parseCrl(der, 'ERR_EVIDENCE_CHAIN');
-  if (!Buffer.from(crl.issuerDer).equals(Buffer.from(ark.subjectDer)))
-    throw chainError(`CRL issuer "${crl.issuer.CN}" is not ${ark.subject.CN}`);
-  if (!verifyWithAlgorithm(crl.sigAlg, crl.tbs, crl.signature, ark.publicKey))
-    throw chainError(`CRL signature by ${ark.subject.CN} does not verify`);
+  const crl = verifyCrl(der, ark, AMD_CRL_PROFILE);
   if (!perArk) {
     perArk = new Map();
     crlCache.set(der, perArk);
@@ -96,11 +94,6 @@ function crlWindow(crl: ParsedCrl): RevocationCrl {
     thisUpdate: crl.thisUpdate.toISOString(),
     ...(crl.nextUpdate ? { nextUpdate: crl.nextUpdate.toISOString() } : {}),
   };
-}
-
-function validAt(crl: ParsedCrl, now: Date): boolean {
-  const t = now.getTime();
-  return t >= crl.thisUpdate.getTime() && (crl.nextUpdate === undefined || t <= crl.nextUpdate.getTime());
 }
 
 /**
@@ -165,19 +158,16 @@ async function checkRevocation(
     }
   }
   const crl = verifiedCrl(der, chain.ark);
-  if (!validAt(crl, options.now))
+  if (!crlValidAt(crl, options.now))
     return missing(
       `the ${fallback ? 'cached ' : ''}CRL (${crl.thisUpdate.toISOString()}..${crl.nextUpdate?.toISOString() ?? ''}) is not valid at ${options.now.toISOString()}`,
     );
-  for (const [cert, what] of [
-    [chain.intermediate, chain.intermediate.subject.CN ?? 'intermediate'],
-    [chain.vek, signer.toUpperCase()],
-  ] as const) {
-    if (crl.revoked.has(cert.serialHex))
-      throw chainError(`${what} (serial ${cert.serialHex}) is revoked`, {
-        revoked: cert.serialHex,
-        crlSource: source,
-      });
+  for (const cert of revokedOf(crl, [chain.intermediate, chain.vek])) {
+    const what = cert === chain.vek ? signer.toUpperCase() : (cert.subject.CN ?? 'intermediate');
+    throw chainError(`${what} (serial ${cert.serialHex}) is revoked`, {
+      revoked: cert.serialHex,
+      crlSource: source,
+    });
   }
   return { checked: true, source, crls: [crlWindow(crl)], ...(fallback ? { reason: fallback } : {}) };
 }

@@ -3,13 +3,16 @@
  * nine-member shape of test/fixtures/tdx/README.md (Intel's sgx_ql_qve_collateral_t as dcap-qvl
  * serialises it).
  *
- * Error codes (one rule, applied everywhere):
- *   - ERR_COLLATERAL_UNAVAILABLE: the collateral itself is unusable — missing, not in the schema,
- *     a TCB info / QE identity / CRL whose signature does not verify, that is outside its
- *     issueDate…nextUpdate (thisUpdate…nextUpdate) window at `now`, or that is for another
- *     platform (FMSPC, PCE-ID, PCK CA). Fresh collateral (PCS, a PCCS) can cure all of these.
- *   - ERR_EVIDENCE_CHAIN: a certificate problem — an issuer chain that does not end at a trusted
- *     root, a certificate outside its validity, a revoked PCK / PCK CA / TCB-signing certificate.
+ * Error codes (one rule, applied everywhere; docs/api.md):
+ *   - ERR_COLLATERAL_UNAVAILABLE: there is no usable collateral for this platform — a member
+ *     missing, not a string or not hex, text that is not JSON, or collateral for another platform
+ *     (FMSPC, PCE-ID, PCK CA). Fetching the platform's collateral can cure these.
+ *   - ERR_EVIDENCE_CHAIN: collateral that is present but bad is a refusal — a TCB info / QE
+ *     identity / CRL whose signature does not verify or that does not parse, one outside its
+ *     issueDate…nextUpdate (thisUpdate…nextUpdate) window at `now`, an issuer chain that is not
+ *     exactly what its profile in pck.ts requires (TCB info and QE identity: [Intel SGX TCB
+ *     Signing, root]; PCK CRL: [PCK CA, root]), a certificate outside its validity, a revoked PCK /
+ *     PCK CA / TCB-signing certificate.
  *
  * Verifying collateral costs several signature checks and a JSON parse of ~20 KB, and the same
  * collateral serves every quote of a platform for weeks; so verified collateral is cached by its
@@ -22,9 +25,16 @@ import { AttestationError } from '../../errors.js';
 import { equalBytes, hexToBytes } from '../bytes.js';
 import type { TdxCollateral } from '../types.js';
 import type { ParsedCert } from '../x509/cert.js';
-import { checkCrl, type ParsedCrl, parseCrl } from '../x509/crl.js';
+import { type CrlProfile, crlValidAt, revokedOf, verifyChain, verifyCrl } from '../x509/chain.js';
+import type { ParsedCrl } from '../x509/crl.js';
 import { pemToDer } from '../x509/pem.js';
-import { type PckChain, verifyChainToRoot } from './pck.js';
+import {
+  PCK_CRL_PROFILE,
+  type PckChain,
+  pckCrlIssuerProfile,
+  ROOT_CRL_PROFILE,
+  tcbSigningProfile,
+} from './pck.js';
 import { parseQeIdentity, parseTcbInfo, type QeIdentity, type TcbInfo } from './tcb.js';
 
 export const COLLATERAL_MEMBERS = [
@@ -105,9 +115,12 @@ function hexMember(c: TdxCollateral, m: (typeof COLLATERAL_MEMBERS)[number]): Ui
 }
 
 function chainMember(c: TdxCollateral, m: (typeof COLLATERAL_MEMBERS)[number]): Uint8Array[] {
-  const ders = pemToDer(c[m], 'ERR_COLLATERAL_UNAVAILABLE');
-  if (ders.length < 2) throw unavailable(`collateral member ${m} must hold a certificate and its root`);
-  return ders;
+  // How many certificates a chain must hold is its profile's business (pck.ts).
+  return pemToDer(c[m], 'ERR_EVIDENCE_CHAIN');
+}
+
+function refused(message: string, cause?: unknown): AttestationError {
+  return new AttestationError('ERR_EVIDENCE_CHAIN', message, cause === undefined ? {} : { cause });
 }
 
 /** Raw r‖s ECDSA P-256 signature over the exact UTF-8 bytes of the signed JSON text. */
@@ -125,23 +138,31 @@ function checkJsonSignature(text: string, sigHex: Uint8Array, signer: ParsedCert
   } catch {
     ok = false;
   }
-  if (!ok) throw unavailable(`${what} signature by "${signer.subject.CN ?? '?'}" does not verify`);
+  if (!ok) throw refused(`${what} signature by "${signer.subject.CN ?? '?'}" does not verify`);
 }
 
 function checkWindow(issueDate: Date, nextUpdate: Date, now: Date, what: string): void {
   const t = now.getTime();
-  if (t < issueDate.getTime()) throw unavailable(`${what} is not valid before ${issueDate.toISOString()}`);
-  if (t > nextUpdate.getTime()) throw unavailable(`${what} expired at ${nextUpdate.toISOString()}`);
+  if (t < issueDate.getTime()) throw refused(`${what} is not valid before ${issueDate.toISOString()}`);
+  if (t > nextUpdate.getTime()) throw refused(`${what} expired at ${nextUpdate.toISOString()}`);
 }
 
-/** checkCrl, with the CRL named in the message (both CRLs fail the same ways). */
-function checkCrlNamed(crl: ParsedCrl, issuer: ParsedCert, now: Date, what: string): void {
-  try {
-    checkCrl(crl, issuer, now, 'ERR_COLLATERAL_UNAVAILABLE');
-  } catch (err) {
-    if (err instanceof AttestationError) throw unavailable(`${what}: ${err.message}`, err);
-    throw err;
-  }
+/** The one CRL check (x509/chain.ts) and the CRL's window at `now`. */
+function checkedCrl(
+  c: TdxCollateral,
+  m: 'root_ca_crl' | 'pck_crl',
+  issuer: ParsedCert,
+  profile: CrlProfile,
+  now: Date,
+): ParsedCrl {
+  const crl = verifyCrl(hexMember(c, m), issuer, profile);
+  if (!crlValidAt(crl, now))
+    throw refused(
+      now < crl.thisUpdate
+        ? `${profile.name} is not valid before ${crl.thisUpdate.toISOString()}`
+        : `${profile.name} expired at ${crl.nextUpdate?.toISOString()}`,
+    );
+  return crl;
 }
 
 function checkNotRevoked(cert: ParsedCert, crl: ParsedCrl, what: string): void {
@@ -160,24 +181,17 @@ function sameRoot(a: ParsedCert, b: ParsedCert, what: string): void {
 }
 
 function verifyUncached(c: TdxCollateral, roots: ParsedCert[], now: Date): VerifiedCollateral {
-  const tcbChain = verifyChainToRoot(
+  const tcbChain = verifyChain(
     chainMember(c, 'tcb_info_issuer_chain'),
-    roots,
+    tcbSigningProfile(roots, 'TCB info issuer chain'),
     now,
-    'TCB info issuer chain',
-  );
-  const qeChain = verifyChainToRoot(
+  ).certs;
+  const qeChain = verifyChain(
     chainMember(c, 'qe_identity_issuer_chain'),
-    roots,
+    tcbSigningProfile(roots, 'QE identity issuer chain'),
     now,
-    'QE identity issuer chain',
-  );
-  const crlChain = verifyChainToRoot(
-    chainMember(c, 'pck_crl_issuer_chain'),
-    roots,
-    now,
-    'PCK CRL issuer chain',
-  );
+  ).certs;
+  const crlChain = verifyChain(chainMember(c, 'pck_crl_issuer_chain'), pckCrlIssuerProfile(roots), now).certs;
   const root = tcbChain[tcbChain.length - 1]!;
   sameRoot(root, qeChain[qeChain.length - 1]!, 'QE identity issuer chain');
   sameRoot(root, crlChain[crlChain.length - 1]!, 'PCK CRL issuer chain');
@@ -189,12 +203,10 @@ function verifyUncached(c: TdxCollateral, roots: ParsedCert[], now: Date): Verif
   const qeIdentity = parseQeIdentity(c.qe_identity);
   checkWindow(qeIdentity.issueDate, qeIdentity.nextUpdate, now, 'QE identity');
 
-  const rootCrl = parseCrl(hexMember(c, 'root_ca_crl'), 'ERR_COLLATERAL_UNAVAILABLE');
-  checkCrlNamed(rootCrl, root, now, 'root CA CRL');
+  const rootCrl = checkedCrl(c, 'root_ca_crl', root, ROOT_CRL_PROFILE, now);
   const pckCrlIssuer = crlChain[0]!;
-  const pckCrl = parseCrl(hexMember(c, 'pck_crl'), 'ERR_COLLATERAL_UNAVAILABLE');
-  checkCrlNamed(pckCrl, pckCrlIssuer, now, 'PCK CRL');
-  for (const cert of [...tcbChain, ...qeChain, ...crlChain].filter((x) => x !== root))
+  const pckCrl = checkedCrl(c, 'pck_crl', pckCrlIssuer, PCK_CRL_PROFILE, now);
+  for (const cert of revokedOf(rootCrl, [tcbChain[0]!, qeChain[0]!, pckCrlIssuer]))
     checkNotRevoked(cert, rootCrl, 'collateral signer');
 
   const certs = [...tcbChain, ...qeChain, ...crlChain];

@@ -11,15 +11,14 @@
 import { createHash } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
 import { equalBytes } from '../bytes.js';
-import { isSignedBy, type ParsedCert, parseCertificate } from '../x509/cert.js';
+import { OID, type ParsedCert } from '../x509/cert.js';
+import { type CertRule, type ChainProfile, type CrlProfile, verifyChain } from '../x509/chain.js';
 import { decodeOid, derUint, readChildren, readTlv } from '../x509/der.js';
-import { findAnchor } from './roots.js';
 
 const SGX_EXTENSION_OID = '1.2.840.113741.1.13.1';
 const OID_TCB = `${SGX_EXTENSION_OID}.2`;
 const OID_PCEID = `${SGX_EXTENSION_OID}.3`;
 const OID_FMSPC = `${SGX_EXTENSION_OID}.4`;
-const BASIC_CONSTRAINTS = '2.5.29.19';
 
 export interface SgxExtensions {
   fmspc: Uint8Array;
@@ -90,61 +89,72 @@ export function parseSgxExtensions(cert: ParsedCert): SgxExtensions {
   };
 }
 
-/** True when the certificate's basicConstraints says it is a CA. */
-function isCa(cert: ParsedCert): boolean {
-  const bc = cert.extensions.get(BASIC_CONSTRAINTS);
-  if (!bc) return false;
-  try {
-    const seq = readTlv(bc.value);
-    const first = readChildren(seq.value)[0];
-    return first !== undefined && first.tag === 0x01 && first.value[0] === 0xff;
-  } catch {
-    return false;
-  }
-}
-
 function chainError(message: string): AttestationError {
   return new AttestationError('ERR_EVIDENCE_CHAIN', message);
 }
 
-function checkValidity(cert: ParsedCert, now: Date, what: string): void {
-  const t = now.getTime();
-  if (t < cert.notBefore.getTime())
-    throw chainError(`${what} is not valid before ${cert.notBefore.toISOString()}`);
-  if (t > cert.notAfter.getTime()) throw chainError(`${what} expired at ${cert.notAfter.toISOString()}`);
+/**
+ * Intel signs every certificate and CRL of the PCK and TCB-signing hierarchies with ECDSA P-256
+ * SHA-256 (Intel SGX PCK Certificate and CRL Profile Specification).
+ */
+const INTEL_ENCODING = {
+  signatureAlgorithms: [OID.ecdsaSha256],
+  canonicalDer: true,
+  matchingAlgorithms: true,
+} as const;
+const PCK_CA_NAMES = ['Intel SGX PCK Platform CA', 'Intel SGX PCK Processor CA'];
+const ROOT: CertRule = { what: 'root', cn: ['Intel SGX Root CA'], ca: true };
+
+function intelProfile(name: string, path: CertRule[], anchors: readonly ParsedCert[]): ChainProfile {
+  return { name, ...INTEL_ENCODING, rootName: 'Intel root', anchors, path };
+}
+
+/** The quote's PCK chain: PCK leaf ← PCK Platform/Processor CA ← the Intel root. */
+export function pckChainProfile(anchors: readonly ParsedCert[]): ChainProfile {
+  return intelProfile(
+    'PCK chain',
+    [
+      { what: 'PCK leaf', cn: ['Intel SGX PCK Certificate'], ca: false },
+      { what: 'PCK CA', cn: PCK_CA_NAMES, ca: true },
+      ROOT,
+    ],
+    anchors,
+  );
 }
 
 /**
- * Verifies `[cert, ..., root]` where the last certificate must be byte-identical to one of the
- * trusted roots (a root carried by the evidence is never trusted because of its name), each
- * certificate is signed by the next, every issuer is a CA, and all are valid at `now`.
- * Returns the accepting root.
+ * The issuer chain of TCB info and QE identity: exactly [Intel SGX TCB Signing, Intel SGX Root CA]
+ * as Intel's QVL requires: a non-CA leaf with digitalSignature issued directly by the root. Any
+ * other certificate under the root (a platform's own PCK, a PCK CA) must not sign collateral.
  */
-export function verifyChainToRoot(
-  ders: Uint8Array[],
-  roots: ParsedCert[],
-  now: Date,
-  what: string,
-): ParsedCert[] {
-  if (ders.length < 2) throw chainError(`${what}: a chain needs at least a certificate and its root`);
-  const certs = ders.map((d) => parseCertificate(d, 'ERR_EVIDENCE_CHAIN'));
-  const root = findAnchor(ders[ders.length - 1]!, roots);
-  if (!root)
-    throw chainError(
-      `${what}: the chain ends at "${certs[certs.length - 1]!.subject.CN ?? '?'}" (SHA-256 ${certs[certs.length - 1]!.fingerprint256}), which is not a trusted Intel root`,
-    );
-  for (let i = 0; i < certs.length - 1; i++) {
-    const issuer = certs[i + 1]!;
-    if (!isCa(issuer)) throw chainError(`${what}: issuer "${issuer.subject.CN ?? '?'}" is not a CA`);
-    if (!isSignedBy(certs[i]!, issuer))
-      throw chainError(
-        `${what}: "${certs[i]!.subject.CN ?? '?'}" is not signed by "${issuer.subject.CN ?? '?'}"`,
-      );
-  }
-  if (!isSignedBy(root, root)) throw chainError(`${what}: the root is not self-signed`);
-  for (const c of certs) checkValidity(c, now, `${what}: "${c.subject.CN ?? '?'}"`);
-  return certs;
+export function tcbSigningProfile(anchors: readonly ParsedCert[], name: string): ChainProfile {
+  return intelProfile(
+    name,
+    [{ what: 'signer', cn: ['Intel SGX TCB Signing'], ca: false, keyUsage: ['digitalSignature'] }, ROOT],
+    anchors,
+  );
 }
+
+/** The PCK CRL's issuer chain: a PCK Platform/Processor CA with cRLSign, issued by the root. */
+export function pckCrlIssuerProfile(anchors: readonly ParsedCert[]): ChainProfile {
+  return intelProfile(
+    'PCK CRL issuer chain',
+    [{ what: 'PCK CA', cn: PCK_CA_NAMES, ca: true, keyUsage: ['cRLSign'] }, ROOT],
+    anchors,
+  );
+}
+
+/** The root CA CRL (signed by the root) and the PCK CRL (signed by a PCK CA). */
+export const ROOT_CRL_PROFILE: CrlProfile = {
+  name: 'root CA CRL',
+  ...INTEL_ENCODING,
+  issuer: { ...ROOT, keyUsage: ['cRLSign'] },
+};
+export const PCK_CRL_PROFILE: CrlProfile = {
+  name: 'PCK CRL',
+  ...INTEL_ENCODING,
+  issuer: { what: 'PCK CA', cn: PCK_CA_NAMES, ca: true, keyUsage: ['cRLSign'] },
+};
 
 interface CachedChain {
   chain: PckChain;
@@ -190,14 +200,11 @@ function verifyPckChainHashed(ders: Uint8Array[], roots: ParsedCert[], now: Date
   const hit = chainCache.get(key);
   if (hit && hit.notBefore <= t && t <= hit.notAfter) return hit;
 
-  if (ders.length !== 3) throw chainError(`PCK chain has ${ders.length} certificates, expected 3`);
-  const [leaf, intermediate, root] = verifyChainToRoot(ders, roots, now, 'PCK chain') as [
+  const [leaf, intermediate, root] = verifyChain(ders, pckChainProfile(roots), now).certs as [
     ParsedCert,
     ParsedCert,
     ParsedCert,
   ];
-  if (!(leaf.subject.CN ?? '').includes('SGX PCK Certificate'))
-    throw chainError(`PCK leaf "${leaf.subject.CN ?? '?'}" is not an SGX PCK Certificate`);
   let ca: 'platform' | 'processor';
   if (intermediate.subject.CN === 'Intel SGX PCK Platform CA') ca = 'platform';
   else if (intermediate.subject.CN === 'Intel SGX PCK Processor CA') ca = 'processor';

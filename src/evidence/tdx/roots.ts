@@ -44,9 +44,3 @@ export function intelRoots(anchors: TrustAnchors | undefined): ParsedCert[] {
     );
   return given.map((d) => parseCertificate(d, 'ERR_INVALID_ARGUMENT'));
 }
-
-/** The anchor that is byte-identical to `der`, if any. */
-export function findAnchor(der: Uint8Array, roots: ParsedCert[]): ParsedCert | undefined {
-  const fp = createHash('sha256').update(der).digest('hex');
-  return roots.find((r) => r.fingerprint256 === fp);
-}

@@ -256,8 +256,3 @@ export function isSignedBy(cert: ParsedCert, issuer: ParsedCert): boolean {
   if (!Buffer.from(cert.issuerDer).equals(Buffer.from(issuer.subjectDer))) return false;
   return verifyWithAlgorithm(cert.sigAlg, cert.tbs, cert.signature, issuer.publicKey);
 }
-
-export function isValidAt(cert: { notBefore: Date; notAfter: Date }, now: Date): boolean {
-  const t = now.getTime();
-  return cert.notBefore.getTime() <= t && t <= cert.notAfter.getTime();
-}

@@ -1,12 +1,13 @@
-/** X.509 CRLs: parsing and the issuer/signature/window check. Knows no vendor. */
+/** X.509 CRLs: parsing (the checks are chain.ts's verifyCrl and crlValidAt). Knows no vendor. */
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { type AlgorithmIdentifier, CertificateList } from '@peculiar/asn1-x509';
 import { AttestationError, type ErrorCode } from '../../errors.js';
 import { bytesToHex } from '../bytes.js';
-import { nameToRecord, type ParsedCert, verifyWithAlgorithm } from './cert.js';
+import { nameToRecord } from './cert.js';
 
 export interface ParsedCrl {
   der: Uint8Array;
+  asn: CertificateList;
   tbs: Uint8Array;
   issuer: Record<string, string>;
   issuerDer: Uint8Array;
@@ -31,6 +32,7 @@ export function parseCrl(der: Uint8Array, code: ErrorCode = 'ERR_COLLATERAL_UNAV
     : new Uint8Array(AsnConvert.serialize(t));
   return {
     der,
+    asn,
     tbs,
     issuer: nameToRecord(t.issuer),
     issuerDer: new Uint8Array(AsnConvert.serialize(t.issuer)),
@@ -40,19 +42,4 @@ export function parseCrl(der: Uint8Array, code: ErrorCode = 'ERR_COLLATERAL_UNAV
     sigAlg: asn.signatureAlgorithm,
     signature: new Uint8Array(asn.signature),
   };
-}
-
-/**
- * Checks a CRL's issuer name, signature and validity window. Throws `code` (the caller decides
- * whether a bad CRL is a chain problem or a collateral problem).
- */
-export function checkCrl(crl: ParsedCrl, issuer: ParsedCert, now: Date, code: ErrorCode): void {
-  if (!Buffer.from(crl.issuerDer).equals(Buffer.from(issuer.subjectDer)))
-    throw new AttestationError(code, `CRL issuer ${crl.issuer.CN ?? '?'} is not ${issuer.subject.CN ?? '?'}`);
-  if (!verifyWithAlgorithm(crl.sigAlg, crl.tbs, crl.signature, issuer.publicKey))
-    throw new AttestationError(code, `CRL signature by ${issuer.subject.CN ?? '?'} does not verify`);
-  if (now.getTime() < crl.thisUpdate.getTime())
-    throw new AttestationError(code, `CRL not valid before ${crl.thisUpdate.toISOString()}`);
-  if (crl.nextUpdate && now.getTime() > crl.nextUpdate.getTime())
-    throw new AttestationError(code, `CRL expired at ${crl.nextUpdate.toISOString()}`);
 }
