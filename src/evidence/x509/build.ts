@@ -27,7 +27,13 @@ import { hexToBytes } from '../bytes.js';
 import { OID } from './cert.js';
 import { concat, derBoolean, derInteger, derSequence, tlv } from './der.js';
 
-export type SigningAlgorithm = 'ecdsa-sha256' | 'ecdsa-sha384' | 'rsa-pss-sha384' | 'rsa-pss-sha256';
+/** rsa-pkcs1-sha384 is no vendor's: tests use it to build a chain AMD's profile must refuse. */
+export type SigningAlgorithm =
+  | 'ecdsa-sha256'
+  | 'ecdsa-sha384'
+  | 'rsa-pss-sha384'
+  | 'rsa-pss-sha256'
+  | 'rsa-pkcs1-sha384';
 
 /** DER of RSASSA-PSS-params {SHA-384, MGF1(SHA-384), salt 48, trailer 1} as AMD encodes them. */
 const PSS_SHA384_PARAMS = hexToBytes(
@@ -49,6 +55,8 @@ function algorithmIdentifier(alg: SigningAlgorithm): AlgorithmIdentifier {
       return new AlgorithmIdentifier({ algorithm: OID.rsaPss, parameters: PSS_SHA384_PARAMS.slice().buffer });
     case 'rsa-pss-sha256':
       return new AlgorithmIdentifier({ algorithm: OID.rsaPss, parameters: PSS_SHA256_PARAMS.slice().buffer });
+    case 'rsa-pkcs1-sha384':
+      return new AlgorithmIdentifier({ algorithm: OID.rsaSha384, parameters: null });
   }
 }
 
@@ -63,6 +71,8 @@ function signWith(alg: SigningAlgorithm, data: Uint8Array, key: KeyObject): Uint
       sign('sha256', data, { key, padding: cryptoConstants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }),
     );
   }
+  if (alg === 'rsa-pkcs1-sha384')
+    return new Uint8Array(sign('sha384', data, { key, padding: cryptoConstants.RSA_PKCS1_PADDING }));
   return new Uint8Array(sign(alg === 'ecdsa-sha256' ? 'sha256' : 'sha384', data, key));
 }
 

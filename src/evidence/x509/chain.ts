@@ -253,7 +253,8 @@ export function verifyChain(
       checkAlgorithm(profile, root.sigAlg, root.asn.tbsCertificate.signature, `root "${cnOf(root)}"`);
       if (!linkHolds(root, root)) throw chainError(`${name}: the root "${cnOf(root)}" is not self-signed`);
       const top = below[below.length - 1];
-      if (top && !linkHolds(top, root)) throw chainError(`${name}: "${cnOf(top)}" is not signed by "${cnOf(root)}"`);
+      if (top && !linkHolds(top, root))
+        throw chainError(`${name}: "${cnOf(top)}" is not signed by "${cnOf(root)}"`);
       const all = [...below, root];
       for (const c of all) checkValidity(c, now, `${name}: "${cnOf(c)}"`);
       return {
