@@ -9,12 +9,17 @@ import { AlgorithmIdentifier, Certificate, CertificateList } from '@peculiar/asn
 import { describe, expect, it } from 'vitest';
 import { AttestationError } from '../../src/errors.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
-import { simulatedAmdChain, simulatedKey } from '../../src/evidence/providers/simulated-snp.js';
+import {
+  simulatedAmdChain,
+  simulatedAmdCrl,
+  simulatedKey,
+} from '../../src/evidence/providers/simulated-snp.js';
 import { SIMULATED_ORGANIZATION } from '../../src/evidence/simulated-marker.js';
-import { amdChainProfile } from '../../src/evidence/snp/certs.js';
+import { AMD_CRL_PROFILE, amdChainProfile } from '../../src/evidence/snp/certs.js';
 import {
   PCK_CRL_PROFILE,
   pckChainProfile,
+  pckCrlIssuerProfile,
   ROOT_CRL_PROFILE,
   tcbSigningProfile,
 } from '../../src/evidence/tdx/pck.js';
@@ -253,6 +258,109 @@ describe('chain engine: each rule of a profile, on its own', () => {
     expect(verifyChain(certs, relaxed, NOW).root.fingerprint256).toBe(intelRoot.fingerprint256);
   });
 
+  /** A self-signed root with the simulated Intel root's key, named and extended as given. */
+  function otherRoot(cn: string, extensions: BuildCertOptions['extensions']): Uint8Array {
+    return buildCertificate({
+      subject: intelName(cn),
+      issuer: intelName(cn),
+      serial: Uint8Array.of(0x63),
+      notBefore: new Date(NOW.getTime() - DAY),
+      notAfter: new Date(NOW.getTime() + 365 * DAY),
+      publicKey: createPublicKey(simulatedKey('intelRoot')),
+      signingKey: simulatedKey('intelRoot'),
+      algorithm: 'ecdsa-sha256',
+      extensions,
+    });
+  }
+  const rootCases: Array<[string, Uint8Array, Uint8Array, ChainProfile, RegExp]> = [
+    [
+      'root CN (an anchor named otherwise)',
+      otherRoot('Some Other Root', [KU([5, 6]), BC(true)]),
+      tcbLeaf({ issuer: intelName('Some Other Root') }),
+      without(tcbProfile, 1, 'cn'),
+      /root "Some Other Root" is not named "Intel SGX Root CA"/,
+    ],
+    [
+      'root must be a CA',
+      otherRoot('Intel SGX Root CA', [KU([5, 6])]),
+      tcbLeaf(),
+      without(tcbProfile, 1, 'ca'),
+      /root "Intel SGX Root CA" is not a CA/,
+    ],
+  ];
+  it.each(rootCases)('%s', (_what, rootDer, leafDer, relaxed, message) => {
+    const root = parseCertificate(rootDer);
+    const strict = { ...tcbProfile, anchors: [root] };
+    const err = refusal(() => verifyChain([leafDer, rootDer], strict, NOW));
+    expect(err.message).toMatch(message);
+    expect(verifyChain([leafDer, rootDer], { ...relaxed, anchors: [root] }, NOW).root).toBe(root);
+  });
+
+  /** The PCK chain with its leaf or CA rebuilt with one change. */
+  function pckWith(leaf: Partial<BuildCertOptions>, caCn = 'Intel SGX PCK Platform CA'): Uint8Array[] {
+    const [, ca, root] = pckChainWith([KU([5, 6]), BC(true)]);
+    const caDer =
+      caCn === 'Intel SGX PCK Platform CA'
+        ? ca!
+        : buildCertificate({
+            subject: intelName(caCn),
+            issuer: intelName('Intel SGX Root CA'),
+            serial: Uint8Array.of(0x64),
+            notBefore: new Date(NOW.getTime() - DAY),
+            notAfter: new Date(NOW.getTime() + 365 * DAY),
+            publicKey: createPublicKey(simulatedKey('intelPlatformCa')),
+            signingKey: simulatedKey('intelRoot'),
+            algorithm: 'ecdsa-sha256',
+            extensions: [KU([5, 6]), BC(true)],
+          });
+    const leafDer = buildCertificate({
+      subject: intelName('Intel SGX PCK Certificate'),
+      issuer: intelName(caCn),
+      serial: Uint8Array.of(0x65),
+      notBefore: new Date(NOW.getTime() - DAY),
+      notAfter: new Date(NOW.getTime() + 365 * DAY),
+      publicKey: createPublicKey(simulatedKey('intelPck')),
+      signingKey: simulatedKey('intelPlatformCa'),
+      algorithm: 'ecdsa-sha256',
+      extensions: [KU([0, 1]), BC(false)],
+      ...leaf,
+    });
+    return [leafDer, caDer, root!];
+  }
+  const pckCases: Array<[string, Uint8Array[], ChainProfile, RegExp]> = [
+    [
+      'PCK leaf CN',
+      pckWith({ subject: intelName('Intel SGX PCK Processor CA') }),
+      without(pckProfile, 0, 'cn'),
+      /PCK leaf .* is not named "Intel SGX PCK Certificate"/,
+    ],
+    [
+      'PCK leaf not a CA',
+      pckWith({ extensions: [BC(true)] }),
+      without(pckProfile, 0, 'ca'),
+      /is a CA, where a leaf/,
+    ],
+    [
+      'PCK CA CN',
+      pckWith({}, 'Intel SGX TCB Signing'),
+      without(pckProfile, 1, 'cn'),
+      /PCK CA "Intel SGX TCB Signing" is not named/,
+    ],
+  ];
+  it.each(pckCases)('%s', (_what, certs, relaxed, message) => {
+    expect(refusal(() => verifyChain(certs, pckProfile, NOW)).message).toMatch(message);
+    expect(verifyChain(certs, relaxed, NOW).certs).toHaveLength(3);
+  });
+
+  it('PCK CRL issuer: the PCK CA needs cRLSign', () => {
+    const profile = pckCrlIssuerProfile([intelRoot]);
+    const [, ca] = pckChainWith([KU([5]), BC(true)]);
+    expect(refusal(() => verifyChain([ca!, intel.root], profile, NOW)).message).toMatch(
+      /lacks key usage cRLSign/,
+    );
+    expect(verifyChain([ca!, intel.root], without(profile, 0, 'keyUsage'), NOW).certs).toHaveLength(2);
+  });
+
   it('control: the simulated TCB Signing and PCK chains pass their profiles', () => {
     expect(verifyChain([intel.tcbSigning, intel.root], tcbProfile, NOW).certs).toHaveLength(2);
     expect(verifyChain([intel.pck, intel.platformCa, intel.root], pckProfile, NOW).certs).toHaveLength(3);
@@ -360,6 +468,43 @@ describe('chain engine: the AMD profile', () => {
   it('control: the simulated chain passes, with and without its ARK', () => {
     expect(verifyChain([vek(), amd.ask], profile, NOW).certs).toHaveLength(3);
     expect(verifyChain([vek(), amd.ask, amd.ark], profile, NOW).certs).toHaveLength(3);
+  });
+
+  it('outer signatureAlgorithm equal to the TBS one (PSS parameters re-encoded)', () => {
+    // The same PSS parameters with the hash AlgorithmIdentifiers' NULL left out: verifies alike.
+    const der = vek();
+    const c = AsnConvert.parse(der, Certificate);
+    const params = Uint8Array.from(
+      Buffer.from(
+        '302fa00d300b0609608648016503040202a11a301806092a864886f70d010108300b0609608648016503040202a203020130',
+        'hex',
+      ),
+    );
+    c.signatureAlgorithm = new AlgorithmIdentifier({ algorithm: OID.rsaPss, parameters: params.buffer });
+    const edited = new Uint8Array(AsnConvert.serialize(c));
+    expect(refusal(() => verifyChain([edited, amd.ask], profile, NOW)).message).toMatch(
+      /differs from the signed one/,
+    );
+    expect(verifyChain([edited, amd.ask], { ...profile, matchingAlgorithms: false }, NOW).certs).toHaveLength(
+      3,
+    );
+  });
+
+  it('the AMD CRL must be signed by a CA with cRLSign (an ASK-signed CRL is refused)', () => {
+    const crl = buildCrl({
+      issuer: amdName('SEV-Milan'),
+      thisUpdate: new Date(NOW.getTime() - DAY),
+      nextUpdate: new Date(NOW.getTime() + 30 * DAY),
+      signingKey: simulatedKey('milanAsk'),
+      algorithm: 'rsa-pss-sha384',
+    });
+    const askCert = parseCertificate(amd.ask);
+    expect(refusal(() => verifyCrl(crl, askCert, AMD_CRL_PROFILE)).message).toMatch(
+      /lacks key usage cRLSign/,
+    );
+    const { issuer: _drop, ...relaxed } = AMD_CRL_PROFILE;
+    expect(verifyCrl(crl, askCert, relaxed).issuer.CN).toBe('SEV-Milan');
+    expect(verifyCrl(simulatedAmdCrl(), ark, AMD_CRL_PROFILE).issuer.CN).toBe('ARK-Milan');
   });
 
   it('ARK key usage (keyCertSign, cRLSign): an anchor without them accepts nothing', () => {

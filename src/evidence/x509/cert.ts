@@ -123,45 +123,46 @@ export function parseCertificate(der: Uint8Array, code: ErrorCode = 'ERR_EVIDENC
     remember(hit, der);
     return hit;
   }
-  let asn: Certificate;
-  let publicKey: KeyObject;
-  let spki: Uint8Array;
+  let parsed: ParsedCert;
+  // Everything read from the ASN.1 tree is inside the try: asn1js decodes some values (times)
+  // lazily and throws plain Errors on malformed ones.
   try {
-    asn = AsnConvert.parse(der, Certificate);
-    spki = new Uint8Array(AsnConvert.serialize(asn.tbsCertificate.subjectPublicKeyInfo));
-    publicKey = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+    const asn = AsnConvert.parse(der, Certificate);
+    const spki = new Uint8Array(AsnConvert.serialize(asn.tbsCertificate.subjectPublicKeyInfo));
+    const publicKey = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+    const tbs = asn.tbsCertificateRaw
+      ? new Uint8Array(asn.tbsCertificateRaw)
+      : new Uint8Array(AsnConvert.serialize(asn.tbsCertificate));
+    const extensions = new Map<string, { critical: boolean; value: Uint8Array }>();
+    for (const ext of asn.tbsCertificate.extensions ?? []) {
+      if (extensions.has(ext.extnID))
+        throw new AttestationError(code, `duplicate certificate extension ${ext.extnID}`);
+      extensions.set(ext.extnID, { critical: ext.critical, value: new Uint8Array(ext.extnValue.buffer) });
+    }
+    const t = asn.tbsCertificate;
+    parsed = {
+      der,
+      tbs,
+      asn,
+      version: t.version + 1,
+      serialHex: bytesToHex(new Uint8Array(t.serialNumber)),
+      subject: nameToRecord(t.subject),
+      issuer: nameToRecord(t.issuer),
+      subjectDer: new Uint8Array(AsnConvert.serialize(t.subject)),
+      issuerDer: new Uint8Array(AsnConvert.serialize(t.issuer)),
+      notBefore: t.validity.notBefore.getTime(),
+      notAfter: t.validity.notAfter.getTime(),
+      sigAlg: asn.signatureAlgorithm,
+      signature: new Uint8Array(asn.signatureValue),
+      spki,
+      publicKey,
+      extensions,
+      fingerprint256: key,
+    };
   } catch (err) {
+    if (err instanceof AttestationError) throw err;
     throw new AttestationError(code, 'certificate does not parse', { cause: err });
   }
-  const tbs = asn.tbsCertificateRaw
-    ? new Uint8Array(asn.tbsCertificateRaw)
-    : new Uint8Array(AsnConvert.serialize(asn.tbsCertificate));
-  const extensions = new Map<string, { critical: boolean; value: Uint8Array }>();
-  for (const ext of asn.tbsCertificate.extensions ?? []) {
-    if (extensions.has(ext.extnID))
-      throw new AttestationError(code, `duplicate certificate extension ${ext.extnID}`);
-    extensions.set(ext.extnID, { critical: ext.critical, value: new Uint8Array(ext.extnValue.buffer) });
-  }
-  const t = asn.tbsCertificate;
-  const parsed: ParsedCert = {
-    der,
-    tbs,
-    asn,
-    version: t.version + 1,
-    serialHex: bytesToHex(new Uint8Array(t.serialNumber)),
-    subject: nameToRecord(t.subject),
-    issuer: nameToRecord(t.issuer),
-    subjectDer: new Uint8Array(AsnConvert.serialize(t.subject)),
-    issuerDer: new Uint8Array(AsnConvert.serialize(t.issuer)),
-    notBefore: t.validity.notBefore.getTime(),
-    notAfter: t.validity.notAfter.getTime(),
-    sigAlg: asn.signatureAlgorithm,
-    signature: new Uint8Array(asn.signatureValue),
-    spki,
-    publicKey,
-    extensions,
-    fingerprint256: key,
-  };
   if (certCache.size >= CERT_CACHE_MAX) certCache.delete(certCache.keys().next().value as string);
   certCache.set(key, parsed);
   remember(parsed, der);

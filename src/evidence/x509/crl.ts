@@ -20,26 +20,30 @@ export interface ParsedCrl {
 }
 
 export function parseCrl(der: Uint8Array, code: ErrorCode = 'ERR_COLLATERAL_UNAVAILABLE'): ParsedCrl {
-  let asn: CertificateList;
+  // Everything read from the ASN.1 tree is inside the try: asn1js decodes some values (times)
+  // lazily and throws plain Errors on malformed ones.
   try {
-    asn = AsnConvert.parse(der, CertificateList);
+    const asn = AsnConvert.parse(der, CertificateList);
+    const t = asn.tbsCertList;
+    const tbs = asn.tbsCertListRaw
+      ? new Uint8Array(asn.tbsCertListRaw)
+      : new Uint8Array(AsnConvert.serialize(t));
+    return {
+      der,
+      asn,
+      tbs,
+      issuer: nameToRecord(t.issuer),
+      issuerDer: new Uint8Array(AsnConvert.serialize(t.issuer)),
+      thisUpdate: t.thisUpdate.getTime(),
+      ...(t.nextUpdate ? { nextUpdate: t.nextUpdate.getTime() } : {}),
+      revoked: new Set(
+        (t.revokedCertificates ?? []).map((r) => bytesToHex(new Uint8Array(r.userCertificate))),
+      ),
+      sigAlg: asn.signatureAlgorithm,
+      signature: new Uint8Array(asn.signature),
+    };
   } catch (err) {
+    if (err instanceof AttestationError) throw err;
     throw new AttestationError(code, 'CRL does not parse', { cause: err });
   }
-  const t = asn.tbsCertList;
-  const tbs = asn.tbsCertListRaw
-    ? new Uint8Array(asn.tbsCertListRaw)
-    : new Uint8Array(AsnConvert.serialize(t));
-  return {
-    der,
-    asn,
-    tbs,
-    issuer: nameToRecord(t.issuer),
-    issuerDer: new Uint8Array(AsnConvert.serialize(t.issuer)),
-    thisUpdate: t.thisUpdate.getTime(),
-    ...(t.nextUpdate ? { nextUpdate: t.nextUpdate.getTime() } : {}),
-    revoked: new Set((t.revokedCertificates ?? []).map((r) => bytesToHex(new Uint8Array(r.userCertificate)))),
-    sigAlg: asn.signatureAlgorithm,
-    signature: new Uint8Array(asn.signature),
-  };
 }
