@@ -145,8 +145,10 @@ function collect(): Item[] {
     const key = Buffer.from(der).toString('base64');
     if (!items.has(key)) items.set(key, { what, kind, der, rules, above });
   };
-  const chainOf = (certs: Uint8Array[], rules: EncodingRules, name: string, names: string[]) =>
-    certs.forEach((der, i) => add(`${name} ${names[i]}`, 'cert', der, rules, certs.slice(i + 1)));
+  const chainOf = (certs: Uint8Array[], rules: EncodingRules, name: string, names: string[]) => {
+    for (const [i, der] of certs.entries())
+      add(`${name} ${names[i]}`, 'cert', der, rules, certs.slice(i + 1));
+  };
   for (const f of allFixtures()) chainOf([f.vek, f.ask, f.ark], AMD, f.name, ['VEK', 'ASK', 'ARK']);
   const roots = `${SNP_DIR}roots/`;
   for (const p of ['milan', 'genoa', 'turin']) {
