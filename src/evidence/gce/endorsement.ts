@@ -14,8 +14,8 @@
 import { constants, verify } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
 import { bytesToHex } from '../bytes.js';
-import { OID, type ParsedCert, parseCertificate, verifyWithAlgorithm } from '../x509/cert.js';
-import { readChildren, readTlv } from '../x509/der.js';
+import { OID, type ParsedCert, parseCertificate } from '../x509/cert.js';
+import { type ChainProfile, verifyChain } from '../x509/chain.js';
 import { pemToDer } from '../x509/pem.js';
 import { ProtoMessage } from './protobuf.js';
 
@@ -147,35 +147,32 @@ function rootDer(root: Uint8Array | string): Uint8Array {
   throw new AttestationError('ERR_INVALID_ARGUMENT', 'root must be a DER or PEM certificate');
 }
 
-/** basicConstraints cA (RFC 5280 §4.2.1.9): SEQUENCE { BOOLEAN cA DEFAULT FALSE, … }. */
-function isCa(cert: ParsedCert): boolean {
-  const ext = cert.extensions.get(OID.basicConstraints);
-  if (!ext) return false;
-  const [first] = readChildren(readTlv(ext.value, 0, 'ERR_EVIDENCE_CHAIN').value, 'ERR_EVIDENCE_CHAIN');
-  return first !== undefined && first.tag === 0x01 && first.value[0] === 0xff;
+/**
+ * The chain-engine profile (x509/chain.ts) of an endorsement's signer: one link, since Google's
+ * root issues each signing certificate directly (verify.go passes no intermediates); the root a
+ * CA, the signer not. The signature algorithms are every one the engine verifies: without a
+ * real Google certificate among the fixtures, which one Google's CA uses is not narrowed here.
+ */
+function gceProfile(root: ParsedCert): ChainProfile {
+  return {
+    name: 'launch endorsement signer chain',
+    signatureAlgorithms: [OID.rsaPss, OID.rsaSha256, OID.rsaSha384, OID.ecdsaSha256, OID.ecdsaSha384],
+    canonicalDer: true,
+    matchingAlgorithms: true,
+    rootName: 'GCE-cc-tcb-root',
+    anchors: [root],
+    path: [
+      { what: 'signer', ca: false },
+      { what: 'root', ca: true },
+    ],
+  };
 }
 
-/**
- * The chain is one link: Google's root issues each signing certificate directly (verify.go
- * passes no intermediates). Checked: the pinned root, its CA flag, the signer's issuer name and
- * signature, both validity windows at `now`, and that the signer is not itself a CA.
- */
+/** The signer certificate, verified under `root` at `now` by the chain engine. */
 function checkSigner(certDer: Uint8Array, root: ParsedCert, now: Date): ParsedCert {
   if (certDer.length === 0) throw malformed('no signer certificate');
   const signer = parseCertificate(certDer, 'ERR_EVIDENCE_MALFORMED');
-  if (!isCa(root)) throw chain('the root is not a CA certificate');
-  if (!Buffer.from(signer.issuerDer).equals(Buffer.from(root.subjectDer)))
-    throw chain(`signer certificate is issued by ${signer.issuer.CN ?? '?'}, not by the root`);
-  if (!verifyWithAlgorithm(signer.sigAlg, signer.tbs, signer.signature, root.publicKey))
-    throw chain('signer certificate is not signed by the root');
-  const t = now.getTime();
-  for (const [c, name] of [
-    [root, 'root'],
-    [signer, 'signer'],
-  ] as const)
-    if (t < c.notBefore.getTime() || t > c.notAfter.getTime())
-      throw chain(`${name} certificate is not valid at ${now.toISOString()}`);
-  if (isCa(signer)) throw chain('signer certificate is a CA certificate');
+  verifyChain([signer, root], gceProfile(root), now);
   return signer;
 }
 
