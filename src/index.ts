@@ -3,12 +3,7 @@
 // The reference above is kept in dist/index.d.ts: the declarations use Node's types (Duplex,
 // X509Certificate, Buffer...), and TypeScript 6+ no longer loads @types/node unless asked to.
 
-export {
-  AttestedChannel,
-  type ChannelOptions,
-  type ChannelVerifyOptions,
-  type Role,
-} from './channel/channel.js';
+export { AttestedChannel } from './channel/channel.js';
 export { type AttestedConnectOptions, attestedConnect } from './channel/connect.js';
 export {
   type CreateTlsIdentityOptions,
@@ -16,6 +11,7 @@ export {
   identityFrom,
   type TlsIdentity,
 } from './channel/identity.js';
+export type { ChannelOptions, ChannelVerifyOptions, Role } from './channel/options.js';
 export {
   AttestedServer,
   type AttestedServerEvents,

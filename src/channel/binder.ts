@@ -11,14 +11,12 @@
 import { createHash } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { AttestationError } from '../errors.js';
-import { detectFormat } from '../evidence/verify.js';
-import type { Role } from './channel.js';
 import { CONTEXT_SIZE } from './frames.js';
+import type { Role } from './options.js';
 
 export const PROTOCOL_ID = 'attested-channel/1';
 export const EXPORTER_LABEL_PREFIX = 'EXPORTER-attested-channel-v1-';
 export const EXPORTER_LENGTH = 32;
-export const REPORT_DATA_SIZE = 64;
 
 export function exporterLabel(role: Role): string {
   return EXPORTER_LABEL_PREFIX + role;
@@ -55,29 +53,17 @@ export function computeBinder(role: Role, spki: Uint8Array, exporter: Uint8Array
   );
 }
 
-/** SNP ATTESTATION_REPORT: REPORT_DATA at 0x50. */
-const SNP_REPORT_DATA_OFFSET = 0x50;
-/** TDX quote: 48-byte header, then the TD report body whose REPORT_DATA is at 520. */
-const TDX_HEADER_SIZE = 48;
-const TDX_BODY_REPORT_DATA_OFFSET = 520;
-/** v5 quotes put a 6-byte descriptor (u16 body type, u32 body size) before the body. */
-const TDX_V5_DESCRIPTOR_SIZE = 6;
-
 /**
- * REPORT_DATA as the raw evidence claims it, read before any signature is checked, so evidence
- * bound to another connection is refused as such (and cheaply). The verifier's claims are compared
- * again afterwards. Undefined when the bytes are too short to say; the verifier then reports why.
+ * What the binder needs of the TLS connection, checked once it is up: TLS 1.3 (the exporter of
+ * RFC 8446 §7.5), this protocol's ALPN, and a full handshake (a resumed session would bind the
+ * evidence to an older key exchange). A description of the first problem, or undefined.
  */
-export function peekReportData(report: Uint8Array): Uint8Array | undefined {
-  const format = detectFormat(report);
-  let offset: number;
-  if (format === 'sev-snp') offset = SNP_REPORT_DATA_OFFSET;
-  else if (format === 'tdx') {
-    const version = report[0]! | (report[1]! << 8);
-    if (version === 4) offset = TDX_HEADER_SIZE + TDX_BODY_REPORT_DATA_OFFSET;
-    else if (version === 5) offset = TDX_HEADER_SIZE + TDX_V5_DESCRIPTOR_SIZE + TDX_BODY_REPORT_DATA_OFFSET;
-    else return undefined;
-  } else return undefined;
-  if (report.length < offset + REPORT_DATA_SIZE) return undefined;
-  return report.subarray(offset, offset + REPORT_DATA_SIZE);
+export function tlsProblem(socket: TLSSocket): string | undefined {
+  return socket.getProtocol() !== 'TLSv1.3'
+    ? `TLS version ${socket.getProtocol()} (only TLSv1.3 is allowed)`
+    : socket.alpnProtocol !== PROTOCOL_ID
+      ? `ALPN "${String(socket.alpnProtocol)}" (must be ${PROTOCOL_ID})`
+      : socket.isSessionReused()
+        ? 'a resumed TLS session (resumption is not allowed)'
+        : undefined;
 }

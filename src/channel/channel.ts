@@ -3,167 +3,22 @@
  * performs the I/O the pure session (session.ts) asks for: TLS checks, exporters and binders, the
  * evidence provider, the verifier, timers, and DATA in both directions once the channel is open.
  */
-import { randomFillSync } from 'node:crypto';
 import { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { AttestationError, asAttestationError } from '../errors.js';
 import { bytesToHex, equalBytes } from '../evidence/bytes.js';
-import { type Policy, parsePolicy } from '../evidence/policy.js';
-import type {
-  Claims,
-  CollateralClient,
-  CollateralFetchOptions,
-  EvidenceInput,
-  EvidenceProvider,
-  TrustAnchors,
-  VerifyOptions,
-} from '../evidence/types.js';
-import { verifyEvidence } from '../evidence/verify.js';
+import type { Claims, EvidenceInput } from '../evidence/types.js';
+import { reportDataOf, verifyEvidence } from '../evidence/verify.js';
 import { certificateSpki } from '../evidence/x509/cert.js';
-import { computeBinder, exportBinderSecret, PROTOCOL_ID, peekReportData } from './binder.js';
+import { computeBinder, exportBinderSecret, tlsProblem } from './binder.js';
 import { acceptedMediaTypes, type DecodedCmw, encodeCmw, mediaTypeOf } from './cmw.js';
-import { DEFAULT_MAX_CONTROL_PAYLOAD, encodeAlert, FrameType, HEADER_SIZE } from './frames.js';
-import type { TlsIdentity } from './identity.js';
+import { DataWriter, randomContext } from './data-writer.js';
+import { DEFAULT_MAX_CONTROL_PAYLOAD, encodeAlert } from './frames.js';
+import { type ChannelParams, DEFAULT_TIMEOUT_MS, type Role } from './options.js';
 import { Session, type SessionAction, type SessionEvent, type TimerKey } from './session.js';
 
-export type Role = 'client' | 'server';
-
-// REQUEST contexts are public: they come from a pool refilled by one CSPRNG call every 64 of
-// them, since a CSPRNG call on its own costs more inside a handshake than the whole pool does.
-const randomPool = Buffer.alloc(64 * 32);
-let randomAt = randomPool.length;
-
-function randomContext(): Uint8Array {
-  if (randomAt === randomPool.length) {
-    randomFillSync(randomPool);
-    randomAt = 0;
-  }
-  randomAt += 32;
-  return new Uint8Array(randomPool.subarray(randomAt - 32, randomAt));
-}
-
-/** How a side appraises the peer's evidence (passed to verifyEvidence). */
-export interface ChannelVerifyOptions {
-  policy?: Policy;
-  trustAnchors?: TrustAnchors;
-  /** Time for certificate, CRL and collateral checks. Default: the wall clock at each verification. */
-  now?: Date;
-  check?: (claims: Claims) => boolean | undefined | Promise<boolean | undefined>;
-  offline?: boolean;
-  kds?: CollateralFetchOptions | CollateralClient;
-  pcs?: CollateralFetchOptions | CollateralClient;
-}
-
-/** Options both ends share. */
-export interface ChannelOptions {
-  /** Produces this side's evidence when the peer asks for it. */
-  evidence?: EvidenceProvider;
-  /** When set, the peer must attest; its evidence is appraised with these options. */
-  verify?: ChannelVerifyOptions;
-  /** Whole TLS handshake plus attestation, and each re-attestation, in ms. Default 30 000. */
-  timeout?: number;
-  /** Re-attest the peer every this many ms after open (needs `verify`). Default: never. */
-  reattestEvery?: number;
-  /** Largest control-frame payload accepted, bytes. Default 1 MiB. */
-  maxControlPayload?: number;
-  /**
-   * Keep our writable side open after the peer ended its side (net.Socket semantics). Default
-   * false: when the peer ends, the channel ends too, so a server that only reads cannot pin
-   * connections open. Tunnels that forward half-close set it to true.
-   */
-  allowHalfOpen?: boolean;
-}
-
-export const DEFAULT_TIMEOUT_MS = 30_000;
 /** After a failure we end TLS gracefully so the ALERT arrives; a peer that never closes is cut off after this. */
 const CLOSE_GRACE_MS = 1_000;
-/** The largest TLS record's plaintext; each DATA frame we send fills one. */
-const RECORD_SIZE = 16_384;
-const SEND_DATA_PAYLOAD = RECORD_SIZE - HEADER_SIZE;
-/** Bytes we let queue in the TLS socket before the channel reports backpressure to its writer. */
-const WRITE_QUEUE_BYTES = 256 * 1024;
-/**
- * Full DATA frames are built in 64 KiB buffers taken from a small process-wide pool and returned
- * once the socket has written them: bulk transfers would otherwise allocate (and the GC collect)
- * one buffer per write. At most POOL_MAX buffers (2 MiB) wait in the pool.
- */
-const POOL_FRAMES = 4;
-const POOL_MAX = 32;
-const framePool: Buffer[] = [];
-
-/** Test seams, reachable only through this symbol (not exported from the package). */
-export const INTERNAL: unique symbol = Symbol('attested-channel.internal');
-export interface ChannelInternals {
-  verifier?: (input: EvidenceInput, options: VerifyOptions) => Promise<Claims>;
-  random?: () => Uint8Array;
-}
-
-/**
- * Validates the options both ends share; throws ERR_INVALID_ARGUMENT / ERR_POLICY_INVALID.
- * Returns verify.policy parsed (undefined without verify).
- */
-export function checkChannelOptions(options: ChannelOptions, who: string): Policy | undefined {
-  if (typeof options !== 'object' || options === null)
-    throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: options must be an object`);
-  const { evidence, verify, timeout, reattestEvery, maxControlPayload, allowHalfOpen } = options;
-  let policy: Policy | undefined;
-  if (allowHalfOpen !== undefined && typeof allowHalfOpen !== 'boolean')
-    throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: allowHalfOpen must be a boolean`);
-  if (evidence !== undefined) {
-    if (
-      typeof evidence?.getEvidence !== 'function' ||
-      (evidence.format !== 'sev-snp' && evidence.format !== 'tdx')
-    )
-      throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: evidence must be an EvidenceProvider`);
-  }
-  if (verify !== undefined) {
-    if (typeof verify !== 'object' || verify === null)
-      throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: verify must be an object`);
-    policy = parsePolicy(verify.policy);
-    if (verify.now !== undefined && !(verify.now instanceof Date && Number.isFinite(verify.now.getTime())))
-      throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: verify.now must be a valid Date`);
-  }
-  if (evidence === undefined && verify === undefined)
-    throw new AttestationError(
-      'ERR_INVALID_ARGUMENT',
-      `${who}: give verify (the peer attests) or evidence (this side attests); neither would be plain TLS`,
-    );
-  if (timeout !== undefined && !(Number.isFinite(timeout) && timeout > 0 && timeout <= 2_147_483_647))
-    throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: timeout must be a positive number of ms`);
-  if (reattestEvery !== undefined) {
-    if (!(Number.isFinite(reattestEvery) && reattestEvery > 0 && reattestEvery <= 2_147_483_647))
-      throw new AttestationError(
-        'ERR_INVALID_ARGUMENT',
-        `${who}: reattestEvery must be a positive number of ms`,
-      );
-    if (verify === undefined)
-      throw new AttestationError(
-        'ERR_INVALID_ARGUMENT',
-        `${who}: reattestEvery needs verify (the peer re-attests)`,
-      );
-  }
-  if (
-    maxControlPayload !== undefined &&
-    !(Number.isSafeInteger(maxControlPayload) && maxControlPayload >= 1024 && maxControlPayload <= 0xffffffff)
-  )
-    throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: maxControlPayload must be an integer ≥ 1024`);
-  return policy;
-}
-
-/** @internal What connect.ts and server.ts hand to the channel. */
-export interface ChannelParams {
-  socket: TLSSocket;
-  role: Role;
-  /** This side's TLS identity (needed when it attests). */
-  identity: TlsIdentity | undefined;
-  options: ChannelOptions;
-  /** ms left of the whole-handshake budget when the channel is created. */
-  timeoutMs: number;
-  signal?: AbortSignal | undefined;
-  internals?: ChannelInternals | undefined;
-  /** verify.policy as parsed when the channel was asked for; else it is read at each verification. */
-  policy?: Policy | undefined;
-}
 
 type HeldWrite = { chunks: Buffer[]; callback: (error?: Error | null) => void };
 
@@ -191,14 +46,7 @@ export class AttestedChannel extends Duplex {
   #failure: AttestationError | undefined;
   #transportError: AttestationError | undefined;
   #held: HeldWrite | undefined;
-  /** The DATA frame being filled (header room + #pendingLength payload bytes), sent by #flush(). */
-  #pending: Buffer | undefined;
-  #pendingLength = 0;
-  #flushQueued = false;
-  /** DATA bytes handed to the socket and not yet written by it. */
-  #inFlight = 0;
-  /** The writer's callback, held while #inFlight is over the limit. */
-  #backpressured: (() => void) | undefined;
+  #writer: DataWriter;
   #finalCallback: ((error?: Error | null) => void) | undefined;
   #waiters: Array<{ resolve: (c: Claims) => void; reject: (e: AttestationError) => void }> = [];
   #peer: Claims | undefined;
@@ -222,6 +70,7 @@ export class AttestedChannel extends Duplex {
     this.#params = params;
     this.socket = params.socket;
     this.role = params.role;
+    this.#writer = new DataWriter(params.socket);
     this.#ready = new Promise<AttestedChannel>((resolve, reject) => {
       this.#settle = { resolve, reject };
     });
@@ -371,14 +220,14 @@ export class AttestedChannel extends Duplex {
       this.#finalCallback = callback;
       return;
     }
-    this.#flush();
+    this.#writer.flush();
     this.socket.end();
     callback();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.#clearTimers();
-    this.#backpressured = undefined;
+    this.#writer.releaseWaiter();
     this.#stopOperations(null);
     this.#params.signal?.removeEventListener('abort', this.#onAbort);
     // Built only when someone is waiting: an Error captures a stack, and most channels end open.
@@ -413,95 +262,7 @@ export class AttestedChannel extends Duplex {
       callback(new AttestationError('ERR_CONNECTION_CLOSED', 'the connection is closed'));
       return;
     }
-    // Bytes are framed into DATA frames of exactly one TLS record (header + payload = 16 KiB), so
-    // the receiver finds each frame whole in one read and slices it without copying. The last,
-    // partial frame waits in #pending for the writes that follow in this same tick and goes out
-    // at the end of it (#flush): a 64 KiB write then costs 4 records, not 4 and a 25-byte one.
-    let total = this.#pendingLength;
-    for (const c of chunks) total += c.length;
-    const full = Math.floor(total / SEND_DATA_PAYLOAD);
-    // Pending bytes lead the full frames; with no full frame the new bytes are appended after them.
-    const sources =
-      full > 0 && this.#pending && this.#pendingLength > 0
-        ? [this.#pending.subarray(HEADER_SIZE, HEADER_SIZE + this.#pendingLength), ...chunks]
-        : chunks;
-    let si = 0;
-    let so = 0;
-    const take = (target: Buffer, at: number, n: number): void => {
-      while (n > 0) {
-        const c = sources[si]!;
-        const m = Math.min(n, c.length - so);
-        c.copy(target, at, so, so + m);
-        at += m;
-        n -= m;
-        so += m;
-        if (so === c.length) {
-          si++;
-          so = 0;
-        }
-      }
-    };
-    for (let f = 0; f < full; f += POOL_FRAMES) {
-      const frames = Math.min(POOL_FRAMES, full - f);
-      const out = framePool.pop() ?? Buffer.allocUnsafe(POOL_FRAMES * RECORD_SIZE);
-      for (let i = 0; i < frames; i++) {
-        const at = i * RECORD_SIZE;
-        out[at] = FrameType.DATA;
-        out.writeUInt32BE(SEND_DATA_PAYLOAD, at + 1);
-        take(out, at + HEADER_SIZE, SEND_DATA_PAYLOAD);
-      }
-      this.#pendingLength = 0;
-      this.#send(out, frames * RECORD_SIZE, true);
-    }
-    const rest = total - full * SEND_DATA_PAYLOAD;
-    if (rest > 0) {
-      // Appends after what is pending (full === 0), or starts over (its bytes went out above).
-      this.#pending ??= Buffer.allocUnsafe(RECORD_SIZE);
-      const skip = full === 0 ? this.#pendingLength : 0;
-      take(this.#pending, HEADER_SIZE + skip, rest - skip);
-      this.#pendingLength = rest;
-      if (!this.#flushQueued) {
-        this.#flushQueued = true;
-        queueMicrotask(this.#flushTask);
-      }
-    }
-    // Backpressure on what the socket has not written yet, released at half of the limit rather
-    // than at 'drain' (empty): the socket never runs dry while the next writes come through.
-    if (this.#inFlight <= WRITE_QUEUE_BYTES) callback();
-    else this.#backpressured = callback;
-  }
-
-  /** Hands `length` bytes of `buffer` to the socket; a pooled buffer goes back once written. */
-  #send(buffer: Buffer, length: number, pooled: boolean): void {
-    this.#inFlight += length;
-    this.socket.write(length === buffer.length ? buffer : buffer.subarray(0, length), (err) => {
-      this.#inFlight -= length;
-      if (pooled && !err && framePool.length < POOL_MAX) framePool.push(buffer);
-      const waiting = this.#backpressured;
-      if (waiting && this.#inFlight <= WRITE_QUEUE_BYTES / 2) {
-        this.#backpressured = undefined;
-        waiting();
-      }
-    });
-  }
-
-  #flushTask = (): void => {
-    this.#flushQueued = false;
-    this.#flush();
-  };
-
-  /** Sends the partial DATA frame, if any; before any control frame and the end, to keep order. */
-  #flush(): void {
-    const frame = this.#pending;
-    const length = this.#pendingLength;
-    if (!frame || length === 0) return;
-    this.#pending = undefined; // the socket keeps a reference until it is written out
-    this.#pendingLength = 0;
-    const socket = this.socket;
-    if (this.#failure || socket.destroyed || socket.writableEnded) return;
-    frame[0] = FrameType.DATA;
-    frame.writeUInt32BE(length, 1);
-    this.#send(frame, HEADER_SIZE + length, false);
+    this.#writer.write(chunks, callback);
   }
 
   #onSecure(): void {
@@ -510,14 +271,7 @@ export class AttestedChannel extends Duplex {
     this.#tlsTimer = undefined;
     this.#tlsUp = true;
     const socket = this.socket;
-    const problem =
-      socket.getProtocol() !== 'TLSv1.3'
-        ? `TLS version ${socket.getProtocol()} (only TLSv1.3 is allowed)`
-        : socket.alpnProtocol !== PROTOCOL_ID
-          ? `ALPN "${String(socket.alpnProtocol)}" (must be ${PROTOCOL_ID})`
-          : socket.isSessionReused()
-            ? 'a resumed TLS session (resumption is not allowed)'
-            : undefined;
+    const problem = tlsProblem(socket);
     if (problem) {
       const error = new AttestationError('ERR_TLS', `refused ${problem}`);
       socket.write(encodeAlert(error.code, error.message));
@@ -551,7 +305,7 @@ export class AttestedChannel extends Duplex {
     for (const a of actions) {
       switch (a.type) {
         case 'send':
-          this.#flush();
+          this.#writer.flush();
           if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.write(a.bytes);
           break;
         case 'attest':
@@ -615,7 +369,7 @@ export class AttestedChannel extends Duplex {
         this.#operations--;
       }
       const cmw = encodeCmw(input, provider.format);
-      const bound = peekReportData(input.report);
+      const bound = reportDataOf(input.report);
       if (!bound || !equalBytes(bound, reportData))
         throw new AttestationError(
           'ERR_PROVIDER_FAILED',
@@ -640,7 +394,7 @@ export class AttestedChannel extends Duplex {
           'the peer presented no TLS certificate to bind evidence to',
         );
       const expected = computeBinder(peerRole, spki, exportBinderSecret(this.socket, peerRole, context));
-      const claimed = peekReportData(evidence.input.report);
+      const claimed = reportDataOf(evidence.input.report);
       // Checked before the signatures: evidence bound elsewhere is refused as such, and cheaply.
       if (claimed && !equalBytes(claimed, expected)) throw bindingMismatch();
       const verifier = internals?.verifier ?? verifyEvidence;
@@ -676,7 +430,7 @@ export class AttestedChannel extends Duplex {
     const final = this.#finalCallback;
     this.#finalCallback = undefined;
     if (final) {
-      this.#flush();
+      this.#writer.flush();
       this.socket.end();
       final();
     }
@@ -720,9 +474,7 @@ export class AttestedChannel extends Duplex {
   #fail(error: AttestationError): void {
     if (this.#failure || (this.destroyed && this.#opened)) return;
     this.#failure = error;
-    this.#pending = undefined; // unsent DATA goes nowhere after a failure
-    this.#pendingLength = 0;
-    this.#backpressured = undefined;
+    this.#writer.discard(); // unsent DATA goes nowhere after a failure
     this.#clearTimers();
     this.#stopOperations(error);
     const socket = this.socket;

@@ -4,16 +4,16 @@ import type { Duplex } from 'node:stream';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { AttestationError } from '../errors.js';
 import { PROTOCOL_ID } from './binder.js';
+import { AttestedChannel } from './channel.js';
+import { createTlsIdentity, secureContextFor, type TlsIdentity } from './identity.js';
 import {
-  AttestedChannel,
   type ChannelInternals,
   type ChannelOptions,
   type ChannelVerifyOptions,
   checkChannelOptions,
   DEFAULT_TIMEOUT_MS,
   INTERNAL,
-} from './channel.js';
-import { createTlsIdentity, secureContextFor, type TlsIdentity } from './identity.js';
+} from './options.js';
 import { connectWebSocket } from './websocket.js';
 
 export interface AttestedConnectOptions extends ChannelOptions {

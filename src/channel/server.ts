@@ -5,15 +5,15 @@ import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import { AttestationError } from '../errors.js';
 import { PROTOCOL_ID } from './binder.js';
+import { AttestedChannel } from './channel.js';
+import { createTlsIdentity, secureContextFor, type TlsIdentity } from './identity.js';
 import {
-  AttestedChannel,
   type ChannelInternals,
   type ChannelOptions,
   checkChannelOptions,
   DEFAULT_TIMEOUT_MS,
   INTERNAL,
-} from './channel.js';
-import { createTlsIdentity, secureContextFor, type TlsIdentity } from './identity.js';
+} from './options.js';
 
 export interface AttestedServerOptions extends ChannelOptions {
   /**

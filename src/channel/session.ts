@@ -13,7 +13,6 @@
 import { AttestationError } from '../errors.js';
 import { bytesToHex } from '../evidence/bytes.js';
 import type { Claims } from '../evidence/types.js';
-import type { Role } from './channel.js';
 import { type CmwCollection, type DecodedCmw, decodeCmw } from './cmw.js';
 import {
   CONTEXT_SIZE,
@@ -31,6 +30,7 @@ import {
   parseRequest,
   parseResult,
 } from './frames.js';
+import type { Role } from './options.js';
 
 export interface SessionConfig {
   role: Role;

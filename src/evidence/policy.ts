@@ -6,7 +6,7 @@
  * This file only defines and validates the shape; snp/appraise.ts and tdx/appraise.ts apply it.
  */
 import { AttestationError } from '../errors.js';
-import { TDX_LEVEL_STATUSES, TDX_RELAUNCH_STATUSES } from './types.js';
+import { TDX_LEVEL_STATUSES, TDX_RELAUNCH_STATUSES } from './tdx/statuses.js';
 
 export interface SnpPolicy {
   /** Allowed launch measurements (96 hex chars each). Absent: any measurement. */

@@ -3,6 +3,7 @@
  * and claims; this file is what the dispatcher (verify.ts), the channel and the CLI agree on.
  */
 import type { Policy } from './policy.js';
+import type { TDX_LEVEL_STATUSES, TDX_RELAUNCH_STATUSES } from './tdx/statuses.js';
 
 /** Evidence as the attester hands it over. Everything in it is untrusted. */
 export interface EvidenceInput {
@@ -226,22 +227,9 @@ export interface TdxClaims {
   advisoryIds: string[];
 }
 
-/** The statuses a level of Intel's TCB Info can carry, best first (Intel's names). */
-export const TDX_LEVEL_STATUSES = [
-  'UpToDate',
-  'SWHardeningNeeded',
-  'ConfigurationNeeded',
-  'ConfigurationAndSWHardeningNeeded',
-  'OutOfDate',
-  'OutOfDateConfigurationNeeded',
-  'Revoked',
-] as const;
-
-/**
- * Statuses only a verifier computes: Intel's QVL "TD relaunch advised" refinement for TD report
- * 1.5 (the TD runs on an out-of-date module the platform has since updated).
- */
-export const TDX_RELAUNCH_STATUSES = ['TDRelaunchAdvised', 'TDRelaunchAdvisedConfigurationNeeded'] as const;
+// In their own module so that policy.ts can read them without importing this one (which names
+// the Policy type: an import cycle).
+export { TDX_LEVEL_STATUSES, TDX_RELAUNCH_STATUSES } from './tdx/statuses.js';
 
 export type TdxTcbStatus =
   | (typeof TDX_LEVEL_STATUSES)[number]

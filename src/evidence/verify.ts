@@ -5,7 +5,9 @@
 import { AttestationError, asAttestationError } from '../errors.js';
 import { checkFormat } from './appraise.js';
 import { parsePolicy } from './policy.js';
+import { reportDataOf as snpReportDataOf } from './snp/report.js';
 import { verifySnp } from './snp/verify.js';
+import { reportDataOf as tdxReportDataOf } from './tdx/quote.js';
 import { verifyTdx } from './tdx/verify.js';
 import type { Claims, EvidenceFormat, EvidenceInput, VerifyOptions } from './types.js';
 
@@ -21,6 +23,17 @@ export function detectFormat(report: Uint8Array): EvidenceFormat | undefined {
     if (tee === 0x81) return 'tdx';
   }
   if (report.length === SNP_REPORT_SIZE) return 'sev-snp';
+  return undefined;
+}
+
+/**
+ * REPORT_DATA as the raw evidence claims it, located by the format's own module, before any
+ * signature is checked. Undefined when the format is unknown or the bytes too short to say.
+ */
+export function reportDataOf(report: Uint8Array): Uint8Array | undefined {
+  const format = detectFormat(report);
+  if (format === 'sev-snp') return snpReportDataOf(report);
+  if (format === 'tdx') return tdxReportDataOf(report);
   return undefined;
 }
 

@@ -6,9 +6,9 @@ import { once } from 'node:events';
 import { type AddressInfo, createServer as createNetServer, type Server } from 'node:net';
 import { createSecureContext, TLSSocket, connect as tlsConnect } from 'node:tls';
 import { computeBinder, exportBinderSecret, PROTOCOL_ID } from '../../src/channel/binder.js';
-import type { Role } from '../../src/channel/channel.js';
 import { type Frame, FrameDecoder, parseEvidence, parseRequest } from '../../src/channel/frames.js';
 import { createTlsIdentity, type TlsIdentity } from '../../src/channel/identity.js';
+import type { Role } from '../../src/channel/options.js';
 
 export class FrameReader {
   #decoder = new FrameDecoder();

@@ -3,15 +3,11 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  computeBinder,
-  EXPORTER_LABEL_PREFIX,
-  exportBinderSecret,
-  peekReportData,
-} from '../../src/channel/binder.js';
+import { computeBinder, EXPORTER_LABEL_PREFIX, exportBinderSecret } from '../../src/channel/binder.js';
 import { createTlsIdentity } from '../../src/channel/identity.js';
 import { AttestationError } from '../../src/errors.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
+import { reportDataOf } from '../../src/evidence/verify.js';
 import { certificateSpki } from '../../src/evidence/x509/cert.js';
 import { rawClient, rawServer } from './adversary.js';
 
@@ -60,13 +56,13 @@ describe('binder', () => {
     ).toBe(false);
   });
 
-  it('peekReportData reads REPORT_DATA of SNP reports and TDX quotes', async () => {
+  it('reportDataOf reads REPORT_DATA of SNP reports and TDX quotes', async () => {
     const rd = new Uint8Array(64).fill(0x42);
     for (const provider of [simulated.snp(), simulated.tdx()]) {
       const { report } = await provider.getEvidence(rd);
-      expect(Buffer.from(peekReportData(report)!).equals(Buffer.from(rd))).toBe(true);
+      expect(Buffer.from(reportDataOf(report)!).equals(Buffer.from(rd))).toBe(true);
     }
-    expect(peekReportData(new Uint8Array(10))).toBeUndefined();
+    expect(reportDataOf(new Uint8Array(10))).toBeUndefined();
   });
 });
 

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Duplex } from 'node:stream';
-import { INTERNAL } from '../../src/channel/channel.js';
+import { INTERNAL } from '../../src/channel/options.js';
 import type { AttestedServer } from '../../src/channel/server.js';
 import { AttestationError } from '../../src/errors.js';
 import { bytesToHex } from '../../src/evidence/bytes.js';

@@ -19,6 +19,19 @@ export const SNP_REPORT_LENGTH = 0x4a0;
 /** Bytes covered by the report signature: 0x000..0x29F. */
 export const SNP_SIGNED_LENGTH = 0x2a0;
 export const SNP_SUPPORTED_VERSIONS: readonly number[] = [2, 3, 4, 5];
+/** REPORT_DATA: 64 bytes at 0x050 in every version (AMD SEV-SNP ABI, Table 23 / 24). */
+const REPORT_DATA_OFFSET = 0x050;
+const REPORT_DATA_SIZE = 64;
+
+/**
+ * REPORT_DATA as the raw bytes claim it, read without parsing or checking anything (the channel
+ * compares it with its binder before the signature is checked). Undefined unless `bytes` has the
+ * length of a report.
+ */
+export function reportDataOf(bytes: Uint8Array): Uint8Array | undefined {
+  if (bytes.length !== SNP_REPORT_LENGTH) return undefined;
+  return bytes.subarray(REPORT_DATA_OFFSET, REPORT_DATA_OFFSET + REPORT_DATA_SIZE);
+}
 
 export interface SnpReport {
   version: number;
@@ -205,7 +218,7 @@ export function parseSnpReport(bytes: Uint8Array): SnpReport {
       maskChipKey: (signer & 2) === 2,
       signingKey: signingKey === 0 ? 'vcek' : 'vlek',
     },
-    reportData: hex(0x050, 64),
+    reportData: hex(REPORT_DATA_OFFSET, REPORT_DATA_SIZE),
     measurement: hex(0x090, 48),
     hostData: hex(0x0c0, 32),
     idKeyDigest: hex(0x0e0, 48),

@@ -22,6 +22,27 @@ const CERT_TYPE_PCK_CHAIN = 5;
 // A PCK chain is three certificates of about 1 KiB each; anything far larger is not a PCK chain
 // and would only cost memory and parsing time.
 const MAX_PCK_CHAIN_SIZE = 64 * 1024;
+/** The quote header, the v5 body descriptor (u16 type, u32 size), and REPORTDATA's place in the body. */
+const QUOTE_HEADER_SIZE = 48;
+const V5_DESCRIPTOR_SIZE = 6;
+const BODY_REPORT_DATA_OFFSET = 520;
+const REPORT_DATA_SIZE = 64;
+
+/**
+ * REPORTDATA of the TD report body as the raw quote claims it, read without parsing or checking
+ * anything else (the channel compares it with its binder before any signature is checked; a test
+ * holds it equal to what parseTdxQuote reads). Undefined for another version or too few bytes.
+ */
+export function reportDataOf(bytes: Uint8Array): Uint8Array | undefined {
+  if (bytes.length < 2) return undefined;
+  const version = bytes[0]! | (bytes[1]! << 8);
+  const body =
+    version === 4 ? QUOTE_HEADER_SIZE : version === 5 ? QUOTE_HEADER_SIZE + V5_DESCRIPTOR_SIZE : undefined;
+  if (body === undefined) return undefined;
+  const at = body + BODY_REPORT_DATA_OFFSET;
+  if (bytes.length < at + REPORT_DATA_SIZE) return undefined;
+  return bytes.subarray(at, at + REPORT_DATA_SIZE);
+}
 
 export interface TdxQuoteHeader {
   version: number;

@@ -1,0 +1,163 @@
+/**
+ * The sending half of an open channel's DATA (the analogue of ws's Sender): application bytes are
+ * framed into DATA frames that each fill one TLS record, coalesced within a tick, built in pooled
+ * buffers, and held back when the TLS socket has too much queued. Also the CSPRNG pool the
+ * REQUEST contexts come from.
+ */
+import { randomFillSync } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import { FrameType, HEADER_SIZE } from './frames.js';
+
+// REQUEST contexts are public: they come from a pool refilled by one CSPRNG call every 64 of
+// them, since a CSPRNG call on its own costs more inside a handshake than the whole pool does.
+const randomPool = Buffer.alloc(64 * 32);
+let randomAt = randomPool.length;
+
+export function randomContext(): Uint8Array {
+  if (randomAt === randomPool.length) {
+    randomFillSync(randomPool);
+    randomAt = 0;
+  }
+  randomAt += 32;
+  return new Uint8Array(randomPool.subarray(randomAt - 32, randomAt));
+}
+
+/** The largest TLS record's plaintext; each DATA frame we send fills one. */
+const RECORD_SIZE = 16_384;
+const SEND_DATA_PAYLOAD = RECORD_SIZE - HEADER_SIZE;
+/** Bytes we let queue in the TLS socket before the channel reports backpressure to its writer. */
+const WRITE_QUEUE_BYTES = 256 * 1024;
+/**
+ * Full DATA frames are built in 64 KiB buffers taken from a small process-wide pool and returned
+ * once the socket has written them: bulk transfers would otherwise allocate (and the GC collect)
+ * one buffer per write. At most POOL_MAX buffers (2 MiB) wait in the pool.
+ */
+const POOL_FRAMES = 4;
+const POOL_MAX = 32;
+const framePool: Buffer[] = [];
+
+export class DataWriter {
+  readonly #socket: Duplex;
+  /** The DATA frame being filled (header room + #pendingLength payload bytes), sent by flush(). */
+  #pending: Buffer | undefined;
+  #pendingLength = 0;
+  #flushQueued = false;
+  /** DATA bytes handed to the socket and not yet written by it. */
+  #inFlight = 0;
+  /** The writer's callback, held while #inFlight is over the limit. */
+  #backpressured: (() => void) | undefined;
+  #discarded = false;
+
+  constructor(socket: Duplex) {
+    this.#socket = socket;
+  }
+
+  /**
+   * Frames and sends `chunks`; `callback` runs at once, or when the socket has written enough
+   * (backpressure). The caller has checked that the channel is open and the socket writable.
+   */
+  write(chunks: Buffer[], callback: () => void): void {
+    // Bytes are framed into DATA frames of exactly one TLS record (header + payload = 16 KiB), so
+    // the receiver finds each frame whole in one read and slices it without copying. The last,
+    // partial frame waits in #pending for the writes that follow in this same tick and goes out
+    // at the end of it (flush): a 64 KiB write then costs 4 records, not 4 and a 25-byte one.
+    let total = this.#pendingLength;
+    for (const c of chunks) total += c.length;
+    const full = Math.floor(total / SEND_DATA_PAYLOAD);
+    // Pending bytes lead the full frames; with no full frame the new bytes are appended after them.
+    const sources =
+      full > 0 && this.#pending && this.#pendingLength > 0
+        ? [this.#pending.subarray(HEADER_SIZE, HEADER_SIZE + this.#pendingLength), ...chunks]
+        : chunks;
+    let si = 0;
+    let so = 0;
+    const take = (target: Buffer, at: number, n: number): void => {
+      while (n > 0) {
+        const c = sources[si]!;
+        const m = Math.min(n, c.length - so);
+        c.copy(target, at, so, so + m);
+        at += m;
+        n -= m;
+        so += m;
+        if (so === c.length) {
+          si++;
+          so = 0;
+        }
+      }
+    };
+    for (let f = 0; f < full; f += POOL_FRAMES) {
+      const frames = Math.min(POOL_FRAMES, full - f);
+      const out = framePool.pop() ?? Buffer.allocUnsafe(POOL_FRAMES * RECORD_SIZE);
+      for (let i = 0; i < frames; i++) {
+        const at = i * RECORD_SIZE;
+        out[at] = FrameType.DATA;
+        out.writeUInt32BE(SEND_DATA_PAYLOAD, at + 1);
+        take(out, at + HEADER_SIZE, SEND_DATA_PAYLOAD);
+      }
+      this.#pendingLength = 0;
+      this.#send(out, frames * RECORD_SIZE, true);
+    }
+    const rest = total - full * SEND_DATA_PAYLOAD;
+    if (rest > 0) {
+      // Appends after what is pending (full === 0), or starts over (its bytes went out above).
+      this.#pending ??= Buffer.allocUnsafe(RECORD_SIZE);
+      const skip = full === 0 ? this.#pendingLength : 0;
+      take(this.#pending, HEADER_SIZE + skip, rest - skip);
+      this.#pendingLength = rest;
+      if (!this.#flushQueued) {
+        this.#flushQueued = true;
+        queueMicrotask(this.#flushTask);
+      }
+    }
+    // Backpressure on what the socket has not written yet, released at half of the limit rather
+    // than at 'drain' (empty): the socket never runs dry while the next writes come through.
+    if (this.#inFlight <= WRITE_QUEUE_BYTES) callback();
+    else this.#backpressured = callback;
+  }
+
+  /** Sends the partial DATA frame, if any; before any control frame and the end, to keep order. */
+  flush(): void {
+    const frame = this.#pending;
+    const length = this.#pendingLength;
+    if (!frame || length === 0) return;
+    this.#pending = undefined; // the socket keeps a reference until it is written out
+    this.#pendingLength = 0;
+    const socket = this.#socket;
+    if (this.#discarded || socket.destroyed || socket.writableEnded) return;
+    frame[0] = FrameType.DATA;
+    frame.writeUInt32BE(length, 1);
+    this.#send(frame, HEADER_SIZE + length, false);
+  }
+
+  /** After a failure: unsent DATA goes nowhere and a held writer callback is dropped. */
+  discard(): void {
+    this.#discarded = true;
+    this.#pending = undefined;
+    this.#pendingLength = 0;
+    this.#backpressured = undefined;
+  }
+
+  /** On destroy: a writer waiting for backpressure to clear is not called back. */
+  releaseWaiter(): void {
+    this.#backpressured = undefined;
+  }
+
+  /** Hands `length` bytes of `buffer` to the socket; a pooled buffer goes back once written. */
+  #send(buffer: Buffer, length: number, pooled: boolean): void {
+    this.#inFlight += length;
+    this.#socket.write(length === buffer.length ? buffer : buffer.subarray(0, length), (err) => {
+      this.#inFlight -= length;
+      if (pooled && !err && framePool.length < POOL_MAX) framePool.push(buffer);
+      const waiting = this.#backpressured;
+      if (waiting && this.#inFlight <= WRITE_QUEUE_BYTES / 2) {
+        this.#backpressured = undefined;
+        waiting();
+      }
+    });
+  }
+
+  #flushTask = (): void => {
+    this.#flushQueued = false;
+    this.flush();
+  };
+}

@@ -1,0 +1,127 @@
+/**
+ * The options both ends of a channel share, and their validation. Kept apart from the driver
+ * (channel.ts) so the pure modules (session.ts, binder.ts) can name a `Role` without importing it.
+ */
+import type { TLSSocket } from 'node:tls';
+import { AttestationError } from '../errors.js';
+import { type Policy, parsePolicy } from '../evidence/policy.js';
+import type {
+  Claims,
+  CollateralClient,
+  CollateralFetchOptions,
+  EvidenceInput,
+  EvidenceProvider,
+  TrustAnchors,
+  VerifyOptions,
+} from '../evidence/types.js';
+import type { TlsIdentity } from './identity.js';
+
+export type Role = 'client' | 'server';
+
+/** How a side appraises the peer's evidence (passed to verifyEvidence). */
+export interface ChannelVerifyOptions {
+  policy?: Policy;
+  trustAnchors?: TrustAnchors;
+  /** Time for certificate, CRL and collateral checks. Default: the wall clock at each verification. */
+  now?: Date;
+  check?: (claims: Claims) => boolean | undefined | Promise<boolean | undefined>;
+  offline?: boolean;
+  kds?: CollateralFetchOptions | CollateralClient;
+  pcs?: CollateralFetchOptions | CollateralClient;
+}
+
+/** Options both ends share. */
+export interface ChannelOptions {
+  /** Produces this side's evidence when the peer asks for it. */
+  evidence?: EvidenceProvider;
+  /** When set, the peer must attest; its evidence is appraised with these options. */
+  verify?: ChannelVerifyOptions;
+  /** Whole TLS handshake plus attestation, and each re-attestation, in ms. Default 30 000. */
+  timeout?: number;
+  /** Re-attest the peer every this many ms after open (needs `verify`). Default: never. */
+  reattestEvery?: number;
+  /** Largest control-frame payload accepted, bytes. Default 1 MiB. */
+  maxControlPayload?: number;
+  /**
+   * Keep our writable side open after the peer ended its side (net.Socket semantics). Default
+   * false: when the peer ends, the channel ends too, so a server that only reads cannot pin
+   * connections open. Tunnels that forward half-close set it to true.
+   */
+  allowHalfOpen?: boolean;
+}
+
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** Test seams, reachable only through this symbol (not exported from the package). */
+export const INTERNAL: unique symbol = Symbol('attested-channel.internal');
+export interface ChannelInternals {
+  verifier?: (input: EvidenceInput, options: VerifyOptions) => Promise<Claims>;
+  random?: () => Uint8Array;
+}
+
+/**
+ * Validates the options both ends share; throws ERR_INVALID_ARGUMENT / ERR_POLICY_INVALID.
+ * Returns verify.policy parsed (undefined without verify).
+ */
+export function checkChannelOptions(options: ChannelOptions, who: string): Policy | undefined {
+  if (typeof options !== 'object' || options === null)
+    throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: options must be an object`);
+  const { evidence, verify, timeout, reattestEvery, maxControlPayload, allowHalfOpen } = options;
+  let policy: Policy | undefined;
+  if (allowHalfOpen !== undefined && typeof allowHalfOpen !== 'boolean')
+    throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: allowHalfOpen must be a boolean`);
+  if (evidence !== undefined) {
+    if (
+      typeof evidence?.getEvidence !== 'function' ||
+      (evidence.format !== 'sev-snp' && evidence.format !== 'tdx')
+    )
+      throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: evidence must be an EvidenceProvider`);
+  }
+  if (verify !== undefined) {
+    if (typeof verify !== 'object' || verify === null)
+      throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: verify must be an object`);
+    policy = parsePolicy(verify.policy);
+    if (verify.now !== undefined && !(verify.now instanceof Date && Number.isFinite(verify.now.getTime())))
+      throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: verify.now must be a valid Date`);
+  }
+  if (evidence === undefined && verify === undefined)
+    throw new AttestationError(
+      'ERR_INVALID_ARGUMENT',
+      `${who}: give verify (the peer attests) or evidence (this side attests); neither would be plain TLS`,
+    );
+  if (timeout !== undefined && !(Number.isFinite(timeout) && timeout > 0 && timeout <= 2_147_483_647))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: timeout must be a positive number of ms`);
+  if (reattestEvery !== undefined) {
+    if (!(Number.isFinite(reattestEvery) && reattestEvery > 0 && reattestEvery <= 2_147_483_647))
+      throw new AttestationError(
+        'ERR_INVALID_ARGUMENT',
+        `${who}: reattestEvery must be a positive number of ms`,
+      );
+    if (verify === undefined)
+      throw new AttestationError(
+        'ERR_INVALID_ARGUMENT',
+        `${who}: reattestEvery needs verify (the peer re-attests)`,
+      );
+  }
+  if (
+    maxControlPayload !== undefined &&
+    !(Number.isSafeInteger(maxControlPayload) && maxControlPayload >= 1024 && maxControlPayload <= 0xffffffff)
+  )
+    throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: maxControlPayload must be an integer ≥ 1024`);
+  return policy;
+}
+
+/** @internal What connect.ts and server.ts hand to the channel. */
+export interface ChannelParams {
+  socket: TLSSocket;
+  role: Role;
+  /** This side's TLS identity (needed when it attests). */
+  identity: TlsIdentity | undefined;
+  options: ChannelOptions;
+  /** ms left of the whole-handshake budget when the channel is created. */
+  timeoutMs: number;
+  signal?: AbortSignal | undefined;
+  internals?: ChannelInternals | undefined;
+  /** verify.policy as parsed when the channel was asked for; else it is read at each verification. */
+  policy?: Policy | undefined;
+}
