@@ -5,6 +5,7 @@
 
 export { AttestedChannel } from './channel/channel.js';
 export { type AttestedConnectOptions, attestedConnect } from './channel/connect.js';
+export type { FrameLimits } from './channel/frames.js';
 export {
   type CreateTlsIdentityOptions,
   createTlsIdentity,
@@ -17,6 +18,7 @@ export {
   type AttestedServerEvents,
   type AttestedServerOptions,
   createAttestedServer,
+  type DropInfo,
 } from './channel/server.js';
 export {
   type AttachWebSocketOptions,

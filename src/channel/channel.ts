@@ -13,7 +13,7 @@ import { certificateSpki } from '../evidence/x509/cert.js';
 import { computeBinder, exportBinderSecret, tlsProblem } from './binder.js';
 import { acceptedMediaTypes, type DecodedCmw, encodeCmw, mediaTypeOf } from './cmw.js';
 import { DataWriter, randomContext } from './data-writer.js';
-import { DEFAULT_MAX_CONTROL_PAYLOAD, encodeAlert } from './frames.js';
+import { encodeAlert } from './frames.js';
 import { type ChannelParams, DEFAULT_TIMEOUT_MS, type Role } from './options.js';
 import { Session, type SessionAction, type SessionEvent, type TimerKey } from './session.js';
 
@@ -83,7 +83,8 @@ export class AttestedChannel extends Duplex {
       accept: options.verify ? acceptedMediaTypes(params.policy ?? options.verify.policy) : [],
       ...(options.evidence ? { produces: mediaTypeOf(options.evidence.format) } : {}),
       exchangeTimeoutMs: options.timeout ?? DEFAULT_TIMEOUT_MS,
-      maxControlPayload: options.maxControlPayload ?? DEFAULT_MAX_CONTROL_PAYLOAD,
+      ...(options.maxControlPayload === undefined ? {} : { maxControlPayload: options.maxControlPayload }),
+      ...(options.frameLimits === undefined ? {} : { frameLimits: options.frameLimits }),
       random: internals?.random ?? randomContext,
     });
     const socket = params.socket;

@@ -30,12 +30,66 @@ export const FRAME_NAMES: Record<FrameType, string> = {
 export const HEADER_SIZE = 5;
 /** Largest DATA payload (64 KiB). */
 export const MAX_DATA_PAYLOAD = 65_536;
-/** Default largest control payload (1 MiB). */
-export const DEFAULT_MAX_CONTROL_PAYLOAD = 1_048_576;
 /** The context of a REQUEST is exactly this many random bytes. */
 export const CONTEXT_SIZE = 32;
 /** Bound on the `reason` text we send (peers may send longer ones; we truncate when reporting). */
 export const MAX_REASON_LENGTH = 1024;
+
+/** Largest payload accepted per control frame type, in bytes (docs/protocol.md §3). */
+export interface FrameLimits {
+  /** Default 4 096: a REQUEST is ~200 bytes (a context and two media types). */
+  request: number;
+  /**
+   * Default 4 MiB: the largest real evidence in the fixtures is ~36 KB on the wire (a TDX quote
+   * with its collateral, base64url in JSON), and EVIDENCE will also carry event logs (the real
+   * ones seen are up to 256 KiB; a few MiB fit).
+   */
+  evidence: number;
+  /** Default 8 192: a RESULT or ALERT holds a code and a reason of at most 1 024 characters. */
+  result: number;
+  alert: number;
+}
+
+export const DEFAULT_FRAME_LIMITS: Readonly<FrameLimits> = Object.freeze({
+  request: 4096,
+  evidence: 4 * 1024 * 1024,
+  result: 8192,
+  alert: 8192,
+});
+
+/** The smallest limit a caller may set: our own RESULT and ALERT frames fit in it. */
+export const MIN_FRAME_LIMIT = 1024;
+const MAX_FRAME_LIMIT = 0xffffffff;
+
+/**
+ * The per-type limits from the options: `frameLimits` entries replace the defaults, and
+ * `maxControlPayload`, when given, caps every control type. Throws ERR_INVALID_ARGUMENT.
+ */
+export function resolveFrameLimits(
+  frameLimits: Partial<FrameLimits> | undefined,
+  maxControlPayload: number | undefined,
+  who = 'frameLimits',
+): FrameLimits {
+  if (frameLimits !== undefined && (typeof frameLimits !== 'object' || frameLimits === null))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', `${who} must be an object`);
+  const out = { ...DEFAULT_FRAME_LIMITS };
+  for (const key of Object.keys(frameLimits ?? {})) {
+    if (!Object.hasOwn(DEFAULT_FRAME_LIMITS, key))
+      throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}.${key} is not a frame type with a limit`);
+    const v = (frameLimits as Record<string, unknown>)[key];
+    if (v === undefined) continue;
+    if (!(Number.isSafeInteger(v) && (v as number) >= MIN_FRAME_LIMIT && (v as number) <= MAX_FRAME_LIMIT))
+      throw new AttestationError(
+        'ERR_INVALID_ARGUMENT',
+        `${who}.${key} must be an integer in ${MIN_FRAME_LIMIT}..${MAX_FRAME_LIMIT}`,
+      );
+    out[key as keyof FrameLimits] = v as number;
+  }
+  if (maxControlPayload !== undefined)
+    for (const key of Object.keys(out) as Array<keyof FrameLimits>)
+      out[key] = Math.min(out[key], maxControlPayload);
+  return out;
+}
 
 export interface Frame {
   type: FrameType;
@@ -69,110 +123,159 @@ export function encodeFrame(type: FrameType, payload: Uint8Array): Buffer {
 }
 
 /**
+ * The first buffer for a frame split across reads; it doubles as bytes arrive, never beyond the
+ * announced length. So a peer that announces a large frame and sends little makes us hold little
+ * (at most twice what it sent, plus this), and each byte is copied O(1) times (amortised).
+ */
+const INITIAL_FRAME_BUFFER = 16 * 1024;
+
+export interface FrameDecoderOptions {
+  /** Caps every control frame type (kept for compatibility; see resolveFrameLimits). */
+  maxControlPayload?: number;
+  /** Per-type limits; missing entries keep DEFAULT_FRAME_LIMITS. */
+  limits?: Partial<FrameLimits>;
+  /**
+   * Called with each frame header before its payload is buffered; it may throw (an
+   * AttestationError) to refuse a frame the receiver's state does not allow, e.g. DATA before open.
+   */
+  onHeader?: (type: FrameType, length: number) => void;
+}
+
+/**
  * Incremental frame decoder. push() bytes as they arrive; it returns the complete frames. It
  * throws AttestationError(ERR_PROTOCOL) on the first illegal header; after that the decoder is
  * dead (every later push throws too), since the stream can no longer be parsed.
+ *
+ * Linear in the bytes pushed, however they are split: a frame that lies whole in one chunk is
+ * returned as a view of it (no copy); a frame split across chunks is copied into one buffer of its
+ * own, so no chunk is ever kept (a peer sending one byte per TLS record costs a byte per byte).
  */
 export class FrameDecoder {
+  /** The largest control limit in force (the EVIDENCE one by default). */
   readonly maxControlPayload: number;
-  #chunks: Buffer[] = [];
-  #offset = 0; // read position in #chunks[0]
-  #available = 0;
+  readonly limits: Readonly<FrameLimits>;
+  readonly #limitOf: readonly number[];
+  readonly #onHeader: ((type: FrameType, length: number) => void) | undefined;
+  readonly #header = Buffer.alloc(HEADER_SIZE);
+  #headerLength = 0;
+  /** The frame being assembled (after its header): type, announced length, buffer, bytes in it. */
+  #type: FrameType = FrameType.DATA;
+  #length = 0;
+  #body: Buffer | undefined;
+  #filled = 0;
   #failed: AttestationError | undefined;
 
-  constructor(options: { maxControlPayload?: number } = {}) {
-    const limit = options.maxControlPayload ?? DEFAULT_MAX_CONTROL_PAYLOAD;
-    if (!(Number.isSafeInteger(limit) && limit >= 0 && limit <= 0xffffffff))
+  constructor(options: FrameDecoderOptions = {}) {
+    const cap = options.maxControlPayload;
+    if (cap !== undefined && !(Number.isSafeInteger(cap) && cap >= 0 && cap <= MAX_FRAME_LIMIT))
       throw new AttestationError('ERR_INVALID_ARGUMENT', 'maxControlPayload must be an integer in 0..2^32-1');
-    this.maxControlPayload = limit;
+    const limits = resolveFrameLimits(options.limits, undefined);
+    if (cap !== undefined)
+      for (const k of Object.keys(limits) as Array<keyof FrameLimits>) limits[k] = Math.min(limits[k], cap);
+    this.limits = Object.freeze(limits);
+    this.maxControlPayload = Math.max(limits.request, limits.evidence, limits.result, limits.alert);
+    this.#limitOf = [0, limits.request, limits.evidence, limits.result, MAX_DATA_PAYLOAD, limits.alert];
+    this.#onHeader = options.onHeader;
   }
 
   /** Bytes held that do not yet form a complete frame. */
   get buffered(): number {
-    return this.#available;
+    return this.#headerLength + this.#filled;
   }
 
   push(chunk: Uint8Array): Frame[] {
     if (this.#failed) throw this.#failed;
-    if (chunk.length > 0) {
-      this.#chunks.push(
-        Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length),
-      );
-      this.#available += chunk.length;
-    }
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    const n = buf.length;
     const frames: Frame[] = [];
-    for (;;) {
-      if (this.#available < 1) break;
-      const type = this.#peekByte(0);
-      if (!isFrameType(type)) this.#fail(`unknown frame type 0x${type.toString(16).padStart(2, '0')}`);
-      if (this.#available < HEADER_SIZE) break;
-      const length = this.#peekUint32(1);
-      const limit = type === FrameType.DATA ? MAX_DATA_PAYLOAD : this.maxControlPayload;
-      if (length > limit)
-        this.#fail(
-          `${FRAME_NAMES[type as FrameType]} frame of ${length} bytes is over the limit of ${limit}`,
-        );
-      if (this.#available < HEADER_SIZE + length) break;
-      this.#take(HEADER_SIZE);
-      frames.push({ type: type as FrameType, payload: this.#take(length) });
+    let at = 0;
+    while (at < n) {
+      if (this.#body !== undefined) {
+        at = this.#fill(buf, at, frames);
+        continue;
+      }
+      if (this.#headerLength === 0) {
+        const type = buf[at]!;
+        if (!isFrameType(type)) this.#fail(`unknown frame type 0x${type.toString(16).padStart(2, '0')}`);
+        if (n - at >= HEADER_SIZE) {
+          // The whole header in this chunk, and maybe the whole frame: then it is a view, not a copy.
+          const length = buf.readUInt32BE(at + 1);
+          this.#check(type, length);
+          at += HEADER_SIZE;
+          if (n - at >= length) {
+            frames.push({ type, payload: buf.subarray(at, at + length) });
+            at += length;
+          } else this.#begin(type, length);
+          continue;
+        }
+      }
+      // A header split across chunks: at most 5 bytes are held.
+      const m = Math.min(HEADER_SIZE - this.#headerLength, n - at);
+      buf.copy(this.#header, this.#headerLength, at, at + m);
+      this.#headerLength += m;
+      at += m;
+      if (this.#headerLength < HEADER_SIZE) continue;
+      this.#headerLength = 0;
+      const type = this.#header[0] as FrameType;
+      const length = this.#header.readUInt32BE(1);
+      this.#check(type, length);
+      if (length === 0) frames.push({ type, payload: new Uint8Array(0) });
+      else this.#begin(type, length);
     }
     return frames;
   }
 
+  /** Refuses a header whose length is over its type's limit, or that the receiver does not allow. */
+  #check(type: FrameType, length: number): void {
+    const limit = this.#limitOf[type]!;
+    if (length > limit)
+      this.#fail(`${FRAME_NAMES[type]} frame of ${length} bytes is over the limit of ${limit}`);
+    if (this.#onHeader) {
+      try {
+        this.#onHeader(type, length);
+      } catch (err) {
+        this.#failWith(err instanceof AttestationError ? err : protocolError(String(err)));
+      }
+    }
+  }
+
+  #begin(type: FrameType, length: number): void {
+    this.#type = type;
+    this.#length = length;
+    this.#body = Buffer.allocUnsafe(Math.min(length, INITIAL_FRAME_BUFFER));
+    this.#filled = 0;
+  }
+
+  /** Copies what `buf` holds of the frame being assembled; returns the new read position. */
+  #fill(buf: Buffer, at: number, frames: Frame[]): number {
+    const m = Math.min(this.#length - this.#filled, buf.length - at);
+    let body = this.#body!;
+    if (this.#filled + m > body.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.#length, Math.max(this.#filled + m, body.length * 2)));
+      body.copy(grown, 0, 0, this.#filled);
+      body = grown;
+      this.#body = grown;
+    }
+    buf.copy(body, this.#filled, at, at + m);
+    this.#filled += m;
+    if (this.#filled === this.#length) {
+      frames.push({ type: this.#type, payload: body });
+      this.#body = undefined;
+      this.#filled = 0;
+    }
+    return at + m;
+  }
+
   #fail(message: string): never {
-    this.#failed = protocolError(message);
-    this.#chunks = [];
-    this.#available = 0;
-    throw this.#failed;
+    this.#failWith(protocolError(message));
   }
 
-  #peekByte(i: number): number {
-    let pos = this.#offset + i;
-    for (const c of this.#chunks) {
-      if (pos < c.length) return c[pos]!;
-      pos -= c.length;
-    }
-    throw new RangeError('peek past the end');
-  }
-
-  #peekUint32(i: number): number {
-    return (
-      ((this.#peekByte(i) << 24) |
-        (this.#peekByte(i + 1) << 16) |
-        (this.#peekByte(i + 2) << 8) |
-        this.#peekByte(i + 3)) >>>
-      0
-    );
-  }
-
-  /** Removes n bytes; a view into the chunk when they lie in one (no copy), else a fresh buffer. */
-  #take(n: number): Uint8Array {
-    this.#available -= n;
-    const first = this.#chunks[0];
-    if (n === 0) return new Uint8Array(0);
-    if (first && first.length - this.#offset >= n) {
-      const out = first.subarray(this.#offset, this.#offset + n);
-      this.#offset += n;
-      if (this.#offset === first.length) {
-        this.#chunks.shift();
-        this.#offset = 0;
-      }
-      return out;
-    }
-    const out = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
-      const c = this.#chunks[0]!;
-      const m = Math.min(n - filled, c.length - this.#offset);
-      c.copy(out, filled, this.#offset, this.#offset + m);
-      filled += m;
-      this.#offset += m;
-      if (this.#offset === c.length) {
-        this.#chunks.shift();
-        this.#offset = 0;
-      }
-    }
-    return out;
+  #failWith(error: AttestationError): never {
+    this.#failed = error;
+    this.#body = undefined;
+    this.#filled = 0;
+    this.#headerLength = 0;
+    throw error;
   }
 }
 

@@ -14,6 +14,7 @@ import type {
   TrustAnchors,
   VerifyOptions,
 } from '../evidence/types.js';
+import { type FrameLimits, resolveFrameLimits } from './frames.js';
 import type { TlsIdentity } from './identity.js';
 
 export type Role = 'client' | 'server';
@@ -40,8 +41,16 @@ export interface ChannelOptions {
   timeout?: number;
   /** Re-attest the peer every this many ms after open (needs `verify`). Default: never. */
   reattestEvery?: number;
-  /** Largest control-frame payload accepted, bytes. Default 1 MiB. */
+  /**
+   * Caps the payload of every control frame (REQUEST, EVIDENCE, RESULT, ALERT), bytes, over the
+   * per-type limits of `frameLimits`. Default: no cap beyond those.
+   */
   maxControlPayload?: number;
+  /**
+   * Largest payload accepted per control frame type, bytes (each at least 1 024). Defaults:
+   * DEFAULT_FRAME_LIMITS (request 4 KiB, evidence 4 MiB, result and alert 8 KiB).
+   */
+  frameLimits?: Partial<FrameLimits>;
   /**
    * Keep our writable side open after the peer ended its side (net.Socket semantics). Default
    * false: when the peer ends, the channel ends too, so a server that only reads cannot pin
@@ -108,6 +117,7 @@ export function checkChannelOptions(options: ChannelOptions, who: string): Polic
     !(Number.isSafeInteger(maxControlPayload) && maxControlPayload >= 1024 && maxControlPayload <= 0xffffffff)
   )
     throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: maxControlPayload must be an integer ≥ 1024`);
+  resolveFrameLimits(options.frameLimits, maxControlPayload, `${who}: frameLimits`);
   return policy;
 }
 

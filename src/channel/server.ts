@@ -26,6 +26,29 @@ export interface AttestedServerOptions extends ChannelOptions {
    * verification are CPU work). Default 511, as net.Server; the kernel caps it at somaxconn.
    */
   backlog?: number;
+  /**
+   * Connections allowed in their TLS handshake or attestation exchange at once; each further one
+   * is closed at once (before any TLS work) and counted in `droppedCount` and a 'drop' event.
+   * Default DEFAULT_MAX_PENDING_CONNECTIONS (1 000).
+   */
+  maxPendingConnections?: number;
+}
+
+/**
+ * Each pending connection holds a TLS state and at most one partial frame (its limit) for up to
+ * `timeout`; 1 000 of them at once is well above what one process attests per timeout and keeps
+ * memory bounded against a flood of connections that never finish.
+ */
+export const DEFAULT_MAX_PENDING_CONNECTIONS = 1000;
+
+/** What a 'drop' event tells about the connection refused. */
+export interface DropInfo {
+  /** Channels pending when it arrived (the limit). */
+  pendingCount: number;
+  /** Connections dropped so far, this one included. */
+  droppedCount: number;
+  remoteAddress?: string;
+  remotePort?: number;
 }
 
 export interface AttestedServerEvents {
@@ -34,6 +57,7 @@ export interface AttestedServerEvents {
   listening: [];
   close: [];
   error: [Error];
+  drop: [DropInfo];
 }
 
 export class AttestedServer extends EventEmitter<AttestedServerEvents> {
@@ -41,6 +65,8 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
   readonly #identity: TlsIdentity | undefined;
   #net: NetServer | undefined;
   #pending = new Set<AttestedChannel>();
+  readonly #maxPending: number;
+  #dropped = 0;
 
   /** @internal Use createAttestedServer(). */
   constructor(options: AttestedServerOptions) {
@@ -56,6 +82,13 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
         'ERR_INVALID_ARGUMENT',
         'identity must be a TlsIdentity or "per-connection"',
       );
+    const maxPending = options.maxPendingConnections ?? DEFAULT_MAX_PENDING_CONNECTIONS;
+    if (!(Number.isSafeInteger(maxPending) && maxPending >= 1))
+      throw new AttestationError(
+        'ERR_INVALID_ARGUMENT',
+        'createAttestedServer: maxPendingConnections must be a positive integer',
+      );
+    this.#maxPending = maxPending;
     this.#options = options;
     if (identity !== 'per-connection') {
       this.#identity = identity ?? createTlsIdentity();
@@ -71,6 +104,11 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
   /** Channels still in their TLS handshake or attestation exchange. */
   get pendingCount(): number {
     return this.#pending.size;
+  }
+
+  /** Connections closed at once because maxPendingConnections were already pending. */
+  get droppedCount(): number {
+    return this.#dropped;
   }
 
   /** net.Server#listen semantics: listen(port?, host?, callback?). */
@@ -114,11 +152,24 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
   /**
    * Serves one attested channel over any Duplex (a WebSocket stream, a socket pair, ...). Returns
    * the channel at once: bytes written to it are held until it opens. 'channel' is emitted when it
-   * opens, 'attestationError' when it fails.
+   * opens, 'attestationError' when it fails. When maxPendingConnections channels are already
+   * pending, the duplex is destroyed at once, 'drop' is emitted, and undefined is returned.
    */
-  accept(duplex: Duplex): AttestedChannel {
+  accept(duplex: Duplex): AttestedChannel | undefined {
     if (typeof duplex?.write !== 'function' || typeof duplex?.on !== 'function')
       throw new AttestationError('ERR_INVALID_ARGUMENT', 'accept() needs a Duplex stream');
+    if (this.#pending.size >= this.#maxPending) {
+      this.#dropped++;
+      const { remoteAddress, remotePort } = duplex as { remoteAddress?: unknown; remotePort?: unknown };
+      duplex.destroy();
+      this.emit('drop', {
+        pendingCount: this.#pending.size,
+        droppedCount: this.#dropped,
+        ...(typeof remoteAddress === 'string' ? { remoteAddress } : {}),
+        ...(typeof remotePort === 'number' ? { remotePort } : {}),
+      });
+      return undefined;
+    }
     const options = this.#options;
     const identity = this.#identity ?? createTlsIdentity();
     const tlsSocket = new TLSSocket(duplex, {

@@ -22,6 +22,7 @@ import {
   encodeResult,
   type Frame,
   FrameDecoder,
+  type FrameLimits,
   FrameType,
   HEADER_SIZE,
   MAX_DATA_PAYLOAD,
@@ -40,10 +41,16 @@ export interface SessionConfig {
   produces?: string;
   /** Time allowed for each re-attestation exchange, ms. */
   exchangeTimeoutMs: number;
+  /** Caps every control frame (see resolveFrameLimits). */
   maxControlPayload?: number;
+  /** Largest payload per control frame type; missing entries keep DEFAULT_FRAME_LIMITS. */
+  frameLimits?: Partial<FrameLimits>;
   /** 32 random bytes per call (injected so tests are deterministic). */
   random: () => Uint8Array;
 }
+
+/** Bytes a peer may send before our side has seen the TLS handshake complete (its REQUEST, an ALERT). */
+const MAX_EARLY_BYTES = 64 * 1024;
 
 export type TimerKey = 'handshake' | 'challenge' | 'response';
 
@@ -105,16 +112,26 @@ export class Session {
   #response: Response | undefined;
   #peerRequestSeen = false;
   #peerEnded = false;
-  /** Bytes that arrived before start (bounded by TLS flow control: the peer waits for our REQUEST). */
+  /**
+   * Bytes that arrived before start. An honest peer sends at most its REQUEST (and an ALERT)
+   * before ours, so more than MAX_EARLY_BYTES is refused rather than held.
+   */
   #early: Uint8Array[] = [];
+  #earlyBytes = 0;
   #peer: Claims | undefined;
   #error: AttestationError | undefined;
 
   constructor(config: SessionConfig) {
     this.config = config;
-    this.#decoder = new FrameDecoder(
-      config.maxControlPayload === undefined ? {} : { maxControlPayload: config.maxControlPayload },
-    );
+    this.#decoder = new FrameDecoder({
+      ...(config.maxControlPayload === undefined ? {} : { maxControlPayload: config.maxControlPayload }),
+      ...(config.frameLimits === undefined ? {} : { limits: config.frameLimits }),
+      // Refused from its header: a DATA frame before open is never buffered (up to 64 KiB).
+      onHeader: (type) => {
+        if (type === FrameType.DATA && this.#state !== 'open')
+          throw protocol('DATA before the channel is open');
+      },
+    });
   }
 
   get state(): SessionState {
@@ -166,6 +183,9 @@ export class Session {
       case 'bytes':
         if (this.#state === 'new') {
           // The peer may finish TLS first and speak before our side reports the handshake done.
+          this.#earlyBytes += event.chunk.length;
+          if (this.#earlyBytes > MAX_EARLY_BYTES)
+            throw protocol(`more than ${MAX_EARLY_BYTES} bytes before the TLS handshake completed`);
           this.#early.push(event.chunk);
           return;
         }

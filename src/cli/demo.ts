@@ -214,6 +214,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     vmSockets.add(socket);
     socket.on('close', () => vmSockets.delete(socket));
     const channel = attested.accept(socket);
+    if (!channel) return; // dropped: maxPendingConnections were already pending
     channel.socket.once('secure', () => {
       if (narrate)
         say(

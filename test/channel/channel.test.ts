@@ -58,7 +58,7 @@ describe('over an in-memory Duplex pair', () => {
   it('one-way attestation opens both ends and carries data both ways', async () => {
     const [a, b] = duplexPair();
     const server = serve({ evidence: fakeProvider() });
-    const serverSide = server.accept(b);
+    const serverSide = server.accept(b)!;
     const client = await attestedConnect({ socket: a, verify: {}, ...fakeVerify });
     await serverSide.ready;
     expect(client.peer?.format).toBe('sev-snp');
@@ -76,7 +76,7 @@ describe('over an in-memory Duplex pair', () => {
   it('bytes written to the server side before open are held and delivered after open', async () => {
     const [a, b] = duplexPair();
     const server = serve({ evidence: fakeProvider({ delayMs: 30 }) });
-    const serverSide = server.accept(b);
+    const serverSide = server.accept(b)!;
     let written = false;
     serverSide.write('held', () => (written = true));
     expect(serverSide.attested).toBe(false);
@@ -90,7 +90,7 @@ describe('over an in-memory Duplex pair', () => {
   it('held bytes are dropped with the error when attestation fails', async () => {
     const [a, b] = duplexPair();
     const server = serve({ evidence: fakeProvider({ measurement: 'cd'.repeat(48) }) });
-    const serverSide = server.accept(b);
+    const serverSide = server.accept(b)!;
     const writeError = new Promise<Error | null | undefined>((r) => serverSide.write('secret', r));
     const policy = { snp: { measurements: [FAKE_MEASUREMENT] } };
     const err = await rejectionOf(attestedConnect({ socket: a, verify: { policy }, ...fakeVerify }));
