@@ -7,6 +7,7 @@ import { AttestationError } from '../errors.js';
 import { policyFormats } from '../evidence/appraise.js';
 import { base64url, fromBase64url } from '../evidence/bytes.js';
 import { type Policy, parsePolicy } from '../evidence/policy.js';
+import { MAX_CHAIN_SIZE, MAX_VEK_SIZE } from '../evidence/snp/verify.js';
 import type { EvidenceFormat, EvidenceInput } from '../evidence/types.js';
 import { detectFormat } from '../evidence/verify.js';
 import { derToPem, toDerList } from '../evidence/x509/pem.js';
@@ -53,8 +54,8 @@ export type CmwCollection = Record<string, CmwRecord>;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-function malformed(message: string): AttestationError {
-  return new AttestationError('ERR_EVIDENCE_MALFORMED', `CMW: ${message}`);
+function malformed(message: string, details?: Record<string, unknown>): AttestationError {
+  return new AttestationError('ERR_EVIDENCE_MALFORMED', `CMW: ${message}`, details ? { details } : {});
 }
 
 // A platform hands out the same chain with every report: the last one's encoding is kept.
@@ -139,6 +140,33 @@ function text(label: string, bytes: Uint8Array): string {
   }
 }
 
+/** The base64url text of a record whose decoded size is capped: refused before it is decoded. */
+function capped(label: string, b64: string, max: number): string {
+  if (b64.length > Math.ceil((max * 4) / 3))
+    throw malformed(`"${label}" is over the limit of ${max} bytes`, { label, limit: max });
+  return b64;
+}
+
+/**
+ * An application/pkix-cert record is one DER certificate (RFC 2585 §4.1): a SEQUENCE whose
+ * definite length covers the bytes exactly. PEM, or anything else the verifier would have to
+ * search through, is refused here.
+ */
+function derCertificate(bytes: Uint8Array): Uint8Array {
+  let length = -1;
+  if (bytes.length >= 2 && bytes[0] === 0x30) {
+    const first = bytes[1]!;
+    if (first < 0x80) length = 2 + first;
+    else if (first >= 0x81 && first <= 0x84 && bytes.length >= 2 + (first & 0x7f)) {
+      let n = 0;
+      for (let i = 0; i < (first & 0x7f); i++) n = n * 256 + bytes[2 + i]!;
+      length = 2 + (first & 0x7f) + n;
+    }
+  }
+  if (length !== bytes.length) throw malformed('"vek" is not one DER certificate (application/pkix-cert)');
+  return bytes;
+}
+
 /**
  * CMW collection → EvidenceInput. `accept` is the list of report media types the challenger
  * offered; a report of any other type is ERR_UNSUPPORTED_EVIDENCE.
@@ -170,8 +198,8 @@ export function decodeCmw(value: unknown, accept: readonly string[]): DecodedCmw
     if (r.mediaType !== spec.mediaType)
       throw malformed(`"${label}" must be ${spec.mediaType}, not ${r.mediaType}`);
     if (spec.format !== format) throw malformed(`"${label}" does not belong with ${report.mediaType}`);
-    if (label === 'vek') input.vek = bytesOf(label, r.b64);
-    else if (label === 'chain') input.chain = chainText(r.b64);
+    if (label === 'vek') input.vek = derCertificate(bytesOf(label, capped(label, r.b64, MAX_VEK_SIZE)));
+    else if (label === 'chain') input.chain = chainText(capped(label, r.b64, MAX_CHAIN_SIZE));
     else input.collateral = text(label, bytesOf(label, r.b64));
   }
   return { input, format, mediaType: report.mediaType };

@@ -313,7 +313,27 @@ async function vekVerdict(
   return verdict;
 }
 
+/**
+ * Largest VEK and chain taken, in bytes, checked before anything parses them. A real VCEK or
+ * VLEK is ~1.4 KB of DER (1.9 KB as PEM); the largest real chain is Azure's VCEK+ASK+ARK PEM
+ * bundle at 6.5 KB (test/fixtures): the caps leave ample room and bound the work a peer can ask.
+ */
+export const MAX_VEK_SIZE = 16 * 1024;
+export const MAX_CHAIN_SIZE = 64 * 1024;
+
+function checkSizes(input: EvidenceInput): void {
+  if (input.vek !== undefined && input.vek.length > MAX_VEK_SIZE)
+    throw chainError(`the VEK is ${input.vek.length} bytes, over the limit of ${MAX_VEK_SIZE}`);
+  const chain = input.chain;
+  if (chain === undefined) return;
+  let size = 0;
+  for (const item of Array.isArray(chain) ? chain : [chain]) size += item.length;
+  if (size > MAX_CHAIN_SIZE)
+    throw chainError(`the chain is ${size} bytes, over the limit of ${MAX_CHAIN_SIZE}`);
+}
+
 export async function verifySnp(input: EvidenceInput, options: ResolvedOptions): Promise<SnpClaims> {
+  checkSizes(input);
   let report = parseSnpReport(input.report);
   const signer = report.signerInfo.signingKey;
   if (report.version >= 3 && !report.product) {

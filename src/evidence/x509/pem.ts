@@ -2,20 +2,72 @@
 import { AttestationError, type ErrorCode } from '../../errors.js';
 
 /**
- * Splits PEM text into DER blobs. Accepts a trailing NUL (Intel PCK chains carry one) and
- * ignores text between blocks; anything that is not a CERTIFICATE block is refused.
+ * Splits PEM text into DER blobs. Accepts trailing NULs (Intel PCK chains carry one) and
+ * ignores text between blocks; anything that is not a CERTIFICATE or X509 CRL block, an
+ * unterminated block, or a body that is not base64 is refused.
+ *
+ * Peer text reaches this before any signature is checked, so it is one forward scan (indexOf
+ * and per-character loops that never step back): linear in the input, whatever it holds. The
+ * regular expressions it replaces backtracked quadratically on NUL runs and unterminated blocks.
  */
 export function pemToDer(text: string, code: ErrorCode = 'ERR_EVIDENCE_MALFORMED'): Uint8Array[] {
+  const BEGIN = '-----BEGIN ';
+  const DASHES = '-----';
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 0) end--;
   const out: Uint8Array[] = [];
-  const re = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
-  for (const m of text.replace(/\0+$/, '').matchAll(re)) {
-    if (m[1] !== 'CERTIFICATE' && m[1] !== 'X509 CRL')
-      throw new AttestationError(code, `unexpected PEM block "${m[1]}"`);
-    const b64 = (m[2] ?? '').replace(/\s+/g, '');
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) throw new AttestationError(code, 'PEM body is not base64');
-    out.push(new Uint8Array(Buffer.from(b64, 'base64')));
+  let at = 0;
+  for (;;) {
+    const begin = text.indexOf(BEGIN, at);
+    if (begin < 0 || begin + BEGIN.length > end) break;
+    // The label: capitals, digits and spaces up to the closing dashes (RFC 7468 §2).
+    let i = begin + BEGIN.length;
+    while (i < end && isLabelChar(text.charCodeAt(i))) i++;
+    if (i === begin + BEGIN.length || !text.startsWith(DASHES, i) || i + DASHES.length > end)
+      throw new AttestationError(code, 'malformed PEM header');
+    const label = text.slice(begin + BEGIN.length, i);
+    if (label !== 'CERTIFICATE' && label !== 'X509 CRL')
+      throw new AttestationError(code, `unexpected PEM block "${label}"`);
+    const bodyStart = i + DASHES.length;
+    const footer = `-----END ${label}-----`;
+    const bodyEnd = text.indexOf(footer, bodyStart);
+    if (bodyEnd < 0 || bodyEnd + footer.length > end)
+      throw new AttestationError(code, `unterminated PEM block "${label}"`);
+    out.push(base64Body(text, bodyStart, bodyEnd, code));
+    at = bodyEnd + footer.length;
   }
   return out;
+}
+
+function isLabelChar(c: number): boolean {
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x20;
+}
+
+/** The base64 between `from` and `to`, whitespace skipped, at most two '=' and only at the end. */
+function base64Body(text: string, from: number, to: number, code: ErrorCode): Uint8Array {
+  const chars: string[] = [];
+  let run = from;
+  let pad = 0;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    const space = c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0b || c === 0x0c;
+    if (space) {
+      if (run < i) chars.push(text.slice(run, i));
+      run = i + 1;
+      continue;
+    }
+    const b64 =
+      (c >= 0x41 && c <= 0x5a) ||
+      (c >= 0x61 && c <= 0x7a) ||
+      (c >= 0x30 && c <= 0x39) ||
+      c === 0x2b ||
+      c === 0x2f;
+    if (c === 0x3d) pad++;
+    else if (!b64 || pad > 0) throw new AttestationError(code, 'PEM body is not base64');
+    if (pad > 2) throw new AttestationError(code, 'PEM body is not base64');
+  }
+  if (run < to) chars.push(text.slice(run, to));
+  return new Uint8Array(Buffer.from(chars.join(''), 'base64'));
 }
 
 export function derToPem(der: Uint8Array, label = 'CERTIFICATE'): string {
