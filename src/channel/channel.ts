@@ -159,6 +159,13 @@ export class AttestedChannel extends Duplex {
       return Promise.reject(
         new AttestationError('ERR_CONNECTION_CLOSED', 'the peer has ended the connection'),
       );
+    if (this.socket.writableEnded)
+      return Promise.reject(
+        new AttestationError(
+          'ERR_CONNECTION_CLOSED',
+          'this side has ended the connection (no REQUEST can be sent)',
+        ),
+      );
     const promise = new Promise<Claims>((resolve, reject) => this.#waiters.push({ resolve, reject }));
     this.#feed({ type: 'reattest' });
     return promise;
@@ -446,7 +453,19 @@ export class AttestedChannel extends Duplex {
     this.#reattestTimer = setTimeout(() => {
       this.#reattestTimer = undefined;
       // A failure closes the channel with its code; the channel's 'error' event reports it.
-      this.reattest().catch(() => {});
+      this.reattest().catch((err: AttestationError) => {
+        // It could not even start (the peer ended its side, or we ended ours, on a half-open
+        // channel): carrying on would keep the channel open unattested, silently. End it instead.
+        if (this.#failure || this.destroyed) return;
+        const error = new AttestationError(
+          'ERR_CONNECTION_CLOSED',
+          `the scheduled re-attestation cannot run: ${err.message}`,
+          { details: { reattest: 'not-possible' } },
+        );
+        if (!this.socket.destroyed && !this.socket.writableEnded)
+          this.socket.write(encodeAlert(error.code, error.message));
+        this.#fail(error);
+      });
     }, every);
     this.#reattestTimer.unref();
   }
