@@ -6,13 +6,12 @@
 import { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { AttestationError, asAttestationError } from '../errors.js';
-import { bytesToHex, equalBytes } from '../evidence/bytes.js';
-import type { Claims, EvidenceInput } from '../evidence/types.js';
-import { reportDataOf, verifyEvidence } from '../evidence/verify.js';
+import type { Claims } from '../evidence/types.js';
 import { certificateSpki } from '../evidence/x509/cert.js';
-import { computeBinder, exportBinderSecret, tlsProblem } from './binder.js';
-import { acceptedMediaTypes, type DecodedCmw, encodeCmw, mediaTypeOf } from './cmw.js';
+import { tlsProblem } from './binder.js';
+import { acceptedMediaTypes, type DecodedCmw, mediaTypeOf } from './cmw.js';
 import { DataWriter, randomContext } from './data-writer.js';
+import { type OperationScope, produceEvidence, verifyPeerEvidence } from './exchange.js';
 import { encodeAlert } from './frames.js';
 import { type ChannelParams, DEFAULT_TIMEOUT_MS, type Role } from './options.js';
 import { Session, type SessionAction, type SessionEvent, type TimerKey } from './session.js';
@@ -360,29 +359,22 @@ export class AttestedChannel extends Duplex {
     }
   }
 
-  async #attest(context: Uint8Array): Promise<void> {
-    const { options, identity, role } = this.#params;
-    try {
-      const provider = options.evidence;
-      if (!provider || !identity)
-        throw new AttestationError('ERR_UNSUPPORTED_EVIDENCE', 'this side cannot attest');
-      const reportData = computeBinder(role, identity.spki, exportBinderSecret(this.socket, role, context));
-      let input: EvidenceInput;
+  /** Provider and verifier calls run through this: abortable, and counted while in flight. */
+  #scope: OperationScope = {
+    signal: this.#abort.signal,
+    run: async (operation) => {
       this.#operations++;
       try {
-        input = await provider.getEvidence(reportData, { signal: this.#abort.signal });
-      } catch (err) {
-        throw asAttestationError(err, 'ERR_PROVIDER_FAILED', 'the evidence provider failed');
+        return await operation();
       } finally {
         this.#operations--;
       }
-      const cmw = encodeCmw(input, provider.format);
-      const bound = reportDataOf(input.report);
-      if (!bound || !equalBytes(bound, reportData))
-        throw new AttestationError(
-          'ERR_PROVIDER_FAILED',
-          'the provider returned evidence with other REPORT_DATA',
-        );
+    },
+  };
+
+  async #attest(context: Uint8Array): Promise<void> {
+    try {
+      const cmw = await produceEvidence(this.#params, context, this.#scope);
       this.#feed({ type: 'evidence', context, cmw });
     } catch (err) {
       this.#feed({ type: 'attest-failed', context, error: asAttestationError(err, 'ERR_PROVIDER_FAILED') });
@@ -390,35 +382,8 @@ export class AttestedChannel extends Duplex {
   }
 
   async #verify(context: Uint8Array, evidence: DecodedCmw): Promise<void> {
-    const { options, internals, role } = this.#params;
-    const verify = options.verify;
     try {
-      if (!verify) throw new AttestationError('ERR_PROTOCOL', 'evidence arrived though none was asked for');
-      const peerRole: Role = role === 'client' ? 'server' : 'client';
-      const spki = this.#peerSpki;
-      if (!spki)
-        throw new AttestationError(
-          'ERR_BINDING_MISMATCH',
-          'the peer presented no TLS certificate to bind evidence to',
-        );
-      const expected = computeBinder(peerRole, spki, exportBinderSecret(this.socket, peerRole, context));
-      const claimed = reportDataOf(evidence.input.report);
-      // Checked before the signatures: evidence bound elsewhere is refused as such, and cheaply.
-      if (claimed && !equalBytes(claimed, expected)) throw bindingMismatch();
-      const verifier = internals?.verifier ?? verifyEvidence;
-      this.#operations++;
-      let claims: Claims;
-      try {
-        claims = await verifier(evidence.input, {
-          ...verify,
-          policy: this.#params.policy ?? verify.policy,
-          now: verify.now ?? new Date(),
-          signal: this.#abort.signal,
-        });
-      } finally {
-        this.#operations--;
-      }
-      if (claims.reportData.toLowerCase() !== bytesToHex(expected)) throw bindingMismatch();
+      const claims = await verifyPeerEvidence(this.#params, this.#peerSpki, context, evidence, this.#scope);
       this.#feed({ type: 'verified', context, claims });
     } catch (err) {
       this.#feed({
@@ -535,11 +500,4 @@ export class AttestedChannel extends Duplex {
     for (const t of this.#timers.values()) clearTimeout(t);
     this.#timers.clear();
   }
-}
-
-function bindingMismatch(): AttestationError {
-  return new AttestationError(
-    'ERR_BINDING_MISMATCH',
-    'REPORT_DATA does not equal the binder of this connection (relayed, replayed or reflected evidence)',
-  );
 }

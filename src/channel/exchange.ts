@@ -1,0 +1,87 @@
+/**
+ * What each side of the attestation exchange does with evidence, apart from the driver's I/O and
+ * state: produce this side's evidence bound to this connection (binder → provider → CMW), and
+ * verify the peer's against the binder this connection expects (a cheap REPORT_DATA check before
+ * the signatures, the verifier, then the verified REPORT_DATA again).
+ */
+import { AttestationError, asAttestationError } from '../errors.js';
+import { bytesToHex, equalBytes } from '../evidence/bytes.js';
+import type { Claims, EvidenceInput } from '../evidence/types.js';
+import { reportDataOf, verifyEvidence } from '../evidence/verify.js';
+import { computeBinder, exportBinderSecret } from './binder.js';
+import { type CmwCollection, type DecodedCmw, encodeCmw } from './cmw.js';
+import type { ChannelParams, Role } from './options.js';
+
+/** How the driver lets provider and verifier calls be aborted and counted while they run. */
+export interface OperationScope {
+  signal: AbortSignal;
+  run<T>(operation: () => Promise<T>): Promise<T>;
+}
+
+/** This side's evidence for the peer's REQUEST `context`, as the CMW collection to send. */
+export async function produceEvidence(
+  params: ChannelParams,
+  context: Uint8Array,
+  scope: OperationScope,
+): Promise<CmwCollection> {
+  const { options, identity, role, socket } = params;
+  const provider = options.evidence;
+  if (!provider || !identity)
+    throw new AttestationError('ERR_UNSUPPORTED_EVIDENCE', 'this side cannot attest');
+  const reportData = computeBinder(role, identity.spki, exportBinderSecret(socket, role, context));
+  let input: EvidenceInput;
+  try {
+    input = await scope.run(() => provider.getEvidence(reportData, { signal: scope.signal }));
+  } catch (err) {
+    throw asAttestationError(err, 'ERR_PROVIDER_FAILED', 'the evidence provider failed');
+  }
+  const cmw = encodeCmw(input, provider.format);
+  const bound = reportDataOf(input.report);
+  if (!bound || !equalBytes(bound, reportData))
+    throw new AttestationError(
+      'ERR_PROVIDER_FAILED',
+      'the provider returned evidence with other REPORT_DATA',
+    );
+  return cmw;
+}
+
+/** The peer's claims from its evidence for our REQUEST `context`, bound to this connection. */
+export async function verifyPeerEvidence(
+  params: ChannelParams,
+  peerSpki: Uint8Array | undefined,
+  context: Uint8Array,
+  evidence: DecodedCmw,
+  scope: OperationScope,
+): Promise<Claims> {
+  const { options, internals, role, socket } = params;
+  const verify = options.verify;
+  if (!verify) throw new AttestationError('ERR_PROTOCOL', 'evidence arrived though none was asked for');
+  const peerRole: Role = role === 'client' ? 'server' : 'client';
+  if (!peerSpki)
+    throw new AttestationError(
+      'ERR_BINDING_MISMATCH',
+      'the peer presented no TLS certificate to bind evidence to',
+    );
+  const expected = computeBinder(peerRole, peerSpki, exportBinderSecret(socket, peerRole, context));
+  const claimed = reportDataOf(evidence.input.report);
+  // Checked before the signatures: evidence bound elsewhere is refused as such, and cheaply.
+  if (claimed && !equalBytes(claimed, expected)) throw bindingMismatch();
+  const verifier = internals?.verifier ?? verifyEvidence;
+  const claims = await scope.run(() =>
+    verifier(evidence.input, {
+      ...verify,
+      policy: params.policy ?? verify.policy,
+      now: verify.now ?? new Date(),
+      signal: scope.signal,
+    }),
+  );
+  if (claims.reportData.toLowerCase() !== bytesToHex(expected)) throw bindingMismatch();
+  return claims;
+}
+
+function bindingMismatch(): AttestationError {
+  return new AttestationError(
+    'ERR_BINDING_MISMATCH',
+    'REPORT_DATA does not equal the binder of this connection (relayed, replayed or reflected evidence)',
+  );
+}
