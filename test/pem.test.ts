@@ -1,0 +1,70 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { AttestationError } from '../src/errors.js';
+import { derToPem, pemToDer } from '../src/evidence/x509/pem.js';
+
+describe('pemToDer (property)', () => {
+  it('gives back the DER of every block, whatever the line breaks, whitespace and text between blocks', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ minLength: 1, maxLength: 300 }), { minLength: 1, maxLength: 4 }),
+        fc.constantFrom('\n', '\r\n', ' ', '\t', ''),
+        fc.constantFrom('', 'comment\n', '\n\n'),
+        fc.integer({ min: 0, max: 3 }),
+        (ders, eol, between, nuls) => {
+          const text =
+            ders
+              .map((d) => between + derToPem(d, 'CERTIFICATE').replaceAll('\n', eol === '' ? '\n' : eol))
+              .join('') + '\0'.repeat(nuls);
+          expect(pemToDer(text).map((d) => Buffer.from(d).toString('hex'))).toEqual(
+            ders.map((d) => Buffer.from(d).toString('hex')),
+          );
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('anything built from PEM fragments parses or is refused with an AttestationError, never worse', () => {
+    const fragment = fc.constantFrom(
+      '-----BEGIN CERTIFICATE-----',
+      '-----END CERTIFICATE-----',
+      '-----BEGIN X509 CRL-----',
+      '-----END X509 CRL-----',
+      '-----BEGIN ',
+      '-----',
+      'MIIB',
+      'AAAA',
+      '==',
+      '=',
+      '\n',
+      ' ',
+      '\0',
+      'x',
+      '-',
+    );
+    fc.assert(
+      fc.property(fc.array(fragment, { maxLength: 30 }), (parts) => {
+        try {
+          for (const d of pemToDer(parts.join(''), 'ERR_EVIDENCE_CHAIN'))
+            expect(d).toBeInstanceOf(Uint8Array);
+        } catch (err) {
+          expect(err).toBeInstanceOf(AttestationError);
+          expect((err as AttestationError).code).toBe('ERR_EVIDENCE_CHAIN');
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('refuses what the old regular expressions skipped: unterminated blocks and malformed headers', () => {
+    expect(() => pemToDer('-----BEGIN CERTIFICATE-----\nAAAA')).toThrow(/unterminated/);
+    expect(() => pemToDer('-----BEGIN certificate-----\nAAAA\n-----END certificate-----')).toThrow(
+      /malformed/,
+    );
+    expect(() => pemToDer('-----BEGIN CERTIFICATE-----\nAAAA\n-----END X509 CRL-----')).toThrow(
+      /unterminated/,
+    );
+    expect(pemToDer('no PEM here')).toEqual([]);
+  });
+});
