@@ -183,15 +183,26 @@ export class FrameDecoder {
     return this.#headerLength + this.#filled;
   }
 
-  push(chunk: Uint8Array): Frame[] {
+  /**
+   * Decodes `chunk`. Without `onFrame`, returns the complete frames. With it, hands each frame to
+   * `onFrame` as soon as it is complete, before the next header is read (so a receiver's state,
+   * which `onHeader` consults, reflects every earlier frame), and returns []; `onFrame` returning
+   * false stops decoding (the receiver has failed; the rest of the chunk is dropped).
+   */
+  push(chunk: Uint8Array, onFrame?: (frame: Frame) => boolean | undefined): Frame[] {
     if (this.#failed) throw this.#failed;
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     const n = buf.length;
     const frames: Frame[] = [];
+    let stopped = false;
+    const deliver = (frame: Frame): void => {
+      if (!onFrame) frames.push(frame);
+      else if (onFrame(frame) === false) stopped = true;
+    };
     let at = 0;
-    while (at < n) {
+    while (at < n && !stopped) {
       if (this.#body !== undefined) {
-        at = this.#fill(buf, at, frames);
+        at = this.#fill(buf, at, deliver);
         continue;
       }
       if (this.#headerLength === 0) {
@@ -203,8 +214,9 @@ export class FrameDecoder {
           this.#check(type, length);
           at += HEADER_SIZE;
           if (n - at >= length) {
-            frames.push({ type, payload: buf.subarray(at, at + length) });
+            const payload = buf.subarray(at, at + length);
             at += length;
+            deliver({ type, payload });
           } else this.#begin(type, length);
           continue;
         }
@@ -219,7 +231,7 @@ export class FrameDecoder {
       const type = this.#header[0] as FrameType;
       const length = this.#header.readUInt32BE(1);
       this.#check(type, length);
-      if (length === 0) frames.push({ type, payload: new Uint8Array(0) });
+      if (length === 0) deliver({ type, payload: new Uint8Array(0) });
       else this.#begin(type, length);
     }
     return frames;
@@ -247,7 +259,7 @@ export class FrameDecoder {
   }
 
   /** Copies what `buf` holds of the frame being assembled; returns the new read position. */
-  #fill(buf: Buffer, at: number, frames: Frame[]): number {
+  #fill(buf: Buffer, at: number, deliver: (frame: Frame) => void): number {
     const m = Math.min(this.#length - this.#filled, buf.length - at);
     let body = this.#body!;
     if (this.#filled + m > body.length) {
@@ -259,9 +271,9 @@ export class FrameDecoder {
     buf.copy(body, this.#filled, at, at + m);
     this.#filled += m;
     if (this.#filled === this.#length) {
-      frames.push({ type: this.#type, payload: body });
       this.#body = undefined;
       this.#filled = 0;
+      deliver({ type: this.#type, payload: body });
     }
     return at + m;
   }

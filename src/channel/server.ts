@@ -35,9 +35,9 @@ export interface AttestedServerOptions extends ChannelOptions {
 }
 
 /**
- * Each pending connection holds a TLS state and at most one partial frame (its limit) for up to
- * `timeout`; 1 000 of them at once is well above what one process attests per timeout and keeps
- * memory bounded against a flood of connections that never finish.
+ * Each pending connection holds a TLS state and at most one partial frame for up to `timeout`
+ * (an EVIDENCE only when this server asked for one, and then only as much as the client sent):
+ * a bound on what a flood of connections that never finish can hold, with room for bursts.
  */
 export const DEFAULT_MAX_PENDING_CONNECTIONS = 1000;
 

@@ -126,11 +126,7 @@ export class Session {
     this.#decoder = new FrameDecoder({
       ...(config.maxControlPayload === undefined ? {} : { maxControlPayload: config.maxControlPayload }),
       ...(config.frameLimits === undefined ? {} : { limits: config.frameLimits }),
-      // Refused from its header: a DATA frame before open is never buffered (up to 64 KiB).
-      onHeader: (type) => {
-        if (type === FrameType.DATA && this.#state !== 'open')
-          throw protocol('DATA before the channel is open');
-      },
+      onHeader: (type) => this.#header(type),
     });
   }
 
@@ -189,10 +185,12 @@ export class Session {
           this.#early.push(event.chunk);
           return;
         }
-        for (const frame of this.#decoder.push(event.chunk)) {
+        // Each frame is handled before the next header is read, so the header checks (onHeader)
+        // see the state every earlier frame left.
+        this.#decoder.push(event.chunk, (frame) => {
           this.#frame(frame, out);
-          if (this.#state === 'failed') return;
-        }
+          return this.#state !== 'failed';
+        });
         return;
       case 'evidence':
         this.#evidenceReady(event.context, event.cmw, out);
@@ -246,6 +244,22 @@ export class Session {
       this.#dispatch({ type: 'bytes', chunk }, out);
       if ((this.#state as SessionState) === 'failed') return;
     }
+  }
+
+  /**
+   * Refuses from its header a frame this state cannot take, before its payload is buffered: so
+   * only an EVIDENCE we asked for can make us hold up to its (large) limit, and DATA (64 KiB)
+   * only once open. The same rules are checked again on the whole frame (#frame).
+   */
+  #header(type: FrameType): void {
+    if (type === FrameType.ALERT) return;
+    if (!this.#peerRequestSeen && type !== FrameType.REQUEST)
+      throw protocol(`${frameName(type)} before the peer's first REQUEST`);
+    if (type === FrameType.DATA && this.#state !== 'open') throw protocol('DATA before the channel is open');
+    if (type === FrameType.EVIDENCE && this.#challenge?.stage !== 'await-evidence')
+      throw protocol('EVIDENCE that answers no outstanding REQUEST');
+    if (type === FrameType.RESULT && this.#response?.stage !== 'await-result')
+      throw protocol('RESULT for no EVIDENCE we sent');
   }
 
   #frame(frame: Frame, out: SessionAction[]): void {

@@ -15,6 +15,7 @@ import {
   DEFAULT_FRAME_LIMITS,
   encodeFrame,
   encodeRequest,
+  encodeResult,
   FrameDecoder,
   FrameType,
   HEADER_SIZE,
@@ -213,6 +214,44 @@ describe('the session refuses early what it would never accept', () => {
     s.handle({ type: 'bytes', chunk: Buffer.from([FrameType.DATA, 0, 1, 0, 0]) });
     expect(s.error?.code).toBe('ERR_PROTOCOL');
     expect(s.error?.message).toMatch(/DATA before the channel is open/);
+  });
+
+  it('an EVIDENCE header we did not ask for fails at once (only an awaited EVIDENCE may be large)', () => {
+    const s = new Session({ ...config, accept: [], produces: REPORT_MEDIA_TYPES[0]! });
+    s.handle({ type: 'start', handshakeMs: 1000 });
+    s.handle({ type: 'bytes', chunk: encodeRequest(new Uint8Array(32).fill(1), REPORT_MEDIA_TYPES) });
+    expect(s.error).toBeUndefined();
+    s.handle({ type: 'bytes', chunk: Buffer.from([FrameType.EVIDENCE, 0, 0x40, 0, 0]) });
+    expect(s.error?.code).toBe('ERR_PROTOCOL');
+    expect(s.error?.message).toMatch(/EVIDENCE that answers no outstanding REQUEST/);
+  });
+
+  it("a frame header other than REQUEST or ALERT before the peer's first REQUEST fails at once", () => {
+    for (const type of [FrameType.EVIDENCE, FrameType.RESULT, FrameType.DATA]) {
+      const s = new Session(config);
+      s.handle({ type: 'start', handshakeMs: 1000 });
+      s.handle({ type: 'bytes', chunk: Buffer.from([type, 0, 0, 0x10, 0]) });
+      expect(s.error?.message).toMatch(/before the peer's first REQUEST/);
+    }
+  });
+
+  it('frames are handled one by one: RESULT ok then DATA in one chunk opens, then delivers', () => {
+    const attester = new Session({ ...config, accept: [], produces: REPORT_MEDIA_TYPES[0]! });
+    attester.handle({ type: 'start', handshakeMs: 1000 });
+    const context = new Uint8Array(32).fill(9);
+    const out = attester.handle({ type: 'bytes', chunk: encodeRequest(context, REPORT_MEDIA_TYPES) });
+    expect(out.some((a) => a.type === 'attest')).toBe(true);
+    attester.handle({
+      type: 'evidence',
+      context,
+      cmw: { report: ['application/vnd.amd.sev-snp.report', 'AA'] },
+    });
+    const both = Buffer.concat([encodeResult(context), encodeFrame(FrameType.DATA, Buffer.from('hi'))]);
+    const actions = attester.handle({ type: 'bytes', chunk: both });
+    expect(attester.error).toBeUndefined();
+    expect(actions.map((a) => a.type)).toEqual(expect.arrayContaining(['open', 'data']));
+    const data = actions.find((a) => a.type === 'data') as { payload: Uint8Array };
+    expect(Buffer.from(data.payload).toString()).toBe('hi');
   });
 
   it('more than 64 KiB before the TLS handshake completes is refused, not held', () => {
