@@ -43,7 +43,12 @@ function growth(make: (n: number) => unknown, run: (input: never) => unknown, n:
   const small = make(n);
   const large = make(8 * n);
   perCall(run, small); // warm-up (JIT)
-  return perCall(run, large) / perCall(run, small);
+  // A busy machine can stretch one measurement; quadratic growth stays ~64 in every attempt, so
+  // the least of three ratios tells the two apart without loosening the bound.
+  let ratio = Number.POSITIVE_INFINITY;
+  for (let attempt = 0; attempt < 3 && ratio > 16; attempt++)
+    ratio = Math.min(ratio, perCall(run, large) / perCall(run, small));
+  return ratio;
 }
 
 const BEGIN = '-----BEGIN CERTIFICATE-----';
