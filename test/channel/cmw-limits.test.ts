@@ -86,13 +86,12 @@ describe('CMW: the VEK record is DER only, and VEK and chain are capped', () => 
 
 describe('verifyEvidence caps the VEK and chain before parsing them', () => {
   it('a VEK of 160 000 NUL bytes is ERR_EVIDENCE_CHAIN at once', async () => {
-    const started = performance.now();
     const err = await verifyEvidence({ report: f.report, vek: new Uint8Array(160_000) }, { now: f.at }).catch(
       (e: unknown) => e,
     );
     expect((err as AttestationError).code).toBe('ERR_EVIDENCE_CHAIN');
+    // Refused by the size cap, before any PEM or DER parsing of the bytes.
     expect((err as AttestationError).message).toMatch(/over the limit/);
-    expect(performance.now() - started).toBeLessThan(1000);
   });
 
   it('a chain over the cap is ERR_EVIDENCE_CHAIN', async () => {
