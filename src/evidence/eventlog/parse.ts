@@ -73,8 +73,9 @@ export interface Anomaly {
 export interface LogEvent {
   /** Position among the events, 0-based; the Spec ID header is not an event. */
   index: number;
-  /** Byte offset of the record in the log. */
+  /** Byte offset of the record in the log, and its length (the data is its last bytes). */
   offset: number;
+  length: number;
   /** As logged: the PCR index (tcg2) or the CC measurement register index (ccel: 1..4). */
   pcrIndex: number;
   /** 'PCR4', or for a CCEL 'RTMR0'..'RTMR3' ('MRTD' for index 0, never extended). */
@@ -300,6 +301,7 @@ export function parseEventLog(bytes: Uint8Array, options: ParseEventLogOptions =
     const ev: LogEvent = {
       index,
       offset,
+      length: pos - offset,
       pcrIndex,
       register,
       type,

@@ -107,7 +107,10 @@ export function bootSummary(log: EventLog, options: BootSummaryOptions = {}): Bo
   for (const e of log.events) {
     const d = e.decoded;
     if (e.type === EV.EFI_BOOT_SERVICES_APPLICATION && inAppReg(e.pcrIndex)) {
-      efiApps.push({ path: d?.kind === 'efi-image' && d.devicePath !== '' ? d.devicePath : null, digest: hex(e.digests[bank]!) });
+      efiApps.push({
+        path: d?.kind === 'efi-image' && d.devicePath !== '' ? d.devicePath : null,
+        digest: hex(e.digests[bank]!),
+      });
       continue;
     }
     if (!e.digestVerified || !d) continue;
