@@ -31,6 +31,32 @@ export {
 } from './channel/websocket.js';
 export { AttestationError, ERROR_CODES, type ErrorCode } from './errors.js';
 export {
+  type Anomaly,
+  type AnomalyKind,
+  type BootSummary,
+  type BootSummaryOptions,
+  bootSummary,
+  type CcelTable,
+  checkReplay,
+  type DecodedEvent,
+  type DigestCheck,
+  type EfiApp,
+  type EventLog,
+  type EventLogKind,
+  type ExpectedRegisters,
+  type LogEvent,
+  MAX_EVENT_COUNT,
+  MAX_EVENT_DATA_SIZE,
+  MAX_EVENT_LOG_SIZE,
+  type ParseEventLogOptions,
+  parseCcelTable,
+  parseEventLog,
+  type ReplayCheck,
+  type ReplayedRegisters,
+  replayEventLog,
+  type SignatureEntry,
+} from './evidence/eventlog/index.js';
+export {
   CollateralFetcher,
   type CollateralFetcherOptions,
   type FetchResult,

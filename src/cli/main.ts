@@ -16,6 +16,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'verify evidence against vendor roots and a policy',
     load: async () => (await import('./verify.js')).run,
   },
+  eventlog: {
+    summary: 'print and replay a TPM or TDX (CCEL) measured-boot event log',
+    load: async () => (await import('./eventlog.js')).run,
+  },
   demo: {
     summary: 'run the demo on the simulated platform',
     load: async () => (await import('./demo.js')).run,

@@ -47,8 +47,10 @@ describe('real logs', () => {
         expect(log.kind).toBe(f.meta.kind);
         expect(log.events.length).toBe(f.meta.event_count);
         const seps: Record<string, number[]> = {};
-        for (const e of log.events.filter((x) => x.typeName === 'EV_SEPARATOR'))
-          (seps[String(e.pcrIndex)] ??= []).push(e.index);
+        for (const e of log.events.filter((x) => x.typeName === 'EV_SEPARATOR')) {
+          seps[String(e.pcrIndex)] ??= [];
+          seps[String(e.pcrIndex)]!.push(e.index);
+        }
         expect(seps).toEqual(f.meta.separators);
       });
 
