@@ -359,6 +359,32 @@ describe('digest verification and anomalies', () => {
     expect(tag.digestCheck).toBe('not-recomputable');
   });
 
+  it('reads Secure Boot and the command line only from their registers', () => {
+    const seps = [0, 1, 2, 3, 4, 5, 6, 7].map((pcr) => ({ pcr, type: 4, data: SEPARATOR }));
+    const sb = new Uint8Array(32 + 20 + 1);
+    sb.set(Buffer.from('61dfe48bca93d211aa0d00e098032b8c', 'hex'), 0);
+    sb[16] = 10;
+    sb.set(Buffer.from('SecureBoot', 'utf16le'), 32);
+    sb[24] = 1;
+    sb[52] = 1;
+    const line = '/vmlinuz root=/dev/sda1';
+    const cmd = {
+      type: 0xd,
+      data: text(`kernel_cmdline: ${line}\0`),
+      digests: { sha256: new Uint8Array(createHash('sha256').update(line).digest()) },
+    };
+    const right = parseEventLog(
+      buildLog(['sha256'], [{ pcr: 7, type: 0x80000001, data: sb }, ...seps, { pcr: 8, ...cmd }]),
+    );
+    const s = bootSummary(right);
+    expect(s.secureBoot).toBe(true);
+    expect(s.kernelCmdline).toBe('/vmlinuz root=/dev/sda1');
+    const wrong = parseEventLog(
+      buildLog(['sha256'], [{ pcr: 1, type: 0x80000001, data: sb }, ...seps, { pcr: 14, ...cmd }]),
+    );
+    expect(bootSummary(wrong)).toMatchObject({ secureBoot: null, kernelCmdline: null });
+  });
+
   it('the Arch log: an empty SecureBoot variable is "off", not malformed', () => {
     const log = parseEventLog(fixture('go-tpm-tools__arch-linux-workstation').log);
     expect(bootSummary(log).secureBoot).toBe(false);
