@@ -438,6 +438,11 @@ describe('must-fail logs: ERR_EVIDENCE_MALFORMED', () => {
     const twice = log.slice();
     twice[specEnd + 12] = 0x0b; // two sha256 digests
     expect(malformed(twice)).toBe('ERR_EVIDENCE_MALFORMED');
+    // A record that is well-formed but carries fewer digests than the header names.
+    const one = buildLog(['sha1'], [{ pcr: 0, type: 4, data: SEPARATOR }]);
+    const oneHeader = 32 + new DataView(one.buffer).getUint32(28, true);
+    const fewer = new Uint8Array([...log.subarray(0, specEnd), ...one.subarray(oneHeader)]);
+    expect(malformed(fewer)).toBe('ERR_EVIDENCE_MALFORMED');
     const unknownAlg = log.slice();
     unknownAlg[32 + 28] = 0x99;
     expect(malformed(unknownAlg)).toBe('ERR_EVIDENCE_MALFORMED');
