@@ -172,4 +172,22 @@ describe('parsing time is linear', () => {
     // Linear gives about 8; quadratic would give about 64. 24 leaves room for a noisy machine.
     expect(ratio).toBeLessThan(24);
   });
+
+  it('zero records that look like fill but are not (one non-zero byte at the end): linear too', () => {
+    // SHA-1 format records of zeros (PCR0, EV_PREBOOT_CERT, zero digest, no data): every
+    // boundary asks whether the rest is zero fill, and the answer must not rescan the rest.
+    const adversarial = (n: number) => {
+      const b = new Uint8Array(n * 32 + 1);
+      b[b.length - 1] = 1;
+      return b;
+    };
+    const t = (b: Uint8Array) => {
+      const t0 = performance.now();
+      for (let i = 0; i < 3; i++) expect(() => parseEventLog(b)).toThrow(AttestationError);
+      return performance.now() - t0;
+    };
+    t(adversarial(1000));
+    const ratio = Math.min(t(adversarial(8000)), t(adversarial(8000))) / Math.max(t(adversarial(1000)), 0.1);
+    expect(ratio).toBeLessThan(24);
+  });
 });

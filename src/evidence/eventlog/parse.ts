@@ -118,11 +118,40 @@ function malformed(message: string, details?: Record<string, unknown>): Attestat
   return new AttestationError('ERR_EVIDENCE_MALFORMED', `event log: ${message}`, details ? { details } : {});
 }
 
-/** Index from which every remaining byte is `fill` (bytes.length when the last byte differs). */
-function fillStart(b: Uint8Array, fill: number): number {
-  let i = b.length;
-  while (i > 0 && b[i - 1] === fill) i--;
-  return i;
+/**
+ * Answers "is everything from `pos` on 0xFF (or 0x00)?" at record boundaries in linear total
+ * time: the first other byte found is remembered, so a later question from before it is answered
+ * at once and scans never overlap; long fill is compared in chunks (memcmp), not byte by byte.
+ */
+function fillProbe(b: Uint8Array): (pos: number) => boolean {
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  const other = new Map<number, number>();
+  let chunk: Map<number, Buffer> | undefined;
+  const isFill = (pos: number, fill: number): boolean => {
+    const known = other.get(fill);
+    if (known !== undefined && known >= pos) return false;
+    let i = pos;
+    // Real records end the scan within a few bytes; only fill gets to the chunked compare.
+    for (const stop = Math.min(b.length, pos + 64); i < stop; i++)
+      if (b[i] !== fill) {
+        other.set(fill, i);
+        return false;
+      }
+    chunk ??= new Map();
+    const c = chunk.get(fill) ?? Buffer.alloc(4096, fill);
+    chunk.set(fill, c);
+    for (; i < b.length; i += c.length) {
+      const n = Math.min(c.length, b.length - i);
+      if (!buf.subarray(i, i + n).equals(c.subarray(0, n))) {
+        let j = i;
+        while (b[j] === fill) j++;
+        other.set(fill, j);
+        return false;
+      }
+    }
+    return true;
+  };
+  return (pos) => (b[pos] === 0xff && isFill(pos, 0xff)) || (b[pos] === 0x00 && isFill(pos, 0x00));
 }
 
 const SPEC_ID_03 = 'Spec ID Event03\0';
@@ -206,8 +235,7 @@ export function parseEventLog(bytes: Uint8Array, options: ParseEventLogOptions =
   const ccelTable = options.ccelTable ? parseCcelTable(options.ccelTable) : undefined;
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const end = bytes.length;
-  const endFF = fillStart(bytes, 0xff);
-  const end00 = fillStart(bytes, 0x00);
+  const restIsFill = fillProbe(bytes);
   const need = (pos: number, n: number, what: string) => {
     if (end - pos < n) throw malformed(`${what} at offset ${pos} is truncated`);
   };
@@ -246,7 +274,7 @@ export function parseEventLog(bytes: Uint8Array, options: ParseEventLogOptions =
   let pcr0Extended = false;
   while (pos < end) {
     // The rest is fill: 0xFF (TDVF CCEL areas), 0x00 (td-shim), or exactly nothing (TPM logs).
-    if (pos >= endFF || pos >= end00) break;
+    if (restIsFill(pos)) break;
     if (events.length >= MAX_EVENT_COUNT) throw malformed(`more than ${MAX_EVENT_COUNT} events`);
     const offset = pos;
     need(pos, 8, 'event header');
