@@ -148,6 +148,26 @@ describe('a one-byte change to a real log is caught or changes nothing a policy 
   }
 });
 
+/**
+ * Time for input `large` over time for `small` (8× the size), each measured seven times
+ * in turn (best of seven), so a stretch of lost CPU on a shared machine does not land on one side only.
+ */
+function bestRatio(small: Uint8Array, large: Uint8Array, fn: (b: Uint8Array) => void): number {
+  const time = (b: Uint8Array) => {
+    const t0 = performance.now();
+    fn(b);
+    return performance.now() - t0;
+  };
+  fn(small); // warm-up
+  let s = Number.POSITIVE_INFINITY;
+  let l = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 7; i++) {
+    s = Math.min(s, time(small));
+    l = Math.min(l, time(large));
+  }
+  return l / Math.max(s, 0.1);
+}
+
 describe('parsing time is linear', () => {
   const build = (n: number) =>
     buildLog(
@@ -158,36 +178,39 @@ describe('parsing time is linear', () => {
           : { pcr: i % 8, type: 4, data: SEPARATOR },
       ),
     );
-  const time = (b: Uint8Array) => {
-    const t0 = performance.now();
-    for (let i = 0; i < 3; i++) replayEventLog(parseEventLog(b));
-    return performance.now() - t0;
-  };
 
+  // Linear gives about 8; quadratic would give about 64. 24 leaves room for a noisy machine.
   it('N vs 8N events: within a generous factor of 8', () => {
-    const small = build(400);
-    const large = build(3200);
-    time(small); // warm-up
-    const ratio = Math.min(time(large), time(large)) / Math.max(Math.min(time(small), time(small)), 0.1);
-    // Linear gives about 8; quadratic would give about 64. 24 leaves room for a noisy machine.
-    expect(ratio).toBeLessThan(24);
+    expect(bestRatio(build(1000), build(8000), (b) => replayEventLog(parseEventLog(b)))).toBeLessThan(24);
   });
 
-  it('zero records that look like fill but are not (one non-zero byte at the end): linear too', () => {
-    // SHA-1 format records of zeros (PCR0, EV_PREBOOT_CERT, zero digest, no data): every
-    // boundary asks whether the rest is zero fill, and the answer must not rescan the rest.
-    const adversarial = (n: number) => {
-      const b = new Uint8Array(n * 32 + 1);
-      b[b.length - 1] = 1;
-      return b;
+  it('records that look like zero fill but are not cost what ordinary records cost', () => {
+    // SHA-1 format records of zeros (PCR0, EV_PREBOOT_CERT, zero digest, no data), one non-zero
+    // byte at the very end: every record boundary asks whether the rest is zero fill, and the
+    // answer must not rescan the rest (that costs about 10× here at 16000 records).
+    const n = 16000;
+    const zeros = new Uint8Array(n * 32 + 1);
+    zeros[zeros.length - 1] = 1;
+    const ordinary = new Uint8Array(n * 32);
+    for (let i = 0; i < n; i++) {
+      ordinary[i * 32] = 8; // PCR8
+      ordinary[i * 32 + 4] = 0x0d; // EV_IPL
+      ordinary.fill(1, i * 32 + 8, i * 32 + 28); // digest; no data
+    }
+    const best = (b: Uint8Array) => {
+      let t = Number.POSITIVE_INFINITY;
+      for (let i = 0; i < 5; i++) {
+        const t0 = performance.now();
+        try {
+          parseEventLog(b);
+        } catch (err) {
+          expect((err as AttestationError).code).toBe('ERR_EVIDENCE_MALFORMED');
+        }
+        t = Math.min(t, performance.now() - t0);
+      }
+      return t;
     };
-    const t = (b: Uint8Array) => {
-      const t0 = performance.now();
-      for (let i = 0; i < 3; i++) expect(() => parseEventLog(b)).toThrow(AttestationError);
-      return performance.now() - t0;
-    };
-    t(adversarial(1000));
-    const ratio = Math.min(t(adversarial(8000)), t(adversarial(8000))) / Math.max(t(adversarial(1000)), 0.1);
-    expect(ratio).toBeLessThan(24);
+    best(zeros);
+    expect(best(zeros) / best(ordinary)).toBeLessThan(4);
   });
 });

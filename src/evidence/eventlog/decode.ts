@@ -323,6 +323,8 @@ function decodeGpt(data: Uint8Array): DecodedEvent {
   const partitions = [];
   for (let i = 0; i < count; i++) {
     const o = 100 + i * entrySize;
+    // An unused entry has a zero type GUID (UEFI 2.10 §5.3.3); firmware logs all 128 slots.
+    if (data.subarray(o, o + 16).every((x) => x === 0)) continue;
     partitions.push({
       type: guidToString(data, o),
       guid: guidToString(data, o + 16),
@@ -342,10 +344,12 @@ const GRUB_PREFIXES: ReadonlyArray<readonly [string, 'cmd' | 'cmdline']> = [
 ];
 
 function decodeGrubCommand(line: string): DecodedEvent {
-  const words = line.split(' ').filter((w) => w !== '');
   const out: DecodedEvent & { kind: 'grub-command' } = { kind: 'grub-command', command: line };
-  if (/^linux(efi|16)?$/.test(words[0] ?? '') && words[1]) out.kernel = words[1];
-  if (/^initrd(efi|16)?$/.test(words[0] ?? '') && words.length > 1) out.initrd = words.slice(1);
+  const m = /^(linux|initrd)(?:efi|16)? +(.*)$/.exec(line);
+  if (!m) return out;
+  const args = m[2]!.split(' ').filter((w) => w !== '');
+  if (m[1] === 'linux' && args[0]) out.kernel = args[0];
+  if (m[1] === 'initrd' && args.length > 0) out.initrd = args;
   return out;
 }
 

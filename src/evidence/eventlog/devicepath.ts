@@ -10,9 +10,9 @@
 
 /** Formats a GUID stored in the UEFI mixed-endian layout (first three fields little-endian). */
 export function guidToString(b: Uint8Array, off = 0): string {
-  const h = (i: number) => b[off + i]!.toString(16).padStart(2, '0');
-  const le = (...idx: number[]) => idx.map(h).join('');
-  return `${le(3, 2, 1, 0)}-${le(5, 4)}-${le(7, 6)}-${le(8, 9)}-${le(10, 11, 12, 13, 14, 15)}`;
+  const h = Buffer.from(b.buffer, b.byteOffset + off, 16).toString('hex');
+  const p = (i: number) => h.slice(2 * i, 2 * i + 2);
+  return `${p(3)}${p(2)}${p(1)}${p(0)}-${p(5)}${p(4)}-${p(7)}${p(6)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 /** UTF-16LE up to the first NUL (or the end). Odd trailing bytes are dropped. */

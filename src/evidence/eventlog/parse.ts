@@ -138,7 +138,7 @@ function fillProbe(b: Uint8Array): (pos: number) => boolean {
         return false;
       }
     chunk ??= new Map();
-    const c = chunk.get(fill) ?? Buffer.alloc(4096, fill);
+    const c = chunk.get(fill) ?? Buffer.alloc(Math.min(65536, Math.max(4096, b.length - i)), fill);
     chunk.set(fill, c);
     for (; i < b.length; i += c.length) {
       const n = Math.min(c.length, b.length - i);
@@ -225,10 +225,14 @@ function registerName(kind: EventLogKind, index: number): string {
  * consistent log (truncated records, digest lists that disagree with the Spec ID header, indexes
  * out of range, oversize); oddities that replay fine are listed in `anomalies` instead.
  */
-export function parseEventLog(bytes: Uint8Array, options: ParseEventLogOptions = {}): EventLog {
-  if (!(bytes instanceof Uint8Array)) throw malformed('expected a Uint8Array');
-  if (bytes.length > MAX_EVENT_LOG_SIZE)
-    throw malformed(`${bytes.length} bytes is over the ${MAX_EVENT_LOG_SIZE}-byte limit`);
+export function parseEventLog(input: Uint8Array, options: ParseEventLogOptions = {}): EventLog {
+  if (!(input instanceof Uint8Array)) throw malformed('expected a Uint8Array');
+  if (input.length > MAX_EVENT_LOG_SIZE)
+    throw malformed(`${input.length} bytes is over the ${MAX_EVENT_LOG_SIZE}-byte limit`);
+  // One copy, so the caller changing its buffer later cannot change the parsed log; digests and
+  // data are views into it (one ArrayBuffer per event would make the garbage collector's work
+  // grow faster than the log).
+  const bytes = input.slice();
   const kind: EventLogKind = options.ccel ? 'ccel' : 'tcg2';
   if (options.ccelTable !== undefined && !options.ccel)
     throw malformed('a CCEL table was given for a TPM log');
@@ -304,14 +308,14 @@ export function parseEventLog(bytes: Uint8Array, options: ParseEventLogOptions =
           );
         if (digests[alg.name]) throw malformed(`event at offset ${offset} has two ${alg.name} digests`);
         need(pos + 2, alg.digestSize, 'digest');
-        const d = bytes.slice(pos + 2, pos + 2 + alg.digestSize);
+        const d = bytes.subarray(pos + 2, pos + 2 + alg.digestSize);
         digests[alg.name] = d;
         pairs.push([alg.name, d]);
         pos += 2 + alg.digestSize;
       }
     } else {
       need(pos, 20, 'SHA-1 digest');
-      digests.sha1 = bytes.slice(pos, pos + 20);
+      digests.sha1 = bytes.subarray(pos, pos + 20);
       pairs.push(['sha1', digests.sha1]);
       pos += 20;
     }
@@ -320,7 +324,7 @@ export function parseEventLog(bytes: Uint8Array, options: ParseEventLogOptions =
     pos += 4;
     if (size > MAX_EVENT_DATA_SIZE) throw malformed(`event at offset ${offset} has ${size} bytes of data`);
     need(pos, size, 'event data');
-    const data = bytes.slice(pos, pos + size);
+    const data = bytes.subarray(pos, pos + size);
     pos += size;
 
     const r = decodeEvent(type, data, pairs);

@@ -34,7 +34,7 @@ export function replayEventLog(log: EventLog): ReplayedRegisters {
     for (const e of log.events) {
       if (e.type === EV.NO_ACTION) continue;
       const r = e.pcrIndex - 1;
-      rtmrs[r] = new Uint8Array(createHash('sha384').update(rtmrs[r]!).update(e.digests.sha384!).digest());
+      rtmrs[r] = createHash('sha384').update(rtmrs[r]!).update(e.digests.sha384!).digest();
       extended.add(r);
     }
     return { kind: 'ccel', pcrs: {}, rtmrs, extendedRtmrs: [...extended].sort((a, b) => a - b) };
@@ -57,7 +57,7 @@ export function replayEventLog(log: EventLog): ReplayedRegisters {
     for (const e of log.events) {
       if (e.type === EV.NO_ACTION) continue;
       const prev = values[e.pcrIndex] ?? start(e.pcrIndex);
-      values[e.pcrIndex] = new Uint8Array(createHash(alg).update(prev).update(e.digests[bank]!).digest());
+      values[e.pcrIndex] = createHash(alg).update(prev).update(e.digests[bank]!).digest();
     }
     pcrs[bank] = values;
   }
