@@ -11,6 +11,7 @@ const SECTIONS: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   channel: () => import('./channel.js'),
   broker: () => import('./broker.js'),
   measure: () => import('./measure.js'),
+  eventlog: () => import('./eventlog.js'),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
