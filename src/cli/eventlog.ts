@@ -137,7 +137,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       for (const [bank, d] of Object.entries(e.digests))
         lines.push(`    ${bank.padEnd(7)} ${Buffer.from(d).toString('hex')}`);
       const rows: string[] = [];
-      if (e.decoded) flatten(e.decoded, '', rows);
+      if (e.decoded) flatten(plain(e.decoded), '', rows);
       else if (e.decodeError) rows.push(`undecoded  ${e.decodeError}`);
       else rows.push(`data  ${e.data.length} bytes`);
       for (const r of rows) lines.push(`    ${escapeText(r)}`);

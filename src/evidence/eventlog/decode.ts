@@ -20,7 +20,7 @@
  *   in the log: never recomputable here.
  * The event *type* is not measured either; decoding follows the logged type.
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { devicePathToText, guidToString, utf16z } from './devicepath.js';
 
 export const EV = {
@@ -120,8 +120,8 @@ export type DecodedEvent =
       kind: 'efi-variable';
       guid: string;
       name: string;
-      /** The variable's data, hex. */
-      data: string;
+      /** The variable's data (in JSON output: hex). */
+      data: Uint8Array;
       secureBoot?: boolean;
       signatures?: SignatureEntry[];
       bootOrder?: string[];
@@ -171,7 +171,7 @@ function digestsAre(digests: Digests, m: Uint8Array): boolean {
   for (const [name, d] of digests) {
     const alg = nodeHash(name);
     if (!alg) continue;
-    if (!createHash(alg).update(m).digest().equals(d)) return false;
+    if (!hash(alg, m, 'buffer').equals(d)) return false;
     any = true;
   }
   return any;
@@ -245,8 +245,7 @@ function parseSignatureLists(b: Uint8Array): SignatureEntry[] {
     for (let s = off + 28 + headerSize; s < off + listSize; s += sigSize) {
       const owner = guidToString(b, s);
       const body = b.subarray(s + 16, s + sigSize);
-      if (type === EFI_CERT_X509)
-        out.push({ type: 'x509', owner, sha256: createHash('sha256').update(body).digest('hex') });
+      if (type === EFI_CERT_X509) out.push({ type: 'x509', owner, sha256: hash('sha256', body, 'hex') });
       else if (type === EFI_CERT_SHA256) out.push({ type: 'sha256', owner, sha256: hex(body) });
       else out.push({ type, owner, data: hex(body) });
     }
@@ -261,7 +260,7 @@ function decodeVariable(type: number, data: Uint8Array): DecodedEvent {
     kind: 'efi-variable',
     guid: variable.guid,
     name: variable.name,
-    data: hex(variable.value),
+    data: variable.value,
   };
   const global = variable.guid === EFI_GLOBAL_VARIABLE;
   if (global && variable.name === 'SecureBoot')

@@ -229,10 +229,7 @@ export function parseEventLog(input: Uint8Array, options: ParseEventLogOptions =
   if (!(input instanceof Uint8Array)) throw malformed('expected a Uint8Array');
   if (input.length > MAX_EVENT_LOG_SIZE)
     throw malformed(`${input.length} bytes is over the ${MAX_EVENT_LOG_SIZE}-byte limit`);
-  // One copy, so the caller changing its buffer later cannot change the parsed log; digests and
-  // data are views into it (one ArrayBuffer per event would make the garbage collector's work
-  // grow faster than the log).
-  const bytes = input.slice();
+  const bytes = input;
   const kind: EventLogKind = options.ccel ? 'ccel' : 'tcg2';
   if (options.ccelTable !== undefined && !options.ccel)
     throw malformed('a CCEL table was given for a TPM log');
@@ -272,14 +269,22 @@ export function parseEventLog(input: Uint8Array, options: ParseEventLogOptions =
   if (kind === 'ccel' && !algs.some((a) => a.name === 'sha384'))
     throw malformed('a CCEL must carry SHA-384 digests (RTMRs are SHA-384)');
 
-  const events: LogEvent[] = [];
-  const anomalies: Anomaly[] = [];
-  let localitySeen = false;
-  let pcr0Extended = false;
+  // First the framing (offsets only), then one copy of the records, so the caller changing its
+  // buffer later cannot change the parsed log; digests and data are views into that copy (an
+  // ArrayBuffer per event would make the garbage collector's work grow faster than the log),
+  // and the fill after the records is not copied.
+  const records: Array<{
+    offset: number;
+    pcrIndex: number;
+    type: number;
+    digests: Array<readonly [string, number, number]>;
+    dataStart: number;
+    end: number;
+  }> = [];
   while (pos < end) {
     // The rest is fill: 0xFF (TDVF CCEL areas), 0x00 (td-shim), or exactly nothing (TPM logs).
     if (restIsFill(pos)) break;
-    if (events.length >= MAX_EVENT_COUNT) throw malformed(`more than ${MAX_EVENT_COUNT} events`);
+    if (records.length >= MAX_EVENT_COUNT) throw malformed(`more than ${MAX_EVENT_COUNT} events`);
     const offset = pos;
     need(pos, 8, 'event header');
     const pcrIndex = v.getUint32(pos, true);
@@ -290,8 +295,7 @@ export function parseEventLog(input: Uint8Array, options: ParseEventLogOptions =
     if (kind === 'ccel' && pcrIndex === 0 && type !== EV.NO_ACTION)
       throw malformed(`event at offset ${pos} extends index 0 (MRTD), which no log can`);
     pos += 8;
-    const digests: Record<string, Uint8Array> = {};
-    const pairs: Array<readonly [string, Uint8Array]> = [];
+    const digests: Array<readonly [string, number, number]> = [];
     if (agile) {
       need(pos, 4, 'digest count');
       const count = v.getUint32(pos, true);
@@ -306,17 +310,15 @@ export function parseEventLog(input: Uint8Array, options: ParseEventLogOptions =
           throw malformed(
             `event at offset ${offset} has a digest of algorithm 0x${id.toString(16)} not in the Spec ID header`,
           );
-        if (digests[alg.name]) throw malformed(`event at offset ${offset} has two ${alg.name} digests`);
+        if (digests.some(([n]) => n === alg.name))
+          throw malformed(`event at offset ${offset} has two ${alg.name} digests`);
         need(pos + 2, alg.digestSize, 'digest');
-        const d = bytes.subarray(pos + 2, pos + 2 + alg.digestSize);
-        digests[alg.name] = d;
-        pairs.push([alg.name, d]);
+        digests.push([alg.name, pos + 2, alg.digestSize]);
         pos += 2 + alg.digestSize;
       }
     } else {
       need(pos, 20, 'SHA-1 digest');
-      digests.sha1 = bytes.subarray(pos, pos + 20);
-      pairs.push(['sha1', digests.sha1]);
+      digests.push(['sha1', pos, 20]);
       pos += 20;
     }
     need(pos, 4, 'event size');
@@ -324,16 +326,32 @@ export function parseEventLog(input: Uint8Array, options: ParseEventLogOptions =
     pos += 4;
     if (size > MAX_EVENT_DATA_SIZE) throw malformed(`event at offset ${offset} has ${size} bytes of data`);
     need(pos, size, 'event data');
-    const data = bytes.subarray(pos, pos + size);
+    records.push({ offset, pcrIndex, type, digests, dataStart: pos, end: pos + size });
     pos += size;
+  }
 
+  const own = bytes.slice(0, pos);
+  const events: LogEvent[] = [];
+  const anomalies: Anomaly[] = [];
+  let localitySeen = false;
+  let pcr0Extended = false;
+  for (const rec of records) {
+    const { offset, pcrIndex, type } = rec;
+    const digests: Record<string, Uint8Array> = {};
+    const pairs: Array<readonly [string, Uint8Array]> = [];
+    for (const [name, at, n] of rec.digests) {
+      const d = own.subarray(at, at + n);
+      digests[name] = d;
+      pairs.push([name, d]);
+    }
+    const data = own.subarray(rec.dataStart, rec.end);
     const r = decodeEvent(type, data, pairs);
     const index = events.length;
     const register = registerName(kind, pcrIndex);
     const ev: LogEvent = {
       index,
       offset,
-      length: pos - offset,
+      length: rec.end - offset,
       pcrIndex,
       register,
       type,

@@ -7,7 +7,7 @@
  * - PCR17-22 (DRTM) start at all-0xFF;
  * - CCEL: MR index 1..4 = RTMR0..3, SHA-384, from zero.
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
 import { EV, nodeHash } from './decode.js';
 import type { EventLog, EventLogKind } from './parse.js';
@@ -34,7 +34,7 @@ export function replayEventLog(log: EventLog): ReplayedRegisters {
     for (const e of log.events) {
       if (e.type === EV.NO_ACTION) continue;
       const r = e.pcrIndex - 1;
-      rtmrs[r] = createHash('sha384').update(rtmrs[r]!).update(e.digests.sha384!).digest();
+      rtmrs[r] = hash('sha384', Buffer.concat([rtmrs[r]!, e.digests.sha384!]), 'buffer');
       extended.add(r);
     }
     return { kind: 'ccel', pcrs: {}, rtmrs, extendedRtmrs: [...extended].sort((a, b) => a - b) };
@@ -57,7 +57,7 @@ export function replayEventLog(log: EventLog): ReplayedRegisters {
     for (const e of log.events) {
       if (e.type === EV.NO_ACTION) continue;
       const prev = values[e.pcrIndex] ?? start(e.pcrIndex);
-      values[e.pcrIndex] = createHash(alg).update(prev).update(e.digests[bank]!).digest();
+      values[e.pcrIndex] = hash(alg, Buffer.concat([prev, e.digests[bank]!]), 'buffer');
     }
     pcrs[bank] = values;
   }
