@@ -484,6 +484,11 @@ describe('must-fail logs: ERR_EVIDENCE_MALFORMED', () => {
     const junk = tdx.log.slice();
     junk[log.size + 1000] = 0x00;
     expect(malformed(junk, { ccel: true })).toBe('ERR_EVIDENCE_MALFORMED');
+    for (const at of [log.size + 63, log.size + 64, log.size + 300, tdx.log.length - 1]) {
+      const late = tdx.log.slice();
+      late[at] = 0xfe;
+      expect(malformed(late, { ccel: true }), `byte ${at}`).toBe('ERR_EVIDENCE_MALFORMED');
+    }
     expect(parseEventLog(tdx.log.subarray(0, log.size), { ccel: true }).events.length).toBe(43);
     const zeros = new Uint8Array(log.size + 4096);
     zeros.set(tdx.log.subarray(0, log.size));

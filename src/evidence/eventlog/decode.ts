@@ -201,7 +201,7 @@ function text(data: Uint8Array): string | undefined {
   let end = data.length;
   while (end > 0 && data[end - 1] === 0) end--;
   const body = data.subarray(0, end);
-  for (const c of body) if (c === 0) return undefined;
+  if (body.indexOf(0) !== -1) return undefined;
   const s = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
   return s.includes('\ufffd') ? undefined : s;
 }
