@@ -196,6 +196,18 @@ describe('replay check', () => {
     );
   });
 
+  it('refuses a log that extends nothing (a header alone)', () => {
+    const empty = parseEventLog(buildLog(['sha256'], []));
+    expect(empty.events).toEqual([]);
+    expect(code(() => checkReplay(replayEventLog(empty), { pcrs: f.meta.pcrs! }))).toBe(
+      'ERR_EVENTLOG_MISMATCH',
+    );
+    const ccel = parseEventLog(buildLog(['sha384'], [], 1), { ccel: true });
+    expect(code(() => checkReplay(replayEventLog(ccel), { rtmrs: tdx.meta.rtmrs! }))).toBe(
+      'ERR_EVENTLOG_MISMATCH',
+    );
+  });
+
   it('refuses a bank the log has no digests for', () => {
     const log = parseEventLog(fixture('go-tpm-tools__debian-10').log);
     expect(code(() => checkReplay(replayEventLog(log), { pcrs: { sha256: { '0': '00'.repeat(32) } } }))).toBe(

@@ -112,6 +112,12 @@ function mismatch(
   );
 }
 
+/** A log that extends none of the registers (an empty log) vouches for nothing: refused. */
+function explained(matched: string[], unexplained: string[]): ReplayCheck {
+  if (matched.length === 0) throw mismatch('none', undefined, undefined, 'the log extends no register');
+  return { matched, unexplained };
+}
+
 /**
  * Checks replayed registers against the values a quote vouches for. Every register the log
  * extends must be given and equal, in every bank given; registers the log does not extend are
@@ -146,7 +152,7 @@ export function checkReplay(replayed: ReplayedRegisters, expected: ExpectedRegis
       if (!Buffer.from(got).equals(want)) throw mismatch(name, want, got, `${name} differs`);
       matched.push(name);
     }
-    return { matched, unexplained };
+    return explained(matched, unexplained);
   }
   if (!expected.pcrs || expected.rtmrs)
     throw new AttestationError(
@@ -188,5 +194,5 @@ export function checkReplay(replayed: ReplayedRegisters, expected: ExpectedRegis
       if (w.some((x) => x !== reset)) unexplained.push(`${bank}:PCR${i}`);
     }
   }
-  return { matched, unexplained };
+  return explained(matched, unexplained);
 }
