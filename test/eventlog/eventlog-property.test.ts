@@ -179,9 +179,9 @@ describe('parsing time is linear', () => {
       ),
     );
 
-  // Linear gives about 8; quadratic would give about 64. 24 leaves room for a noisy machine.
+  // Linear gives about 8; quadratic would give about 64. 32 leaves room for a noisy machine.
   it('N vs 8N events: within a generous factor of 8', () => {
-    expect(bestRatio(build(1000), build(8000), (b) => replayEventLog(parseEventLog(b)))).toBeLessThan(24);
+    expect(bestRatio(build(500), build(4000), (b) => replayEventLog(parseEventLog(b)))).toBeLessThan(32);
   });
 
   it('records that look like zero fill but are not cost what ordinary records cost', () => {
@@ -197,20 +197,24 @@ describe('parsing time is linear', () => {
       ordinary[i * 32 + 4] = 0x0d; // EV_IPL
       ordinary.fill(1, i * 32 + 8, i * 32 + 28); // digest; no data
     }
-    const best = (b: Uint8Array) => {
-      let t = Number.POSITIVE_INFINITY;
-      for (let i = 0; i < 5; i++) {
-        const t0 = performance.now();
-        try {
-          parseEventLog(b);
-        } catch (err) {
-          expect((err as AttestationError).code).toBe('ERR_EVIDENCE_MALFORMED');
-        }
-        t = Math.min(t, performance.now() - t0);
+    const once = (b: Uint8Array) => {
+      const t0 = performance.now();
+      try {
+        parseEventLog(b);
+      } catch (err) {
+        expect((err as AttestationError).code).toBe('ERR_EVIDENCE_MALFORMED');
       }
-      return t;
+      return performance.now() - t0;
     };
-    best(zeros);
-    expect(best(zeros) / best(ordinary)).toBeLessThan(4);
+    once(zeros);
+    once(ordinary);
+    // Best of seven each, taken in turn (see bestRatio).
+    let z = Number.POSITIVE_INFINITY;
+    let o = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 7; i++) {
+      z = Math.min(z, once(zeros));
+      o = Math.min(o, once(ordinary));
+    }
+    expect(z / o).toBeLessThan(4);
   });
 });
