@@ -59,10 +59,15 @@ describe('the frame decoder is linear and holds one buffer per frame', () => {
   it('time for 8N bytes in 1-byte chunks is about 8x that for N (not 64x)', () => {
     const n = 40_000;
     oneBytePushes(n); // warm-up
-    const small = Math.min(oneBytePushes(n), oneBytePushes(n), oneBytePushes(n));
-    const large = Math.min(oneBytePushes(8 * n), oneBytePushes(8 * n));
-    // Linear gives ~8; the old decoder (Array.shift() per chunk) gave well over 30.
-    expect(large / Math.max(small, 0.5)).toBeLessThan(24);
+    // Linear gives ~8; the old decoder (Array.shift() per chunk) gave well over 30. A busy machine
+    // can stretch one measurement, so the least ratio of up to three attempts is compared.
+    let ratio = Number.POSITIVE_INFINITY;
+    for (let attempt = 0; attempt < 3 && ratio >= 16; attempt++) {
+      const small = Math.min(oneBytePushes(n), oneBytePushes(n), oneBytePushes(n));
+      const large = Math.min(oneBytePushes(8 * n), oneBytePushes(8 * n));
+      ratio = Math.min(ratio, large / Math.max(small, 0.5));
+    }
+    expect(ratio).toBeLessThan(24);
   });
 
   it('memory held for an unfinished frame sent in 1-byte chunks is about its size, not 400x', () => {
