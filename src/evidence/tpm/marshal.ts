@@ -77,6 +77,13 @@ export class TpmReader {
     return new AttestationError(this.code, `${this.what}: ${message}`);
   }
 
+  /** Moves the cursor (to start a reader over part of a buffer). */
+  at(pos: number): this {
+    if (pos < 0 || pos > this.limit) throw this.fail(`offset ${pos} is outside the structure`);
+    this.pos = pos;
+    return this;
+  }
+
   get remaining(): number {
     return this.limit - this.pos;
   }
