@@ -133,3 +133,54 @@ describe('Azure evidence around a simulated SNP report', () => {
     );
   });
 });
+
+describe('Azure evidence around a simulated TDX quote', () => {
+  /** A TDREPORT_STRUCT with the quote body's fields at their offsets (Intel TDX module ABI). */
+  function tdreportOf(claims: Record<string, unknown>): Uint8Array {
+    const r = new Uint8Array(1024);
+    r[0] = 0x81;
+    const put = (off: number, hex: string) => r.set(Buffer.from(hex, 'hex'), off);
+    const c = claims as Record<string, string> & { tdAttributes: { raw: string } };
+    put(128, c.reportData);
+    put(264, c.teeTcbSvn);
+    put(280, c.mrSeam);
+    put(328, c.mrSignerSeam);
+    put(376, c.seamAttributes);
+    put(512, c.tdAttributes.raw);
+    put(520, c.xfam);
+    put(528, c.mrTd);
+    put(576, c.mrConfigId);
+    put(624, c.mrOwner);
+    put(672, c.mrOwnerConfig);
+    put(720, c.rtmr0);
+    put(768, c.rtmr1);
+    put(816, c.rtmr2);
+    put(864, c.rtmr3);
+    return r;
+  }
+
+  it('verifies when the TD quote is a quote of the TDREPORT; any differing field is a broken chain', async () => {
+    const { verifyTdx } = await import('../../src/evidence/tdx/verify.js');
+    const claims = runtimeClaimsJson(ak.publicKey);
+    const ev = await simulated
+      .tdx({ rtmrs: [Buffer.alloc(48, 1).toString('hex')] })
+      .getEvidence(reportDataFor(claims));
+    const tdClaims = await verifyTdx(ev, { ...options, policy: {} });
+    const tdreport = tdreportOf(tdClaims as unknown as Record<string, unknown>);
+    const quote = signQuote(ak.privateKey, { extraData: nonce, pcrs });
+    const input = (tdr: Uint8Array) => ({
+      report: buildHcl({ tee: 'tdx', hardwareReport: tdr, claims }),
+      tdQuote: ev.report,
+      collateral: ev.collateral!,
+      tpm: { quote: quote.message, signature: quote.signature, pcrs: { sha256: pcrs } },
+    });
+    const ok = await verifyAzure(input(tdreport), options);
+    expect(ok.format).toBe('azure-tdx');
+    expect(ok.mrTd).toBe(tdClaims.mrTd);
+    for (const off of [128, 264, 280, 328, 376, 512, 520, 528, 576, 624, 672, 720, 768, 816, 864]) {
+      const t = new Uint8Array(tdreport);
+      t[off + 1]! ^= 0x01;
+      expect(await codeOf(verifyAzure(input(t), options)), `offset ${off}`).toBe('ERR_EVIDENCE_CHAIN');
+    }
+  });
+});

@@ -1,5 +1,5 @@
 /** Generic TPM 2.0 quote parsing and verification: real Azure vTPM quotes, and quotes signed here. */
-import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -183,6 +183,26 @@ describe('quotes signed here', () => {
     const sha1 = pcrBank(8, 'x', 20);
     const q = signQuote(rsa.privateKey, { extraData: nonce, pcrs: sha1, bank: TPM_ALG.SHA1 });
     expect(verifyTpmQuote({ ...q, pcrs: { sha1 } }, rsa.publicKey).claims.pcrs.sha1).toEqual(sha1);
+  });
+
+  it('a signed structure that is not a well-formed quote is malformed, even with a good signature', () => {
+    const q = signQuote(rsa.privateKey, { extraData: nonce, pcrs });
+    // Re-sign edited bytes: the parser must refuse what the signature would accept.
+    const resign = (edit: (m: Uint8Array) => Uint8Array) => {
+      const m = edit(new Uint8Array(q.message));
+      const sig = new Uint8Array(q.signature);
+      sig.set(sign('sha256', m, rsa.privateKey), 6);
+      return code(() =>
+        verifyTpmQuote({ message: m, signature: sig, pcrs: { sha256: pcrs } }, rsa.publicKey),
+      );
+    };
+    expect(resign((m) => m)).toBe('accepted');
+    expect(resign((m) => ((m[0] = 0x00), m))).toBe('ERR_EVIDENCE_MALFORMED'); // magic
+    expect(resign((m) => ((m[5] = 0x17), m))).toBe('ERR_EVIDENCE_MALFORMED'); // TPM_ST_ATTEST_CERTIFY
+    expect(resign((m) => ((m[8] = 0x0c), m))).toBe('ERR_EVIDENCE_MALFORMED'); // nameAlg SHA-384 with a 32-byte digest
+    const safeAt = 6 + 2 + 34 + 2 + nonce.length + 16;
+    expect(resign((m) => ((m[safeAt] = 2), m))).toBe('ERR_EVIDENCE_MALFORMED'); // clockInfo.safe
+    expect(resign((m) => Uint8Array.of(...m, 0))).toBe('ERR_EVIDENCE_MALFORMED'); // trailing byte
   });
 
   it('PCRs the quote does not select are left out of the claims', () => {
