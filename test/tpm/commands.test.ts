@@ -118,6 +118,14 @@ describe('responses', () => {
     }
   });
 
+  it('a response whose size field is not its length is refused', () => {
+    expect(() =>
+      parseNvReadPublic(
+        bytes(`8001 0000003f 00000000 000e 01400002 000b 20020002 0000 0040 0022 000b ${'11'.repeat(32)}`),
+      ),
+    ).toThrow(/responseSize 63 but 62 bytes/);
+  });
+
   it('NV_ReadPublic and NV_Read responses', () => {
     const pub = parseNvReadPublic(
       bytes(`8001 0000003e 00000000 000e 01400002 000b 20020002 0000 0040 0022 000b ${'11'.repeat(32)}`),
@@ -262,6 +270,26 @@ describe('transports', () => {
     const half = await fakeTpm((sock) => sock.end(OK_NV_PUBLIC.subarray(0, 20)));
     const c2 = await TpmClient.tcp({ port: half, framing: 'raw' });
     expect((await c2.nvReadPublic(1).catch((e) => e)).code).toBe('ERR_PROVIDER_FAILED');
+  });
+
+  it('mssim framing: bytes after the acknowledgement are refused (the framing is lost)', async () => {
+    const port = await fakeTpm((sock) =>
+      sock.write(Buffer.concat([Buffer.from([0, 0, 0, OK_NV_PUBLIC.length]), OK_NV_PUBLIC, Buffer.alloc(5)])),
+    );
+    const client = await TpmClient.tcp({ port });
+    expect((await client.nvReadPublic(1).catch((e) => e)).message).toMatch(
+      /more bytes than the response holds/,
+    );
+  });
+
+  it('mssim framing: a non-zero acknowledgement is a failure', async () => {
+    const port = await fakeTpm((sock) =>
+      sock.write(
+        Buffer.concat([Buffer.from([0, 0, 0, OK_NV_PUBLIC.length]), OK_NV_PUBLIC, Buffer.from([0, 0, 0, 1])]),
+      ),
+    );
+    const client = await TpmClient.tcp({ port });
+    expect((await client.nvReadPublic(1).catch((e) => e)).message).toMatch(/acknowledged with 1/);
   });
 
   it('a Duplex stream (e.g. a device opened by the caller) carries raw commands', async () => {

@@ -101,10 +101,22 @@ describe('TPMS_ATTEST and TPMT_SIGNATURE of a real Azure vTPM quote', () => {
     expect(code(() => verifyTpmQuote({ ...real, pcrs }, real.ak))).toBe('ERR_EVIDENCE_SIGNATURE');
     const missing = structuredClone(real.pcrs);
     delete missing.sha256!['23'];
+    expect(() => verifyTpmQuote({ ...real, pcrs: missing }, real.ak)).toThrow(
+      /PCR 23 is selected by the quote but not supplied/,
+    );
     expect(code(() => verifyTpmQuote({ ...real, pcrs: missing }, real.ak))).toBe('ERR_EVIDENCE_MALFORMED');
     const short = structuredClone(real.pcrs);
     short.sha256!['1'] = '00';
     expect(code(() => verifyTpmQuote({ ...real, pcrs: short }, real.ak))).toBe('ERR_EVIDENCE_MALFORMED');
+    const odd = structuredClone(real.pcrs);
+    odd.sha256!['2'] = `${odd.sha256!['2']}0`;
+    expect(code(() => verifyTpmQuote({ ...real, pcrs: odd }, real.ak))).toBe('ERR_EVIDENCE_MALFORMED');
+    const bytesShort = structuredClone(real.pcrs);
+    bytesShort.sha256!['4'] = new Uint8Array(31);
+    expect(code(() => verifyTpmQuote({ ...real, pcrs: bytesShort }, real.ak))).toBe('ERR_EVIDENCE_MALFORMED');
+    const asBytes = structuredClone(real.pcrs);
+    asBytes.sha256!['4'] = new Uint8Array(Buffer.from(asBytes.sha256!['4'] as string, 'hex'));
+    expect(code(() => verifyTpmQuote({ ...real, pcrs: asBytes }, real.ak))).toBe('accepted');
     expect(code(() => verifyTpmQuote({ ...real, pcrs: { sha1: {} } }, real.ak))).toBe(
       'ERR_EVIDENCE_MALFORMED',
     );
@@ -176,6 +188,12 @@ describe('quotes signed here', () => {
     const r = signQuote(rsa.privateKey, { extraData: nonce, pcrs });
     expect(code(() => verifyTpmQuote({ ...r, pcrs: { sha256: pcrs } }, p256.publicKey))).toBe(
       'ERR_EVIDENCE_SIGNATURE',
+    );
+    expect(() => verifyTpmQuote({ ...r, pcrs: { sha256: pcrs } }, p256.publicKey)).toThrow(
+      /attestation key is ec/,
+    );
+    expect(() => verifyTpmQuote({ ...ec, pcrs: { sha256: pcrs } }, rsa.publicKey)).toThrow(
+      /not P-256 or P-384/,
     );
   });
 
