@@ -206,6 +206,10 @@ describe('quotes signed here', () => {
   it('a signed structure that is not a well-formed quote is malformed, even with a good signature', () => {
     const q = signQuote(rsa.privateKey, { extraData: nonce, pcrs });
     // Re-sign edited bytes: the parser must refuse what the signature would accept.
+    const set = (at: number, v: number) => (m: Uint8Array) => {
+      m[at] = v;
+      return m;
+    };
     const resign = (edit: (m: Uint8Array) => Uint8Array) => {
       const m = edit(new Uint8Array(q.message));
       const sig = new Uint8Array(q.signature);
@@ -215,11 +219,11 @@ describe('quotes signed here', () => {
       );
     };
     expect(resign((m) => m)).toBe('accepted');
-    expect(resign((m) => ((m[0] = 0x00), m))).toBe('ERR_EVIDENCE_MALFORMED'); // magic
-    expect(resign((m) => ((m[5] = 0x17), m))).toBe('ERR_EVIDENCE_MALFORMED'); // TPM_ST_ATTEST_CERTIFY
-    expect(resign((m) => ((m[8] = 0x0c), m))).toBe('ERR_EVIDENCE_MALFORMED'); // nameAlg SHA-384 with a 32-byte digest
+    expect(resign(set(0, 0x00))).toBe('ERR_EVIDENCE_MALFORMED'); // magic
+    expect(resign(set(5, 0x17))).toBe('ERR_EVIDENCE_MALFORMED'); // TPM_ST_ATTEST_CERTIFY
+    expect(resign(set(8, 0x0c))).toBe('ERR_EVIDENCE_MALFORMED'); // nameAlg SHA-384 with a 32-byte digest
     const safeAt = 6 + 2 + 34 + 2 + nonce.length + 16;
-    expect(resign((m) => ((m[safeAt] = 2), m))).toBe('ERR_EVIDENCE_MALFORMED'); // clockInfo.safe
+    expect(resign(set(safeAt, 2))).toBe('ERR_EVIDENCE_MALFORMED'); // clockInfo.safe
     expect(resign((m) => Uint8Array.of(...m, 0))).toBe('ERR_EVIDENCE_MALFORMED'); // trailing byte
   });
 

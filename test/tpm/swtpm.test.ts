@@ -6,9 +6,12 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkAzureBinding } from '../../src/evidence/azure/binding.js';
 import { verifyAzure } from '../../src/evidence/azure/verify.js';
+import { azureVtpm } from '../../src/evidence/providers/azure-vtpm.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
 import { TpmClient } from '../../src/evidence/tpm/client.js';
 import {
@@ -21,6 +24,7 @@ import {
 import { TPM_ALG } from '../../src/evidence/tpm/marshal.js';
 import { tpmName, tpmPublicToKey } from '../../src/evidence/tpm/public.js';
 import { akSha256, verifyTpmQuote } from '../../src/evidence/tpm/quote.js';
+import { derToPem } from '../../src/evidence/x509.js';
 import { codeOf } from '../azure/fixtures.js';
 import { buildHcl, reportDataFor, runtimeClaimsJson } from '../azure/synthetic.js';
 import { haveSwtpm, provisionAk, recordingProxy, type Swtpm, startSwtpm } from './swtpm.js';
@@ -194,6 +198,84 @@ describe.runIf(haveSwtpm())('against swtpm', () => {
       readPublicCommand(AZURE_AK_HANDLE),
     ])
       expect(sent).toContain(Buffer.from(ours).toString('hex'));
+  });
+
+  it('azureVtpm(): evidence from the vTPM and THIM verifies and binds the channel through the quote', async () => {
+    const seen: string[] = [];
+    const imds = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url} ${req.headers.metadata}`);
+      if (req.url !== '/metadata/THIM/amd/certification' || req.headers.metadata !== 'true') {
+        res.writeHead(404).end();
+        return;
+      }
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ vcekCert: derToPem(snp.vek), certificateChain: snp.chain }));
+    });
+    await new Promise<void>((r) => imds.listen(0, '127.0.0.1', r));
+    const imdsUrl = `http://127.0.0.1:${(imds.address() as { port: number }).port}`;
+    await client.close();
+    try {
+      const binder = createHash('sha512').update('channel binder').digest();
+      const ev = await azureVtpm({ tcp: { port: tpm.port }, imdsUrl }).getEvidence(binder);
+      expect(seen).toEqual(['GET /metadata/THIM/amd/certification true']);
+      const claims = await verifyAzure(ev, options);
+      expect(checkAzureBinding(claims, binder)).toBe('tpm-quote');
+      // Relay: the same evidence presented on another channel (another binder) is refused.
+      const other = createHash('sha512').update('another channel').digest();
+      expect(() => checkAzureBinding(claims, other)).toThrow(
+        expect.objectContaining({ code: 'ERR_BINDING_MISMATCH' }),
+      );
+      // The boot-time HCL report does not carry this binder: report binding cannot be claimed.
+      expect(() => checkAzureBinding(claims, binder, { requireReportBinding: true })).toThrow(
+        expect.objectContaining({ code: 'ERR_BINDING_MISMATCH' }),
+      );
+      // With reportBinding the provider writes NV 0x01400002 and waits for a re-issued report;
+      // swtpm has no paravisor, so the wait ends with a clear failure.
+      const err = await azureVtpm({
+        tcp: { port: tpm.port },
+        imdsUrl,
+        reportBinding: true,
+        reportPollTimeoutMs: 300,
+      })
+        .getEvidence(binder)
+        .catch((e) => e);
+      expect(err.code).toBe('ERR_PROVIDER_FAILED');
+      client = await TpmClient.tcp({ port: tpm.port });
+      expect(Buffer.from(await client.nvRead(AZURE_NV.USER_DATA))).toEqual(binder);
+      // Play the paravisor: re-issue the HCL report with user-data = the binder.
+      const ak = tpmPublicToKey((await client.readPublic()).public);
+      const claimsJson = runtimeClaimsJson(ak, { userData: binder.toString('hex').toUpperCase() });
+      const hw = await simulated.snp({ product: 'Genoa' }).getEvidence(reportDataFor(claimsJson));
+      const fresh = buildHcl({
+        tee: 'sev-snp',
+        hardwareReport: hw.report,
+        claims: claimsJson,
+        size: HCL_SIZE,
+      });
+      await client.nvWrite(AZURE_NV.HCL_REPORT, fresh);
+      await client.close();
+      const ev2 = await azureVtpm({ tcp: { port: tpm.port }, imdsUrl, reportBinding: true }).getEvidence(
+        binder,
+      );
+      const claims2 = await verifyAzure({ ...ev2, vek: hw.vek!, chain: hw.chain as string }, options);
+      expect(checkAzureBinding(claims2, binder, { requireReportBinding: true })).toBe('report');
+      // A quote made for another binder with this bound report is still refused.
+      expect(() => checkAzureBinding({ ...claims2, tpm: claims.tpm }, binder)).not.toThrow();
+      expect(() =>
+        checkAzureBinding({ ...claims2, tpm: { ...claims2.tpm, extraData: '00' } }, binder),
+      ).toThrow(expect.objectContaining({ code: 'ERR_BINDING_MISMATCH' }));
+    } finally {
+      imds.close();
+      client = await TpmClient.tcp({ port: tpm.port });
+      await client.nvWrite(AZURE_NV.HCL_REPORT, hcl);
+    }
+  });
+
+  it('azureVtpm(): no TPM device is ERR_PROVIDER_UNAVAILABLE', async () => {
+    const err = await azureVtpm({ device: join(tpm.dir, 'no-tpmrm0') })
+      .getEvidence(new Uint8Array(64))
+      .catch((e) => e);
+    expect(err.code).toBe('ERR_PROVIDER_UNAVAILABLE');
   });
 
   it('the raw framing works too', async () => {
