@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { verifyAzure } from '../../src/evidence/azure/verify.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
 import { codeOf } from './fixtures.js';
-import { buildHcl, pcrBank, reportDataFor, runtimeClaimsJson, signQuote } from './synthetic.js';
+import { buildHcl, pcrBank, reportDataFor, runtimeClaimsJson, signQuote, tdreportOf } from './synthetic.js';
 
 let ak: { publicKey: KeyObject; privateKey: KeyObject };
 const now = new Date();
@@ -135,30 +135,6 @@ describe('Azure evidence around a simulated SNP report', () => {
 });
 
 describe('Azure evidence around a simulated TDX quote', () => {
-  /** A TDREPORT_STRUCT with the quote body's fields at their offsets (Intel TDX module ABI). */
-  function tdreportOf(claims: Record<string, unknown>): Uint8Array {
-    const r = new Uint8Array(1024);
-    r[0] = 0x81;
-    const put = (off: number, hex: unknown) => r.set(Buffer.from(String(hex), 'hex'), off);
-    const c = claims as Record<string, string> & { tdAttributes: { raw: string } };
-    put(128, c.reportData);
-    put(264, c.teeTcbSvn);
-    put(280, c.mrSeam);
-    put(328, c.mrSignerSeam);
-    put(376, c.seamAttributes);
-    put(512, c.tdAttributes.raw);
-    put(520, c.xfam);
-    put(528, c.mrTd);
-    put(576, c.mrConfigId);
-    put(624, c.mrOwner);
-    put(672, c.mrOwnerConfig);
-    put(720, c.rtmr0);
-    put(768, c.rtmr1);
-    put(816, c.rtmr2);
-    put(864, c.rtmr3);
-    return r;
-  }
-
   it('verifies when the TD quote is a quote of the TDREPORT; any differing field is a broken chain', async () => {
     const { verifyTdx } = await import('../../src/evidence/tdx/verify.js');
     const claims = runtimeClaimsJson(ak.publicKey);

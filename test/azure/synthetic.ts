@@ -125,3 +125,27 @@ export function signQuote(
   }
   return { message, signature: s.finish() };
 }
+
+/** A TDREPORT_STRUCT with the quote body's fields at their offsets (Intel TDX module ABI). */
+export function tdreportOf(claims: Record<string, unknown>): Uint8Array {
+  const r = new Uint8Array(1024);
+  r[0] = 0x81;
+  const put = (off: number, hex: unknown) => r.set(Buffer.from(String(hex), 'hex'), off);
+  const c = claims as Record<string, string> & { tdAttributes: { raw: string } };
+  put(128, c.reportData);
+  put(264, c.teeTcbSvn);
+  put(280, c.mrSeam);
+  put(328, c.mrSignerSeam);
+  put(376, c.seamAttributes);
+  put(512, c.tdAttributes.raw);
+  put(520, c.xfam);
+  put(528, c.mrTd);
+  put(576, c.mrConfigId);
+  put(624, c.mrOwner);
+  put(672, c.mrOwnerConfig);
+  put(720, c.rtmr0);
+  put(768, c.rtmr1);
+  put(816, c.rtmr2);
+  put(864, c.rtmr3);
+  return r;
+}

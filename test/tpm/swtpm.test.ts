@@ -13,6 +13,7 @@ import { checkAzureBinding } from '../../src/evidence/azure/binding.js';
 import { verifyAzure } from '../../src/evidence/azure/verify.js';
 import { azureVtpm } from '../../src/evidence/providers/azure-vtpm.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
+import { verifyTdx } from '../../src/evidence/tdx/verify.js';
 import { TpmClient } from '../../src/evidence/tpm/client.js';
 import {
   AZURE_AK_HANDLE,
@@ -26,7 +27,7 @@ import { tpmName, tpmPublicToKey } from '../../src/evidence/tpm/public.js';
 import { akSha256, verifyTpmQuote } from '../../src/evidence/tpm/quote.js';
 import { derToPem } from '../../src/evidence/x509.js';
 import { codeOf } from '../azure/fixtures.js';
-import { buildHcl, reportDataFor, runtimeClaimsJson } from '../azure/synthetic.js';
+import { buildHcl, reportDataFor, runtimeClaimsJson, tdreportOf } from '../azure/synthetic.js';
 import { haveSwtpm, provisionAk, recordingProxy, type Swtpm, startSwtpm } from './swtpm.js';
 
 const ALL = [{ hash: TPM_ALG.SHA256, pcrs: [...Array(24).keys()] }];
@@ -268,6 +269,72 @@ describe.runIf(haveSwtpm())('against swtpm', () => {
       imds.close();
       client = await TpmClient.tcp({ port: tpm.port });
       await client.nvWrite(AZURE_NV.HCL_REPORT, hcl);
+    }
+  });
+
+  it('azureVtpm() on a TDX VM: the TD quote of the TDREPORT comes from IMDS /acc/tdquote', async () => {
+    const ak = tpmPublicToKey((await client.readPublic()).public);
+    const claimsJson = runtimeClaimsJson(ak);
+    const td = await simulated.tdx().getEvidence(reportDataFor(claimsJson));
+    const tdClaims = await verifyTdx(td, { ...options, policy: {} });
+    const tdreport = tdreportOf(tdClaims as unknown as Record<string, unknown>);
+    const tdxHcl = buildHcl({ tee: 'tdx', hardwareReport: tdreport, claims: claimsJson, size: HCL_SIZE });
+    await client.nvWrite(AZURE_NV.HCL_REPORT, tdxHcl);
+    const imds = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (d) => chunks.push(d));
+      req.on('end', () => {
+        const body = JSON.parse(Buffer.concat(chunks).toString() || '{}');
+        if (
+          req.method !== 'POST' ||
+          req.url !== '/acc/tdquote' ||
+          req.headers.metadata !== 'true' ||
+          req.headers['content-type'] !== 'application/json' ||
+          body.report !== Buffer.from(tdreport).toString('base64url')
+        ) {
+          res.writeHead(415).end();
+          return;
+        }
+        res.end(JSON.stringify({ quote: Buffer.from(td.report).toString('base64url') }));
+      });
+    });
+    await new Promise<void>((r) => imds.listen(0, '127.0.0.1', r));
+    const imdsUrl = `http://127.0.0.1:${(imds.address() as { port: number }).port}`;
+    await client.close();
+    try {
+      const binder = createHash('sha512').update('tdx channel').digest();
+      const ev = await azureVtpm({ tcp: { port: tpm.port }, imdsUrl }).getEvidence(binder);
+      expect(ev.tdQuote).toEqual(td.report);
+      const claims = await verifyAzure({ ...ev, collateral: td.collateral! }, options);
+      expect(claims.format).toBe('azure-tdx');
+      expect(checkAzureBinding(claims, binder)).toBe('tpm-quote');
+    } finally {
+      imds.close();
+      client = await TpmClient.tcp({ port: tpm.port });
+      await client.nvWrite(AZURE_NV.HCL_REPORT, hcl);
+    }
+  });
+
+  it('azureVtpm(): IMDS failures are named', async () => {
+    const imds = createServer((_req, res) => res.writeHead(500).end());
+    await new Promise<void>((r) => imds.listen(0, '127.0.0.1', r));
+    const port = (imds.address() as { port: number }).port;
+    await client.close();
+    try {
+      const e500 = await azureVtpm({ tcp: { port: tpm.port }, imdsUrl: `http://127.0.0.1:${port}` })
+        .getEvidence(new Uint8Array(64))
+        .catch((e) => e);
+      expect(e500.code).toBe('ERR_PROVIDER_FAILED');
+      expect(e500.details.status).toBe(500);
+      imds.close();
+      await new Promise((r) => setTimeout(r, 20));
+      const gone = await azureVtpm({ tcp: { port: tpm.port }, imdsUrl: `http://127.0.0.1:${port}` })
+        .getEvidence(new Uint8Array(64))
+        .catch((e) => e);
+      expect(gone.code).toBe('ERR_PROVIDER_UNAVAILABLE');
+    } finally {
+      imds.close();
+      client = await TpmClient.tcp({ port: tpm.port });
     }
   });
 
