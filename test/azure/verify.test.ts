@@ -113,3 +113,25 @@ describe('real Azure evidence', () => {
     expect(akFromJwk(jwk).export({ format: 'jwk' }).n).toBe(jwk.n);
   });
 });
+
+describe('the hardware policy (azure.snp / azure.tdx)', () => {
+  const fx = loadFixture('trustee__snp-hcl-report');
+  const measurement = fx.meta.expected_claims.measurement as string;
+
+  it('applies to the report inside the HCL report; pinning the paravisor does not pin the workload', async () => {
+    const ok = await verifyAzure(inputOf(fx), {
+      ...optionsOf(fx),
+      azure: { snp: { measurements: [measurement] } },
+    });
+    expect(ok.workloadPinned).toBe(false);
+    const other = `${'00'.repeat(47)}01`;
+    const refused = verifyAzure(inputOf(fx), { ...optionsOf(fx), azure: { snp: { measurements: [other] } } });
+    expect(await codeOf(refused)).toBe('ERR_EVIDENCE_POLICY');
+  });
+
+  it('a policy naming only tdx refuses SNP evidence', async () => {
+    expect(await codeOf(verifyAzure(inputOf(fx), { ...optionsOf(fx), azure: { tdx: {} } }))).toBe(
+      'ERR_EVIDENCE_POLICY',
+    );
+  });
+});

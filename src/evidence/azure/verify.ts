@@ -208,7 +208,10 @@ export async function verifyAzure(
     vmConfiguration: runtime.vmConfiguration,
     tpm: quote.claims,
   };
+  // The hardware report measures Microsoft's paravisor and firmware, the same for every customer
+  // on one paravisor build: pinning it does not pin the user's workload (issue 12). Only PCR
+  // values pin it, and no policy field for them exists yet.
   return hardware.format === 'sev-snp'
-    ? { ...hardware, format: 'azure-sev-snp', ...common }
-    : { ...hardware, format: 'azure-tdx', ...common };
+    ? { ...hardware, format: 'azure-sev-snp', workloadPinned: false, ...common }
+    : { ...hardware, format: 'azure-tdx', workloadPinned: false, ...common };
 }
