@@ -1,17 +1,14 @@
 /**
  * A real TPM for the tests: swtpm (libtpms) on loopback, provisioned with tpm2-tools as Azure's
  * paravisor provisions its vTPM (an AK under the endorsement hierarchy, persisted at 0x81000003).
- *
- * haveSwtpm() stands in for the project-wide "system component" helper: when swtpm or tpm2-tools
- * are missing it prints one line and the suite does not run; under CI (env CI set) it throws, so
- * CI fails instead of passing without these tests.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { requireTool } from '../helpers/system-tools.js';
 
 const run = promisify(execFile);
 
@@ -29,30 +26,14 @@ const TOOLS = [
   ['tpm2_nvreadpublic', 'tpm2-tools'],
 ] as const;
 
-function find(binary: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter).filter(Boolean)) {
-    try {
-      accessSync(join(dir, binary), constants.X_OK);
-      return join(dir, binary);
-    } catch {}
-  }
-  return undefined;
-}
-
-function inCi(): boolean {
-  const v = process.env.CI;
-  return v !== undefined && v !== '' && v !== '0' && v.toLowerCase() !== 'false';
-}
-
-/** True when swtpm and tpm2-tools are installed; outside CI says in one line what is missing. */
+/**
+ * True when swtpm and tpm2-tools are installed. Missing outside CI: the suite does not run and the
+ * run ends with one line naming them; missing under CI: the file fails (requireTool()).
+ */
 export function haveSwtpm(): boolean {
-  const missing = TOOLS.filter(([b]) => !find(b));
-  if (missing.length === 0) return true;
-  const packages = [...new Set(missing.map(([, p]) => p))].join(' ');
-  const msg = `${missing.map(([b]) => b).join(', ')} not installed: apt-get install -y ${packages}`;
-  if (inCi()) throw new Error(`${msg} (CI must run the swtpm tests)`);
-  console.warn(`NOT RUN: the swtpm tests (${msg})`);
-  return false;
+  // Every program is looked up (not just the first missing one) so the line names them all.
+  const found = TOOLS.map(([binary, pkg]) => requireTool(binary, pkg));
+  return found.every((p) => p !== undefined);
 }
 
 async function freePortPair(): Promise<number> {
