@@ -3,6 +3,7 @@
  * every tamper case of its meta.json fails with one of the codes it names.
  */
 import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseHclReport } from '../../src/evidence/azure/hcl.js';
 import { verifyAzure } from '../../src/evidence/azure/verify.js';
@@ -132,6 +133,35 @@ describe('the hardware policy (azure.snp / azure.tdx)', () => {
   it('a policy naming only tdx refuses SNP evidence', async () => {
     expect(await codeOf(verifyAzure(inputOf(fx), { ...optionsOf(fx), azure: { tdx: {} } }))).toBe(
       'ERR_EVIDENCE_POLICY',
+    );
+  });
+});
+
+describe('properties of verifyAzure on real evidence', () => {
+  it('a flip in the signed SNP report or in the runtime claims is never accepted', async () => {
+    const fx = loadFixture('trustee__snp-evidence-v0');
+    const base = inputOf(fx);
+    const claimSize = 1110;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.integer({ min: 0x20, max: 0x20 + 0x29f }),
+          fc.integer({ min: 0x4d4, max: 0x4d4 + claimSize - 1 }),
+        ),
+        fc.integer({ min: 1, max: 255 }),
+        async (offset, x) => {
+          const report = new Uint8Array(base.report);
+          report[offset]! ^= x;
+          const code = await codeOf(verifyAzure({ ...base, report }, optionsOf(fx)));
+          expect([
+            'ERR_EVIDENCE_SIGNATURE',
+            'ERR_EVIDENCE_CHAIN',
+            'ERR_EVIDENCE_MALFORMED',
+            'ERR_EVIDENCE_POLICY',
+          ]).toContain(code);
+        },
+      ),
+      { numRuns: 150 },
     );
   });
 });
