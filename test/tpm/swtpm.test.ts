@@ -18,9 +18,12 @@ import { TpmClient } from '../../src/evidence/tpm/client.js';
 import {
   AZURE_AK_HANDLE,
   AZURE_NV,
+  nvReadCommand,
   nvReadPublicCommand,
   pcrReadCommand,
+  quoteCommand,
   readPublicCommand,
+  TPM_RH,
 } from '../../src/evidence/tpm/commands.js';
 import { TPM_ALG } from '../../src/evidence/tpm/marshal.js';
 import { tpmName, tpmPublicToKey } from '../../src/evidence/tpm/public.js';
@@ -187,6 +190,8 @@ describe.runIf(haveSwtpm())('against swtpm', () => {
       await tpm.tool('tpm2_pcrread', [`sha256:${[...Array(24).keys()].join(',')}`], proxy.port);
       await tpm.tool('tpm2_nvreadpublic', ['0x01400002'], proxy.port);
       await tpm.tool('tpm2_readpublic', ['-c', '0x81000003'], proxy.port);
+      await tpm.tool('tpm2_nvread', ['-C', 'o', '-s', '64', '0x01400001'], proxy.port);
+      await tpm.tool('tpm2_quote', ['-c', '0x81000003', '-l', 'sha256:0,1,2', '-q', 'abcd'], proxy.port);
       await tpm.flush();
     } finally {
       await proxy.close();
@@ -199,6 +204,28 @@ describe.runIf(haveSwtpm())('against swtpm', () => {
       readPublicCommand(AZURE_AK_HANDLE),
     ])
       expect(sent).toContain(Buffer.from(ours).toString('hex'));
+    // tpm2-tools authorise with an HMAC session where we use the password session: the command
+    // code, handles and parameters must still be the same bytes.
+    const withoutAuth = (cmd: Uint8Array | string, handles: number) => {
+      const b = typeof cmd === 'string' ? Buffer.from(cmd, 'hex') : Buffer.from(cmd);
+      const authSize = b.readUInt32BE(10 + 4 * handles);
+      return Buffer.concat([
+        b.subarray(6, 10 + 4 * handles),
+        b.subarray(14 + 4 * handles + authSize),
+      ]).toString('hex');
+    };
+    const sessions = sent.filter((c) => c.startsWith('8002'));
+    expect(sessions.map((c) => withoutAuth(c, 2))).toContain(
+      withoutAuth(nvReadCommand(TPM_RH.OWNER, AZURE_NV.HCL_REPORT, 64, 0), 2),
+    );
+    const scheme = { alg: TPM_ALG.RSASSA, hash: TPM_ALG.SHA256 };
+    const quote = quoteCommand(
+      AZURE_AK_HANDLE,
+      Buffer.from('abcd', 'hex'),
+      [{ hash: TPM_ALG.SHA256, pcrs: [0, 1, 2] }],
+      scheme,
+    );
+    expect(sessions.map((c) => withoutAuth(c, 1))).toContain(withoutAuth(quote, 1));
   });
 
   it('azureVtpm(): evidence from the vTPM and THIM verifies and binds the channel through the quote', async () => {
