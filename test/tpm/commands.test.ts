@@ -307,6 +307,18 @@ describe('transports', () => {
     expect(hex(seen[0]!)).toBe(hex(nvReadPublicCommand(0x01400002)));
   });
 
+  it('a connection reset while idle does not throw; the next command fails cleanly', async () => {
+    const sockets: Socket[] = [];
+    const server = createServer((sock) => sockets.push(sock));
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const client = await TpmClient.tcp({ port: (server.address() as { port: number }).port });
+    await new Promise((r) => setTimeout(r, 20));
+    sockets[0]!.resetAndDestroy();
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await client.nvReadPublic(1).catch((e) => e)).code).toBe('ERR_PROVIDER_FAILED');
+  });
+
   it('an aborted command is ERR_ABORTED', async () => {
     const port = await fakeTpm(() => {});
     const client = await TpmClient.tcp({ port });

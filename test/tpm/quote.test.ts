@@ -197,6 +197,14 @@ describe('quotes signed here', () => {
     );
   });
 
+  it('an RSA attestation key under 2048 bits is refused', () => {
+    const small = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const q = signQuote(small.privateKey, { extraData: nonce, pcrs });
+    expect(() => verifyTpmQuote({ ...q, pcrs: { sha256: pcrs } }, small.publicKey)).toThrow(
+      /RSA-1024, smaller than 2048/,
+    );
+  });
+
   it('a SHA-1 bank is digested with the signature hash (as vTPMs do)', () => {
     const sha1 = pcrBank(8, 'x', 20);
     const q = signQuote(rsa.privateKey, { extraData: nonce, pcrs: sha1, bank: TPM_ALG.SHA1 });

@@ -83,6 +83,13 @@ export type TpmFraming = 'raw' | 'mssim';
 export function streamTransport(stream: Duplex, framing: TpmFraming = 'raw'): TpmTransport {
   let busy = false;
   let broken: AttestationError | undefined;
+  // Between commands nobody else listens: an idle reset must not become an uncaught 'error'.
+  stream.on('error', (e) => {
+    broken ??= failed(`TPM transport: ${e.message}`, e);
+  });
+  stream.on('close', () => {
+    broken ??= failed('TPM transport: the connection closed');
+  });
   return {
     transmit(command, { timeoutMs, signal }) {
       if (broken) return Promise.reject(broken);

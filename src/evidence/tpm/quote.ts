@@ -46,6 +46,7 @@ export interface VerifiedTpmQuote {
 /** Signature hashes accepted: SHA-1 signatures are forgeable by collision. */
 const SIGNATURE_HASHES = new Set<number>([TPM_ALG.SHA256, TPM_ALG.SHA384, TPM_ALG.SHA512]);
 const PCR_INDEX_MAX = PCR_SELECT_MAX_BYTES * 8 - 1;
+const MIN_RSA_BITS = 2048;
 
 function sigError(message: string): AttestationError {
   return new AttestationError('ERR_EVIDENCE_SIGNATURE', `TPM quote: ${message}`);
@@ -157,6 +158,10 @@ export function verifyQuoteSignature(message: Uint8Array, sig: TpmtSignature, ak
       ok = verify(hash.name, message, { key: ak, dsaEncoding: 'ieee-p1363' }, p1363);
     } else {
       if (keyType !== 'rsa') throw sigError(`an RSA signature, but the attestation key is ${keyType}`);
+      // Anyone can factor a small modulus and sign quotes with it.
+      const bits = ak.asymmetricKeyDetails?.modulusLength ?? 0;
+      if (bits < MIN_RSA_BITS)
+        throw sigError(`the attestation key is RSA-${bits}, smaller than ${MIN_RSA_BITS} bits`);
       ok = verify(
         hash.name,
         message,
