@@ -372,6 +372,36 @@ describe.runIf(haveSwtpm())('against swtpm', () => {
     expect(err.code).toBe('ERR_PROVIDER_UNAVAILABLE');
   });
 
+  for (const [what, handle, args] of [
+    ['RSAPSS-SHA256', 0x81000004, ['-G', 'rsa', '-g', 'sha256', '-s', 'rsapss']],
+    ['RSASSA-SHA384', 0x81000005, ['-G', 'rsa', '-g', 'sha384', '-s', 'rsassa']],
+    ['ECDSA P-256 SHA-256', 0x81000006, ['-G', 'ecc', '-g', 'sha256', '-s', 'ecdsa']],
+  ] as const) {
+    it(`a real ${what} AK: quote by our client, verified with the key from its TPMT_PUBLIC`, async () => {
+      await client.close();
+      try {
+        await tpm.tool('tpm2_createak', ['-C', 'ek.ctx', '-c', `ak${handle}.ctx`, ...args]);
+        await tpm.flush();
+        await tpm.tool('tpm2_evictcontrol', ['-C', 'o', '-c', `ak${handle}.ctx`, `0x${handle.toString(16)}`]);
+        await tpm.flush();
+      } finally {
+        client = await TpmClient.tcp({ port: tpm.port, timeoutMs: 20_000 });
+      }
+      const rp = await client.readPublic(handle);
+      const key = tpmPublicToKey(rp.public);
+      const nonce = createHash('sha256').update(what).digest();
+      const q = await client.quote(nonce, ALL, { handle });
+      const pcrs = await client.pcrRead(ALL);
+      const v = verifyTpmQuote({ message: q.message, signature: q.signature, pcrs }, key);
+      expect(v.claims.extraData).toBe(nonce.toString('hex'));
+      expect(Buffer.from(v.attest.qualifiedSigner)).toEqual(Buffer.from(rp.qualifiedName));
+      const other = tpmPublicToKey((await client.readPublic(AZURE_AK_HANDLE)).public);
+      expect(() => verifyTpmQuote({ message: q.message, signature: q.signature, pcrs }, other)).toThrow(
+        expect.objectContaining({ code: 'ERR_EVIDENCE_SIGNATURE' }),
+      );
+    });
+  }
+
   it('the raw framing works too', async () => {
     await client.close();
     client = await TpmClient.tcp({ port: tpm.port, framing: 'raw' });
