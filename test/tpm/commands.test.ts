@@ -222,6 +222,34 @@ describe('transports', () => {
     expect(err.code).toBe('ERR_PROVIDER_UNAVAILABLE');
   });
 
+  it('a device handle: one write per command, one read per response; a read that never returns times out', async () => {
+    const writes: string[] = [];
+    let closed = 0;
+    const handle = (answer: Uint8Array | null) => ({
+      async write(b: Uint8Array) {
+        writes.push(hex(b));
+      },
+      async read(buf: Uint8Array) {
+        if (!answer) return new Promise<never>(() => {});
+        buf.set(answer);
+        return { bytesRead: answer.length };
+      },
+      async close() {
+        closed++;
+      },
+    });
+    const ok = await TpmClient.device(handle(OK_NV_PUBLIC));
+    expect((await ok.nvReadPublic(0x01400002)).dataSize).toBe(64);
+    expect(writes).toEqual([hex(nvReadPublicCommand(0x01400002))]);
+    await ok.close();
+    expect(closed).toBe(1);
+    const stuck = await TpmClient.device(handle(null), { timeoutMs: 50 });
+    const err = await stuck.nvReadPublic(1).catch((e) => e);
+    expect(err.message).toMatch(/no response within 50 ms/);
+    expect(closed).toBe(2);
+    expect((await stuck.nvReadPublic(1).catch((e) => e)).message).toMatch(/closed/);
+  });
+
   it('a response arriving one byte at a time is assembled (mssim framing)', async () => {
     const port = await fakeTpm((sock, d) => {
       expect(d.readUInt32BE(0)).toBe(8); // TPM_SEND_COMMAND

@@ -203,20 +203,31 @@ export async function tcpTransport(options: {
   return streamTransport(socket, options.framing ?? 'mssim');
 }
 
+/** What the device transport needs of an open device: node:fs/promises' FileHandle has it. */
+export interface TpmDeviceHandle {
+  write(buffer: Uint8Array): Promise<unknown>;
+  read(buffer: Uint8Array, offset: number, length: number, position: null): Promise<{ bytesRead: number }>;
+  close(): Promise<void>;
+}
+
 /**
- * The kernel's TPM device: one write() is one command, one read() returns one whole response
+ * The kernel's TPM device (a path, or a handle the caller opened): one write() is one command, one read() returns one whole response
  * (Linux drivers/char/tpm/tpm-dev-common.c). /dev/tpmrm0 shares the TPM with other users through
  * the kernel's resource manager.
  */
-export async function deviceTransport(path = '/dev/tpmrm0'): Promise<TpmTransport> {
-  let fh: Awaited<ReturnType<typeof open>>;
-  try {
-    fh = await open(path, 'r+');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== undefined && ABSENT.has(code)) throw unavailable(`no TPM at ${path} (${code})`, err);
-    throw failed(`cannot open ${path}: ${(err as Error).message}`, err);
-  }
+export async function deviceTransport(
+  device: string | TpmDeviceHandle = '/dev/tpmrm0',
+): Promise<TpmTransport> {
+  let fh: TpmDeviceHandle;
+  if (typeof device !== 'string') fh = device;
+  else
+    try {
+      fh = await open(device, 'r+');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== undefined && ABSENT.has(code)) throw unavailable(`no TPM at ${device} (${code})`, err);
+      throw failed(`cannot open ${device}: ${(err as Error).message}`, err);
+    }
   let busy = false;
   let closed = false;
   return {
@@ -297,9 +308,9 @@ export class TpmClient {
     return new TpmClient(await tcpTransport(options), options);
   }
 
-  /** A client for a TPM character device (default /dev/tpmrm0). */
-  static async device(path?: string, options: TpmClientOptions = {}): Promise<TpmClient> {
-    return new TpmClient(await deviceTransport(path), options);
+  /** A client for a TPM character device (default /dev/tpmrm0), by path or as an open handle. */
+  static async device(device?: string | TpmDeviceHandle, options: TpmClientOptions = {}): Promise<TpmClient> {
+    return new TpmClient(await deviceTransport(device), options);
   }
 
   /**
