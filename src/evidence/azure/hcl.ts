@@ -134,6 +134,9 @@ export interface RuntimeClaims {
   vmConfiguration: Record<string, unknown> | null;
 }
 
+// Stateless between calls (a whole buffer per decode): a constant, not a cache.
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 function chain(message: string): AttestationError {
   return new AttestationError('ERR_EVIDENCE_CHAIN', `HCL runtime claims: ${message}`);
 }
@@ -142,7 +145,7 @@ function chain(message: string): AttestationError {
 export function parseRuntimeClaims(hcl: HclReport): RuntimeClaims {
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(hcl.claimsBytes));
+    json = JSON.parse(UTF8.decode(hcl.claimsBytes));
   } catch (err) {
     throw new AttestationError('ERR_EVIDENCE_MALFORMED', 'HCL runtime claims: not UTF-8 JSON', {
       cause: err,
