@@ -28,7 +28,7 @@ import {
 import { TPM_ALG } from '../../src/evidence/tpm/marshal.js';
 import { tpmName, tpmPublicToKey } from '../../src/evidence/tpm/public.js';
 import { akSha256, verifyTpmQuote } from '../../src/evidence/tpm/quote.js';
-import { derToPem } from '../../src/evidence/x509.js';
+import { derToPem } from '../../src/evidence/x509/pem.js';
 import { codeOf } from '../azure/fixtures.js';
 import { buildHcl, reportDataFor, runtimeClaimsJson, tdreportOf } from '../azure/synthetic.js';
 import { haveSwtpm, provisionAk, recordingProxy, type Swtpm, startSwtpm } from './swtpm.js';
