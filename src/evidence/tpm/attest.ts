@@ -118,8 +118,3 @@ export function readTpmtSignature(r: TpmReader): TpmtSignature {
     return { sigAlg: TPM_ALG.ECDSA, hash, r: rr, s };
   }
 }
-
-/** The PCR indices a selection names, per bank name (for claims and for PCR_Read). */
-export function selectionSummary(banks: readonly PcrSelection[]): Array<{ bank: string; pcrs: number[] }> {
-  return banks.map((b) => ({ bank: hashInfo(b.hash)?.name ?? `0x${b.hash.toString(16)}`, pcrs: b.pcrs }));
-}

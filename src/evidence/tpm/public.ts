@@ -17,17 +17,6 @@ const CURVES: ReadonlyMap<number, { crv: 'P-256' | 'P-384' | 'P-521'; size: numb
   [TPM_ECC_CURVE.NIST_P521, { crv: 'P-521', size: 66 }],
 ]);
 
-/** TPMA_OBJECT bits an attestation key has (Part 2 §8.3). */
-export const TPMA_OBJECT = {
-  fixedTPM: 1 << 1,
-  fixedParent: 1 << 4,
-  sensitiveDataOrigin: 1 << 5,
-  userWithAuth: 1 << 6,
-  restricted: 1 << 16,
-  decrypt: 1 << 17,
-  sign: 1 << 18,
-} as const;
-
 export interface TpmPublicCommon {
   /** The marshalled TPMT_PUBLIC, exactly as parsed (what the name is computed over). */
   raw: Uint8Array;
@@ -59,7 +48,7 @@ function readScheme(r: TpmReader, what: string): { alg: number; hash?: number } 
   return { alg, hash };
 }
 
-export function readTpmtPublic(r: TpmReader): TpmPublic {
+function readTpmtPublic(r: TpmReader): TpmPublic {
   const start = r.pos;
   const type = r.u16('type');
   const nameAlg = r.u16('nameAlg');
