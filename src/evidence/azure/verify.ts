@@ -1,0 +1,217 @@
+/**
+ * Azure confidential-VM evidence (formats "azure-sev-snp" and "azure-tdx"): the HCL report from
+ * vTPM NV 0x01400001, the hardware evidence it carries, and a TPM 2.0 quote by the vTPM's AK.
+ * The trust chain (docs/reference/cloud-evidence.md §1.1): hardware report (AMD- or
+ * Intel-signed) → REPORT_DATA = hash(runtime claims JSON) → the AK in that JSON (kid "HCLAkPub")
+ * → the quote over the PCRs and the caller's nonce.
+ *
+ * Order: parse everything; verify the hardware evidence with the existing SNP / TDX verifiers
+ * (so a tampered signed byte is a signature failure); for TDX, the TD quote's body must be the
+ * TDREPORT of this HCL report; REPORT_DATA must bind the JSON bytes (hashed before the JSON is
+ * parsed); then the AK is taken from the JSON, compared with the caller's expected AK, and the
+ * quote and PCR values are checked with it.
+ */
+import type { KeyObject } from 'node:crypto';
+import { AttestationError } from '../../errors.js';
+import { bytesToHex, equalBytes, hexToBytes } from '../bytes.js';
+import { type Policy, parsePolicy, type SnpPolicy, type TdxPolicy } from '../policy.js';
+import { verifySnp } from '../snp/verify.js';
+import { verifyTdx } from '../tdx/verify.js';
+import { parseTpmsAttest, parseTpmtSignature } from '../tpm/attest.js';
+import { type PcrValues, type TpmQuoteClaims, verifyTpmQuote } from '../tpm/quote.js';
+import type { SnpClaims, TdxClaims, TdxCollateral, VerifyOptions } from '../types.js';
+import { checkRuntimeClaimsBinding, type HclReport, parseHclReport, parseRuntimeClaims } from './hcl.js';
+
+export interface AzureEvidenceInput {
+  /** The HCL report (vTPM NV index 0x01400001). */
+  report: Uint8Array;
+  /** SEV-SNP: the VCEK (DER or PEM), as Azure's THIM endpoint or AMD's KDS hands it out. */
+  vek?: Uint8Array;
+  /** SEV-SNP: ASK then ARK (as EvidenceInput.chain). */
+  chain?: string | Uint8Array | Array<Uint8Array | string>;
+  /** TDX: the DCAP quote of the TDREPORT in the HCL report (IMDS POST /acc/tdquote). */
+  tdQuote?: Uint8Array;
+  /** TDX: collateral, as EvidenceInput.collateral. */
+  collateral?: TdxCollateral | string;
+  /** The TPM2_Quote by the vTPM AK. */
+  tpm: {
+    /** TPMS_ATTEST bytes. */
+    quote: Uint8Array;
+    /** Marshalled TPMT_SIGNATURE. */
+    signature: Uint8Array;
+    /** PCR values the quote selects, `{"sha256": {"0": hex, …}}`. */
+    pcrs: PcrValues;
+  };
+}
+
+/** What appraises the hardware report inside the HCL report: the top-level snp / tdx fields. */
+export interface AzureHardwarePolicy {
+  snp?: SnpPolicy;
+  tdx?: TdxPolicy;
+}
+
+export interface AzureVerifyOptions extends VerifyOptions {
+  now: Date;
+  /** Applied to the hardware report (the paravisor's); default: the strict defaults of snp / tdx. */
+  azure?: AzureHardwarePolicy;
+  /** The AK the caller expects (`--ak`): it must be the report's HCLAkPub (ERR_EVIDENCE_CHAIN otherwise). */
+  expectedAk?: KeyObject;
+  /** The quote's extraData must be these bytes (the verifier's nonce); ERR_BINDING_MISMATCH otherwise. */
+  expectedExtraData?: Uint8Array;
+}
+
+interface AzureCommonClaims {
+  /** The runtime claims JSON, parsed. */
+  runtimeClaims: Record<string, unknown>;
+  /** SHA-256 of the runtime-claims bytes, lowercase hex (whatever hash REPORT_DATA uses). */
+  runtimeClaimsSha256: string;
+  /** `user-data` (NV 0x01400002 at report time), lowercase hex, or null when the JSON has none. */
+  userData: string | null;
+  /** `vm-configuration` exactly as in the runtime claims (secure-boot, tpm-enabled, console-enabled, …). */
+  vmConfiguration: Record<string, unknown> | null;
+  tpm: TpmQuoteClaims;
+}
+
+export type AzureSnpClaims = Omit<SnpClaims, 'format'> & { format: 'azure-sev-snp' } & AzureCommonClaims;
+export type AzureTdxClaims = Omit<TdxClaims, 'format'> & { format: 'azure-tdx' } & AzureCommonClaims;
+export type AzureClaims = AzureSnpClaims | AzureTdxClaims;
+
+function chainError(message: string): AttestationError {
+  return new AttestationError('ERR_EVIDENCE_CHAIN', message);
+}
+
+/**
+ * TDREPORT_STRUCT offsets (Intel TDX module ABI: REPORTMACSTRUCT 256 | TEE_TCB_INFO 239 |
+ * reserved 17 | TDINFO 512), beside the TD quote body claims they must equal.
+ */
+const TDREPORT_FIELDS: ReadonlyArray<[keyof TdxClaims, number, number]> = [
+  ['reportData', 128, 64],
+  ['teeTcbSvn', 264, 16],
+  ['mrSeam', 280, 48],
+  ['mrSignerSeam', 328, 48],
+  ['seamAttributes', 376, 8],
+  ['xfam', 520, 8],
+  ['mrTd', 528, 48],
+  ['mrConfigId', 576, 48],
+  ['mrOwner', 624, 48],
+  ['mrOwnerConfig', 672, 48],
+  ['rtmr0', 720, 48],
+  ['rtmr1', 768, 48],
+  ['rtmr2', 816, 48],
+  ['rtmr3', 864, 48],
+];
+
+/** The TD quote must be a quote of this TDREPORT: every field of its body equals the report's. */
+function checkTdReportMatchesQuote(tdreport: Uint8Array, claims: TdxClaims): void {
+  const hex = (off: number, len: number) => bytesToHex(tdreport.subarray(off, off + len));
+  const differ: string[] = [];
+  for (const [field, off, len] of TDREPORT_FIELDS) if (claims[field] !== hex(off, len)) differ.push(field);
+  if (claims.tdAttributes.raw !== hex(512, 8)) differ.push('tdAttributes');
+  // TD report 1.5 bodies (quote v5) also carry TEE_TCB_SVN2 and SERVTD_HASH.
+  if (claims.teeTcbSvn2 !== undefined && claims.teeTcbSvn2 !== hex(384, 16)) differ.push('teeTcbSvn2');
+  if (claims.mrServiceTd !== undefined && claims.mrServiceTd !== hex(912, 48)) differ.push('mrServiceTd');
+  if (differ.length > 0)
+    throw chainError(
+      `the TD quote is not a quote of the HCL report's TDREPORT (${differ.join(', ')} differ)`,
+    );
+}
+
+function hardwarePolicy(options: AzureVerifyOptions): Policy {
+  return parsePolicy({
+    ...(options.azure?.snp ? { snp: options.azure.snp } : {}),
+    ...(options.azure?.tdx ? { tdx: options.azure.tdx } : {}),
+  });
+}
+
+async function verifyHardware(
+  hcl: HclReport,
+  input: AzureEvidenceInput,
+  options: AzureVerifyOptions,
+): Promise<SnpClaims | TdxClaims> {
+  const policy = hardwarePolicy(options);
+  const resolved = { ...options, policy };
+  if (hcl.tee === 'sev-snp') {
+    const claims = await verifySnp(
+      {
+        report: hcl.hardwareReport,
+        ...(input.vek !== undefined ? { vek: input.vek } : {}),
+        ...(input.chain !== undefined ? { chain: input.chain } : {}),
+      },
+      resolved,
+    );
+    // Only the paravisor runs at VMPL 0; a report from a lower privilege level could carry a
+    // REPORT_DATA of the guest's choosing, and so an AK of its choosing.
+    if (claims.vmpl !== 0)
+      throw chainError(`the SNP report is from VMPL ${claims.vmpl}, not the paravisor's VMPL 0`);
+    return claims;
+  }
+  if (!(input.tdQuote instanceof Uint8Array))
+    throw new AttestationError(
+      'ERR_EVIDENCE_MALFORMED',
+      'azure-tdx evidence needs the TD quote of its TDREPORT (the TDREPORT itself is MACed, not signed)',
+    );
+  const claims = await verifyTdx(
+    { report: input.tdQuote, ...(input.collateral !== undefined ? { collateral: input.collateral } : {}) },
+    resolved,
+  );
+  checkTdReportMatchesQuote(hcl.hardwareReport, claims);
+  return claims;
+}
+
+function checkInput(input: AzureEvidenceInput): void {
+  const bad = (what: string) => new AttestationError('ERR_INVALID_ARGUMENT', what);
+  if (typeof input !== 'object' || input === null || !(input.report instanceof Uint8Array))
+    throw bad('input.report must be a Uint8Array (the HCL report)');
+  const tpm = input.tpm;
+  if (typeof tpm !== 'object' || tpm === null) throw bad('input.tpm must hold the quote, signature and PCRs');
+  if (!(tpm.quote instanceof Uint8Array) || !(tpm.signature instanceof Uint8Array))
+    throw bad('input.tpm.quote and input.tpm.signature must be Uint8Arrays');
+  if (typeof tpm.pcrs !== 'object' || tpm.pcrs === null) throw bad('input.tpm.pcrs must be an object');
+}
+
+/** Verifies Azure evidence at `options.now`; returns the claims of issue 12. */
+export async function verifyAzure(
+  input: AzureEvidenceInput,
+  options: AzureVerifyOptions,
+): Promise<AzureClaims> {
+  checkInput(input);
+  const hcl = parseHclReport(input.report);
+  // Unparseable quote bytes are refused before any network or signature work.
+  parseTpmsAttest(input.tpm.quote);
+  parseTpmtSignature(input.tpm.signature);
+
+  const hardware = await verifyHardware(hcl, input, options);
+  checkRuntimeClaimsBinding(hcl, hexToBytes(hardware.reportData));
+  const runtime = parseRuntimeClaims(hcl);
+
+  if (options.expectedAk !== undefined) {
+    const want = options.expectedAk.export({ format: 'der', type: 'spki' });
+    const have = runtime.ak.export({ format: 'der', type: 'spki' });
+    if (!equalBytes(want, have)) throw chainError("the expected AK is not the HCL report's HCLAkPub");
+  }
+  const quote = verifyTpmQuote(
+    { message: input.tpm.quote, signature: input.tpm.signature, pcrs: input.tpm.pcrs },
+    runtime.ak,
+  );
+  if (
+    options.expectedExtraData !== undefined &&
+    !equalBytes(quote.attest.extraData, options.expectedExtraData)
+  )
+    throw new AttestationError('ERR_BINDING_MISMATCH', 'the TPM quote extraData is not the expected nonce', {
+      details: { extraData: quote.claims.extraData },
+    });
+
+  const common: AzureCommonClaims = {
+    runtimeClaims: runtime.json,
+    runtimeClaimsSha256: runtime.sha256,
+    userData: runtime.userData,
+    vmConfiguration: runtime.vmConfiguration,
+    tpm: quote.claims,
+  };
+  // The hardware report measures Microsoft's paravisor and firmware, the same for every customer
+  // on one paravisor build: pinning it does not pin the user's workload (issue 12). Only PCR
+  // values pin it, and no policy field for them exists yet.
+  return hardware.format === 'sev-snp'
+    ? { ...hardware, format: 'azure-sev-snp', workloadPinned: false, ...common }
+    : { ...hardware, format: 'azure-tdx', workloadPinned: false, ...common };
+}
