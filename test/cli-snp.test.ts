@@ -182,7 +182,8 @@ describe('attested-channel verify', () => {
     const j = JSON.parse(r.out);
     expect(j.error).toMatchObject({ code: 'ERR_EVIDENCE_POLICY', details: { field: 'format' } });
     expect(j.workloadPinned).toBeUndefined();
-    expect(j.claims.workloadPinned).toBeUndefined();
+    expect(j.claims).toBeUndefined();
+    expect(j.unverified.workloadPinned).toBeUndefined();
   });
 
   it('accepts --ask/--ark files (DER or PEM)', async () => {
@@ -202,6 +203,34 @@ describe('attested-channel verify', () => {
     );
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^OK: sev-snp/);
+  });
+
+  it('--ask takes the ASK+ARK bundle KDS serves (PEM, ASK first), and its ARK is the one used', async () => {
+    const base = ['verify', f(turin, 'report.bin'), '--vek', f(turin, 'vek.der'), ...at(turin), '--offline'];
+    const bundle = join(dir, 'cert_chain.pem');
+    writeFileSync(bundle, derToPem(turin.ask) + derToPem(turin.ark));
+    const ok = await cli(...base, '--ask', bundle, '--json');
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.out).ok).toBe(true);
+    const reversed = join(dir, 'cert_chain-ark-first.pem');
+    writeFileSync(reversed, derToPem(turin.ark) + derToPem(turin.ask));
+    expect((await cli(...base, '--ask', reversed)).code).toBe(0);
+    // The bundle's ARK is used, not dropped: another product's ARK in it is refused.
+    const wrongArk = join(dir, 'cert_chain-wrong-ark.pem');
+    writeFileSync(wrongArk, derToPem(turin.ask) + derToPem(milan.ark));
+    const bad = await cli(...base, '--ask', wrongArk, '--json');
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.out).error.code).toBe('ERR_EVIDENCE_CHAIN');
+    // A bundle and --ark, or two ASKs, or three certificates: usage errors.
+    expect((await cli(...base, '--ask', bundle, '--ark', f(turin, 'ark.der'))).code).toBe(2);
+    const twoAsks = join(dir, 'two-asks.pem');
+    writeFileSync(twoAsks, derToPem(turin.ask) + derToPem(milan.ask));
+    const two = await cli(...base, '--ask', twoAsks);
+    expect(two.code).toBe(2);
+    expect(two.err).toMatch(/not an ASK and its ARK/);
+    const three = join(dir, 'three.pem');
+    writeFileSync(three, derToPem(turin.ask) + derToPem(turin.ark) + derToPem(turin.ark));
+    expect((await cli(...base, '--ask', three)).code).toBe(2);
   });
 
   it('--ark given the ASK is refused (exit 1, ERR_EVIDENCE_CHAIN)', async () => {
@@ -238,7 +267,7 @@ describe('attested-channel verify', () => {
     expect(JSON.parse(r.out).error.code).toBe('ERR_EVIDENCE_CHAIN');
   });
 
-  it('a tampered report exits 1 with ERR_EVIDENCE_SIGNATURE and still shows the parsed claims', async () => {
+  it('a tampered report exits 1 with ERR_EVIDENCE_SIGNATURE; its fields are "unverified", never "claims"', async () => {
     const tampered = join(dir, 'tampered.bin');
     const b = Uint8Array.from(milan.report);
     b[0x90] = b[0x90]! ^ 1;
@@ -257,8 +286,16 @@ describe('attested-channel verify', () => {
     expect(j.ok).toBe(false);
     expect(j.format).toBe('sev-snp');
     expect(j.error.code).toBe('ERR_EVIDENCE_SIGNATURE');
-    expect(j.claims.measurement).not.toBe(milan.meta.fields.measurement);
-    expect(j.claims.reportData).toBe(milan.meta.fields.report_data);
+    expect(j.claims).toBeUndefined();
+    expect(j.unverified.measurement).not.toBe(milan.meta.fields.measurement);
+    expect(j.unverified.reportData).toBe(milan.meta.fields.report_data);
+    // Whether evidence is simulated is a verdict on its chain, which did not verify.
+    expect(j.unverified.simulated).toBeUndefined();
+    const text = await cli('verify', tampered, '--vek', f(milan, 'vek.der'), ...at(milan), '--offline');
+    expect(text.err).toBe(
+      `REJECTED: ERR_EVIDENCE_SIGNATURE: ${j.error.message}\nNothing in ${tampered} is verified; 'attested-channel inspect ${tampered}' shows its fields.\n`,
+    );
+    expect(text.out).toBe('');
   });
 
   it('the DEBUG report: refused by default, accepted with a policy file', async () => {
@@ -321,5 +358,79 @@ describe('attested-channel verify', () => {
     writeFileSync(badPolicy, '{"snp":{"allowDebugg":true}}');
     expect((await cli('verify', report, '--policy', badPolicy)).code).toBe(2);
     expect((await cli('verify', '--help')).code).toBe(0);
+  });
+
+  it('a repeated single-value option is a usage error (not the last one silently winning)', async () => {
+    const pinned = join(dir, 'pinned-twice.json');
+    writeFileSync(pinned, JSON.stringify({ snp: { measurements: [milan.meta.fields.measurement] } }));
+    const r = await cli(
+      'verify',
+      f(milan, 'report.bin'),
+      '--vek',
+      f(milan, 'vek.der'),
+      ...at(milan),
+      '--offline',
+      '--policy',
+      pinned,
+      '--policy',
+      pinned,
+    );
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--policy given more than once/);
+    expect((await cli('inspect', f(milan, 'report.bin'), '--json', '--json')).code).toBe(2);
+  });
+
+  it('--collateral or --pcs-url with an SEV-SNP report is a usage error', async () => {
+    const r = await cli('verify', f(milan, 'report.bin'), '--pcs-url', 'http://127.0.0.1:9', '--json');
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.out).error).toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+    expect(JSON.parse(r.out).error.message).toMatch(/--pcs-url: for TDX quotes only/);
+  });
+
+  it('with --json every usage and policy error is one JSON object on stdout, exit 2', async () => {
+    const report = f(milan, 'report.bin');
+    const badPolicy = join(dir, 'bad-policy-json.json');
+    writeFileSync(badPolicy, '{"snp":{"allowDebugg":true}}');
+    const cases: Array<[string[], string]> = [
+      [['--json'], 'ERR_INVALID_ARGUMENT'],
+      [[report, '--json', '--bogus'], 'ERR_INVALID_ARGUMENT'],
+      [[report, '--json', '--at', 'yesterday'], 'ERR_INVALID_ARGUMENT'],
+      [[report, '--json', '--vek', join(dir, 'missing.der')], 'ERR_INVALID_ARGUMENT'],
+      [[report, '--json', '--policy', badPolicy], 'ERR_POLICY_INVALID'],
+      [[report, '--json', '--offline', '--offline'], 'ERR_INVALID_ARGUMENT'],
+    ];
+    for (const [args, code] of cases) {
+      const r = await cli('verify', ...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.err).toBe('');
+      expect(r.out.trim().split('\n')).toHaveLength(1);
+      expect(JSON.parse(r.out)).toMatchObject({ ok: false, error: { code } });
+    }
+  });
+
+  it('--at needs Z or an offset: a bare local time is a usage error, whatever TZ is', async () => {
+    const saved = process.env.TZ;
+    const when = milan.meta.suggested_verify_at; // e.g. 2026-02-06T01:04:33Z
+    expect(when).toMatch(/Z$/);
+    const base = ['verify', f(milan, 'report.bin'), '--vek', f(milan, 'vek.der'), '--offline', '--json'];
+    try {
+      for (const tz of ['UTC', 'Pacific/Kiritimati', 'America/Los_Angeles']) {
+        process.env.TZ = tz;
+        const bare = await cli(...base, '--at', when.slice(0, -1));
+        expect(bare.code, tz).toBe(2);
+        expect(JSON.parse(bare.out).error.message).toMatch(/with Z or an offset/);
+        expect((await cli(...base, '--at', when.slice(0, 10))).code, tz).toBe(2);
+        // The same instant written with Z and with an offset: the same verdict in every zone.
+        const z = await cli(...base, '--at', when);
+        expect(z.code, tz).toBe(0);
+        const shifted = new Date(Date.parse(when) + 3_600_000).toISOString().replace(/\.\d+Z$/, '+01:00');
+        const offset = await cli(...base, '--at', shifted);
+        expect(offset.code, tz).toBe(0);
+        expect(JSON.parse(offset.out).claims).toEqual(JSON.parse(z.out).claims);
+      }
+    } finally {
+      if (saved === undefined) delete process.env.TZ;
+      else process.env.TZ = saved;
+    }
   });
 });

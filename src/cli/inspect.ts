@@ -3,13 +3,12 @@
  * anything (the output says so). One printer per evidence format, chosen by detectFormat.
  */
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { AttestationError } from '../errors.js';
 import { parseSnpReport } from '../evidence/snp/report.js';
 import type { EvidenceFormat } from '../evidence/types.js';
 import { detectFormat } from '../evidence/verify.js';
 import type { CliIo } from './io.js';
-import { usageError } from './io.js';
+import { oneLine, parseOptions, usageError } from './io.js';
 import { inspectTdxFields } from './tdx.js';
 
 const USAGE = `usage: attested-channel inspect <file> [--json]
@@ -62,32 +61,37 @@ export function table(fields: Record<string, unknown>): string {
 }
 
 export async function run(args: string[], io: CliIo): Promise<number> {
-  let parsed: ReturnType<
-    typeof parseArgs<{
-      options: { json: { type: 'boolean' }; help: { type: 'boolean'; short: 'h' } };
-      allowPositionals: true;
-    }>
-  >;
+  // With --json a usage error is one JSON object too (exit 2).
+  const json = args.includes('--json');
+  const usage = (message: string): number => {
+    if (!json) return usageError(io, message);
+    io.out(
+      `${JSON.stringify({ format: null, error: { code: 'ERR_INVALID_ARGUMENT', message: oneLine(message) } })}\n`,
+    );
+    return 2;
+  };
+  let parsed: { values: { json?: boolean; help?: boolean }; positionals: string[] };
   try {
-    parsed = parseArgs({
+    parsed = parseOptions(
       args,
-      options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      allowPositionals: true,
-    });
+      { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      true,
+    );
   } catch (err) {
-    return usageError(io, `${(err as Error).message}\n\n${USAGE}`);
+    return json ? usage((err as Error).message) : usageError(io, `${(err as Error).message}\n\n${USAGE}`);
   }
   if (parsed.values.help) {
     io.out(USAGE);
     return 0;
   }
-  if (parsed.positionals.length !== 1) return usageError(io, USAGE);
+  if (parsed.positionals.length !== 1)
+    return json ? usage('give exactly one evidence file') : usageError(io, USAGE);
   const file = parsed.positionals[0]!;
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(await readFile(file));
   } catch (err) {
-    return usageError(io, `cannot read ${file}: ${(err as Error).message}`);
+    return usage(`cannot read ${file}: ${(err as Error).message}`);
   }
   const format = detectFormat(bytes);
   try {

@@ -1,3 +1,6 @@
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+
+type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
 /** Output sinks for the CLI, so tests can run commands in-process and read what they print. */
 export interface CliIo {
   out: (text: string) => void;
@@ -14,4 +17,41 @@ export function defaultIo(): CliIo {
 export function usageError(io: CliIo, message: string): number {
   io.err(`attested-channel: ${message.endsWith('\n') ? message : `${message}\n`}`);
   return 2;
+}
+
+/**
+ * node:util parseArgs, strict, plus what it lets through: an option given twice keeps only its
+ * last value there, so `--policy a --policy b` would silently drop a policy. Every option is
+ * single-valued unless declared `multiple`; a repeat throws (the caller's usage error).
+ */
+export function parseOptions<T extends OptionsConfig>(
+  args: string[],
+  options: T,
+  allowPositionals = false,
+): { values: ReturnType<typeof parseArgs<{ options: T; allowPositionals: boolean }>>['values']; positionals: string[] } {
+  const { values, positionals, tokens } = parseArgs({
+    args,
+    options,
+    allowPositionals,
+    strict: true,
+    tokens: true,
+  });
+  const seen = new Set<string>();
+  for (const t of tokens) {
+    if (t.kind !== 'option' || options[t.name]?.multiple) continue;
+    if (seen.has(t.name)) throw new TypeError(`--${t.name} given more than once`);
+    seen.add(t.name);
+  }
+  return { values, positionals };
+}
+
+/**
+ * A message for one log or terminal line: OpenSSL and other libraries put newlines (and their
+ * own "error:0A000086:SSL routines::" prefixes) into messages, which would split a line in two.
+ */
+export function oneLine(message: string): string {
+  return message
+    .replace(/error:[0-9A-Fa-f]{8}:[^:]*:[^:]*:/g, '')
+    .replace(/\s*[\r\n]+\s*/g, '; ')
+    .trim();
 }

@@ -1,15 +1,15 @@
 /**
  * `attested-channel verify <file> [options]`: verifies evidence against the vendor roots and a
- * policy. Exit 0 accepted, 1 rejected (or collateral missing), 2 usage error. With --json it
- * prints one object {"ok","format","workloadPinned","claims","error":{"code","message"}}; claims
- * appear whenever the report parsed, even when verification failed, so a rejected report can still
- * be examined; workloadPinned (accepted evidence only) says whether the policy pinned the workload.
+ * policy. Exit 0 accepted, 1 rejected (or collateral missing), 2 usage error. With --json every
+ * outcome, usage errors included, is one object {"ok","format","workloadPinned","claims",
+ * "unverified","error":{"code","message"}}: claims only for accepted evidence; a rejected report
+ * that parsed shows its fields under unverified instead, so nothing unverified can be read as a
+ * verified claim; workloadPinned (accepted evidence only) says whether the policy pinned the workload.
  *
  * All options are declared in OPTIONS and turned into verifyEvidence() arguments in toRequest();
  * a new option (e.g. TDX's --collateral) is one entry there and a few lines in toRequest().
  */
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { AttestationError } from '../errors.js';
 import { workloadPins } from '../evidence/appraise.js';
 import { parsePolicy } from '../evidence/policy.js';
@@ -20,7 +20,7 @@ import { detectFormat, verifyEvidence } from '../evidence/verify.js';
 import { parseCertificate } from '../evidence/x509/cert.js';
 import { toDerList } from '../evidence/x509/pem.js';
 import type { CliIo } from './io.js';
-import { usageError } from './io.js';
+import { oneLine, parseOptions, usageError } from './io.js';
 import { applyTdxOptions, unverifiedTdxClaims } from './tdx.js';
 
 const OPTIONS = {
@@ -40,23 +40,39 @@ const OPTIONS = {
 const USAGE = `usage: attested-channel verify <file> [options]
 
   --vek F        VCEK or VLEK certificate (DER or PEM); default: fetched from AMD KDS (VCEK only)
-  --ask F        ASK or ASVK certificate; default: the embedded one of the report's product
+  --ask F        ASK or ASVK certificate, or the ASK+ARK bundle KDS serves (cert_chain);
+                 default: the embedded one of the report's product
   --ark F        ARK certificate; must be one of AMD's pinned ARKs
   --policy F     policy JSON file (fields snp.* / tdx.*; only the formats it names pass);
                  default: strict defaults (any genuine evidence, workload not pinned)
-  --at ISO-8601  time at which certificates must be valid; default: now
+  --at ISO-8601  time at which certificates must be valid, with Z or an offset
+                 (2026-02-06T01:04:33Z); default: now
   --offline      never touch the network
   --kds-url URL  AMD KDS base URL (default https://kdsintf.amd.com)
   --collateral F TDX collateral JSON (schema: "TDX collateral schema" in docs/api.md); default: fetched from Intel PCS
   --pcs-url URL  Intel PCS or PCCS base URL (default https://api.trustedservices.intel.com)
-  --json         print one JSON object
+  --json         print one JSON object (also for usage errors)
+(--vek, --ask, --ark, --kds-url are for SEV-SNP reports; --collateral, --pcs-url for TDX quotes.)
 
 Exit status: 0 accepted, 1 rejected, 2 usage error.
 `;
 
-type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+type Values = ReturnType<typeof parseOptions<typeof OPTIONS>>['values'];
 
-class UsageError extends Error {}
+class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'ERR_INVALID_ARGUMENT' | 'ERR_POLICY_INVALID' = 'ERR_INVALID_ARGUMENT',
+  ) {
+    super(message);
+  }
+}
+
+/** "2026-02-06T01:04:33Z" or "…+01:00": a time without Z or an offset would be read in the local zone. */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/i;
+
+const SNP_ONLY = ['vek', 'ask', 'ark', 'kds-url'] as const;
+const TDX_ONLY = ['collateral', 'pcs-url'] as const;
 
 async function readInput(path: string, what: string): Promise<Uint8Array> {
   try {
@@ -66,8 +82,8 @@ async function readInput(path: string, what: string): Promise<Uint8Array> {
   }
 }
 
-/** One certificate from a DER or PEM file. */
-async function readCert(path: string, what: string): Promise<Uint8Array> {
+/** The certificates of a DER or PEM file: exactly one, or up to `max` (a PEM bundle). */
+async function readCerts(path: string, what: string, max = 1): Promise<Uint8Array[]> {
   const bytes = await readInput(path, what);
   let list: Uint8Array[];
   try {
@@ -75,31 +91,66 @@ async function readCert(path: string, what: string): Promise<Uint8Array> {
   } catch {
     list = [];
   }
-  if (list.length !== 1 || !list[0])
-    throw new UsageError(`${what} ${path} is not one certificate (DER or PEM)`);
-  return list[0];
+  if (list.length < 1 || list.length > max)
+    throw new UsageError(
+      `${what} ${path} is not ${max === 1 ? 'one certificate' : `one to ${max} certificates`} (DER or PEM)`,
+    );
+  return list;
+}
+
+async function readCert(path: string, what: string): Promise<Uint8Array> {
+  return (await readCerts(path, what))[0]!;
+}
+
+function isSelfIssued(der: Uint8Array, what: string): boolean {
+  let cert: ReturnType<typeof parseCertificate>;
+  try {
+    cert = parseCertificate(der, 'ERR_EVIDENCE_CHAIN');
+  } catch {
+    throw new UsageError(`${what} does not parse as a certificate`);
+  }
+  return Buffer.from(cert.subjectDer).equals(Buffer.from(cert.issuerDer));
+}
+
+/**
+ * --ask: one ASK/ASVK, or the two-certificate bundle AMD KDS serves at .../cert_chain (ASK then
+ * ARK, AMD SEV-SNP firmware ABI / KDS interface spec); the self-issued one of a bundle is the ARK.
+ */
+async function readAsk(path: string): Promise<{ ask: Uint8Array; ark?: Uint8Array }> {
+  const certs = await readCerts(path, '--ask', 2);
+  if (certs.length === 1) return { ask: certs[0]! };
+  const roots = certs.map((c) => isSelfIssued(c, `a certificate of --ask ${path}`));
+  if (roots[0] === roots[1])
+    throw new UsageError(`--ask ${path} holds two certificates but not an ASK and its ARK`);
+  return roots[1] ? { ask: certs[0]!, ark: certs[1]! } : { ask: certs[1]!, ark: certs[0]! };
 }
 
 async function toRequest(file: string, v: Values): Promise<{ input: EvidenceInput; options: VerifyOptions }> {
   const input: EvidenceInput = { report: await readInput(file, 'evidence') };
   const options: VerifyOptions = {};
+  const format = detectFormat(input.report);
+  // An option of the other vendor would be ignored: the verdict would not be the one asked for.
+  const foreign = format === 'tdx' ? SNP_ONLY : format === 'sev-snp' ? TDX_ONLY : [];
+  const given = foreign.filter((o) => v[o] !== undefined).map((o) => `--${o}`);
+  if (given.length > 0)
+    throw new UsageError(
+      format === 'tdx'
+        ? `${given.join(', ')}: for SEV-SNP reports only; ${file} is a TDX quote (its PCK chain is inside it; give --collateral or --pcs-url)`
+        : `${given.join(', ')}: for TDX quotes only; ${file} is an SEV-SNP report (give --vek, --ask, --ark or --kds-url)`,
+    );
   if (v.vek) input.vek = await readCert(v.vek, '--vek');
-  const ask = v.ask ? await readCert(v.ask, '--ask') : undefined;
-  const ark = v.ark ? await readCert(v.ark, '--ark') : undefined;
+  const bundle = v.ask ? await readAsk(v.ask) : undefined;
+  if (bundle?.ark && v.ark)
+    throw new UsageError(`--ask ${v.ask} already holds an ARK: drop --ark, or give --ask the ASK alone`);
+  const ask = bundle?.ask;
+  const ark = v.ark ? await readCert(v.ark, '--ark') : bundle?.ark;
   if (ark) {
     // The verifier reads a lone certificate by whether it is self-issued; an ASK passed as --ark
     // must not slip into the intermediate's place.
-    const cert = (() => {
-      try {
-        return parseCertificate(ark, 'ERR_EVIDENCE_CHAIN');
-      } catch {
-        throw new UsageError(`--ark ${v.ark} does not parse as a certificate`);
-      }
-    })();
-    if (!Buffer.from(cert.subjectDer).equals(Buffer.from(cert.issuerDer)))
+    if (!isSelfIssued(ark, `--ark ${v.ark}`))
       throw new AttestationError(
         'ERR_EVIDENCE_CHAIN',
-        `--ark "${cert.subject.CN}" is not a root certificate`,
+        `--ark "${parseCertificate(ark, 'ERR_EVIDENCE_CHAIN').subject.CN}" is not a root certificate`,
       );
   }
   if (ask && ark) input.chain = [ask, ark];
@@ -110,13 +161,15 @@ async function toRequest(file: string, v: Values): Promise<{ input: EvidenceInpu
     try {
       options.policy = parsePolicy(text);
     } catch (err) {
-      throw new UsageError((err as Error).message);
+      throw new UsageError(`--policy ${v.policy}: ${(err as Error).message}`, 'ERR_POLICY_INVALID');
     }
   }
   if (v.at !== undefined) {
     const at = new Date(v.at);
-    if (!/^\d{4}-\d{2}-\d{2}/.test(v.at) || !Number.isFinite(at.getTime()))
-      throw new UsageError(`--at ${v.at} is not an ISO-8601 time`);
+    if (!ISO_TIME.test(v.at) || !Number.isFinite(at.getTime()))
+      throw new UsageError(
+        `--at ${v.at} is not an ISO-8601 time with Z or an offset (e.g. 2026-02-06T01:04:33Z or 2026-02-06T02:04:33+01:00)`,
+      );
     options.now = at;
   }
   if (v.offline) options.offline = true;
@@ -163,18 +216,26 @@ export function revocationLine(r: RevocationStatus): string {
 }
 
 export async function run(args: string[], io: CliIo): Promise<number> {
+  // Known before the arguments parse, so that with --json a usage error is one JSON object too.
+  const json = args.includes('--json');
+  const usage = (message: string, code: UsageError['code'] = 'ERR_INVALID_ARGUMENT'): number => {
+    if (!json) return usageError(io, message);
+    io.out(`${JSON.stringify({ ok: false, format: null, error: { code, message: oneLine(message) } })}\n`);
+    return 2;
+  };
   let values: Values;
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true }));
+    ({ values, positionals } = parseOptions(args, OPTIONS, true));
   } catch (err) {
-    return usageError(io, `${(err as Error).message}\n\n${USAGE}`);
+    return json ? usage((err as Error).message) : usageError(io, `${(err as Error).message}\n\n${USAGE}`);
   }
   if (values.help) {
     io.out(USAGE);
     return 0;
   }
-  if (positionals.length !== 1) return usageError(io, USAGE);
+  if (positionals.length !== 1)
+    return json ? usage('give exactly one evidence file') : usageError(io, USAGE);
   const file = positionals[0]!;
 
   let request: { input: EvidenceInput; options: VerifyOptions } | undefined;
@@ -198,23 +259,31 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     }
     return 0;
   } catch (err) {
-    if (err instanceof UsageError) return usageError(io, err.message);
+    if (err instanceof UsageError) return usage(err.message, err.code);
     const e =
       err instanceof AttestationError
         ? err
         : new AttestationError('ERR_EVIDENCE_MALFORMED', String(err), { cause: err });
-    const claims = request ? parsedClaims(request.input.report) : undefined;
+    const message = oneLine(e.message);
     if (values.json) {
       const out: Record<string, unknown> = { ok: false, format };
-      if (claims !== undefined) out.claims = claims;
+      // Not claims: nothing in them was verified (the signature may be what failed). Whether the
+      // evidence is simulated is a verdict on its chain, so it is not shown either.
+      const fields = request ? parsedClaims(request.input.report) : undefined;
+      if (fields && typeof fields === 'object') {
+        const { simulated: _s, ...unverified } = fields as Record<string, unknown>;
+        out.unverified = unverified;
+      }
       out.error = {
         code: e.code,
-        message: e.message,
+        message,
         ...(Object.keys(e.details).length ? { details: e.details } : {}),
       };
       io.out(`${JSON.stringify(out)}\n`);
     } else {
-      io.err(`REJECTED: ${e.code}: ${e.message}\n`);
+      io.err(
+        `REJECTED: ${e.code}: ${message}\n${request ? `Nothing in ${file} is verified; 'attested-channel inspect ${file}' shows its fields.\n` : ''}`,
+      );
     }
     return 1;
   }

@@ -66,7 +66,8 @@ describe('CLI with TDX quotes', () => {
     expect(j.error.code).toBe('ERR_EVIDENCE_TCB');
     expect(j.error.details.tcbStatus).toBe('OutOfDate');
     expect(j.error.details.advisoryIds).toEqual(['INTEL-SA-00960', 'INTEL-SA-00982', 'INTEL-SA-00986']);
-    expect(j.claims.mrTd).toBe(
+    expect(j.claims).toBeUndefined();
+    expect(j.unverified.mrTd).toBe(
       '935be7742dd89c6a4df6dba8353d89041ae0f052beef993b1e7f4524d3bc57650df20e5582158352e1240b3f1fed55d8',
     );
     const dir = mkdtempSync(join(tmpdir(), 'tdx-cli-'));
@@ -100,8 +101,10 @@ describe('CLI with TDX quotes', () => {
     expect(r.code).toBe(1);
     const j = JSON.parse(r.out);
     expect(j.error.code).toBe('ERR_COLLATERAL_UNAVAILABLE');
-    expect(j.claims).toMatchObject({ format: 'tdx', version: 5, mrServiceTd: '00'.repeat(48) });
-    expect(j.claims.tcbStatus).toBeUndefined();
+    expect(j.claims).toBeUndefined();
+    expect(j.unverified).toMatchObject({ format: 'tdx', version: 5, mrServiceTd: '00'.repeat(48) });
+    expect(j.unverified.tcbStatus).toBeUndefined();
+    expect(j.unverified.simulated).toBeUndefined();
     const text = await cli(
       'verify',
       q('go-tdx-guest__quote_v5'),
@@ -124,6 +127,18 @@ describe('CLI with TDX quotes', () => {
     );
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/ERR_EVIDENCE_POLICY/);
+  });
+
+  it('verify: --vek, --ask, --ark or --kds-url with a TDX quote is a usage error (text and --json)', async () => {
+    const vek = `${TDX_DIR}../snp/ms-tav__milan-v3/vek.der`;
+    const r = await cli('verify', q('dcap-qvl__quote'), '--collateral', col('dcap-qvl__quote'), '--vek', vek);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--vek: for SEV-SNP reports only; .* is a TDX quote/);
+    for (const opt of [['--ask', vek], ['--ark', vek], ['--kds-url', 'http://127.0.0.1:9']]) {
+      const j = await cli('verify', q('dcap-qvl__quote'), ...opt, '--json');
+      expect(j.code, opt[0]).toBe(2);
+      expect(JSON.parse(j.out).error).toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+    }
   });
 
   it('verify: a missing --collateral file or a bad --pcs-url is a usage error', async () => {
