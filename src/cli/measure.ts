@@ -4,11 +4,10 @@
  * measured (unreadable file, firmware without SEV metadata, …), 2 for a usage error. With
  * --json every outcome is one JSON object on stdout.
  */
-import { parseArgs } from 'node:util';
 import { AttestationError } from '../errors.js';
 import { snpSvsmLaunchDigest } from '../measure/modes.js';
 import { snpLaunchDigest, VCPU_SIGNATURES, VMM_TYPES, type VmmType } from '../measure/snp.js';
-import type { CliIo } from './io.js';
+import { type CliIo, parseOptions } from './io.js';
 
 const USAGE = `usage: attested-channel measure snp --ovmf FILE --vcpus N (--vcpu-type TYPE | --vcpu-sig 0xHEX)
          --vmm-type qemu|ec2|gce [--kernel FILE [--initrd FILE] [--append CMDLINE]]
@@ -87,7 +86,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string;
   };
   try {
-    const parsed = parseArgs({ args: rest, options: OPTIONS, allowPositionals: false, strict: true });
+    const parsed = parseOptions(rest, OPTIONS);
     values = parsed.values;
   } catch (err) {
     return usage((err as Error).message);

@@ -99,6 +99,11 @@ describe('attested-channel measure snp', () => {
     'qemu',
   ];
   const withCpu = [...good, '--vcpu-type', 'EPYC-v4'];
+  /** `args` with option `name` given `value` instead (an option may appear only once). */
+  const set = (args: string[], name: string, value: string) => {
+    const i = args.indexOf(name);
+    return i < 0 ? [...args, name, value] : args.map((a, j) => (j === i + 1 ? value : a));
+  };
 
   it('usage errors exit 2 with one JSON object, never a stack trace', async () => {
     const cases: Array<[string[], RegExp]> = [
@@ -106,13 +111,14 @@ describe('attested-channel measure snp', () => {
       [['measure', 'tdx'], /unknown TEE/],
       [[...withCpu.filter((_a, i) => i !== 2 && i !== 3)], /--ovmf is required/],
       [[...good.slice(0, 4), '--vmm-type', 'qemu', '--vcpu-type', 'EPYC-v4'], /--vcpus is required/],
-      [[...withCpu, '--vcpus', '0x2'], /decimal/],
+      [set(withCpu, '--vcpus', '0x2'), /decimal/],
+      [[...withCpu, '--vcpus', '2'], /--vcpus given more than once/],
       [[...good], /needs --vcpu-type or --vcpu-sig/],
       [[...good, '--vcpu-type', 'EPYC-v9'], /unknown --vcpu-type/],
       [[...good, '--vcpu-type', 'EPYC-v4', '--vcpu-sig', '0x800f12'], /not both/],
       [[...good, '--vcpu-sig', '800f12'], /0x-prefixed/],
       [[...good, '--vcpu-sig', '0x100000000'], /32 bits/],
-      [[...withCpu, '--vmm-type', 'kvm'], /unknown --vmm-type/],
+      [set(withCpu, '--vmm-type', 'kvm'), /unknown --vmm-type/],
       [[...withCpu, '--guest-features', '21'], /0x-prefixed/],
       [[...withCpu, '--initrd', file('empty.bin')], /--initrd needs --kernel/],
       [[...withCpu, '--append', 'x'], /--append needs --kernel/],
@@ -153,7 +159,7 @@ describe('attested-channel measure snp', () => {
         /no SEV metadata/,
       ],
       [[...withCpu, '--kernel', file('nope.bin')], /cannot read kernel/],
-      [[...withCpu, '--vcpus', '0'], /vcpus/],
+      [set(withCpu, '--vcpus', '0'), /vcpus/],
     ];
     for (const [args, re] of cases) {
       const r = await cli(...args, '--json');
