@@ -19,6 +19,7 @@ export {
   type AttestedServerOptions,
   createAttestedServer,
   type DropInfo,
+  type PeerAddress,
 } from './channel/server.js';
 export {
   type AttachWebSocketOptions,

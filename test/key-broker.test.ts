@@ -161,6 +161,7 @@ describe('key broker', () => {
   });
 
   it('gives an unattested client nothing: plain HTTP over TLS is refused at the channel and logged', async () => {
+    let from = '';
     const received = await new Promise<Buffer>((resolve) => {
       const chunks: Buffer[] = [];
       const sock = tlsConnect({
@@ -170,14 +171,21 @@ describe('key broker', () => {
         minVersion: 'TLSv1.3',
         ALPNProtocols: ['attested-channel/1'],
       });
-      sock.on('secureConnect', () => sock.write('GET /v1/secrets/disk-key HTTP/1.1\r\nHost: x\r\n\r\n'));
+      sock.on('secureConnect', () => {
+        from = `127.0.0.1:${sock.localPort}`;
+        sock.write('GET /v1/secrets/disk-key HTTP/1.1\r\nHost: x\r\n\r\n');
+      });
       sock.on('data', (c: Buffer) => chunks.push(c));
       sock.on('error', () => {});
       sock.on('close', () => resolve(Buffer.concat(chunks)));
     });
     expect(received.includes(DISK_KEY)).toBe(false);
     expect(received.toString('latin1')).not.toContain('HTTP/1.1');
-    await waitForEntry((e) => e.event === 'channel' && e.decision === 'refused' && e.code === 'ERR_PROTOCOL');
+    const entry = await waitForEntry(
+      (e) => e.event === 'channel' && e.decision === 'refused' && e.code === 'ERR_PROTOCOL',
+    );
+    // The refused client's address, from the server's attestationError.
+    expect(entry.remote).toBe(from);
   });
 
   it('gives a plain TCP client nothing', async () => {

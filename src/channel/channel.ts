@@ -3,6 +3,7 @@
  * performs the I/O the pure session (session.ts) asks for: TLS checks, exporters and binders, the
  * evidence provider, the verifier, timers, and DATA in both directions once the channel is open.
  */
+import type { X509Certificate } from 'node:crypto';
 import { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { AttestationError, asAttestationError } from '../errors.js';
@@ -49,7 +50,7 @@ export class AttestedChannel extends Duplex {
   #finalCallback: ((error?: Error | null) => void) | undefined;
   #waiters: Array<{ resolve: (c: Claims) => void; reject: (e: AttestationError) => void }> = [];
   #peer: Claims | undefined;
-  #peerCert: Uint8Array | undefined;
+  #peerCert: X509Certificate | undefined;
   #peerSpki: Uint8Array | undefined;
   #ready: Promise<AttestedChannel>;
   #settle!: { resolve: (c: AttestedChannel) => void; reject: (e: AttestationError) => void };
@@ -127,8 +128,12 @@ export class AttestedChannel extends Duplex {
     return this.#peer;
   }
 
-  /** The certificate (DER) the peer presented in this TLS handshake; its key is what the evidence binds. */
-  get peerCertificate(): Uint8Array | undefined {
+  /**
+   * The certificate the peer presented in this TLS handshake; its key is what the evidence binds.
+   * (socket.getPeerCertificate() answers {} once the channel has read it: Node returns the peer's
+   * certificate to one reader.)
+   */
+  get peerCertificate(): X509Certificate | undefined {
     return this.#peerCert;
   }
 
@@ -289,9 +294,9 @@ export class AttestedChannel extends Duplex {
     // and every re-attestation must bind to the certificate of this handshake.
     const cert = socket.getPeerX509Certificate();
     if (cert) {
-      this.#peerCert = new Uint8Array(cert.raw);
+      this.#peerCert = cert;
       try {
-        this.#peerSpki = certificateSpki(this.#peerCert, 'ERR_TLS');
+        this.#peerSpki = certificateSpki(new Uint8Array(cert.raw), 'ERR_TLS');
       } catch (err) {
         this.#fail(asAttestationError(err, 'ERR_TLS'));
         return;

@@ -1,6 +1,11 @@
 /** createAttestedServer(): the server end of attested-channel/1, on TCP or on Duplexes handed in. */
 import { EventEmitter } from 'node:events';
-import { type AddressInfo, createServer as createNetServer, type Server as NetServer } from 'node:net';
+import {
+  type AddressInfo,
+  createServer as createNetServer,
+  isIP,
+  type Server as NetServer,
+} from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import { AttestationError } from '../errors.js';
@@ -152,15 +157,17 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
   /**
    * Serves one attested channel over any Duplex (a WebSocket stream, a socket pair, ...). Returns
    * the channel at once: bytes written to it are held until it opens. 'channel' is emitted when it
-   * opens, 'attestationError' when it fails. When maxPendingConnections channels are already
-   * pending, the duplex is destroyed at once, 'drop' is emitted, and undefined is returned.
+   * opens, 'attestationError' when it fails, with the peer's address in details.remote: `peer`'s,
+   * else the duplex's own (a net.Socket has one; a WebSocket stream does not). When
+   * maxPendingConnections channels are already pending, the duplex is destroyed at once, 'drop'
+   * is emitted, and undefined is returned.
    */
-  accept(duplex: Duplex): AttestedChannel | undefined {
+  accept(duplex: Duplex, peer?: PeerAddress): AttestedChannel | undefined {
     if (typeof duplex?.write !== 'function' || typeof duplex?.on !== 'function')
       throw new AttestationError('ERR_INVALID_ARGUMENT', 'accept() needs a Duplex stream');
+    const { remoteAddress, remotePort } = peer ?? (duplex as PeerAddress);
     if (this.#pending.size >= this.#maxPending) {
       this.#dropped++;
-      const { remoteAddress, remotePort } = duplex as { remoteAddress?: unknown; remotePort?: unknown };
       duplex.destroy();
       this.emit('drop', {
         pendingCount: this.#pending.size,
@@ -170,6 +177,8 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
       });
       return undefined;
     }
+    // Read now: once the connection has closed, a socket no longer knows its peer.
+    const remote = formatPeer({ remoteAddress, remotePort });
     const options = this.#options;
     const identity = this.#identity ?? createTlsIdentity();
     const tlsSocket = new TLSSocket(duplex, {
@@ -199,11 +208,28 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
       },
       (err: AttestationError) => {
         this.#pending.delete(channel);
+        // Who was refused, for the logs (this error object is this connection's own).
+        if (remote !== undefined) err.details.remote = remote;
         this.emit('attestationError', err);
       },
     );
     return channel;
   }
+}
+
+/** Where a connection comes from: net.Socket's fields, or what a transport (a WebSocket) knew. */
+export interface PeerAddress {
+  remoteAddress?: string | undefined;
+  remotePort?: number | undefined;
+}
+
+/** "203.0.113.7:51522" or "[2001:db8::7]:51522"; undefined when the address is not known. */
+function formatPeer(peer: PeerAddress | undefined): string | undefined {
+  const address = peer?.remoteAddress;
+  if (typeof address !== 'string' || address === '') return undefined;
+  const port = peer?.remotePort;
+  const host = isIP(address) === 6 ? `[${address}]` : address;
+  return typeof port === 'number' ? `${host}:${port}` : host;
 }
 
 export function createAttestedServer(

@@ -14,6 +14,7 @@ import type { Duplex } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
 import { createWebSocketStream, WebSocket, WebSocketServer } from 'ws';
 import { AttestationError, asAttestationError, type ErrorCode } from '../errors.js';
+import type { PeerAddress } from './server.js';
 
 /**
  * Largest WebSocket message accepted. The inner TLS writes its records in chunks well below this
@@ -204,7 +205,8 @@ export function connectWebSocket(url: string | URL, options: WebSocketConnectOpt
 
 /** What attachWebSocket needs of an attested server: createAttestedServer's accept(). */
 export interface DuplexAcceptor {
-  accept(duplex: Duplex): unknown;
+  /** `peer`: the address of the HTTP connection that carried the upgrade (a proxy's, behind one). */
+  accept(duplex: Duplex, peer?: PeerAddress): unknown;
 }
 
 export interface AttachWebSocketOptions {
@@ -256,12 +258,13 @@ export function attachWebSocket(
       }
       return;
     }
+    const { remoteAddress, remotePort } = req.socket;
     wss.handleUpgrade(req, socket as Socket, head, (ws) => {
       if (closed) {
         ws.terminate();
         return;
       }
-      acceptor.accept(toStream(ws));
+      acceptor.accept(toStream(ws), { remoteAddress, remotePort });
     });
   };
   server.on('upgrade', onUpgrade);

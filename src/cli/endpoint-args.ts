@@ -3,6 +3,7 @@
  * one-line descriptions of verified claims, a byte-counting splice between two streams, and how
  * their errors become exit codes.
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -90,6 +91,23 @@ export async function providerFrom(opts: {
   if (opts.configfsRoot !== undefined)
     throw new AttestationError('ERR_INVALID_ARGUMENT', '--configfs-root needs --configfs');
   return undefined;
+}
+
+/**
+ * What to do about a chain refused because it ends at one of the simulator's roots (the chain
+ * error names the root by its SHA-256): " …: give --simulated-roots" when that flag was not
+ * given, else "".
+ */
+export function simulatedRootHint(err: AttestationError, simulatedRoots: boolean): string {
+  const fingerprint = err.details['fingerprint'];
+  if (simulatedRoots || err.code !== 'ERR_EVIDENCE_CHAIN' || typeof fingerprint !== 'string') return '';
+  const anchors = simulated.trustAnchors();
+  const isSimulated = [...anchors.amdArks, ...anchors.intelRoots].some(
+    (der) => createHash('sha256').update(der).digest('hex') === fingerprint.toLowerCase(),
+  );
+  return isSimulated
+    ? ' (the evidence is SIMULATED, from the simulator of attested-channel: give --simulated-roots to accept it, for testing only)'
+    : '';
 }
 
 /** "sev-snp Milan measurement <96 hex> (SIMULATED)" — what an operator needs to recognise a peer. */

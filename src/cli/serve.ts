@@ -20,9 +20,10 @@ import {
   parseHostPort,
   providerFrom,
   runUntilSignal,
+  simulatedRootHint,
   splice,
 } from './endpoint-args.js';
-import type { CliIo } from './io.js';
+import { type CliIo, oneLine } from './io.js';
 
 export const SERVE_USAGE = `usage: attested-channel serve --listen HOST:PORT --forward HOST:PORT
          (--simulate snp | --simulate tdx | --configfs [--configfs-root DIR])
@@ -140,7 +141,9 @@ export async function startServe(args: string[], io: CliIo): Promise<ServeHandle
   server.on('attestationError', (err) => {
     const id = ++next;
     const peer = typeof err.details['peerCode'] === 'string' ? ` (peer said ${err.details['peerCode']})` : '';
-    say(`#${id} refused: ${err.code}${peer} — ${err.message}`);
+    const from = typeof err.details['remote'] === 'string' ? ` ${err.details['remote']}` : '';
+    const hint = values['policy'] ? simulatedRootHint(err, values['simulated-roots'] === true) : '';
+    say(`#${id} refused${from}: ${err.code}${peer} — ${oneLine(err.message)}${hint}`);
   });
 
   let http: HttpServer | undefined;

@@ -19,9 +19,10 @@ import {
   parseHostPort,
   providerFrom,
   runUntilSignal,
+  simulatedRootHint,
   splice,
 } from './endpoint-args.js';
-import type { CliIo } from './io.js';
+import { type CliIo, oneLine } from './io.js';
 
 export const TUNNEL_USAGE = `usage: attested-channel tunnel --listen HOST:PORT --connect HOST:PORT|ws://…|wss://… --policy FILE
          [--simulated-roots] [--any-workload] [--simulate snp|tdx | --configfs] [--timeout MS]
@@ -139,8 +140,9 @@ export async function startTunnel(args: string[], io: CliIo): Promise<TunnelHand
         const e =
           err instanceof AttestationError ? err : new AttestationError('ERR_CONNECTION_CLOSED', String(err));
         const peer = typeof e.details['peerCode'] === 'string' ? ` (peer said ${e.details['peerCode']})` : '';
+        const hint = simulatedRootHint(e, values['simulated-roots'] === true);
         say(
-          `#${id} refused ${from} → ${targetText}: ${e.code}${peer} — ${e.message}; local connection closed`,
+          `#${id} refused ${from} → ${targetText}: ${e.code}${peer} — ${oneLine(e.message)}${hint}; local connection closed`,
         );
         local.destroy();
       },

@@ -386,7 +386,7 @@ describe('configuration', () => {
         const [a, b] = duplexPair();
         s.accept(b);
         const ch = await attestedConnect({ socket: a, verify: {}, ...fakeVerify });
-        out.push(Buffer.from(ch.peerCertificate!).toString('hex'));
+        out.push(ch.peerCertificate!.raw.toString('hex'));
         ch.destroy();
       }
       return out;

@@ -170,7 +170,10 @@ describe('serve + tunnel', () => {
         `#1 refused 127\\.0\\.0\\.1:\\d+ → .*: ERR_EVIDENCE_POLICY — .*measurement ${simulated.defaults.snpMeasurement}.*; local connection closed`,
       ),
     );
-    expect(serveOut.text()).toMatch(/#1 refused: ERR_PEER_REJECTED \(peer said ERR_EVIDENCE_POLICY\)/);
+    // The refused client's address, from attestationError's details.remote.
+    expect(serveOut.text()).toMatch(
+      /#1 refused 127\.0\.0\.1:\d+: ERR_PEER_REJECTED \(peer said ERR_EVIDENCE_POLICY\)/,
+    );
     expect(echo.connections()).toBe(0);
     expect(echo.received()).toBe(0);
   });
@@ -182,6 +185,8 @@ describe('serve + tunnel', () => {
     await closedSocket(local);
     await waitFor(() => /refused/.test(tunnelOut.text()));
     expect(tunnelOut.text()).toMatch(/#1 refused .*: ERR_EVIDENCE_CHAIN/);
+    // The message says what to do.
+    expect(tunnelOut.text()).toMatch(/the evidence is SIMULATED.*give --simulated-roots to accept it/);
     expect(echo.connections()).toBe(0);
   });
 
