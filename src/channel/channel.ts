@@ -106,7 +106,8 @@ export class AttestedChannel extends Duplex {
         this.#fail(
           new AttestationError(
             'ERR_ATTESTATION_TIMEOUT',
-            `TLS handshake not done within ${params.timeoutMs} ms`,
+            // The budget left after connecting is fractional; "499.828845 ms" helps nobody.
+            `TLS handshake not done within ${Math.round(params.timeoutMs)} ms`,
           ),
         ),
       params.timeoutMs,

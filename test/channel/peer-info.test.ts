@@ -145,3 +145,20 @@ describe('channel.peerCertificate', () => {
     serverSide?.destroy();
   });
 });
+
+describe('timeout messages', () => {
+  it('name whole milliseconds ("within 300 ms", not "within 299.8 ms")', async () => {
+    const { createServer } = await import('node:net');
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => {
+      silent.close();
+    });
+    const port = (silent.address() as AddressInfo).port;
+    const err = (await attestedConnect({ host: '127.0.0.1', port, verify, timeout: 300 }).catch(
+      (e) => e,
+    )) as AttestationError;
+    expect(err.code).toBe('ERR_ATTESTATION_TIMEOUT');
+    expect(err.message).toBe('TLS handshake not done within 300 ms');
+  });
+});
