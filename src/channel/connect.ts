@@ -59,6 +59,13 @@ export async function attestedConnect(options: AttestedConnectOptions): Promise<
       'ERR_INVALID_ARGUMENT',
       'attestedConnect: port must be an integer in 1..65535',
     );
+  // They only mean something for a WebSocket; taken silently with host/port, a caller's CA pin or
+  // proxy credentials would be dropped without a word.
+  if (url === undefined && (options.headers !== undefined || options.tls !== undefined))
+    throw new AttestationError(
+      'ERR_INVALID_ARGUMENT',
+      `attestedConnect: ${options.headers !== undefined ? 'headers' : 'tls'} applies to a ws:// or wss:// url only (the outer WebSocket connection); the attested TLS takes no CA or headers`,
+    );
   if (socket !== undefined && (typeof socket?.write !== 'function' || typeof socket?.on !== 'function'))
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'attestedConnect: socket must be a Duplex stream');
   if (signal?.aborted)

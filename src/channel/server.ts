@@ -1,11 +1,6 @@
 /** createAttestedServer(): the server end of attested-channel/1, on TCP or on Duplexes handed in. */
 import { EventEmitter } from 'node:events';
-import {
-  type AddressInfo,
-  createServer as createNetServer,
-  isIP,
-  type Server as NetServer,
-} from 'node:net';
+import { type AddressInfo, createServer as createNetServer, isIP, type Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import { AttestationError } from '../errors.js';

@@ -129,6 +129,21 @@ export function connectWebSocket(url: string | URL, options: WebSocketConnectOpt
         `WebSocket URL must be ws:// or wss://, got ${target.protocol}`,
       ),
     );
+  // ws would ignore them on a ws:// URL: a CA pin or client certificate meant for the proxy would
+  // be dropped silently, and the connection would run in clear.
+  if (options.tls !== undefined && target.protocol !== 'wss:')
+    return Promise.reject(
+      new AttestationError('ERR_INVALID_ARGUMENT', 'tls options apply to a wss:// URL only, got ws://'),
+    );
+  if (
+    options.headers !== undefined &&
+    (typeof options.headers !== 'object' ||
+      options.headers === null ||
+      Object.values(options.headers).some((v) => typeof v !== 'string'))
+  )
+    return Promise.reject(
+      new AttestationError('ERR_INVALID_ARGUMENT', 'headers must be an object of string values'),
+    );
   const timeout = options.timeout ?? 30_000;
   if (!(Number.isFinite(timeout) && timeout > 0))
     return Promise.reject(new AttestationError('ERR_INVALID_ARGUMENT', 'timeout must be a positive number'));

@@ -152,10 +152,11 @@ export function splice(a: Duplex, b: Duplex, done: (aToB: number, bToA: number) 
   b.once('close', closed(b, a));
 }
 
-/** Resolves on the first SIGINT or SIGTERM (the long-running commands stop cleanly on either). */
-export function untilSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const stop = () => {
+/** Resolves on the next SIGINT or SIGTERM (the long-running commands stop cleanly on either). */
+export function untilSignal(): { signalled: Promise<void>; cancel(): void } {
+  let stop = () => {};
+  const signalled = new Promise<void>((resolve) => {
+    stop = () => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
       resolve();
@@ -163,6 +164,13 @@ export function untilSignal(): Promise<void> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+  return {
+    signalled,
+    cancel: () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    },
+  };
 }
 
 /** Bad options are usage errors (exit 2, with the usage text); anything else is a failure (exit 1). */
@@ -184,19 +192,25 @@ export async function runUntilSignal(
   io: CliIo,
   command: string,
   usage: string,
-  start: (args: string[], io: CliIo) => Promise<{ close(): Promise<void> }>,
+  start: (args: string[], io: CliIo) => Promise<{ drain?(): Promise<void>; close(): Promise<void> }>,
 ): Promise<number> {
   if (args.includes('--help') || args.includes('-h')) {
     io.out(usage);
     return 0;
   }
-  let handle: { close(): Promise<void> };
+  let handle: { drain?(): Promise<void>; close(): Promise<void> };
   try {
     handle = await start(args, io);
   } catch (err) {
     return commandFailure(io, command, usage, err);
   }
-  await untilSignal();
+  await untilSignal().signalled;
+  if (handle.drain) {
+    // The first signal lets open sessions finish (bounded by the command); a second cuts them.
+    const again = untilSignal();
+    await Promise.race([handle.drain(), again.signalled]);
+    again.cancel();
+  }
   await handle.close();
   return 0;
 }

@@ -72,11 +72,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   };
   let parsed: { values: { json?: boolean; help?: boolean }; positionals: string[] };
   try {
-    parsed = parseOptions(
-      args,
-      { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      true,
-    );
+    parsed = parseOptions(args, { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, true);
   } catch (err) {
     return json ? usage((err as Error).message) : usageError(io, `${(err as Error).message}\n\n${USAGE}`);
   }

@@ -28,7 +28,10 @@ export function parseOptions<T extends OptionsConfig>(
   args: string[],
   options: T,
   allowPositionals = false,
-): { values: ReturnType<typeof parseArgs<{ options: T; allowPositionals: boolean }>>['values']; positionals: string[] } {
+): {
+  values: ReturnType<typeof parseArgs<{ options: T; allowPositionals: boolean }>>['values'];
+  positionals: string[];
+} {
   const { values, positionals, tokens } = parseArgs({
     args,
     options,
@@ -53,5 +56,6 @@ export function oneLine(message: string): string {
   return message
     .replace(/error:[0-9A-Fa-f]{8}:[^:]*:[^:]*:/g, '')
     .replace(/\s*[\r\n]+\s*/g, '; ')
+    .replace(/[\s:;]+$/, '')
     .trim();
 }

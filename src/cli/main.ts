@@ -2,6 +2,7 @@
  * The attested-channel command. Each subcommand lives in its own file and returns an exit code:
  * 0 accepted / done, 1 rejected / failed, 2 usage error.
  */
+import { readFileSync } from 'node:fs';
 import type { CliIo } from './io.js';
 import { defaultIo, usageError } from './io.js';
 
@@ -40,11 +41,23 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
 
 export function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);
-  return `usage: attested-channel <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun 'attested-channel <command> --help' for a command's options.\n`;
+  return `usage: attested-channel <command> [options]\n       attested-channel --version\n\ncommands:\n${lines.join('\n')}\n\nRun 'attested-channel <command> --help' for a command's options.\n`;
+}
+
+/** The package's version: package.json is two levels up from both src/cli/ and dist/cli/. */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version?: unknown;
+  };
+  return String(pkg.version);
 }
 
 export async function main(argv: string[], io: CliIo = defaultIo()): Promise<number> {
   const [name, ...rest] = argv;
+  if ((name === '--version' || name === '-V') && rest.length === 0) {
+    io.out(`attested-channel ${version()}\n`);
+    return 0;
+  }
   if (!name || name === '--help' || name === '-h') {
     (name ? io.out : io.err)(usage());
     return name ? 0 : 2;

@@ -5,7 +5,6 @@
  */
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
-import { parseArgs } from 'node:util';
 import type { AttestedChannel } from '../channel/channel.js';
 import { createAttestedServer } from '../channel/server.js';
 import { attachWebSocket } from '../channel/websocket.js';
@@ -23,24 +22,51 @@ import {
   simulatedRootHint,
   splice,
 } from './endpoint-args.js';
-import { type CliIo, oneLine } from './io.js';
+import { type CliIo, oneLine, parseOptions } from './io.js';
 
 export const SERVE_USAGE = `usage: attested-channel serve --listen HOST:PORT --forward HOST:PORT
          (--simulate snp | --simulate tdx | --configfs [--configfs-root DIR])
-         [--websocket PATH] [--policy FILE [--simulated-roots] [--any-workload]] [--timeout MS]
+         [--websocket PATH] [--policy FILE [--simulated-roots] [--any-workload]] [--timeout MS] [--grace MS]
 
 Runs in the confidential VM. Each connection to --listen proves this VM's identity with hardware
 evidence bound to that connection; only then are its bytes forwarded to --forward (e.g. 127.0.0.1:22).
-  --websocket PATH   serve the channel inside WebSockets on this HTTP path instead of raw TCP
-  --policy FILE      clients must attest too, and satisfy this policy (JSON)
-  --simulated-roots  trust the simulator's roots for client evidence (testing only)
-  --any-workload     accept a --policy that pins no client workload (any genuine VM it admits)
-  --configfs-root    configfs-tsm report folder (default /sys/kernel/config/tsm/report)
+  --listen HOST:PORT  where clients (tunnel) connect, e.g. 0.0.0.0:7000 (port 0: any free port)
+  --forward HOST:PORT the local service each attested connection is forwarded to
+  --simulate snp|tdx  simulated evidence (NOT a TEE: testing only); prints the measurement to pin
+  --configfs          evidence from configfs-tsm (a real SEV-SNP or TDX guest)
+  --configfs-root DIR configfs-tsm report folder (default /sys/kernel/config/tsm/report)
+  --websocket PATH    serve the channel inside WebSockets on this HTTP path instead of raw TCP
+  --policy FILE       clients must attest too, and satisfy this policy (JSON)
+  --simulated-roots   trust the simulator's roots for client evidence (testing only)
+  --any-workload      accept a --policy that pins no client workload (any genuine VM it admits)
+  --timeout MS        TLS handshake plus attestation of each connection (default 30000)
+  --grace MS          on SIGTERM or SIGINT: stop accepting, let open sessions run this long, then
+                      close them (default 10000); a second signal closes them at once
 `;
+
+/** Every option serve takes; --help lists each (a test checks it). */
+export const SERVE_OPTIONS = {
+  listen: { type: 'string' },
+  forward: { type: 'string' },
+  websocket: { type: 'string' },
+  simulate: { type: 'string' },
+  configfs: { type: 'boolean' },
+  'configfs-root': { type: 'string' },
+  policy: { type: 'string' },
+  'simulated-roots': { type: 'boolean' },
+  'any-workload': { type: 'boolean' },
+  timeout: { type: 'string' },
+  grace: { type: 'string' },
+} as const;
+
+const DEFAULT_GRACE_MS = 10_000;
 
 export interface ServeHandle {
   /** Where it listens (HOST:PORT, with the real port when 0 was asked for). */
   readonly address: HostPort;
+  /** Stops accepting and waits (at most --grace ms) for the open sessions to end. */
+  drain(): Promise<void>;
+  /** Stops accepting and closes every session. */
   close(): Promise<void>;
 }
 
@@ -51,23 +77,7 @@ export interface ServeHandle {
 export async function startServe(args: string[], io: CliIo): Promise<ServeHandle> {
   let values: Record<string, string | boolean | undefined>;
   try {
-    values = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        listen: { type: 'string' },
-        forward: { type: 'string' },
-        websocket: { type: 'string' },
-        simulate: { type: 'string' },
-        configfs: { type: 'boolean' },
-        'configfs-root': { type: 'string' },
-        policy: { type: 'string' },
-        'simulated-roots': { type: 'boolean' },
-        'any-workload': { type: 'boolean' },
-        timeout: { type: 'string' },
-      },
-    }).values;
+    values = parseOptions(args, SERVE_OPTIONS).values;
   } catch (err) {
     throw new AttestationError('ERR_INVALID_ARGUMENT', (err as Error).message);
   }
@@ -83,6 +93,9 @@ export async function startServe(args: string[], io: CliIo): Promise<ServeHandle
   const timeout = values['timeout'] === undefined ? undefined : Number(values['timeout']);
   if (timeout !== undefined && !(Number.isInteger(timeout) && timeout > 0))
     throw new AttestationError('ERR_INVALID_ARGUMENT', '--timeout must be a positive number of ms');
+  const grace = values['grace'] === undefined ? DEFAULT_GRACE_MS : Number(values['grace']);
+  if (!(Number.isInteger(grace) && grace >= 0 && grace <= 2_147_483_647))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', '--grace must be a number of ms (0 or more)');
   if (values['simulate'] === undefined && !values['configfs'])
     throw new AttestationError(
       'ERR_INVALID_ARGUMENT',
@@ -177,16 +190,53 @@ export async function startServe(args: string[], io: CliIo): Promise<ServeHandle
     `serving attested-channel/1 on ${wsPath !== undefined ? `ws://${formatHostPort(address)}${wsPath}` : formatHostPort(address)}, evidence ${source}, forwarding to ${formatHostPort(forward)}${policy ? ', clients must attest' : ''}${unpinned.length ? ` (ANY ${unpinned.join(' or ')} workload: --any-workload)` : ''}`,
   );
 
+  if (!values['configfs'] && evidence) {
+    // What a tunnel's policy must pin to accept this simulated VM (and nothing else).
+    const pin =
+      evidence.format === 'sev-snp'
+        ? { snp: { measurements: [simulated.defaults.snpMeasurement] } }
+        : { tdx: { mrTd: [simulated.defaults.tdxMrTd] } };
+    const field = evidence.format === 'sev-snp' ? 'measurement' : 'MRTD';
+    say(
+      `simulated ${field} ${evidence.format === 'sev-snp' ? pin.snp!.measurements[0] : pin.tdx!.mrTd[0]}; a tunnel's policy.json that admits this VM only: ${JSON.stringify(pin)} (with tunnel --simulated-roots)`,
+    );
+  }
+
+  // Stops listening once; resolves when the listener and every connection it accepted are closed.
+  let stopped: Promise<void> | undefined;
+  const stopAccepting = (): Promise<void> => {
+    stopped ??= new Promise<void>((resolve) => {
+      if (http) {
+        http.close(() => resolve());
+        http.closeIdleConnections();
+      } else server.close(() => resolve());
+    });
+    return stopped;
+  };
+  const openCount = () => live.size + server.pendingCount;
+
   return {
     address,
+    async drain() {
+      void stopAccepting();
+      const open = openCount();
+      say(
+        `stopping: no new connections; ${open} open session${open === 1 ? '' : 's'} may finish within ${grace} ms (signal again to close them now)`,
+      );
+      const deadline = performance.now() + grace;
+      while (openCount() > 0 && performance.now() < deadline)
+        await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, deadline - performance.now()))));
+      const left = openCount();
+      if (left > 0) say(`grace period over: closing ${left} open session${left === 1 ? '' : 's'}`);
+    },
     async close() {
+      const done = stopAccepting();
       detach?.();
       for (const c of live) c.destroy();
       for (const s of forwards) s.destroy();
-      if (http) {
-        http.closeAllConnections();
-        await new Promise<void>((resolve) => http!.close(() => resolve()));
-      } else await new Promise<void>((resolve) => server.close(() => resolve()));
+      http?.closeAllConnections();
+      await done;
+      say('stopped');
     },
   };
 }

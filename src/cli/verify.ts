@@ -234,8 +234,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     io.out(USAGE);
     return 0;
   }
-  if (positionals.length !== 1)
-    return json ? usage('give exactly one evidence file') : usageError(io, USAGE);
+  if (positionals.length !== 1) return json ? usage('give exactly one evidence file') : usageError(io, USAGE);
   const file = positionals[0]!;
 
   let request: { input: EvidenceInput; options: VerifyOptions } | undefined;

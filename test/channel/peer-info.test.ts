@@ -116,9 +116,7 @@ describe('channel.peerCertificate', () => {
     await new Promise((r) => setTimeout(r, 20));
     expect(serverSide).toBeDefined();
     expect(serverSide!.socket.getCertificate()).toBeDefined();
-    const serverCert = new X509Certificate(
-      (serverSide!.socket.getX509Certificate() as X509Certificate).raw,
-    );
+    const serverCert = new X509Certificate((serverSide!.socket.getX509Certificate() as X509Certificate).raw);
     expect(cert!.raw.equals(serverCert.raw)).toBe(true);
     // And the server sees the client's certificate the same way.
     const clientCert = serverSide!.peerCertificate;

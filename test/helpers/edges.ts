@@ -8,26 +8,19 @@ import { type AddressInfo, connect, createServer, type Server, type Socket } fro
 import { buildCertificate } from '../../src/evidence/x509/build.js';
 import { derToPem } from '../../src/evidence/x509/pem.js';
 
-/** A P-256 certificate for 127.0.0.1 / localhost, as PEM, for the OUTER TLS of a proxy. */
-export function outerTlsIdentity(): { cert: string; key: string } {
+/**
+ * A P-256 certificate for `dnsName` (default localhost) and, unless `loopbackIp` is false, the IP
+ * address 127.0.0.1, as PEM, for the OUTER TLS of a proxy.
+ */
+export function outerTlsIdentity(dnsName = 'localhost', loopbackIp = true): { cert: string; key: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  // subjectAltName: dNSName "localhost", iPAddress 127.0.0.1
-  const san = Uint8Array.from([
-    0x30,
-    0x11,
-    0x82,
-    0x09,
-    ...Buffer.from('localhost'),
-    0x87,
-    0x04,
-    127,
-    0,
-    0,
-    1,
-  ]);
+  // subjectAltName (RFC 5280 4.2.1.6): dNSName [2] and iPAddress [7], short lengths only.
+  const dns = [0x82, dnsName.length, ...Buffer.from(dnsName)];
+  const ip = loopbackIp ? [0x87, 0x04, 127, 0, 0, 1] : [];
+  const san = Uint8Array.from([0x30, dns.length + ip.length, ...dns, ...ip]);
   const der = buildCertificate({
-    subject: [['CN', 'localhost']],
-    issuer: [['CN', 'localhost']],
+    subject: [['CN', dnsName]],
+    issuer: [['CN', dnsName]],
     serial: Uint8Array.from([0x01, ...randomBytes(8)]),
     notBefore: new Date(Date.now() - 3600_000),
     notAfter: new Date(Date.now() + 86400_000),

@@ -134,7 +134,11 @@ describe('CLI with TDX quotes', () => {
     const r = await cli('verify', q('dcap-qvl__quote'), '--collateral', col('dcap-qvl__quote'), '--vek', vek);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/--vek: for SEV-SNP reports only; .* is a TDX quote/);
-    for (const opt of [['--ask', vek], ['--ark', vek], ['--kds-url', 'http://127.0.0.1:9']]) {
+    for (const opt of [
+      ['--ask', vek],
+      ['--ark', vek],
+      ['--kds-url', 'http://127.0.0.1:9'],
+    ]) {
       const j = await cli('verify', q('dcap-qvl__quote'), ...opt, '--json');
       expect(j.code, opt[0]).toBe(2);
       expect(JSON.parse(j.out).error).toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
