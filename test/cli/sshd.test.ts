@@ -198,7 +198,7 @@ describe.runIf(sshd && ssh && sshKeygen)('serve + tunnel in front of a real sshd
     await new Promise((r) => setTimeout(r, 500));
     expect(connections()).toBe(before);
     expect(serveOut.text()).not.toMatch(/#\d+ accepted/);
-    expect(serveOut.text()).toMatch(/#1 refused: ERR_PEER_REJECTED/);
+    expect(serveOut.text()).toMatch(/#1 refused 127\.0\.0\.1:\d+: ERR_PEER_REJECTED/);
     // The counter is live: the same sshd still answers a good tunnel.
     await tunnel!.close();
     await serve!.close();
