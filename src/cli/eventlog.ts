@@ -6,13 +6,12 @@
  * not drive the terminal).
  */
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { AttestationError } from '../errors.js';
 import { parseEventLog } from '../evidence/eventlog/parse.js';
 import { replayEventLog } from '../evidence/eventlog/replay.js';
 import { bootSummary } from '../evidence/eventlog/summary.js';
 import type { CliIo } from './io.js';
-import { usageError } from './io.js';
+import { oneLine, parseOptions, usageError } from './io.js';
 
 const USAGE = `usage: attested-channel eventlog <file> [--ccel [--ccel-table <file>]] [--json]
 
@@ -74,19 +73,29 @@ function flatten(value: unknown, prefix: string, out: string[]): void {
 }
 
 export async function run(args: string[], io: CliIo): Promise<number> {
-  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
+  // With --json a usage error is one JSON object too (exit 2).
+  const json = args.includes('--json');
+  const usage = (message: string): number => {
+    if (!json) return usageError(io, message);
+    io.out(
+      `${JSON.stringify({ ok: false, error: { code: 'ERR_INVALID_ARGUMENT', message: oneLine(message) } })}\n`,
+    );
+    return 2;
+  };
+  let parsed: ReturnType<typeof parseOptions<typeof OPTIONS>>;
   try {
-    parsed = parseArgs({ args, options: OPTIONS, allowPositionals: true });
+    parsed = parseOptions(args, OPTIONS, true);
   } catch (err) {
-    return usageError(io, `${(err as Error).message}\n\n${USAGE}`);
+    return json ? usage((err as Error).message) : usageError(io, `${(err as Error).message}\n\n${USAGE}`);
   }
   const o = parsed.values;
   if (o.help) {
     io.out(USAGE);
     return 0;
   }
-  if (parsed.positionals.length !== 1) return usageError(io, USAGE);
-  if (o['ccel-table'] !== undefined && !o.ccel) return usageError(io, '--ccel-table needs --ccel');
+  if (parsed.positionals.length !== 1)
+    return json ? usage('give exactly one event log file') : usageError(io, USAGE);
+  if (o['ccel-table'] !== undefined && !o.ccel) return usage('--ccel-table needs --ccel');
   const file = parsed.positionals[0]!;
   let bytes: Uint8Array;
   let table: Uint8Array | undefined;
@@ -94,10 +103,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     bytes = new Uint8Array(await readFile(file));
     if (o['ccel-table'] !== undefined) table = new Uint8Array(await readFile(o['ccel-table']));
   } catch (err) {
-    return usageError(
-      io,
-      `cannot read ${(err as Error & { path?: string }).path ?? file}: ${(err as Error).message}`,
-    );
+    return usage(`cannot read ${(err as Error & { path?: string }).path ?? file}: ${(err as Error).message}`);
   }
   try {
     const log = parseEventLog(bytes, { ccel: o.ccel === true, ...(table ? { ccelTable: table } : {}) });

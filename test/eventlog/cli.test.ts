@@ -150,4 +150,19 @@ describe('attested-channel eventlog', () => {
     expect(h.out).toMatch(/--ccel-table/);
     expect((await cli('--help')).out).toMatch(/eventlog/);
   });
+
+  it('with --json a usage error is one JSON object (exit 2); a repeated option is one', async () => {
+    for (const args of [
+      ['eventlog', '--json'],
+      ['eventlog', path(tpmName, 'eventlog.bin'), '--json', '--nope'],
+      ['eventlog', path(tpmName, 'eventlog.bin'), '--json', '--json'],
+      ['eventlog', join(dir, 'missing.bin'), '--json'],
+      ['eventlog', path(tdxName, 'ccel.bin'), '--ccel-table', path(tdxName, 'ccel-table.bin'), '--json'],
+    ]) {
+      const r = await cli(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.err).toBe('');
+      expect(JSON.parse(r.out)).toMatchObject({ ok: false, error: { code: 'ERR_INVALID_ARGUMENT' } });
+    }
+  });
 });
