@@ -3,16 +3,16 @@
  * clients, and the audit log read back after each attack.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { AuditEntry } from '../examples/key-broker/audit.js';
 import { type Broker, decide, startBroker } from '../examples/key-broker/broker.js';
-import { fetchSecret, writeSecretFile } from '../examples/key-broker/client.js';
+import { main as clientMain, fetchSecret, writeSecretFile } from '../examples/key-broker/client.js';
 import { type BrokerConfig, parseConfig } from '../examples/key-broker/config.js';
 import { AttestationError } from '../src/errors.js';
 import { simulated } from '../src/evidence/providers/simulated.js';
@@ -97,6 +97,49 @@ describe('key broker', () => {
     const entry = await waitForEntry((e) => e.decision === 'released' && e.secret === 'disk-key');
     expect(entry.peer?.measurement).toBe(GOOD);
     expect(entry.peer?.chipId).toMatch(/^[0-9a-f]{128}$/);
+  });
+
+  it('the client checks that it can write --out before it asks for the secret', async () => {
+    const released = async () =>
+      (await auditEntries()).filter((e) => e.decision === 'released' && e.secret === 'disk-key').length;
+    const errors: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      errors.push(String(chunk));
+      return true;
+    });
+    const args = [
+      '--broker',
+      `127.0.0.1:${port}`,
+      '--secret',
+      'disk-key',
+      '--simulate',
+      'snp',
+      '--measurement',
+      GOOD,
+    ];
+    try {
+      const before = await released();
+      expect(await clientMain([...args, '--out', join(dir, 'no-such-folder', 'k')])).toBe(1);
+      expect(errors.join('')).toMatch(/cannot write --out .*no-such-folder.*ENOENT/);
+      expect(await clientMain([...args, '--out', dir])).toBe(1);
+      expect(errors.join('')).toMatch(/is a folder; name a file in it/);
+      // Nothing was asked for, so nothing was released.
+      await new Promise((r) => setTimeout(r, 200));
+      expect(await released()).toBe(before);
+    } finally {
+      spy.mockRestore();
+    }
+    const out = join(dir, 'by-main.key');
+    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      expect(await clientMain([...args, '--out', out])).toBe(0);
+    } finally {
+      stdout.mockRestore();
+    }
+    expect((await readFile(out)).equals(DISK_KEY)).toBe(true);
+    expect((await stat(out)).mode & 0o777).toBe(0o600);
+    // No temporary file is left beside it.
+    expect((await readdir(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
   it('refuses another measurement with 403 naming snp.measurements', async () => {

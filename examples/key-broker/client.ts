@@ -4,12 +4,15 @@
  *
  *   npx tsx examples/key-broker/client.ts --broker 10.0.0.5:8443 --secret disk-key --out /run/keys/disk-key
  *
+ * --out is opened (a new 0600 file beside it) before the broker is asked, so an --out that cannot
+ * be written fails without a secret being released.
+ *
  * Evidence comes from configfs-tsm (Linux 6.7+ guest on SEV-SNP or TDX), or with --simulate snp|tdx
  * from the simulated platform (demo only: a broker trusts it only with "trust": "simulated").
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, lstat, open, readFile, rename, unlink } from 'node:fs/promises';
 import { request } from 'node:http';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -100,30 +103,71 @@ export async function fetchSecret(options: FetchSecretOptions): Promise<FetchSec
   }
 }
 
+/** A secret file opened before the secret is asked for: write() puts it in place, discard() drops it. */
+export interface SecretFile {
+  write(data: Uint8Array): Promise<void>;
+  discard(): Promise<void>;
+}
+
 /**
- * Writes `data` so that no other user can ever read it: a new file created with mode 0600 next to
- * the target (never following a symlink), then renamed over it, so a pre-existing file with
- * looser permissions is replaced rather than reused.
+ * Opens the file a secret will go to, before the broker is asked for it: a folder that does not
+ * exist or cannot be written, or a target that is a folder, fails here, so no secret is released
+ * (and logged as released) only to be lost. What is opened is a new file with mode 0600 next to
+ * the target (O_EXCL, never following a symlink), renamed over the target by write(), so a
+ * pre-existing file with looser permissions is replaced rather than reused.
  */
-export async function writeSecretFile(path: string, data: Uint8Array): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(
-    tmp,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-    0o600,
-  );
-  try {
-    // The umask can only remove bits, but be explicit: the mode is part of the contract.
-    await handle.chmod(0o600);
-    await handle.writeFile(data);
-    await handle.sync();
-  } catch (err) {
-    await handle.close();
-    await unlink(tmp).catch(() => {});
+export async function openSecretFile(path: string): Promise<SecretFile> {
+  const existing = await lstat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
     throw err;
+  });
+  if (existing?.isDirectory())
+    throw new AttestationError('ERR_INVALID_ARGUMENT', `--out ${path} is a folder; name a file in it`);
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  let handle: FileHandle;
+  try {
+    handle = await open(
+      tmp,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      0o600,
+    );
+  } catch (err) {
+    throw new AttestationError(
+      'ERR_INVALID_ARGUMENT',
+      `cannot write --out ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} in ${dirname(path)}`,
+      { cause: err },
+    );
   }
-  await handle.close();
-  await rename(tmp, path);
+  let settled = false;
+  const discard = async () => {
+    if (settled) return;
+    settled = true;
+    await handle.close().catch(() => {});
+    await unlink(tmp).catch(() => {});
+  };
+  return {
+    discard,
+    async write(data) {
+      if (settled) throw new Error('the secret file was already written or discarded');
+      try {
+        // The umask can only remove bits, but be explicit: the mode is part of the contract.
+        await handle.chmod(0o600);
+        await handle.writeFile(data);
+        await handle.sync();
+        await handle.close();
+        await rename(tmp, path);
+        settled = true;
+      } catch (err) {
+        await discard();
+        throw err;
+      }
+    },
+  };
+}
+
+/** Writes `data` so that no other user can ever read it (see openSecretFile). */
+export async function writeSecretFile(path: string, data: Uint8Array): Promise<void> {
+  await (await openSecretFile(path)).write(data);
 }
 
 const USAGE = `usage: client.ts --broker HOST:PORT --secret NAME --out FILE
@@ -222,21 +266,28 @@ export async function main(argv: string[]): Promise<number> {
         ...(values.trust === 'simulated' ? { trustAnchors: simulated.trustAnchors() } : {}),
       };
     }
-    const result = await fetchSecret({
-      ...target,
-      name: values.secret,
-      evidence,
-      ...(brokerVerify ? { brokerVerify } : {}),
-    });
-    if (result.status !== 200) {
-      process.stderr.write(
-        `broker refused (${result.status}): ${Buffer.from(result.body).toString('utf8').trim()}\n`,
-      );
-      return 1;
+    // Before the secret is asked for: a secret released into an --out that cannot be written would
+    // be lost, and the broker's audit log would still say it was released.
+    const file = await openSecretFile(values.out);
+    try {
+      const result = await fetchSecret({
+        ...target,
+        name: values.secret,
+        evidence,
+        ...(brokerVerify ? { brokerVerify } : {}),
+      });
+      if (result.status !== 200) {
+        process.stderr.write(
+          `broker refused (${result.status}): ${Buffer.from(result.body).toString('utf8').trim()}\n`,
+        );
+        return 1;
+      }
+      await file.write(result.body);
+      process.stdout.write(`wrote ${result.body.length} bytes to ${values.out} (mode 0600)\n`);
+      return 0;
+    } finally {
+      await file.discard();
     }
-    await writeSecretFile(values.out, result.body);
-    process.stdout.write(`wrote ${result.body.length} bytes to ${values.out} (mode 0600)\n`);
-    return 0;
   } catch (err) {
     const code = err instanceof AttestationError ? `${err.code}: ` : '';
     process.stderr.write(`failed: ${code}${err instanceof Error ? err.message : String(err)}\n`);
