@@ -49,12 +49,21 @@ export function parseOptions<T extends OptionsConfig>(
 }
 
 /**
+ * OpenSSL's error line: "<thread>:error:<code>:<library>:<function>:<reason>:<file>:<line>:<data>"
+ * (ERR_error_string_n, OpenSSL 3). Only the reason and the data mean anything to a user.
+ */
+const OPENSSL_ERROR =
+  /(?:\b[0-9A-Fa-f]+:)?error:[0-9A-Fa-f]{8}:[^:\n]*:[^:\n]*:([^:\n]*)(?::[^:\n]*:\d+:([^\n]*))?/g;
+
+/**
  * A message for one log or terminal line: OpenSSL and other libraries put newlines (and their
  * own "error:0A000086:SSL routines::" prefixes) into messages, which would split a line in two.
  */
 export function oneLine(message: string): string {
   return message
-    .replace(/error:[0-9A-Fa-f]{8}:[^:]*:[^:]*:/g, '')
+    .replace(OPENSSL_ERROR, (_m, reason: string, data: string | undefined) =>
+      data ? `${reason} (${data})` : reason,
+    )
     .replace(/\s*[\r\n]+\s*/g, '; ')
     .replace(/[\s:;]+$/, '')
     .trim();

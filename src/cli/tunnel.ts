@@ -144,12 +144,22 @@ async function outerOptions(
   return out;
 }
 
-/** What to do when the outer connection (to a proxy) failed for want of --ca, --servername, --header. */
-function proxyHint(
+/**
+ * What to do when connecting failed short of attestation: nothing listening, a server that is not
+ * attested-channel serve, or an outer connection (to a proxy) without --ca, --servername, --header.
+ */
+function connectHint(
   err: AttestationError,
   target: Target,
   outer: Pick<AttestedConnectOptions, 'tls' | 'headers'>,
 ): string {
+  if (err.code === 'ERR_CONNECTION_CLOSED' && /ECONNREFUSED/.test(err.message))
+    return ' (nothing listens at --connect: is attested-channel serve running there?)';
+  if (
+    err.code === 'ERR_TLS' &&
+    /no application protocol|protocol version|wrong version number/i.test(err.message)
+  )
+    return " (the server at --connect does not speak attested-channel/1 over TLS 1.3: is it serve's --listen address?)";
   if (!('url' in target)) return '';
   const status = err.details['status'];
   if (err.code === 'ERR_CONNECTION_CLOSED' && (status === 401 || status === 403 || status === 407))
@@ -265,7 +275,8 @@ export async function startTunnel(args: string[], io: CliIo): Promise<TunnelHand
         const e =
           err instanceof AttestationError ? err : new AttestationError('ERR_CONNECTION_CLOSED', String(err));
         const peer = typeof e.details['peerCode'] === 'string' ? ` (peer said ${e.details['peerCode']})` : '';
-        const hint = simulatedRootHint(e, values['simulated-roots'] === true) || proxyHint(e, target, outer);
+        const hint =
+          simulatedRootHint(e, values['simulated-roots'] === true) || connectHint(e, target, outer);
         say(
           `#${id} refused ${from} → ${targetText}: ${e.code}${peer} — ${oneLine(e.message)}${hint}; local connection closed`,
         );

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +29,17 @@ async function waitFor(cond: () => boolean, what: string, ms = 15_000): Promise<
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 function dial(p: number): Promise<Socket> {
@@ -158,6 +169,47 @@ describe('usage errors of serve and tunnel', () => {
     await expect(
       connectWebSocket('ws://127.0.0.1:1/', { headers: { a: 1 as unknown as string } }),
     ).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+  });
+});
+
+describe('tunnel messages say what to do, on one line', () => {
+  it('a TLS server that is not serve: OpenSSL reason only, and a hint; nothing listening: a hint', async () => {
+    const { createServer: createTlsServer } = await import('node:tls');
+    const id = outerTlsIdentity();
+    const other = createTlsServer({ cert: id.cert, key: id.key, ALPNProtocols: ['h2'] }, (c) => c.end());
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+    try {
+      for (const [target, re] of [
+        [
+          `127.0.0.1:${port(other)}`,
+          /ERR_TLS — transport: tlsv1 alert no application protocol \(SSL alert number 120\) \(the server at --connect does not speak attested-channel\/1 over TLS 1\.3/,
+        ],
+        [`127.0.0.1:${await freePort()}`, /ERR_CONNECTION_CLOSED .*\(nothing listens at --connect/],
+      ] as const) {
+        const out = sink();
+        const tunnel = await startTunnel(
+          ['--listen', '127.0.0.1:0', '--connect', target, '--policy', pinned],
+          out.io,
+        );
+        try {
+          const local = await dial(tunnel.address.port);
+          local.on('error', () => {});
+          await new Promise((r) => local.once('close', r));
+          await waitFor(() => /#1 refused/.test(out.text()), 'the refusal');
+        } finally {
+          await tunnel.close();
+        }
+        const line = out
+          .text()
+          .split('\n')
+          .find((l) => l.includes('#1 refused'))!;
+        expect(line).toMatch(re);
+        // No OpenSSL error-queue text: thread id, error code, source file and line.
+        expect(line).not.toMatch(/error:[0-9A-F]{8}|\.c:\d+|[0-9A-F]{12,}:/i);
+      }
+    } finally {
+      other.close();
+    }
   });
 });
 
