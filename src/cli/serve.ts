@@ -214,6 +214,7 @@ export async function startServe(args: string[], io: CliIo): Promise<ServeHandle
     return stopped;
   };
   const openCount = () => live.size + server.pendingCount;
+  let closing = false;
 
   return {
     address,
@@ -224,12 +225,15 @@ export async function startServe(args: string[], io: CliIo): Promise<ServeHandle
         `stopping: no new connections; ${open} open session${open === 1 ? '' : 's'} may finish within ${grace} ms (signal again to close them now)`,
       );
       const deadline = performance.now() + grace;
-      while (openCount() > 0 && performance.now() < deadline)
+      while (!closing && openCount() > 0 && performance.now() < deadline)
         await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, deadline - performance.now()))));
       const left = openCount();
-      if (left > 0) say(`grace period over: closing ${left} open session${left === 1 ? '' : 's'}`);
+      if (!closing && left > 0)
+        say(`grace period over: closing ${left} open session${left === 1 ? '' : 's'}`);
     },
     async close() {
+      // A drain still waiting (a second signal came) stops waiting.
+      closing = true;
       const done = stopAccepting();
       detach?.();
       for (const c of live) c.destroy();

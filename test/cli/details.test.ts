@@ -274,6 +274,68 @@ describe('serve --simulate', () => {
   });
 });
 
+describe('SIGTERM on serve, in this process', () => {
+  it('a second signal closes the open sessions at once, whatever --grace is left', async () => {
+    const echo = await echoServer();
+    const out = sink();
+    const done = main(
+      [
+        'serve',
+        '--listen',
+        '127.0.0.1:0',
+        '--forward',
+        `127.0.0.1:${port(echo.server)}`,
+        '--simulate',
+        'snp',
+        '--grace',
+        '600000',
+      ],
+      out.io,
+    );
+    let tunnel: Awaited<ReturnType<typeof startTunnel>> | undefined;
+    try {
+      await waitFor(
+        () => /serving attested-channel\/1 on 127\.0\.0\.1:\d+/.test(out.text()),
+        'serve to start',
+      );
+      const servePort = Number(/on 127\.0\.0\.1:(\d+)/.exec(out.text())![1]);
+      tunnel = await startTunnel(
+        [
+          '--listen',
+          '127.0.0.1:0',
+          '--connect',
+          `127.0.0.1:${servePort}`,
+          '--policy',
+          pinned,
+          '--simulated-roots',
+        ],
+        sink().io,
+      );
+      const local = await dial(tunnel.address.port);
+      local.on('error', () => {});
+      const back = readBytes(local, 2);
+      local.write('hi');
+      expect((await back).toString()).toBe('hi');
+      const closed = new Promise<void>((r) => local.once('close', () => r()));
+      process.emit('SIGTERM');
+      await waitFor(
+        () => /stopping: no new connections; 1 open session may finish within 600000 ms/.test(out.text()),
+        'the drain',
+      );
+      const at = Date.now();
+      process.emit('SIGTERM');
+      expect(await done).toBe(0);
+      await closed;
+      expect(Date.now() - at).toBeLessThan(5_000);
+      expect(out.text()).not.toMatch(/grace period over/);
+      expect(out.text()).toMatch(/ stopped\n/);
+    } finally {
+      await tunnel?.close();
+      await closeServer(echo.server);
+    }
+  }, 60_000);
+});
+
 describe('SIGTERM on serve (a process of its own)', () => {
   it('stops accepting, lets an open session carry on, then closes what is left after --grace', async () => {
     const echo = await echoServer();
