@@ -106,8 +106,9 @@ export class AttestedChannel extends Duplex {
         this.#fail(
           new AttestationError(
             'ERR_ATTESTATION_TIMEOUT',
-            // The budget left after connecting is fractional; "499.828845 ms" helps nobody.
-            `TLS handshake not done within ${Math.round(params.timeoutMs)} ms`,
+            // The timeout the caller set, not the fractional budget left after connecting
+            // ("499.828845 ms"), which names no setting.
+            `TLS handshake not done within the ${params.options.timeout ?? DEFAULT_TIMEOUT_MS} ms timeout`,
           ),
         ),
       params.timeoutMs,

@@ -203,9 +203,7 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
       },
       (err: AttestationError) => {
         this.#pending.delete(channel);
-        // Who was refused, for the logs (this error object is this connection's own).
-        if (remote !== undefined) err.details.remote = remote;
-        this.emit('attestationError', err);
+        this.emit('attestationError', remote === undefined ? err : withRemote(err, remote));
       },
     );
     return channel;
@@ -216,6 +214,20 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
 export interface PeerAddress {
   remoteAddress?: string | undefined;
   remotePort?: number | undefined;
+}
+
+/**
+ * The error with the refused client's address in its details, for the logs. A copy: the same
+ * error object can be shared by several connections (a collateral fetch that failed once for all
+ * the verifications waiting on it), and each must name its own client.
+ */
+function withRemote(err: AttestationError, remote: string): AttestationError {
+  const copy = new AttestationError(err.code, err.message, {
+    ...(err.cause === undefined ? {} : { cause: err.cause }),
+    details: { ...err.details, remote },
+  });
+  if (err.stack) copy.stack = err.stack;
+  return copy;
 }
 
 /** "203.0.113.7:51522" or "[2001:db8::7]:51522"; undefined when the address is not known. */

@@ -83,6 +83,35 @@ describe("attestationError's details.remote", () => {
     client.terminate();
   });
 
+  it('one error object shared by two refusals: each attestationError names its own client', async () => {
+    const { INTERNAL } = await import('../../src/channel/options.js');
+    const { AttestationError: AE } = await import('../../src/errors.js');
+    // As a collateral fetch that failed once for every verification waiting on it.
+    const shared = new AE('ERR_COLLATERAL_UNAVAILABLE', 'KDS unreachable');
+    const server = createAttestedServer({
+      evidence: simulated.snp(),
+      verify,
+      [INTERNAL]: { verifier: async () => Promise.reject(shared) },
+    } as Parameters<typeof createAttestedServer>[0]);
+    const port = await listening(server);
+    const seen: AttestationError[] = [];
+    server.on('attestationError', (e) => seen.push(e));
+    const clients: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const sock = netConnect({ host: '127.0.0.1', port });
+      await once(sock, 'connect');
+      clients.push(`127.0.0.1:${sock.localPort}`);
+      await expect(
+        attestedConnect({ socket: sock, evidence: simulated.snp(), verify }),
+      ).rejects.toMatchObject({ code: 'ERR_PEER_REJECTED' });
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    expect(seen.map((e) => e.code)).toEqual(['ERR_COLLATERAL_UNAVAILABLE', 'ERR_COLLATERAL_UNAVAILABLE']);
+    expect(seen.map((e) => e.details.remote)).toEqual(clients);
+    // The shared object itself is left as it was.
+    expect(shared.details).toEqual({});
+  });
+
   it('accept(duplex, peer) takes the address from the caller; IPv6 in brackets', async () => {
     const server = createAttestedServer({ evidence: simulated.snp(), verify });
     const { duplexPair } = await import('./helpers.js');
@@ -145,7 +174,7 @@ describe('channel.peerCertificate', () => {
 });
 
 describe('timeout messages', () => {
-  it('name whole milliseconds ("within 300 ms", not "within 299.8 ms")', async () => {
+  it('name the timeout that was set ("the 300 ms timeout", not "299.828845 ms" left)', async () => {
     const { createServer } = await import('node:net');
     const silent = createServer(() => {});
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
@@ -157,6 +186,6 @@ describe('timeout messages', () => {
       (e) => e,
     )) as AttestationError;
     expect(err.code).toBe('ERR_ATTESTATION_TIMEOUT');
-    expect(err.message).toBe('TLS handshake not done within 300 ms');
+    expect(err.message).toBe('TLS handshake not done within the 300 ms timeout');
   });
 });
