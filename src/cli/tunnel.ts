@@ -292,8 +292,14 @@ export async function startTunnel(args: string[], io: CliIo): Promise<TunnelHand
       resolve({ host: listen.host, port: typeof a === 'object' && a ? a.port : listen.port });
     });
   });
+  // The proxy settings in force, header names only (their values are often credentials).
+  const via = [
+    ...(values['ca'] !== undefined ? [`proxy CA ${values['ca']}`] : []),
+    ...(outer.tls?.servername !== undefined ? [`proxy name ${outer.tls.servername}`] : []),
+    ...(outer.headers ? [`headers ${Object.keys(outer.headers).join(', ')}`] : []),
+  ];
   say(
-    `tunnel listening on ${formatHostPort(address)} → ${targetText}; each connection must attest${values['simulated-roots'] ? ' (simulated roots: TESTING ONLY)' : ''}${unpinned.length ? `; ANY ${unpinned.join(' or ')} workload is accepted (--any-workload)` : ''}`,
+    `tunnel listening on ${formatHostPort(address)} → ${targetText}${via.length ? ` (${via.join('; ')})` : ''}; each connection must attest${values['simulated-roots'] ? ' (simulated roots: TESTING ONLY)' : ''}${unpinned.length ? `; ANY ${unpinned.join(' or ')} workload is accepted (--any-workload)` : ''}`,
   );
   return {
     address,

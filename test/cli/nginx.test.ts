@@ -192,7 +192,10 @@ http {
         `#1 accepted .* → wss://127\\.0\\.0\\.1:${proxyPort}/vm: sev-snp Milan measurement ${simulated.defaults.snpMeasurement}`,
       ),
     );
-    // The token is a secret: it is never printed.
+    // The start line names the proxy settings; the token is a secret: it is never printed.
+    expect(r.text).toMatch(
+      /tunnel listening on .* \(proxy CA .*proxy-ca\.pem; proxy name proxy\.test; headers Authorization\)/,
+    );
     expect(r.text).not.toContain('s3cret');
   });
 
