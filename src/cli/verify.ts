@@ -113,8 +113,9 @@ function isSelfIssued(der: Uint8Array, what: string): boolean {
 }
 
 /**
- * --ask: one ASK/ASVK, or the two-certificate bundle AMD KDS serves at .../cert_chain (ASK then
- * ARK, AMD SEV-SNP firmware ABI / KDS interface spec); the self-issued one of a bundle is the ARK.
+ * --ask: one ASK/ASVK, or the two-certificate PEM AMD KDS serves at /{vcek,vlek}/v1/{product}/
+ * cert_chain (ASK or ASVK, then ARK: KdsClient.getCertChain reads the same); the self-issued one
+ * of a bundle is taken as the ARK, so either order works.
  */
 async function readAsk(path: string): Promise<{ ask: Uint8Array; ark?: Uint8Array }> {
   const certs = await readCerts(path, '--ask', 2);
