@@ -26,7 +26,9 @@ export type ErrorCode =
   | 'ERR_PROVIDER_FAILED'
   // Caller mistakes and cancellation.
   | 'ERR_INVALID_ARGUMENT'
-  | 'ERR_ABORTED';
+  | 'ERR_ABORTED'
+  // A bug in this library (or in a dependency): never the peer's or the caller's fault.
+  | 'ERR_INTERNAL';
 
 export const ERROR_CODES: readonly ErrorCode[] = [
   'ERR_EVIDENCE_MALFORMED',
@@ -48,6 +50,7 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'ERR_PROVIDER_FAILED',
   'ERR_INVALID_ARGUMENT',
   'ERR_ABORTED',
+  'ERR_INTERNAL',
 ];
 
 export interface AttestationErrorOptions {
@@ -83,4 +86,39 @@ export function asAttestationError(err: unknown, fallback: ErrorCode, message?: 
   if (err instanceof AttestationError) return err;
   const text = err instanceof Error ? err.message : String(err);
   return new AttestationError(fallback, message ? `${message}: ${text}` : text, { cause: err });
+}
+
+/**
+ * What a public function turns a failure into on its way out: an AttestationError as it is, an
+ * abort of the caller's signal as ERR_ABORTED, anything else (a TypeError from a bug, a dependency's
+ * own error) as ERR_INTERNAL with the original as `cause`, so a bug is never reported as bad input.
+ */
+export function atBoundary(err: unknown, signal?: AbortSignal, what = 'internal error'): AttestationError {
+  if (err instanceof AttestationError) return err;
+  if (signal?.aborted) return new AttestationError('ERR_ABORTED', 'aborted', { cause: signal.reason });
+  const text = err instanceof Error ? err.message : String(err);
+  return new AttestationError('ERR_INTERNAL', `${what}: ${text}`, { cause: err });
+}
+
+/** An options argument: undefined means `{}`; anything but a non-null object is ERR_INVALID_ARGUMENT. */
+export function optionsArg<T extends object>(value: T | undefined, who: string): T {
+  if (value === undefined) return {} as T;
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: options must be an object`);
+  return value;
+}
+
+/** Rejects with ERR_INVALID_ARGUMENT unless `signal` is undefined or an AbortSignal. */
+export function signalArg(signal: unknown, who: string): AbortSignal | undefined {
+  if (signal === undefined || signal instanceof AbortSignal) return signal;
+  throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: signal must be an AbortSignal`);
+}
+
+/**
+ * An AttestationError as it is; anything else as ERR_INTERNAL with `cause`. The message names only
+ * `doing`: it travels to the peer in an ALERT, and the original error's text is ours, not theirs.
+ */
+export function internalError(err: unknown, doing: string): AttestationError {
+  if (err instanceof AttestationError) return err;
+  return new AttestationError('ERR_INTERNAL', `internal error while ${doing}`, { cause: err });
 }

@@ -2,7 +2,7 @@
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
-import { AttestationError } from '../errors.js';
+import { AttestationError, signalArg } from '../errors.js';
 import { PROTOCOL_ID } from './binder.js';
 import { AttestedChannel } from './channel.js';
 import { createTlsIdentity, secureContextFor, type TlsIdentity } from './identity.js';
@@ -68,8 +68,10 @@ export async function attestedConnect(options: AttestedConnectOptions): Promise<
     );
   if (socket !== undefined && (typeof socket?.write !== 'function' || typeof socket?.on !== 'function'))
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'attestedConnect: socket must be a Duplex stream');
-  if (signal?.aborted)
-    throw new AttestationError('ERR_ABORTED', 'aborted before connecting', { cause: signal.reason });
+  if (host !== undefined && typeof host !== 'string')
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'attestedConnect: host must be a string');
+  if (signalArg(signal, 'attestedConnect')?.aborted)
+    throw new AttestationError('ERR_ABORTED', 'aborted before connecting', { cause: signal!.reason });
   const internals = (options as { [INTERNAL]?: ChannelInternals })[INTERNAL];
   const timeout = options.timeout ?? DEFAULT_TIMEOUT_MS;
   const started = performance.now();

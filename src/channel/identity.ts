@@ -7,7 +7,7 @@ import {
   createPublicKey,
   constants as cryptoConstants,
   generateKeyPairSync,
-  type KeyObject,
+  KeyObject,
   randomBytes,
 } from 'node:crypto';
 import { createSecureContext, type SecureContext } from 'node:tls';
@@ -39,8 +39,14 @@ export interface CreateTlsIdentityOptions {
 }
 
 export function createTlsIdentity(options: CreateTlsIdentityOptions = {}): TlsIdentity {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  if (typeof options !== 'object' || options === null)
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'options must be an object');
   const notBefore = options.notBefore ?? new Date(Date.now() - 3_600_000);
+  if (!(notBefore instanceof Date && Number.isFinite(notBefore.getTime())))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'notBefore must be a valid Date');
+  if (options.commonName !== undefined && typeof options.commonName !== 'string')
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'commonName must be a string');
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const lifetime = options.lifetimeMs ?? 365 * 24 * 3_600_000;
   if (!(Number.isFinite(lifetime) && lifetime > 0))
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'lifetimeMs must be a positive number');
@@ -71,8 +77,10 @@ export function createTlsIdentity(options: CreateTlsIdentityOptions = {}): TlsId
 
 /** Wraps an existing key and certificate (the certificate's key must be the private key's). */
 export function identityFrom(key: KeyObject, cert: Uint8Array): TlsIdentity {
-  if (key.type !== 'private')
+  if (!(key instanceof KeyObject) || key.type !== 'private')
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'identity key must be a private key');
+  if (!(cert instanceof Uint8Array))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'identity certificate must be a Uint8Array (DER)');
   parseCertificate(cert, 'ERR_INVALID_ARGUMENT');
   // Byte for byte as in the certificate: what a peer hashes into the binder (protocol.md §5).
   const spki = certificateSpki(cert, 'ERR_INVALID_ARGUMENT');

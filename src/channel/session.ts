@@ -10,7 +10,7 @@
  * nothing); DATA before open is a protocol error; after open either side may re-attest, one
  * exchange per direction at a time, never with a context seen before on this connection.
  */
-import { AttestationError } from '../errors.js';
+import { AttestationError, internalError } from '../errors.js';
 import { bytesToHex } from '../evidence/bytes.js';
 import type { Claims } from '../evidence/types.js';
 import { type CmwCollection, type DecodedCmw, decodeCmw } from './cmw.js';
@@ -165,8 +165,9 @@ export class Session {
     try {
       this.#dispatch(event, out);
     } catch (err) {
-      if (!(err instanceof AttestationError)) throw err;
-      this.#fail(err, out, true);
+      // A non-AttestationError is a bug here, not the peer's doing: fail as ERR_INTERNAL rather than
+      // throw out of a socket 'data' handler (which would take the whole process down).
+      this.#fail(internalError(err, 'handling a channel event'), out, true);
     }
     return out;
   }

@@ -114,6 +114,10 @@ function toStream(ws: WebSocket): Duplex {
  * ERR_ATTESTATION_TIMEOUT, ERR_ABORTED.
  */
 export function connectWebSocket(url: string | URL, options: WebSocketConnectOptions = {}): Promise<Duplex> {
+  if (typeof options !== 'object' || options === null)
+    return Promise.reject(new AttestationError('ERR_INVALID_ARGUMENT', 'options must be an object'));
+  if (typeof url !== 'string' && !(url instanceof URL))
+    return Promise.reject(new AttestationError('ERR_INVALID_ARGUMENT', 'url must be a string or a URL'));
   let target: URL;
   try {
     target = new URL(url);
@@ -148,6 +152,8 @@ export function connectWebSocket(url: string | URL, options: WebSocketConnectOpt
   if (!(Number.isFinite(timeout) && timeout > 0))
     return Promise.reject(new AttestationError('ERR_INVALID_ARGUMENT', 'timeout must be a positive number'));
   const { signal } = options;
+  if (signal !== undefined && !(signal instanceof AbortSignal))
+    return Promise.reject(new AttestationError('ERR_INVALID_ARGUMENT', 'signal must be an AbortSignal'));
   if (signal?.aborted)
     return Promise.reject(
       new AttestationError('ERR_ABORTED', 'aborted before connecting', { cause: signal.reason }),

@@ -20,7 +20,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AttestationError } from '../errors.js';
+import { AttestationError, signalArg } from '../errors.js';
 import type { CollateralFetchOptions } from './types.js';
 
 export interface CollateralFetcherOptions extends CollateralFetchOptions {
@@ -181,6 +181,8 @@ export class CollateralFetcher {
   requests = 0;
 
   constructor(options: CollateralFetcherOptions = {}) {
+    if (typeof options !== 'object' || options === null)
+      throw new AttestationError('ERR_INVALID_ARGUMENT', 'options must be an object');
     if (options.baseUrl === undefined)
       throw new AttestationError('ERR_INVALID_ARGUMENT', 'CollateralFetcher needs a baseUrl');
     let base: URL;
@@ -217,13 +219,16 @@ export class CollateralFetcher {
 
   /** The absolute URL for a path under baseUrl (query included). */
   url(path: string): string {
+    if (typeof path !== 'string') throw new AttestationError('ERR_INVALID_ARGUMENT', 'path must be a string');
     return this.baseUrl + (path.startsWith('/') ? path : `/${path}`);
   }
 
   /** Fetches `path` (relative to baseUrl, with its query), from a cache when it can. */
   async get(path: string, options: GetOptions = {}): Promise<FetchResult> {
+    if (typeof options !== 'object' || options === null)
+      throw new AttestationError('ERR_INVALID_ARGUMENT', 'options must be an object');
     const url = this.url(path);
-    const signal = options.signal;
+    const signal = signalArg(options.signal, 'CollateralFetcher.get');
     if (signal?.aborted) throw aborted(signal);
     const offline = this.offline || options.offline === true;
     const now = this.o.clock();

@@ -2,7 +2,7 @@
  * The one entry point for evidence of any format: detect, then run that format's pipeline
  * (parse → verify → appraise → claims), then the caller's own check.
  */
-import { AttestationError, asAttestationError } from '../errors.js';
+import { AttestationError, asAttestationError, atBoundary, optionsArg, signalArg } from '../errors.js';
 import { checkFormat } from './appraise.js';
 import { parsePolicy } from './policy.js';
 import { reportDataOf as snpReportDataOf } from './snp/report.js';
@@ -18,6 +18,8 @@ export const SNP_REPORT_SIZE = 0x4a0;
  * u16 attestation key type 2 and u32 TEE type; an SNP report with a u32 version (< 2^16).
  */
 export function detectFormat(report: Uint8Array): EvidenceFormat | undefined {
+  if (!(report instanceof Uint8Array))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'detectFormat: report must be a Uint8Array');
   if (report.length >= 8 && report[2] === 2 && report[3] === 0) {
     const tee = report[4]! | (report[5]! << 8) | (report[6]! << 16) | (report[7]! << 24);
     if (tee === 0x81) return 'tdx';
@@ -37,19 +39,82 @@ export function reportDataOf(report: Uint8Array): Uint8Array | undefined {
   return undefined;
 }
 
-function checkInput(input: EvidenceInput): void {
-  if (typeof input !== 'object' || input === null || !(input.report instanceof Uint8Array))
-    throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.report must be a Uint8Array');
-  if (input.vek !== undefined && !(input.vek instanceof Uint8Array))
-    throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.vek must be a Uint8Array (DER)');
+function isBytes(v: unknown): boolean {
+  return v instanceof Uint8Array;
 }
 
-export async function verifyEvidence(input: EvidenceInput, options: VerifyOptions = {}): Promise<Claims> {
-  checkInput(input);
+function checkInput(input: EvidenceInput): void {
+  if (typeof input !== 'object' || input === null || !isBytes(input.report))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.report must be a Uint8Array');
+  if (input.vek !== undefined && !isBytes(input.vek))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.vek must be a Uint8Array (DER)');
+  const chain: unknown = input.chain;
+  if (
+    chain !== undefined &&
+    typeof chain !== 'string' &&
+    !isBytes(chain) &&
+    !(Array.isArray(chain) && chain.every((c) => typeof c === 'string' || isBytes(c)))
+  )
+    throw new AttestationError(
+      'ERR_INVALID_ARGUMENT',
+      'input.chain must be a PEM string, a Uint8Array or an array of them',
+    );
+  const collateral: unknown = input.collateral;
+  if (
+    collateral !== undefined &&
+    typeof collateral !== 'string' &&
+    (typeof collateral !== 'object' || collateral === null || Array.isArray(collateral))
+  )
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.collateral must be an object or its JSON text');
+}
+
+function checkOptions(options: VerifyOptions): void {
   if (options.now !== undefined && !(options.now instanceof Date && Number.isFinite(options.now.getTime())))
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.now must be a valid Date');
+  signalArg(options.signal, 'verifyEvidence');
+  if (options.check !== undefined && typeof options.check !== 'function')
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.check must be a function');
+  if (options.offline !== undefined && typeof options.offline !== 'boolean')
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.offline must be a boolean');
+  const anchors: unknown = options.trustAnchors;
+  if (anchors !== undefined) {
+    if (typeof anchors !== 'object' || anchors === null)
+      throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.trustAnchors must be an object');
+    for (const key of ['amdArks', 'intelRoots'] as const) {
+      const list: unknown = (anchors as Record<string, unknown>)[key];
+      if (list !== undefined && !(Array.isArray(list) && list.every(isBytes)))
+        throw new AttestationError(
+          'ERR_INVALID_ARGUMENT',
+          `options.trustAnchors.${key} must be an array of Uint8Array`,
+        );
+    }
+  }
+  for (const key of ['kds', 'pcs'] as const) {
+    const client: unknown = options[key];
+    if (client !== undefined && (typeof client !== 'object' || client === null))
+      throw new AttestationError('ERR_INVALID_ARGUMENT', `options.${key} must be an object`);
+  }
+}
+
+/**
+ * Only AttestationError leaves: an abort of `signal` is ERR_ABORTED whatever threw it, and an
+ * error that is neither (a bug) is ERR_INTERNAL with its cause rather than a verdict on the evidence.
+ */
+export async function verifyEvidence(input: EvidenceInput, options: VerifyOptions = {}): Promise<Claims> {
+  const opts = optionsArg(options, 'verifyEvidence');
+  try {
+    return await verifyChecked(input, opts);
+  } catch (err) {
+    throw atBoundary(err, opts.signal instanceof AbortSignal ? opts.signal : undefined, 'verifyEvidence');
+  }
+}
+
+async function verifyChecked(input: EvidenceInput, options: VerifyOptions): Promise<Claims> {
+  checkInput(input);
+  checkOptions(options);
   const policy = parsePolicy(options.policy);
-  options.signal?.throwIfAborted();
+  if (options.signal?.aborted)
+    throw new AttestationError('ERR_ABORTED', 'verification aborted', { cause: options.signal.reason });
   const format = detectFormat(input.report);
   // Before any signature or collateral work: a format the policy does not name is refused as
   // such, and costs no fetch. appraiseClaims() checks it again on the verified claims.

@@ -179,6 +179,8 @@ function snpCerts(report: Uint8Array, auxblob: Uint8Array): Pick<EvidenceInput, 
  * Rejects with ERR_PROVIDER_UNAVAILABLE when the folder is missing or the provider is unknown.
  */
 export async function configfsTsm(options: ConfigfsTsmOptions = {}): Promise<EvidenceProvider> {
+  if (typeof options !== 'object' || options === null)
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'options must be an object');
   const root = options.root ?? DEFAULT_TSM_ROOT;
   const fs = options.fs ?? nodeTsmFileSystem;
   const privlevel = options.privlevel;

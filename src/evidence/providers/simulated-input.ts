@@ -51,6 +51,8 @@ export function reportDataArg(reportData: unknown): Uint8Array {
 
 /** AbortSignal.throwIfAborted() throws a DOMException; the library throws only AttestationError. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal !== undefined && !(signal instanceof AbortSignal))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'signal must be an AbortSignal');
   if (signal?.aborted)
     throw new AttestationError('ERR_ABORTED', 'evidence request aborted', { cause: signal.reason });
 }

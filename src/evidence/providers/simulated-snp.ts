@@ -327,6 +327,8 @@ export interface AmdCrlOptions {
 
 /** A CRL signed by the simulated ARK, as KDS serves at /vcek/v1/{product}/crl (DER). */
 export function simulatedAmdCrl(options: AmdCrlOptions = {}): Uint8Array {
+  if (typeof options !== 'object' || options === null)
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'options must be an object');
   const product = checkProduct(options.product ?? 'Milan');
   for (const s of options.revoked ?? [])
     if (!(s instanceof Uint8Array) || s.length === 0)

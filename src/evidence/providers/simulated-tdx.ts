@@ -407,6 +407,8 @@ export function simulatedTdxCollateral(
     teeTcbSvn?: Uint8Array | string;
   } = {},
 ): TdxCollateral {
+  if (typeof options !== 'object' || options === null)
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'options must be an object');
   const status = options.tcbStatus ?? 'UpToDate';
   if (!SIMULATED_TCB_STATUSES.includes(status))
     throw new AttestationError(

@@ -24,6 +24,8 @@ export class KdsClient implements CollateralClient {
   readonly fetcher: CollateralFetcher;
 
   constructor(options: CollateralFetcherOptions = {}) {
+    if (typeof options !== 'object' || options === null)
+      throw new AttestationError('ERR_INVALID_ARGUMENT', 'options must be an object');
     this.fetcher = new CollateralFetcher({ ...options, baseUrl: options.baseUrl ?? AMD_KDS_URL });
   }
 

@@ -139,6 +139,8 @@ export class PcsClient implements CollateralClient {
   private readonly rootCrl: { fetcher: CollateralFetcher; path: string };
 
   constructor(options: PcsClientOptions = {}) {
+    if (typeof options !== 'object' || options === null)
+      throw new AttestationError('ERR_INVALID_ARGUMENT', 'options must be an object');
     const { rootCrlUrl, ...rest } = options;
     this.fetcher = new CollateralFetcher({ ...rest, baseUrl: rest.baseUrl ?? INTEL_PCS_BASE_URL });
     let url: URL;
