@@ -13,7 +13,7 @@ import { type Policy, parsePolicy } from '../evidence/policy.js';
 import { configfsTsm } from '../evidence/providers/configfs-tsm.js';
 import { simulated } from '../evidence/providers/simulated.js';
 import type { Claims, EvidenceFormat, EvidenceProvider } from '../evidence/types.js';
-import { type CliIo, usageError } from './io.js';
+import { type CliIo, printable, usageError } from './io.js';
 
 export interface HostPort {
   host: string;
@@ -181,7 +181,7 @@ export function commandFailure(io: CliIo, command: string, usage: string, err: u
   )
     return usageError(io, `${command}: ${err.message}\n\n${usage}`);
   io.err(
-    `attested-channel ${command}: ${err instanceof AttestationError ? `${err.code} ` : ''}${String((err as Error)?.message ?? err)}\n`,
+    `attested-channel ${command}: ${err instanceof AttestationError ? `${err.code} ` : ''}${printable(String((err as Error)?.message ?? err))}\n`,
   );
   return 1;
 }

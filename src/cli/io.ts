@@ -68,3 +68,23 @@ export function oneLine(message: string): string {
     .replace(/[\s:;]+$/, '')
     .trim();
 }
+
+/**
+ * Text safe to print on one log line: control characters (C0, DEL, C1 — newlines, ANSI escape
+ * sequences), Unicode line/paragraph separators and bidirectional overrides become visible escapes,
+ * and a backslash is doubled so an escape cannot be forged. Every line the CLI prints that carries a
+ * peer's words (an ALERT reason, a peer's code, claims) goes through it: a peer must not be able to
+ * forge log lines ("\n#999 accepted …") or drive the operator's terminal.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\\\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    if (c === '\\') return '\\\\';
+    if (c === '\n') return '\\n';
+    if (c === '\r') return '\\r';
+    if (c === '\t') return '\\t';
+    const code = c.charCodeAt(0);
+    return code <= 0xff
+      ? `\\x${code.toString(16).padStart(2, '0')}`
+      : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}

@@ -22,7 +22,7 @@ import {
   simulatedRootHint,
   splice,
 } from './endpoint-args.js';
-import { type CliIo, oneLine, parseOptions } from './io.js';
+import { type CliIo, oneLine, parseOptions, printable } from './io.js';
 
 export const SERVE_USAGE = `usage: attested-channel serve --listen HOST:PORT --forward HOST:PORT
          (--simulate snp | --simulate tdx | --configfs [--configfs-root DIR])
@@ -113,7 +113,8 @@ export async function startServe(args: string[], io: CliIo): Promise<ServeHandle
     configfsRoot: values['configfs-root'] as string | undefined,
   });
 
-  const say = (line: string) => io.out(`${new Date().toISOString()} ${line}\n`);
+  // Lines carry the peer's words (ALERT reasons, codes, claims): escaped, so they stay one line.
+  const say = (line: string) => io.out(`${new Date().toISOString()} ${printable(line)}\n`);
   const server = createAttestedServer({
     evidence,
     // The forwarded service sees the client's half-close (e.g. ssh's EOF) as it would over TCP.

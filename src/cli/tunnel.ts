@@ -23,7 +23,7 @@ import {
   simulatedRootHint,
   splice,
 } from './endpoint-args.js';
-import { type CliIo, oneLine, parseOptions } from './io.js';
+import { type CliIo, oneLine, parseOptions, printable } from './io.js';
 
 export const TUNNEL_USAGE = `usage: attested-channel tunnel --listen HOST:PORT --connect HOST:PORT|ws://…|wss://… --policy FILE
          [--simulated-roots] [--any-workload] [--simulate snp|tdx | --configfs [--configfs-root DIR]]
@@ -237,7 +237,8 @@ export async function startTunnel(args: string[], io: CliIo): Promise<TunnelHand
   };
   const targetText = 'url' in target ? target.url : formatHostPort(target);
 
-  const say = (line: string) => io.out(`${new Date().toISOString()} ${line}\n`);
+  // Lines carry the peer's words (ALERT reasons, codes, claims): escaped, so they stay one line.
+  const say = (line: string) => io.out(`${new Date().toISOString()} ${printable(line)}\n`);
   const locals = new Set<Socket>();
   const channels = new Set<AttestedChannel>();
   const aborts = new Set<AbortController>();
