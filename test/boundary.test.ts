@@ -441,3 +441,37 @@ describe('an internal error is ERR_INTERNAL, never the peer evidence’s fault',
     expect(error.cause).toBeInstanceOf(RangeError);
   });
 });
+
+describe('no unheard error in the tick a channel opens', () => {
+  it('a bad frame that arrives with the handshake’s last frame reaches the channel handler’s listener', async () => {
+    // Over a WebSocket both messages are read from one TCP segment and handled in one tick: the
+    // channel opens and fails at once. Before the fix its 'error' was emitted before the 'channel'
+    // handler ran, so Node threw it (an uncaught exception: the whole server down).
+    const http = createServer();
+    const heard: AttestationError[] = [];
+    const attested = api.createAttestedServer({ evidence: api.simulated.snp() }, (channel) => {
+      channel.on('error', (err) => heard.push(err as AttestationError));
+    });
+    const attachment = api.attachWebSocket(http, attested, { path: '/a' });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    try {
+      const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/a`;
+      for (let i = 0; i < 3; i++) {
+        const channel = await api.attestedConnect({
+          url,
+          verify: { trustAnchors: api.simulated.trustAnchors() },
+        });
+        channel.on('error', () => {});
+        const closed = new Promise((r) => channel.once('close', r));
+        channel.socket.write(Buffer.from([0x7f, 0, 0, 0, 1, 0]));
+        await closed;
+      }
+      for (let i = 0; i < 100 && heard.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(heard.map((e) => e.code)).toEqual(['ERR_PROTOCOL', 'ERR_PROTOCOL', 'ERR_PROTOCOL']);
+    } finally {
+      attachment.close();
+      http.closeAllConnections();
+      await new Promise((r) => http.close(r));
+    }
+  });
+});

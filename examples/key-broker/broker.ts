@@ -4,8 +4,8 @@
  * request is then judged against the policy of the secret it names.
  *
  * Two stages, on purpose: the channel appraises with a policy that accepts any genuine evidence
- * (debug, migration agent, any TDX TCB status), so that a refusal names the field of the secret's
- * own policy in the 403 and in the audit log. Authenticity (signatures, chains, binder) is never
+ * (debug, migration agent, any TDX TCB status), so that the audit log names the field of the secret's
+ * own policy that refused. Authenticity (signatures, chains, binder) is never
  * relaxed: evidence that is not genuine and bound never yields a channel, hence never a request.
  */
 import {
@@ -68,6 +68,12 @@ interface Verdict {
 }
 
 const SECRETS_PATH = /^\/v1\/secrets\/([^/]*)$/;
+/**
+ * The one answer to a request for a secret the client may not have, whether the name is unknown or
+ * its policy refused: were they told apart, any attested VM could list the names (and see which
+ * policy field guards each). The audit log keeps the real reason.
+ */
+const FORBIDDEN = { error: 'forbidden' } as const;
 
 /** The decision for one request. Pure except for reading the configured value on release. */
 export function decide(
@@ -103,15 +109,15 @@ export function decide(
     // Unreachable while the channel requires client evidence; kept so a misconfiguration fails closed.
     return {
       status: 403,
-      body: { error: 'forbidden', field: '(evidence)', code: 'ERR_EVIDENCE_POLICY' },
+      body: FORBIDDEN,
       audit: { decision: 'denied', secret, field: '(evidence)', reason: 'the client did not attest' },
     };
   }
   const entry = SECRET_NAME.test(name) ? config.secrets.get(name) : undefined;
   if (!entry) {
     return {
-      status: 404,
-      body: { error: 'not_found' },
+      status: 403,
+      body: FORBIDDEN,
       audit: { decision: 'not_found', secret, reason: 'unknown secret' },
     };
   }
@@ -131,10 +137,9 @@ export function decide(
         : e.code === 'ERR_EVIDENCE_TCB' && claims.format === 'tdx'
           ? 'tdx.acceptTcbStatus'
           : FORMAT_SECTIONS[claims.format];
-    // The response names the field and code only: the message may quote the policy's allowed values.
     return {
       status: 403,
-      body: { error: 'forbidden', field, code: e.code },
+      body: FORBIDDEN,
       audit: { decision: 'denied', secret, field, code: e.code, reason: clip(e.message, 300) },
     };
   }

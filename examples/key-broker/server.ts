@@ -158,10 +158,10 @@ async function demo(configPath: string): Promise<number> {
         expect: 403,
       },
       {
-        title: 'the demo VM asks for an unknown name',
+        title: 'the demo VM asks for an unknown name (answered as a refusal)',
         name: 'root-password',
         evidence: await providerFor('snp', DEMO_MEASUREMENT),
-        expect: 404,
+        expect: 403,
       },
       {
         title: 'a client that does not attest (plain HTTPS)',

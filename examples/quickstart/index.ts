@@ -9,38 +9,59 @@
  * Run: npx tsx examples/quickstart/index.ts
  */
 import type { AddressInfo } from 'node:net';
-import { attestedConnect, createAttestedServer, type SnpClaims, simulated } from '../../src/index.js';
+import { fileURLToPath } from 'node:url';
+import {
+  type AttestedServer,
+  attestedConnect,
+  createAttestedServer,
+  type SnpClaims,
+  simulated,
+} from '../../src/index.js';
 
-// The VM: attests with the simulated platform and echoes what it receives.
-const server = createAttestedServer({ evidence: simulated.snp() }, (channel) => {
-  channel.on('data', (chunk: Buffer) => channel.write(`echo: ${chunk}`));
-  channel.on('end', () => channel.end());
-});
-server.on('attestationError', (err) => console.error(`server: refused a client: ${err.code}`));
-await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-const { port } = server.address() as AddressInfo;
+/** The VM: attests with the simulated platform and echoes what it receives. */
+export function echoVm(): AttestedServer {
+  const server = createAttestedServer({ evidence: simulated.snp() }, (channel) => {
+    // A client that resets its connection makes the channel emit 'error'; with no listener Node
+    // would throw it and take the whole server (every other client) down with it.
+    channel.on('error', (err) => console.error(`server: a channel failed: ${err.message}`));
+    channel.on('data', (chunk: Buffer) => channel.write(`echo: ${chunk}`));
+    channel.on('end', () => channel.end());
+  });
+  // A client that fails to attest, or drops mid-handshake, costs only its own connection.
+  server.on('attestationError', (err) => console.error(`server: refused a client: ${err.code}`));
+  return server;
+}
 
-// The client: nothing is sent or received until the evidence is verified and bound to this connection.
-const channel = await attestedConnect({
-  host: '127.0.0.1',
-  port,
-  verify: {
-    policy: { snp: { measurements: [simulated.defaults.snpMeasurement] } },
-    trustAnchors: simulated.trustAnchors(),
-  },
-});
-const peer = channel.peer as SnpClaims;
-console.log(
-  `attested: ${peer.format} ${peer.product}, measurement ${peer.measurement}, simulated ${peer.simulated}`,
-);
+// Run as a script (imported, e.g. by a test, it only defines echoVm).
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();
 
-channel.write('hello');
-const reply = await new Promise<string>((resolve) =>
-  channel.once('data', (d: Buffer) => resolve(d.toString())),
-);
-console.log(`reply: ${reply}`);
+async function main(): Promise<void> {
+  const server = echoVm();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
 
-channel.end();
-await new Promise((resolve) => channel.once('close', resolve));
-await new Promise((resolve) => server.close(resolve));
-console.log('done');
+  // The client: nothing is sent or received until the evidence is verified and bound to this connection.
+  const channel = await attestedConnect({
+    host: '127.0.0.1',
+    port,
+    verify: {
+      policy: { snp: { measurements: [simulated.defaults.snpMeasurement] } },
+      trustAnchors: simulated.trustAnchors(),
+    },
+  });
+  const peer = channel.peer as SnpClaims;
+  console.log(
+    `attested: ${peer.format} ${peer.product}, measurement ${peer.measurement}, simulated ${peer.simulated}`,
+  );
+
+  channel.write('hello');
+  const reply = await new Promise<string>((resolve) =>
+    channel.once('data', (d: Buffer) => resolve(d.toString())),
+  );
+  console.log(`reply: ${reply}`);
+
+  channel.end();
+  await new Promise((resolve) => channel.once('close', resolve));
+  await new Promise((resolve) => server.close(resolve));
+  console.log('done');
+}

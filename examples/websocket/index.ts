@@ -6,52 +6,68 @@
  *
  * Run: npx tsx examples/websocket/index.ts
  */
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import {
   attachWebSocket,
   attestedConnect,
   createAttestedServer,
   type SnpClaims,
   simulated,
+  type WebSocketAttachment,
 } from '../../src/index.js';
 
-// An ordinary HTTP server with a normal route...
-const http = createServer((req, res) => {
-  res.writeHead(200, { 'content-type': 'text/plain' }).end(`plain HTTP on ${req.url}\n`);
-});
-// ...and attested channels on /attested (simulated SEV-SNP platform: no hardware needed).
-const attested = createAttestedServer({ evidence: simulated.snp() }, (channel) => {
-  channel.on('data', (chunk: Buffer) => channel.write(`echo over WebSocket: ${chunk}`));
-  channel.on('end', () => channel.end());
-});
-const attachment = attachWebSocket(http, attested, { path: '/attested' });
-await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-const { port } = http.address() as AddressInfo;
+/** An ordinary HTTP server with a normal route, and attested channels on /attested. */
+export function webServer(): { http: Server; attachment: WebSocketAttachment } {
+  const http = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' }).end(`plain HTTP on ${req.url}\n`);
+  });
+  // Simulated SEV-SNP platform: no hardware needed.
+  const attested = createAttestedServer({ evidence: simulated.snp() }, (channel) => {
+    // A client that resets its connection makes the channel emit 'error'; with no listener Node
+    // would throw it and take the whole server (every other client) down with it.
+    channel.on('error', (err) => console.error(`server: a channel failed: ${err.message}`));
+    channel.on('data', (chunk: Buffer) => channel.write(`echo over WebSocket: ${chunk}`));
+    channel.on('end', () => channel.end());
+  });
+  // A client that fails to attest, or drops mid-handshake, costs only its own connection.
+  attested.on('attestationError', (err) => console.error(`server: refused a client: ${err.code}`));
+  return { http, attachment: attachWebSocket(http, attested, { path: '/attested' }) };
+}
 
-const plain = await fetch(`http://127.0.0.1:${port}/health`);
-console.log(`http: ${(await plain.text()).trim()}`);
+// Run as a script (imported, e.g. by a test, it only defines webServer).
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();
 
-const channel = await attestedConnect({
-  url: `ws://127.0.0.1:${port}/attested`,
-  verify: {
-    policy: { snp: { measurements: [simulated.defaults.snpMeasurement] } },
-    trustAnchors: simulated.trustAnchors(),
-  },
-});
-const peer = channel.peer as SnpClaims;
-console.log(
-  `attested over WebSocket: ${peer.format} measurement ${peer.measurement}, simulated ${peer.simulated}`,
-);
+async function main(): Promise<void> {
+  const { http, attachment } = webServer();
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const { port } = http.address() as AddressInfo;
 
-channel.write('hello');
-const reply = await new Promise<string>((resolve) =>
-  channel.once('data', (d: Buffer) => resolve(d.toString())),
-);
-console.log(`reply: ${reply}`);
+  const plain = await fetch(`http://127.0.0.1:${port}/health`);
+  console.log(`http: ${(await plain.text()).trim()}`);
 
-channel.end();
-await new Promise((resolve) => channel.once('close', resolve));
-attachment.close();
-await new Promise((resolve) => http.close(resolve));
-console.log('done');
+  const channel = await attestedConnect({
+    url: `ws://127.0.0.1:${port}/attested`,
+    verify: {
+      policy: { snp: { measurements: [simulated.defaults.snpMeasurement] } },
+      trustAnchors: simulated.trustAnchors(),
+    },
+  });
+  const peer = channel.peer as SnpClaims;
+  console.log(
+    `attested over WebSocket: ${peer.format} measurement ${peer.measurement}, simulated ${peer.simulated}`,
+  );
+
+  channel.write('hello');
+  const reply = await new Promise<string>((resolve) =>
+    channel.once('data', (d: Buffer) => resolve(d.toString())),
+  );
+  console.log(`reply: ${reply}`);
+
+  channel.end();
+  await new Promise((resolve) => channel.once('close', resolve));
+  attachment.close();
+  await new Promise((resolve) => http.close(resolve));
+  console.log('done');
+}

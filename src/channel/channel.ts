@@ -43,6 +43,8 @@ export class AttestedChannel extends Duplex {
   /** Provider and verifier calls still running: only they need to hear of a close. */
   #operations = 0;
   #opened = false;
+  /** Until the application has had its chance to receive the channel (see #fail). */
+  #justOpened = false;
   #failure: AttestationError | undefined;
   #transportError: AttestationError | undefined;
   #held: HeldWrite | undefined;
@@ -403,6 +405,10 @@ export class AttestedChannel extends Duplex {
 
   #open(peer: Claims | undefined): void {
     this.#opened = true;
+    this.#justOpened = true;
+    setImmediate(() => {
+      this.#justOpened = false;
+    });
     this.#peer = peer;
     const held = this.#held;
     this.#held = undefined;
@@ -483,7 +489,12 @@ export class AttestedChannel extends Duplex {
     const final = this.#finalCallback;
     this.#finalCallback = undefined;
     this.#rejectWaiters(error);
-    if (this.#opened) this.destroy(error);
+    // A failure in the very tick the channel opened (the peer's last handshake frame and a bad one
+    // in one read) would emit 'error' before the 'channel' handler or the `await attestedConnect()`
+    // continuation could listen (process.nextTick runs before promise reactions), and Node throws an
+    // unheard 'error': one peer could take the whole process down. Report it once they have run.
+    if (this.#opened && this.#justOpened) setImmediate(() => this.destroy(error));
+    else if (this.#opened) this.destroy(error);
     else {
       this.#settle.reject(error);
       // Before open the error travels through the promise / 'attestationError', not an 'error' event
