@@ -97,8 +97,12 @@ for (const target of TARGETS) {
     const { ms, error } = await runOne(prepared.run, input);
     if (ms > row.maxMs) row.maxMs = ms;
     if (ms > HANG_MS) {
-      // Once more, so a GC pause or a busy machine is not taken for a hang.
-      const again = await runOne(prepared.run, input);
+      // Up to three more runs, the fastest counting: a GC pause or a busy machine is not a hang.
+      let again = await runOne(prepared.run, input);
+      for (let i = 0; i < 2 && again.ms > HANG_MS; i++) {
+        const next = await runOne(prepared.run, input);
+        if (next.ms < again.ms) again = next;
+      }
       if (again.ms > HANG_MS)
         record(
           target.name,

@@ -532,8 +532,7 @@ export const TARGETS: FuzzTarget[] = [
               0,
               v.signedLength,
             ]);
-            const changed =
-              Buffer.compare(quote.subarray(0, v.signedLength), v.quote.subarray(0, v.signedLength)) !== 0;
+            const changed = canonicalQuote(quote, v.signedLength) !== canonicalQuote(v.quote, v.signedLength);
             return { quote, collateral: v.collateral!, at: v.at, changed } satisfies Mutated;
           }
           const members = Object.keys(v.collateral!) as Array<keyof TdxCollateral>;
@@ -575,6 +574,23 @@ function canonical(member: keyof TdxCollateral, value: string): string {
   }
   if (member.endsWith('_crl') || member.endsWith('_signature')) return value.toLowerCase();
   return value;
+}
+
+/**
+ * A quote as the bytes it stands for: the quote proper, with its PEM PCK chain (certification data
+ * type 5) replaced by the DER it holds, since PEM line breaks and base64 padding bits are not data.
+ */
+function canonicalQuote(quote: Uint8Array, length: number): string {
+  const text = Buffer.from(quote.subarray(0, length)).toString('latin1');
+  const start = text.indexOf('-----BEGIN');
+  const end = text.lastIndexOf('-----END CERTIFICATE-----');
+  if (start < 0 || end < 0) return text;
+  try {
+    const ders = pemToDer(text.slice(start, end + '-----END CERTIFICATE-----'.length));
+    return `${text.slice(0, start)}${ders.map((d) => Buffer.from(d).toString('hex')).join(',')}${text.slice(end + 25)}`;
+  } catch {
+    return text;
+  }
 }
 
 /** Header + body + 4-byte signature data length + that data: the bytes a quote consists of. */
