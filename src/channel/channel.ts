@@ -302,7 +302,8 @@ export class AttestedChannel extends Duplex {
       try {
         this.#peerSpki = certificateSpki(new Uint8Array(cert.raw), 'ERR_TLS');
       } catch (err) {
-        this.#fail(asAttestationError(err, 'ERR_TLS'));
+        // A certificate we cannot read is ERR_TLS (certificateSpki says so); anything else is ours.
+        this.#fail(internalError(err, "reading the peer's TLS certificate"));
         return;
       }
     }
