@@ -13,7 +13,7 @@ import { MediaType, REPORT_MEDIA_TYPES } from '../src/channel/cmw.js';
 import { Session } from '../src/channel/session.js';
 import * as api from '../src/index.js';
 import { AttestationError, type ErrorCode } from '../src/index.js';
-import { duplexPair, fakeProvider } from './channel/helpers.js';
+import { duplexPair, fakeProvider, fakeVerifier } from './channel/helpers.js';
 
 const FIXTURE = new URL('./fixtures/snp/ms-tav__milan-v3/', import.meta.url);
 const report = new Uint8Array(readFileSync(new URL('report.bin', FIXTURE)));
@@ -294,6 +294,39 @@ const TABLE: Array<{ name: string; call: (v: unknown) => unknown; codes: ErrorCo
         refuses: name === 'trustAnchors' || name === 'intelChain' ? [] : [null, 0, 'x'],
       }),
     ),
+    ...(['getVcek', 'getCertChain', 'getCrl'] as const).map((method) => ({
+      name: `KdsClient#${method}`,
+      call: (v: unknown) =>
+        (new api.KdsClient({ offline: true } as never)[method] as (...a: unknown[]) => unknown)(v, v, v, v),
+      codes: ['ERR_INVALID_ARGUMENT'] as ErrorCode[],
+      refuses: MISTYPED,
+    })),
+    {
+      name: 'PcsClient#getCollateral',
+      call: (v) =>
+        new api.PcsClient({ offline: true } as never).getCollateral(v as never, v as never, v as never),
+      codes: ['ERR_INVALID_ARGUMENT'],
+      refuses: MISTYPED,
+    },
+    {
+      name: 'AttestedServer#listen',
+      call: (v) => {
+        const server = api.createAttestedServer({ verify: {} });
+        try {
+          server.listen(v as never, v as never, v as never);
+        } finally {
+          server.close();
+        }
+      },
+      codes: ['ERR_INVALID_ARGUMENT'],
+      refuses: [null, -1, 1.5, 'x', true, [], {}],
+    },
+    {
+      name: 'AttestedServer#accept',
+      call: (v) => api.createAttestedServer({ verify: {} }).accept(v as never),
+      codes: ['ERR_INVALID_ARGUMENT'],
+      refuses: MISTYPED,
+    },
     {
       name: 'simulated.snp().getEvidence',
       call: (v) => api.simulated.snp().getEvidence(v as never, { signal: v as never }),
@@ -338,6 +371,34 @@ async function stalledServer(): Promise<{ url: string; server: Server }> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
 }
+
+describe('the methods of an open channel', () => {
+  it('setTimeout and setKeepAlive refuse mistyped arguments with ERR_INVALID_ARGUMENT', async () => {
+    const [a, b] = duplexPair();
+    api.createAttestedServer({ evidence: fakeProvider() }).accept(b);
+    const channel = await api.attestedConnect({
+      socket: a,
+      verify: {},
+      [INTERNAL]: { verifier: fakeVerifier },
+    } as never);
+    try {
+      for (const v of MISTYPED) {
+        // 0 is valid: it turns the timeout off.
+        const timeout = await outcome('setTimeout', () => channel.setTimeout(v as never));
+        if (v !== 0) expect((timeout as AttestationError).code, label(v)).toBe('ERR_INVALID_ARGUMENT');
+        if (typeof v !== 'function') {
+          const cb = await outcome('setTimeout', () => channel.setTimeout(1000, v as never));
+          expect((cb as AttestationError).code, label(v)).toBe('ERR_INVALID_ARGUMENT');
+        }
+        const keep = await outcome('setKeepAlive', () => channel.setKeepAlive(v as never));
+        if (typeof v !== 'boolean') expect((keep as AttestationError).code, label(v)).toBe('ERR_INVALID_ARGUMENT');
+      }
+      expect(await outcome('setTimeout', () => channel.setTimeout(0))).toBe('ok');
+    } finally {
+      channel.destroy();
+    }
+  });
+});
 
 describe('an aborted signal is ERR_ABORTED everywhere', () => {
   const ABORTABLE: Array<[string, (signal: AbortSignal) => unknown]> = [

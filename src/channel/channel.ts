@@ -193,12 +193,20 @@ export class AttestedChannel extends Duplex {
 
   /** Like net.Socket#setKeepAlive, for the TCP connection underneath (no effect over other transports). */
   setKeepAlive(enable?: boolean, initialDelay?: number): this {
+    if (enable !== undefined && typeof enable !== 'boolean')
+      throw new AttestationError('ERR_INVALID_ARGUMENT', 'setKeepAlive: enable must be a boolean');
+    if (initialDelay !== undefined && !(Number.isFinite(initialDelay) && initialDelay >= 0))
+      throw new AttestationError('ERR_INVALID_ARGUMENT', 'setKeepAlive: initialDelay must be a number of ms');
     this.socket.setKeepAlive(enable, initialDelay);
     return this;
   }
 
   /** Like net.Socket#setTimeout: 'timeout' is emitted after `ms` of inactivity (0 disables). */
   setTimeout(ms: number, callback?: () => void): this {
+    if (!(Number.isFinite(ms) && ms >= 0 && ms <= 2_147_483_647))
+      throw new AttestationError('ERR_INVALID_ARGUMENT', 'setTimeout: ms must be a number of ms');
+    if (callback !== undefined && typeof callback !== 'function')
+      throw new AttestationError('ERR_INVALID_ARGUMENT', 'setTimeout: callback must be a function');
     this.socket.setTimeout(ms);
     if (callback) {
       if (ms === 0) this.off('timeout', callback);

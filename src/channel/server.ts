@@ -117,6 +117,12 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
       callback = host;
       host = undefined;
     }
+    if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536))
+      throw new AttestationError('ERR_INVALID_ARGUMENT', 'listen: port must be an integer in 0..65535');
+    if (host !== undefined && typeof host !== 'string')
+      throw new AttestationError('ERR_INVALID_ARGUMENT', 'listen: host must be a string');
+    if (callback !== undefined && typeof callback !== 'function')
+      throw new AttestationError('ERR_INVALID_ARGUMENT', 'listen: callback must be a function');
     if (!this.#net) {
       const net = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
       net.on('listening', () => this.emit('listening'));

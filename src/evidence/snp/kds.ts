@@ -9,7 +9,7 @@ import { bytesToHex, isAllZero } from '../bytes.js';
 import { CollateralFetcher, type CollateralFetcherOptions } from '../fetch.js';
 import type { CollateralClient, CollateralFetchOptions, TcbVersion } from '../types.js';
 import { pemToDer } from '../x509/pem.js';
-import type { SnpProduct } from './roots.js';
+import { SNP_PRODUCTS, type SnpProduct } from './roots.js';
 import { hasFmc } from './tcb.js';
 
 export const AMD_KDS_URL = 'https://kdsintf.amd.com';
@@ -48,6 +48,11 @@ export class KdsClient implements CollateralClient {
 
   /** The VCEK (DER) for a chip at the REPORTED_TCB. A masked (all-zero) CHIP_ID cannot be looked up. */
   async getVcek(product: SnpProduct, chipId: Uint8Array, tcb: TcbVersion, o: KdsCallOptions = {}) {
+    checkArgs(product, 'vcek');
+    if (!(chipId instanceof Uint8Array))
+      throw new AttestationError('ERR_INVALID_ARGUMENT', 'chipId must be a Uint8Array');
+    if (typeof tcb !== 'object' || tcb === null)
+      throw new AttestationError('ERR_INVALID_ARGUMENT', 'tcb must be a TcbVersion');
     if (isAllZero(chipId))
       throw new AttestationError(
         'ERR_COLLATERAL_UNAVAILABLE',
@@ -63,6 +68,7 @@ export class KdsClient implements CollateralClient {
     signer: 'vcek' | 'vlek',
     o: KdsCallOptions = {},
   ): Promise<Uint8Array[]> {
+    checkArgs(product, signer);
     const res = await this.fetcher.get(KdsClient.chainPath(product, signer), o);
     const ders = pemToDer(Buffer.from(res.body).toString('latin1'), 'ERR_COLLATERAL_UNAVAILABLE');
     if (ders.length !== 2)
@@ -75,8 +81,16 @@ export class KdsClient implements CollateralClient {
 
   /** The ARK-signed CRL (DER) for VCEK or VLEK intermediates of a product. */
   async getCrl(product: SnpProduct, signer: 'vcek' | 'vlek', o: KdsCallOptions = {}): Promise<Uint8Array> {
+    checkArgs(product, signer);
     return (await this.fetcher.get(KdsClient.crlPath(product, signer), o)).body;
   }
+}
+
+function checkArgs(product: unknown, signer: unknown): void {
+  if (!(SNP_PRODUCTS as readonly unknown[]).includes(product))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', `product must be one of ${SNP_PRODUCTS.join(', ')}`);
+  if (signer !== 'vcek' && signer !== 'vlek')
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'signer must be "vcek" or "vlek"');
 }
 
 let defaultClient: KdsClient | undefined;

@@ -162,6 +162,12 @@ export class PcsClient implements CollateralClient {
     ca: 'platform' | 'processor',
     options: { signal?: AbortSignal; offline?: boolean } = {},
   ): Promise<TdxCollateral> {
+    if (!(fmspc instanceof Uint8Array && fmspc.length === 6))
+      throw new AttestationError('ERR_INVALID_ARGUMENT', 'fmspc must be 6 bytes');
+    if (ca !== 'platform' && ca !== 'processor')
+      throw new AttestationError('ERR_INVALID_ARGUMENT', 'ca must be "platform" or "processor"');
+    if (typeof options !== 'object' || options === null)
+      throw new AttestationError('ERR_INVALID_ARGUMENT', 'options must be an object');
     const get = {
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.offline ? { offline: true } : {}),
