@@ -33,7 +33,9 @@ import { parseQeIdentity, parseTcbInfo } from '../dist/evidence/tdx/tcb.js';
 import type { TdxCollateral } from '../dist/evidence/types.js';
 import { TDX_LEVEL_STATUSES } from '../dist/evidence/types.js';
 import { verifyEvidence } from '../dist/evidence/verify.js';
-import { derToPem, parseCertificate, parseCrl, pemToDer } from '../dist/evidence/x509.js';
+import { parseCertificate } from '../dist/evidence/x509/cert.js';
+import { parseCrl } from '../dist/evidence/x509/crl.js';
+import { derToPem, pemToDer } from '../dist/evidence/x509/pem.js';
 import { ALL_BYTE, derLengthOffsets, IN_PLACE, mutateBytes, mutateText, Rng } from './mutate.js';
 
 export interface Prepared<T> {
