@@ -391,7 +391,8 @@ describe('the methods of an open channel', () => {
           expect((cb as AttestationError).code, label(v)).toBe('ERR_INVALID_ARGUMENT');
         }
         const keep = await outcome('setKeepAlive', () => channel.setKeepAlive(v as never));
-        if (typeof v !== 'boolean') expect((keep as AttestationError).code, label(v)).toBe('ERR_INVALID_ARGUMENT');
+        if (typeof v !== 'boolean')
+          expect((keep as AttestationError).code, label(v)).toBe('ERR_INVALID_ARGUMENT');
       }
       expect(await outcome('setTimeout', () => channel.setTimeout(0))).toBe('ok');
     } finally {
