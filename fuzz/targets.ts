@@ -36,6 +36,7 @@ import { verifyEvidence } from '../dist/evidence/verify.js';
 import { parseCertificate } from '../dist/evidence/x509/cert.js';
 import { parseCrl } from '../dist/evidence/x509/crl.js';
 import { derToPem, pemToDer } from '../dist/evidence/x509/pem.js';
+import { bootSummary, parseCcelTable, parseEventLog, replayEventLog } from '../dist/index.js';
 import { ALL_BYTE, derLengthOffsets, IN_PLACE, mutateBytes, mutateText, Rng } from './mutate.js';
 
 export interface Prepared<T> {
@@ -439,6 +440,49 @@ export const TARGETS: FuzzTarget[] = [
           actions.push(...session.handle({ type: 'bytes', chunk: b as Uint8Array }));
           for (const a of actions) if (a.type === 'fail') noInternal(a.error);
         },
+      };
+    },
+  },
+  {
+    name: 'event-log',
+    inputs: 20_000,
+    budgetMs: 90_000,
+    prepare() {
+      // TPM (TCG2) logs and TDX CCEL logs, parsed, replayed and summarised as a verifier would.
+      const seeds: Array<{ bytes: Uint8Array; ccel: boolean }> = [];
+      for (const d of dirs('eventlog/')) {
+        if (has(`eventlog/${d}/eventlog.bin`))
+          seeds.push({ bytes: read(`eventlog/${d}/eventlog.bin`), ccel: false });
+        if (has(`eventlog/${d}/ccel.bin`)) seeds.push({ bytes: read(`eventlog/${d}/ccel.bin`), ccel: true });
+      }
+      const all = seeds.map((x) => x.bytes);
+      return {
+        seeds,
+        mutate: (rng, s) => {
+          const seed = s as (typeof seeds)[number];
+          return { bytes: mutateBytes(rng, seed.bytes, all), ccel: seed.ccel };
+        },
+        run(input) {
+          const { bytes, ccel } = input as (typeof seeds)[number];
+          const log = parseEventLog(bytes, ccel ? { ccel: true } : {});
+          replayEventLog(log);
+          return bootSummary(log);
+        },
+      } as Prepared<unknown>;
+    },
+  },
+  {
+    name: 'ccel-table',
+    inputs: 50_000,
+    budgetMs: 30_000,
+    prepare() {
+      const seeds = dirs('eventlog/').flatMap((d) =>
+        has(`eventlog/${d}/ccel-table.bin`) ? [read(`eventlog/${d}/ccel-table.bin`)] : [],
+      );
+      return {
+        seeds,
+        mutate: (rng, s) => mutateBytes(rng, s as Uint8Array, seeds),
+        run: (b) => parseCcelTable(b as Uint8Array),
       };
     },
   },

@@ -8,8 +8,8 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { INTERNAL } from '../src/channel/channel.js';
 import { MediaType, REPORT_MEDIA_TYPES } from '../src/channel/cmw.js';
+import { INTERNAL } from '../src/channel/options.js';
 import { Session } from '../src/channel/session.js';
 import * as api from '../src/index.js';
 import { AttestationError, type ErrorCode } from '../src/index.js';
@@ -70,6 +70,16 @@ async function outcome(name: string, call: () => unknown): Promise<AttestationEr
 }
 
 const key = api.createTlsIdentity().key;
+const LATER_APIS = {
+  parseEventLog: api.parseEventLog,
+  parseCcelTable: api.parseCcelTable,
+  replayEventLog: api.replayEventLog,
+  bootSummary: api.bootSummary,
+  checkReplay: api.checkReplay,
+  sevLaunchDigest: api.sevLaunchDigest,
+  snpSvsmLaunchDigest: api.snpSvsmLaunchDigest,
+  snpLaunchDigest: api.snpLaunchDigest,
+};
 const aborted = AbortSignal.abort();
 
 /**
@@ -327,6 +337,30 @@ const TABLE: Array<{ name: string; call: (v: unknown) => unknown; codes: ErrorCo
       codes: ['ERR_INVALID_ARGUMENT'],
       refuses: MISTYPED,
     },
+    // Event logs, launch endorsements and launch digests: a refusal here is the parser's own code.
+    ...(['parseEventLog', 'parseCcelTable', 'replayEventLog', 'bootSummary', 'checkReplay'] as const).map(
+      (name) => ({
+        name,
+        call: (v: unknown) => (LATER_APIS[name] as (...a: unknown[]) => unknown)(v, v),
+        codes: ['ERR_INVALID_ARGUMENT', 'ERR_EVIDENCE_MALFORMED'] as ErrorCode[],
+      }),
+    ),
+    {
+      name: 'verifyLaunchEndorsement',
+      call: (v) => api.verifyLaunchEndorsement(v as never, v as never),
+      codes: [
+        'ERR_INVALID_ARGUMENT',
+        'ERR_EVIDENCE_MALFORMED',
+        'ERR_EVIDENCE_CHAIN',
+        'ERR_EVIDENCE_SIGNATURE',
+      ],
+    },
+    ...(['sevLaunchDigest', 'snpSvsmLaunchDigest', 'snpLaunchDigest'] as const).map((name) => ({
+      name,
+      call: (v: unknown) => (LATER_APIS[name] as (o: unknown) => unknown)(v),
+      codes: ['ERR_INVALID_ARGUMENT'] as ErrorCode[],
+      refuses: [null, 0, 'x', true],
+    })),
     {
       name: 'simulated.snp().getEvidence',
       call: (v) => api.simulated.snp().getEvidence(v as never, { signal: v as never }),

@@ -6,7 +6,7 @@
 import type { X509Certificate } from 'node:crypto';
 import { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { AttestationError, asAttestationError } from '../errors.js';
+import { AttestationError, asAttestationError, internalError } from '../errors.js';
 import type { Claims } from '../evidence/types.js';
 import { certificateSpki } from '../evidence/x509/cert.js';
 import { tlsProblem } from './binder.js';
@@ -404,10 +404,11 @@ export class AttestedChannel extends Duplex {
       const claims = await verifyPeerEvidence(this.#params, this.#peerSpki, context, evidence, this.#scope);
       this.#feed({ type: 'verified', context, claims });
     } catch (err) {
+      // Verifiers throw only AttestationError: anything else is our bug, not the peer's evidence.
       this.#feed({
         type: 'verify-failed',
         context,
-        error: asAttestationError(err, 'ERR_EVIDENCE_MALFORMED'),
+        error: internalError(err, "verifying the peer's evidence"),
       });
     }
   }

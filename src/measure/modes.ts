@@ -75,6 +75,7 @@ function svsmVmsaPage(eip: number, rdx: number): Uint8Array {
 
 /** SEV-SNP launch digest of a QEMU guest booted through COCONUT-SVSM. */
 export async function snpSvsmLaunchDigest(options: SnpSvsmLaunchDigestOptions): Promise<Uint8Array> {
+  if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
   const o = options;
   const vcpus = checkInteger(o.vcpus, 'vcpus', 1, MAX_VCPUS);
   const varsSize = checkInteger(o.ovmfVarsSize, 'ovmfVarsSize', 0, FOUR_GIB);
@@ -126,6 +127,7 @@ export interface SevLaunchDigestOptions {
 
 /** The 32-byte SHA-256 launch digest of an SEV or SEV-ES guest. */
 export async function sevLaunchDigest(options: SevLaunchDigestOptions): Promise<Uint8Array> {
+  if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
   const o = options;
   if (o.mode !== 'sev' && o.mode !== 'sev-es') throw invalid("mode must be 'sev' or 'sev-es'");
   if (o.kernel === undefined && o.initrd !== undefined) throw invalid('initrd needs kernel');

@@ -187,6 +187,7 @@ function parseSpecId(data: Uint8Array): SpecIdEvent {
 
 /** The ACPI CCEL table (UEFI 2.10 §38.4.2; ACPI 6.5 §5.2.6 header). */
 export function parseCcelTable(b: Uint8Array): CcelTable {
+  if (!(b instanceof Uint8Array)) throw malformed('expected a Uint8Array');
   if (b.length < 56) throw malformed(`CCEL table is ${b.length} bytes, not 56`);
   const s = (o: number, n: number) => Buffer.from(b.subarray(o, o + n)).toString('latin1');
   if (s(0, 4) !== 'CCEL') throw malformed('CCEL table signature is not "CCEL"');

@@ -26,8 +26,19 @@ export interface ReplayedRegisters {
   extendedRtmrs?: number[];
 }
 
+/** An argument that must be what parseEventLog / replayEventLog returned (ERR_INVALID_ARGUMENT otherwise). */
+export function checkKind(value: unknown, what: string): void {
+  const kind = typeof value === 'object' && value !== null ? (value as { kind?: unknown }).kind : undefined;
+  if (kind !== 'tcg2' && kind !== 'ccel')
+    throw new AttestationError(
+      'ERR_INVALID_ARGUMENT',
+      `${what} is not an event log of kind "tcg2" or "ccel"`,
+    );
+}
+
 /** Replays the log. Pure; linear in the number of events times the number of banks. */
 export function replayEventLog(log: EventLog): ReplayedRegisters {
+  checkKind(log, 'replayEventLog: log');
   if (log.kind === 'ccel') {
     const rtmrs = [0, 1, 2, 3].map(() => new Uint8Array(48));
     const extended = new Set<number>();
@@ -126,6 +137,9 @@ function explained(matched: string[], unexplained: string[]): ReplayCheck {
  * Throws ERR_EVENTLOG_MISMATCH on any difference, ERR_INVALID_ARGUMENT on unusable input.
  */
 export function checkReplay(replayed: ReplayedRegisters, expected: ExpectedRegisters): ReplayCheck {
+  checkKind(replayed, 'checkReplay: replayed');
+  if (typeof expected !== 'object' || expected === null)
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'checkReplay: expected must be an object');
   const matched: string[] = [];
   const unexplained: string[] = [];
   if (replayed.kind === 'ccel') {

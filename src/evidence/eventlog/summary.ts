@@ -12,7 +12,7 @@
 import { AttestationError } from '../../errors.js';
 import { EV } from './decode.js';
 import type { Anomaly, AnomalyKind, EventLog } from './parse.js';
-import { replayEventLog } from './replay.js';
+import { checkKind, replayEventLog } from './replay.js';
 
 export interface BootSummaryOptions {
   /** Anomaly kinds to interpret the log despite, e.g. `['duplicate-separator', 'missing-separator']`. */
@@ -64,6 +64,9 @@ function hex(b: Uint8Array): string {
 }
 
 export function bootSummary(log: EventLog, options: BootSummaryOptions = {}): BootSummary {
+  checkKind(log, 'bootSummary: log');
+  if (typeof options !== 'object' || options === null)
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'bootSummary: options must be an object');
   const replayed = replayEventLog(log);
   const bank =
     options.bank ??
