@@ -22,6 +22,7 @@ import {
 } from '../dist/channel/frames.js';
 import { Session } from '../dist/channel/session.js';
 import { AttestationError } from '../dist/errors.js';
+import { parseHclReport, parseRuntimeClaims } from '../dist/evidence/azure/hcl.js';
 import { parsePolicy } from '../dist/evidence/policy.js';
 import { simulated } from '../dist/evidence/providers/simulated.js';
 import { vekExtensions } from '../dist/evidence/snp/certs.js';
@@ -30,6 +31,7 @@ import { normaliseCollateral } from '../dist/evidence/tdx/collateral.js';
 import { parseSgxExtensions } from '../dist/evidence/tdx/pck.js';
 import { parseTdxQuote } from '../dist/evidence/tdx/quote.js';
 import { parseQeIdentity, parseTcbInfo } from '../dist/evidence/tdx/tcb.js';
+import { parseTpmsAttest } from '../dist/evidence/tpm/attest.js';
 import type { TdxCollateral } from '../dist/evidence/types.js';
 import { TDX_LEVEL_STATUSES } from '../dist/evidence/types.js';
 import { verifyEvidence } from '../dist/evidence/verify.js';
@@ -483,6 +485,36 @@ export const TARGETS: FuzzTarget[] = [
         seeds,
         mutate: (rng, s) => mutateBytes(rng, s as Uint8Array, seeds),
         run: (b) => parseCcelTable(b as Uint8Array),
+      };
+    },
+  },
+  {
+    name: 'hcl-report',
+    inputs: 50_000,
+    budgetMs: 45_000,
+    prepare() {
+      const seeds = dirs('azure/').flatMap((d) =>
+        has(`azure/${d}/hcl-report.bin`) ? [read(`azure/${d}/hcl-report.bin`)] : [],
+      );
+      return {
+        seeds,
+        mutate: (rng, s) => mutateBytes(rng, s as Uint8Array, seeds),
+        run: (b) => parseRuntimeClaims(parseHclReport(b as Uint8Array)),
+      };
+    },
+  },
+  {
+    name: 'tpm-quote',
+    inputs: 50_000,
+    budgetMs: 45_000,
+    prepare() {
+      const seeds = dirs('azure/').flatMap((d) =>
+        has(`azure/${d}/tpm-quote.msg`) ? [read(`azure/${d}/tpm-quote.msg`)] : [],
+      );
+      return {
+        seeds,
+        mutate: (rng, s) => mutateBytes(rng, s as Uint8Array, seeds),
+        run: (b) => parseTpmsAttest(b as Uint8Array),
       };
     },
   },
