@@ -1,7 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AttestationError } from '../src/errors.js';
+import { verifyEvidence } from '../src/evidence/verify.js';
 import { derToPem, pemToDer } from '../src/evidence/x509/pem.js';
+import { loadFixture } from './snp/fixtures.js';
 
 describe('pemToDer (property)', () => {
   it('gives back the DER of every block, whatever the line breaks, whitespace and text between blocks', () => {
@@ -66,5 +68,33 @@ describe('pemToDer (property)', () => {
       /unterminated/,
     );
     expect(pemToDer('no PEM here')).toEqual([]);
+  });
+});
+
+describe('toDerList: an item that holds no certificate is refused, not skipped', () => {
+  const f = loadFixture('ms-tav__genoa-v3');
+
+  it.each([
+    ['text with no PEM block', 'hello'],
+    ['garbage before the ARK', [new Uint8Array([1, 2, 3]), f.ark]],
+    ['an empty item', [new Uint8Array(0), f.ask, f.ark]],
+  ])(
+    '%s: ERR_EVIDENCE_CHAIN from verifyEvidence (the pinned chain is not silently used)',
+    async (_name, chain) => {
+      const err = await verifyEvidence(
+        { report: f.report, vek: f.vek, chain: chain as never },
+        { now: f.at, offline: true },
+      ).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AttestationError);
+      expect((err as AttestationError).code).toBe('ERR_EVIDENCE_CHAIN');
+    },
+  );
+
+  it('a genuine ASK and ARK as DER items are still accepted', async () => {
+    const claims = await verifyEvidence(
+      { report: f.report, vek: f.vek, chain: [f.ask, f.ark] },
+      { now: f.at, offline: true },
+    );
+    expect(claims.format).toBe('sev-snp');
   });
 });

@@ -84,9 +84,16 @@ export function toDerList(
   const items = Array.isArray(input) ? input : [input];
   const out: Uint8Array[] = [];
   for (const item of items) {
-    if (typeof item === 'string') out.push(...pemToDer(item, code));
-    else if (item.length > 0 && item[0] === 0x30) out.push(item);
-    else out.push(...pemToDer(Buffer.from(item).toString('latin1'), code));
+    if (typeof item !== 'string' && item.length > 0 && item[0] === 0x30) {
+      out.push(item);
+      continue;
+    }
+    const ders = pemToDer(typeof item === 'string' ? item : Buffer.from(item).toString('latin1'), code);
+    // An item that holds no certificate is refused, not skipped: skipping it would let a verifier
+    // fall back to its pinned intermediates and accept input it never read (found by npm run fuzz).
+    if (ders.length === 0)
+      throw new AttestationError(code, 'a chain item holds no certificate (neither DER nor PEM)');
+    out.push(...ders);
   }
   return out;
 }
