@@ -132,10 +132,19 @@ describe('verifyEvidence: the formats a policy names', () => {
   });
 
   it('policyFormats(): the named formats, or every format', () => {
-    expect(policyFormats({})).toEqual(['sev-snp', 'tdx']);
+    expect(policyFormats({})).toEqual(['sev-snp', 'tdx', 'azure-sev-snp', 'azure-tdx']);
     expect(policyFormats({ snp: {} })).toEqual(['sev-snp']);
     expect(policyFormats({ tdx: {} })).toEqual(['tdx']);
     expect(policyFormats({ snp: {}, tdx: {} })).toEqual(['sev-snp', 'tdx']);
+    // Azure evidence needs an azure section once any section is named; inside it, snp / tdx list the hardware.
+    expect(policyFormats({ azure: {} })).toEqual(['azure-sev-snp', 'azure-tdx']);
+    expect(policyFormats({ azure: { snp: {} } })).toEqual(['azure-sev-snp']);
+    expect(policyFormats({ azure: { tdx: {} } })).toEqual(['azure-tdx']);
+    expect(policyFormats({ snp: {}, azure: { requireReportBinding: true } })).toEqual([
+      'sev-snp',
+      'azure-sev-snp',
+      'azure-tdx',
+    ]);
   });
 });
 

@@ -35,7 +35,7 @@ export interface AuditEntry {
 /** Names the peer in the log: what it runs and on which chip. */
 export function peerSummary(claims: Claims | undefined): AuditEntry['peer'] {
   if (!claims) return undefined;
-  if (claims.format === 'sev-snp')
+  if (claims.format === 'sev-snp' || claims.format === 'azure-sev-snp')
     return {
       format: claims.format,
       simulated: claims.simulated,

@@ -8,7 +8,8 @@ import { policyFormats } from '../evidence/appraise.js';
 import { base64url, fromBase64url } from '../evidence/bytes.js';
 import { type Policy, parsePolicy } from '../evidence/policy.js';
 import { MAX_CHAIN_SIZE, MAX_VEK_SIZE } from '../evidence/snp/verify.js';
-import type { EvidenceFormat, EvidenceInput } from '../evidence/types.js';
+import type { PcrValues } from '../evidence/tpm/quote.js';
+import type { EvidenceFormat, EvidenceInput, ProviderFormat } from '../evidence/types.js';
 import { detectFormat } from '../evidence/verify.js';
 import { derToPem, toDerList } from '../evidence/x509/pem.js';
 
@@ -18,10 +19,20 @@ export const MediaType = {
   PKIX_CERT: 'application/pkix-cert',
   PEM_CHAIN: 'application/pem-certificate-chain',
   JSON: 'application/json',
+  /** An Azure HCL report (vTPM NV 0x01400001), either hardware: docs/protocol.md §6.1. */
+  AZURE_HCL_REPORT: 'application/vnd.microsoft.azure.hcl-report',
+  /** A TPMS_ATTEST as TPM2_Quote signed it (TPM 2.0 Part 2 §10.12). */
+  TPM_ATTEST: 'application/vnd.tcg.tpm2.tpms-attest',
+  /** A marshalled TPMT_SIGNATURE (TPM 2.0 Part 2 §11.3.4). */
+  TPM_SIGNATURE: 'application/vnd.tcg.tpm2.tpmt-signature',
 } as const;
 
 /** Media types a challenger lists in REQUEST.accept: those of the report record. */
-export const REPORT_MEDIA_TYPES: readonly string[] = [MediaType.SNP_REPORT, MediaType.TDX_QUOTE];
+export const REPORT_MEDIA_TYPES: readonly string[] = [
+  MediaType.SNP_REPORT,
+  MediaType.TDX_QUOTE,
+  MediaType.AZURE_HCL_REPORT,
+];
 
 /**
  * The report media types a challenger lists in REQUEST.accept: those of the formats its policy
@@ -35,19 +46,40 @@ export function acceptedMediaTypes(policy: unknown): readonly string[] {
   } catch {
     return REPORT_MEDIA_TYPES;
   }
-  return policyFormats(parsed).map(mediaTypeOf);
+  // Both Azure formats share the HCL report's media type: listed once.
+  return [...new Set(policyFormats(parsed).map(mediaTypeOf))];
 }
 
-export function mediaTypeOf(format: EvidenceFormat): string {
-  return format === 'sev-snp' ? MediaType.SNP_REPORT : MediaType.TDX_QUOTE;
+export function mediaTypeOf(format: ProviderFormat): string {
+  if (format === 'sev-snp') return MediaType.SNP_REPORT;
+  if (format === 'tdx') return MediaType.TDX_QUOTE;
+  return MediaType.AZURE_HCL_REPORT;
 }
 
-/** Which label may carry which media type, for which report format. */
-const LABELS: Record<string, { mediaType: string; format?: EvidenceFormat }> = {
-  vek: { mediaType: MediaType.PKIX_CERT, format: 'sev-snp' },
-  chain: { mediaType: MediaType.PEM_CHAIN, format: 'sev-snp' },
-  collateral: { mediaType: MediaType.JSON, format: 'tdx' },
+const SNP_LIKE: readonly EvidenceFormat[] = ['sev-snp', 'azure-sev-snp'];
+const TDX_LIKE: readonly EvidenceFormat[] = ['tdx', 'azure-tdx'];
+const AZURE: readonly EvidenceFormat[] = ['azure-sev-snp', 'azure-tdx'];
+
+/** Which label may carry which media type, for which report formats. */
+const LABELS: Record<string, { mediaType: string; formats: readonly EvidenceFormat[] }> = {
+  vek: { mediaType: MediaType.PKIX_CERT, formats: SNP_LIKE },
+  chain: { mediaType: MediaType.PEM_CHAIN, formats: SNP_LIKE },
+  collateral: { mediaType: MediaType.JSON, formats: TDX_LIKE },
+  'tpm-quote': { mediaType: MediaType.TPM_ATTEST, formats: AZURE },
+  'tpm-signature': { mediaType: MediaType.TPM_SIGNATURE, formats: AZURE },
+  pcrs: { mediaType: MediaType.JSON, formats: AZURE },
+  'td-quote': { mediaType: MediaType.TDX_QUOTE, formats: ['azure-tdx'] },
 };
+
+/**
+ * Caps on the Azure records, refused before they are decoded. A TPMS_ATTEST is at most a few
+ * hundred bytes (its TPM2B fields are bounded, attest.ts) and a TPMT_SIGNATURE at most an RSA-4096
+ * signature; 24 PCRs in four banks are under 10 KB of JSON; a TD quote with its PCK chain ~ 6 KB.
+ */
+export const MAX_TPM_QUOTE_SIZE = 4096;
+export const MAX_TPM_SIGNATURE_SIZE = 1024;
+export const MAX_PCRS_SIZE = 64 * 1024;
+export const MAX_TD_QUOTE_SIZE = 256 * 1024;
 
 export type CmwRecord = [string, string];
 export type CmwCollection = Record<string, CmwRecord>;
@@ -73,11 +105,56 @@ function chainValue(chain: NonNullable<EvidenceInput['chain']>): string {
   return value;
 }
 
+/** PCR values as pcrs.json text: `{"sha256": {"0": "<hex>", …}}` (bytes become lowercase hex). */
+function pcrsText(pcrs: PcrValues): string {
+  const out: Record<string, Record<string, string>> = {};
+  for (const [bank, values] of Object.entries(pcrs ?? {})) {
+    const hexes: Record<string, string> = {};
+    for (const [index, v] of Object.entries(values ?? {}))
+      hexes[index] = typeof v === 'string' ? v.toLowerCase() : Buffer.from(v).toString('hex');
+    out[bank] = hexes;
+  }
+  return JSON.stringify(out);
+}
+
+function encodeAzure(input: EvidenceInput, format: EvidenceFormat, out: CmwCollection): void {
+  const tpm = input.tpm;
+  if (
+    !(tpm?.quote instanceof Uint8Array) ||
+    !(tpm.signature instanceof Uint8Array) ||
+    typeof tpm.pcrs !== 'object'
+  )
+    throw new AttestationError(
+      'ERR_PROVIDER_FAILED',
+      'the Azure evidence has no TPM quote, signature and PCRs',
+    );
+  if (format === 'azure-sev-snp') {
+    if (input.vek !== undefined) out['vek'] = [MediaType.PKIX_CERT, base64url(input.vek)];
+    if (input.chain !== undefined) out['chain'] = [MediaType.PEM_CHAIN, chainValue(input.chain)];
+  } else {
+    if (!(input.tdQuote instanceof Uint8Array))
+      throw new AttestationError('ERR_PROVIDER_FAILED', 'the Azure TDX evidence has no TD quote');
+    out['td-quote'] = [MediaType.TDX_QUOTE, base64url(input.tdQuote)];
+    if (input.collateral !== undefined) out['collateral'] = collateralRecord(input.collateral);
+  }
+  out['tpm-quote'] = [MediaType.TPM_ATTEST, base64url(tpm.quote)];
+  out['tpm-signature'] = [MediaType.TPM_SIGNATURE, base64url(tpm.signature)];
+  out['pcrs'] = [MediaType.JSON, base64url(Buffer.from(pcrsText(tpm.pcrs), 'utf8'))];
+}
+
+function collateralRecord(collateral: NonNullable<EvidenceInput['collateral']>): CmwRecord {
+  const text = typeof collateral === 'string' ? collateral : JSON.stringify(collateral);
+  return [MediaType.JSON, base64url(Buffer.from(text, 'utf8'))];
+}
+
 /** EvidenceInput → CMW collection. The report's media type comes from the provider's format. */
-export function encodeCmw(input: EvidenceInput, format: EvidenceFormat): CmwCollection {
+export function encodeCmw(input: EvidenceInput, declared: ProviderFormat): CmwCollection {
   if (!(input?.report instanceof Uint8Array))
     throw new AttestationError('ERR_PROVIDER_FAILED', 'the evidence provider returned no report');
   const detected = detectFormat(input.report);
+  // An Azure vTPM provider declares 'azure': the HCL report it read names the hardware.
+  const format =
+    declared === 'azure' && (detected === 'azure-sev-snp' || detected === 'azure-tdx') ? detected : declared;
   if (detected !== format)
     throw new AttestationError(
       'ERR_PROVIDER_FAILED',
@@ -87,10 +164,9 @@ export function encodeCmw(input: EvidenceInput, format: EvidenceFormat): CmwColl
   if (format === 'sev-snp') {
     if (input.vek !== undefined) out['vek'] = [MediaType.PKIX_CERT, base64url(input.vek)];
     if (input.chain !== undefined) out['chain'] = [MediaType.PEM_CHAIN, chainValue(input.chain)];
-  } else if (input.collateral !== undefined) {
-    const text = typeof input.collateral === 'string' ? input.collateral : JSON.stringify(input.collateral);
-    out['collateral'] = [MediaType.JSON, base64url(Buffer.from(text, 'utf8'))];
-  }
+  } else if (format === 'tdx') {
+    if (input.collateral !== undefined) out['collateral'] = collateralRecord(input.collateral);
+  } else encodeAzure(input, format, out);
   return out;
 }
 
@@ -130,6 +206,19 @@ function chainText(b64: string): string {
   const decoded = text('chain', bytesOf('chain', b64));
   lastChainText = { b64, text: decoded };
   return decoded;
+}
+
+/** The "pcrs" record: a JSON object (its banks and values are checked against the quote later). */
+function pcrsOf(json: string): PcrValues {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    throw malformed('"pcrs" is not JSON');
+  }
+  if (!isPlainObject(value) || !Object.values(value).every(isPlainObject))
+    throw malformed('"pcrs" is not an object of PCR banks');
+  return value as PcrValues;
 }
 
 function text(label: string, bytes: Uint8Array): string {
@@ -176,7 +265,7 @@ export function decodeCmw(value: unknown, accept: readonly string[]): DecodedCmw
   if (!Object.hasOwn(value, 'report')) throw malformed('the "report" record is missing');
   const reportRecord = record('report', value['report']);
   const report = { mediaType: reportRecord.mediaType, bytes: bytesOf('report', reportRecord.b64) };
-  if (report.mediaType !== MediaType.SNP_REPORT && report.mediaType !== MediaType.TDX_QUOTE)
+  if (!REPORT_MEDIA_TYPES.includes(report.mediaType))
     throw new AttestationError(
       'ERR_UNSUPPORTED_EVIDENCE',
       `report media type "${report.mediaType}" is not known`,
@@ -186,10 +275,21 @@ export function decodeCmw(value: unknown, accept: readonly string[]): DecodedCmw
       'ERR_UNSUPPORTED_EVIDENCE',
       `report media type "${report.mediaType}" was not offered`,
     );
-  const format: EvidenceFormat = report.mediaType === MediaType.SNP_REPORT ? 'sev-snp' : 'tdx';
-  if (detectFormat(report.bytes) !== format)
-    throw malformed(`the report bytes are not ${format === 'sev-snp' ? 'an SNP report' : 'a TDX quote'}`);
+  const detected = detectFormat(report.bytes);
+  const format: EvidenceFormat =
+    report.mediaType === MediaType.SNP_REPORT
+      ? 'sev-snp'
+      : report.mediaType === MediaType.TDX_QUOTE
+        ? 'tdx'
+        : detected === 'azure-tdx'
+          ? 'azure-tdx'
+          : 'azure-sev-snp';
+  if (detected !== format)
+    throw malformed(
+      `the report bytes are not ${format === 'sev-snp' ? 'an SNP report' : format === 'tdx' ? 'a TDX quote' : 'an Azure HCL report'}`,
+    );
   const input: EvidenceInput = { report: report.bytes };
+  const tpm: Partial<NonNullable<EvidenceInput['tpm']>> = {};
   for (const label of Object.keys(value)) {
     if (label === 'report') continue;
     const spec = Object.hasOwn(LABELS, label) ? LABELS[label] : undefined;
@@ -197,10 +297,24 @@ export function decodeCmw(value: unknown, accept: readonly string[]): DecodedCmw
     const r = record(label, value[label]);
     if (r.mediaType !== spec.mediaType)
       throw malformed(`"${label}" must be ${spec.mediaType}, not ${r.mediaType}`);
-    if (spec.format !== format) throw malformed(`"${label}" does not belong with ${report.mediaType}`);
+    if (!spec.formats.includes(format))
+      throw malformed(`"${label}" does not belong with ${report.mediaType} (${format})`);
     if (label === 'vek') input.vek = derCertificate(bytesOf(label, capped(label, r.b64, MAX_VEK_SIZE)));
     else if (label === 'chain') input.chain = chainText(capped(label, r.b64, MAX_CHAIN_SIZE));
-    else input.collateral = text(label, bytesOf(label, r.b64));
+    else if (label === 'collateral') input.collateral = text(label, bytesOf(label, r.b64));
+    else if (label === 'tpm-quote') tpm.quote = bytesOf(label, capped(label, r.b64, MAX_TPM_QUOTE_SIZE));
+    else if (label === 'tpm-signature')
+      tpm.signature = bytesOf(label, capped(label, r.b64, MAX_TPM_SIGNATURE_SIZE));
+    else if (label === 'pcrs')
+      tpm.pcrs = pcrsOf(text(label, bytesOf(label, capped(label, r.b64, MAX_PCRS_SIZE))));
+    else input.tdQuote = bytesOf(label, capped(label, r.b64, MAX_TD_QUOTE_SIZE));
+  }
+  if (format === 'azure-sev-snp' || format === 'azure-tdx') {
+    if (!tpm.quote || !tpm.signature || !tpm.pcrs)
+      throw malformed('Azure evidence needs the "tpm-quote", "tpm-signature" and "pcrs" records');
+    if (format === 'azure-tdx' && !input.tdQuote)
+      throw malformed('Azure TDX evidence needs the "td-quote" record');
+    input.tpm = { quote: tpm.quote, signature: tpm.signature, pcrs: tpm.pcrs };
   }
   return { input, format, mediaType: report.mediaType };
 }

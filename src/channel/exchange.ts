@@ -5,9 +5,11 @@
  * the signatures, the verifier, then the verified REPORT_DATA again).
  */
 import { AttestationError, asAttestationError } from '../errors.js';
+import { checkAzureBinding, quoteClaimsBinder } from '../evidence/azure/binding.js';
 import { bytesToHex, equalBytes } from '../evidence/bytes.js';
+import { parsePolicy } from '../evidence/policy.js';
 import type { Claims, EvidenceInput } from '../evidence/types.js';
-import { reportDataOf, verifyEvidence } from '../evidence/verify.js';
+import { detectFormat, reportDataOf, verifyEvidence } from '../evidence/verify.js';
 import { computeBinder, exportBinderSecret } from './binder.js';
 import { type CmwCollection, type DecodedCmw, encodeCmw } from './cmw.js';
 import type { ChannelParams, Role } from './options.js';
@@ -36,8 +38,7 @@ export async function produceEvidence(
     throw asAttestationError(err, 'ERR_PROVIDER_FAILED', 'the evidence provider failed');
   }
   const cmw = encodeCmw(input, provider.format);
-  const bound = reportDataOf(input.report);
-  if (!bound || !equalBytes(bound, reportData))
+  if (!claimsBinder(input, reportData))
     throw new AttestationError(
       'ERR_PROVIDER_FAILED',
       'the provider returned evidence with other REPORT_DATA',
@@ -63,20 +64,40 @@ export async function verifyPeerEvidence(
       'the peer presented no TLS certificate to bind evidence to',
     );
   const expected = computeBinder(peerRole, peerSpki, exportBinderSecret(socket, peerRole, context));
-  const claimed = reportDataOf(evidence.input.report);
   // Checked before the signatures: evidence bound elsewhere is refused as such, and cheaply.
-  if (claimed && !equalBytes(claimed, expected)) throw bindingMismatch();
+  if (claimsBinder(evidence.input, expected) === false) throw bindingMismatch();
   const verifier = internals?.verifier ?? verifyEvidence;
+  const policy = params.policy ?? verify.policy;
   const claims = await scope.run(() =>
     verifier(evidence.input, {
       ...verify,
-      policy: params.policy ?? verify.policy,
+      policy,
       now: verify.now ?? new Date(),
       signal: scope.signal,
     }),
   );
+  if (claims.format === 'azure-sev-snp' || claims.format === 'azure-tdx') {
+    // REPORT_DATA is the paravisor's hash of its runtime claims: the binder is in the quote's
+    // qualifyingData (always required) and, with report binding, in the claims' user-data.
+    const binding = checkAzureBinding(claims, expected, {
+      requireReportBinding: parsePolicy(policy).azure?.requireReportBinding === true,
+    });
+    return { ...claims, binding };
+  }
   if (claims.reportData.toLowerCase() !== bytesToHex(expected)) throw bindingMismatch();
   return claims;
+}
+
+/**
+ * Whether the evidence claims (unverified) to be bound to `binder`: REPORT_DATA for raw reports,
+ * the TPM quote's qualifyingData for Azure. Undefined when the bytes do not say.
+ */
+function claimsBinder(input: EvidenceInput, binder: Uint8Array): boolean | undefined {
+  const format = detectFormat(input.report);
+  if (format === 'azure-sev-snp' || format === 'azure-tdx')
+    return quoteClaimsBinder(input.tpm?.quote, binder);
+  const claimed = reportDataOf(input.report);
+  return claimed === undefined ? undefined : equalBytes(claimed, binder);
 }
 
 function bindingMismatch(): AttestationError {

@@ -61,6 +61,8 @@ export interface ChannelOptions {
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
+const PROVIDER_FORMATS: readonly unknown[] = ['sev-snp', 'tdx', 'azure-sev-snp', 'azure-tdx', 'azure'];
+
 /** Test seams, reachable only through this symbol (not exported from the package). */
 export const INTERNAL: unique symbol = Symbol('attested-channel.internal');
 export interface ChannelInternals {
@@ -80,10 +82,7 @@ export function checkChannelOptions(options: ChannelOptions, who: string): Polic
   if (allowHalfOpen !== undefined && typeof allowHalfOpen !== 'boolean')
     throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: allowHalfOpen must be a boolean`);
   if (evidence !== undefined) {
-    if (
-      typeof evidence?.getEvidence !== 'function' ||
-      (evidence.format !== 'sev-snp' && evidence.format !== 'tdx')
-    )
+    if (typeof evidence?.getEvidence !== 'function' || !PROVIDER_FORMATS.includes(evidence.format))
       throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: evidence must be an EvidenceProvider`);
   }
   if (verify !== undefined) {

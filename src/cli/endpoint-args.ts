@@ -9,6 +9,7 @@ import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { AttestationError } from '../errors.js';
 import { unpinnedFormats } from '../evidence/appraise.js';
+import type { AzureClaims } from '../evidence/azure/verify.js';
 import { type Policy, parsePolicy } from '../evidence/policy.js';
 import { configfsTsm } from '../evidence/providers/configfs-tsm.js';
 import { simulated } from '../evidence/providers/simulated.js';
@@ -117,7 +118,19 @@ export function describeClaims(claims: Claims | undefined): string {
   const any = claims.workloadPinned === false ? ' (workload NOT pinned by the policy)' : '';
   if (claims.format === 'sev-snp')
     return `sev-snp ${claims.product} measurement ${claims.measurement}${sim}${any}`;
+  if (claims.format === 'azure-sev-snp' || claims.format === 'azure-tdx')
+    return describeAzure(claims) + sim + any;
   return `tdx mrTd ${claims.mrTd} tcb ${claims.tcbStatus}${sim}${any}`;
+}
+
+/** Azure: the paravisor's measurement says little; the PCRs, the AK and the binding say more. */
+function describeAzure(claims: AzureClaims): string {
+  const hw =
+    claims.format === 'azure-sev-snp'
+      ? `${claims.product} paravisor measurement ${claims.measurement}`
+      : `paravisor mrTd ${claims.mrTd} tcb ${claims.tcbStatus}`;
+  const binding = claims.binding ? ` binding ${claims.binding}` : '';
+  return `${claims.format} ${hw} ak ${claims.tpm.akSha256}${binding}`;
 }
 
 /**

@@ -7,13 +7,15 @@ import { AttestationError } from '../errors.js';
 import { parseSnpReport } from '../evidence/snp/report.js';
 import type { EvidenceFormat } from '../evidence/types.js';
 import { detectFormat } from '../evidence/verify.js';
+import { inspectHclFields, inspectTpmsAttest, isTpmsAttest } from './azure.js';
 import type { CliIo } from './io.js';
 import { oneLine, parseOptions, usageError } from './io.js';
 import { inspectTdxFields } from './tdx.js';
 
 const USAGE = `usage: attested-channel inspect <file> [--json]
 
-Prints every field of an SEV-SNP report or a TDX quote. Nothing is verified.
+Prints every field of an SEV-SNP report, a TDX quote, an Azure HCL report or a TPM quote
+(TPMS_ATTEST). Nothing is verified.
 `;
 
 /** Plain JSON view of a parsed structure: bytes as lowercase hex, bigints as decimal strings. */
@@ -43,6 +45,8 @@ function snpFields(bytes: Uint8Array): Record<string, unknown> {
 const PRINTERS: Record<EvidenceFormat, (bytes: Uint8Array) => Record<string, unknown>> = {
   'sev-snp': snpFields,
   tdx: inspectTdxFields,
+  'azure-sev-snp': inspectHclFields,
+  'azure-tdx': inspectHclFields,
 };
 
 function rows(value: unknown, prefix: string, out: Array<[string, string]>): void {
@@ -89,14 +93,14 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   } catch (err) {
     return usage(`cannot read ${file}: ${(err as Error).message}`);
   }
-  const format = detectFormat(bytes);
+  const format = detectFormat(bytes) ?? (isTpmsAttest(bytes) ? 'tpm-quote' : undefined);
   try {
     if (!format)
       throw new AttestationError(
         'ERR_EVIDENCE_MALFORMED',
-        `${file} is neither an SEV-SNP report (1184 bytes) nor a TDX quote (${bytes.length} bytes)`,
+        `${file} is not an SEV-SNP report (1184 bytes), a TDX quote, an HCL report or a TPMS_ATTEST (${bytes.length} bytes)`,
       );
-    const fields = PRINTERS[format](bytes);
+    const fields = format === 'tpm-quote' ? inspectTpmsAttest(bytes) : PRINTERS[format](bytes);
     if (parsed.values.json)
       io.out(`${JSON.stringify({ format, verified: false, fields: plain(fields) }, null, 2)}\n`);
     else

@@ -19,6 +19,13 @@ import type { EvidenceInput, RevocationStatus, VerifyOptions } from '../evidence
 import { detectFormat, verifyEvidence } from '../evidence/verify.js';
 import { parseCertificate } from '../evidence/x509/cert.js';
 import { toDerList } from '../evidence/x509/pem.js';
+import {
+  AZURE_OPTIONS,
+  AZURE_USAGE,
+  applyAzureOptions,
+  foreignAzureOptions,
+  unverifiedAzureClaims,
+} from './azure.js';
 import type { CliIo } from './io.js';
 import { oneLine, parseOptions, usageError } from './io.js';
 import { applyTdxOptions, unverifiedTdxClaims } from './tdx.js';
@@ -35,6 +42,7 @@ const OPTIONS = {
   'pcs-url': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  ...AZURE_OPTIONS,
 } as const;
 
 const USAGE = `usage: attested-channel verify <file> [options]
@@ -52,7 +60,8 @@ const USAGE = `usage: attested-channel verify <file> [options]
   --collateral F TDX collateral JSON (schema: "TDX collateral schema" in docs/api.md); default: fetched from Intel PCS
   --pcs-url URL  Intel PCS or PCCS base URL (default https://api.trustedservices.intel.com)
   --json         print one JSON object (also for usage errors)
-(--vek, --ask, --ark, --kds-url are for SEV-SNP reports; --collateral, --pcs-url for TDX quotes.)
+${AZURE_USAGE}(--vek, --ask, --ark, --kds-url are for SEV-SNP reports; --collateral, --pcs-url for TDX quotes;
+ --tpm-quote, --tpm-signature, --pcrs, --td-quote, --ak for Azure HCL reports.)
 
 Exit status: 0 accepted, 1 rejected, 2 usage error.
 `;
@@ -139,6 +148,9 @@ async function toRequest(file: string, v: Values): Promise<{ input: EvidenceInpu
         ? `${given.join(', ')}: for SEV-SNP reports only; ${file} is a TDX quote (its PCK chain is inside it; give --collateral or --pcs-url)`
         : `${given.join(', ')}: for TDX quotes only; ${file} is an SEV-SNP report (give --vek, --ask, --ark or --kds-url)`,
     );
+  const notAzure = foreignAzureOptions(format, v);
+  if (notAzure.length > 0)
+    throw new UsageError(`${notAzure.join(', ')}: not for ${format ?? 'this'} evidence (${file})`);
   if (v.vek) input.vek = await readCert(v.vek, '--vek');
   const bundle = v.ask ? await readAsk(v.ask) : undefined;
   if (bundle?.ark && v.ark)
@@ -180,12 +192,15 @@ async function toRequest(file: string, v: Values): Promise<{ input: EvidenceInpu
     options.kds = { baseUrl: v['kds-url'] };
   }
   await applyTdxOptions(v, input, options, (m) => new UsageError(m));
+  await applyAzureOptions(v, input, options, (m) => new UsageError(m));
   return { input, options };
 }
 
 /** Claims of a report that parsed, for the JSON output of a rejected report. */
 function parsedClaims(report: Uint8Array): unknown {
   if (detectFormat(report) === 'tdx') return unverifiedTdxClaims(report);
+  const format = detectFormat(report);
+  if (format === 'azure-sev-snp' || format === 'azure-tdx') return unverifiedAzureClaims(report);
   if (detectFormat(report) !== 'sev-snp') return undefined;
   try {
     const parsed = parseSnpReport(report);

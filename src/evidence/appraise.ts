@@ -8,18 +8,21 @@
  * any workload, passes it, and the claims say so (`workloadPinned: false`).
  */
 import { AttestationError } from '../errors.js';
+import { appraiseAzure } from './azure/appraise.js';
 import type { Policy } from './policy.js';
 import { appraiseSnp } from './snp/appraise.js';
 import { appraiseTdx } from './tdx/appraise.js';
 import type { Claims, EvidenceFormat } from './types.js';
 
 /** The policy section that governs each evidence format. */
-export const FORMAT_SECTIONS: Readonly<Record<EvidenceFormat, 'snp' | 'tdx'>> = Object.freeze({
+export const FORMAT_SECTIONS: Readonly<Record<EvidenceFormat, 'snp' | 'tdx' | 'azure'>> = Object.freeze({
   'sev-snp': 'snp',
   tdx: 'tdx',
+  'azure-sev-snp': 'azure',
+  'azure-tdx': 'azure',
 });
 
-const FORMATS: readonly EvidenceFormat[] = ['sev-snp', 'tdx'];
+const FORMATS: readonly EvidenceFormat[] = ['sev-snp', 'tdx', 'azure-sev-snp', 'azure-tdx'];
 
 /**
  * Policy fields that pin the workload (what runs in the guest), per format, as
@@ -40,6 +43,10 @@ const WORKLOAD_PINS: Readonly<Record<EvidenceFormat, readonly string[]>> = Objec
     'tdx.mrOwner',
     'tdx.mrOwnerConfig',
   ],
+  // The hardware report of Azure evidence measures Microsoft's paravisor, the same for every
+  // customer on one paravisor build: only the vTPM's PCRs describe the user's guest.
+  'azure-sev-snp': ['azure.pcrs'],
+  'azure-tdx': ['azure.pcrs'],
 });
 
 function has(obj: object | undefined, key: string): boolean {
@@ -48,7 +55,14 @@ function has(obj: object | undefined, key: string): boolean {
 
 /** The formats a (parsed) policy lets in: those whose section it has, or all when it has none. */
 export function policyFormats(policy: Policy): EvidenceFormat[] {
-  const named = FORMATS.filter((f) => has(policy, FORMAT_SECTIONS[f]));
+  const named = FORMATS.filter((f) => {
+    if (!has(policy, FORMAT_SECTIONS[f])) return false;
+    if (FORMAT_SECTIONS[f] !== 'azure') return true;
+    // Inside `azure`, naming `snp` or `tdx` lists that hardware; naming neither admits both.
+    const azure = policy.azure!;
+    if (!has(azure, 'snp') && !has(azure, 'tdx')) return true;
+    return has(azure, f === 'azure-sev-snp' ? 'snp' : 'tdx');
+  });
   return named.length > 0 ? named : [...FORMATS];
 }
 
@@ -91,6 +105,8 @@ export function checkFormat(format: EvidenceFormat, policy: Policy): void {
 export function appraiseClaims(claims: Claims, policy: Policy): boolean {
   checkFormat(claims.format, policy);
   if (claims.format === 'sev-snp') appraiseSnp(claims, policy.snp);
-  else appraiseTdx(claims, policy.tdx);
+  else if (claims.format === 'tdx') appraiseTdx(claims, policy.tdx);
+  // The hardware report inside was appraised against azure.snp / azure.tdx by verifyAzure().
+  else appraiseAzure(claims, policy.azure);
   return workloadPins(claims.format, policy).length > 0;
 }

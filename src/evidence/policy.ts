@@ -48,9 +48,29 @@ export interface TdxPolicy {
   requireSeptVeDisable?: boolean;
 }
 
+/**
+ * Azure confidential VMs (formats azure-sev-snp and azure-tdx). The hardware report inside the HCL
+ * report measures Microsoft's paravisor, the same for every customer on one paravisor build; the
+ * user's workload is pinned only through `pcrs`.
+ */
+export interface AzurePolicy {
+  /** Applied to the SEV-SNP report inside the HCL report, as the top-level `snp` section. */
+  snp?: SnpPolicy;
+  /** Applied to the TD quote of the HCL report's TDREPORT, as the top-level `tdx` section. */
+  tdx?: TdxPolicy;
+  /**
+   * Allowed values of quoted PCRs: bank (`sha1`, `sha256`, `sha384`, `sha512`) → PCR index
+   * ("0"–"23") → list of hex values. Each listed PCR must be in the quote with one of its values.
+   */
+  pcrs?: Partial<Record<'sha1' | 'sha256' | 'sha384' | 'sha512', Record<string, string[]>>>;
+  /** Refuse a channel whose HCL report's user-data is not the binder (default false). */
+  requireReportBinding?: boolean;
+}
+
 export interface Policy {
   snp?: SnpPolicy;
   tdx?: TdxPolicy;
+  azure?: AzurePolicy;
 }
 
 type FieldKind = 'hexList' | 'bool' | 'uint' | 'uintList' | 'stringList' | 'tcb' | 'signers';
@@ -163,6 +183,44 @@ function checkSection(
   return out;
 }
 
+const PCR_BANK_SIZES: Readonly<Record<string, number>> = { sha1: 20, sha256: 32, sha384: 48, sha512: 64 };
+
+function checkPcrs(path: string, raw: unknown): Record<string, Record<string, string[]>> {
+  if (!isPlainObject(raw)) throw invalid(path, 'must be an object of PCR banks');
+  const out: Record<string, Record<string, string[]>> = {};
+  for (const [bank, indices] of Object.entries(raw)) {
+    const size = Object.hasOwn(PCR_BANK_SIZES, bank) ? PCR_BANK_SIZES[bank] : undefined;
+    if (size === undefined)
+      throw invalid(`${path}.${bank}`, 'unknown PCR bank (use sha1, sha256, sha384, sha512)');
+    if (!isPlainObject(indices)) throw invalid(`${path}.${bank}`, 'must be an object of PCR indices');
+    const values: Record<string, string[]> = {};
+    for (const [index, list] of Object.entries(indices)) {
+      if (!/^(0|[1-9][0-9]?)$/.test(index) || Number(index) > 23)
+        throw invalid(`${path}.${bank}.${index}`, 'must be a PCR index from "0" to "23"');
+      values[index] = checkField(`${path}.${bank}.${index}`, 'hexList', list, [2 * size]) as string[];
+    }
+    if (Object.keys(values).length === 0) throw invalid(`${path}.${bank}`, 'lists no PCR');
+    out[bank] = values;
+  }
+  // An empty object would read as a PCR pin (workloadPinned) while pinning nothing.
+  if (Object.keys(out).length === 0) throw invalid(path, 'lists no PCR bank');
+  return out;
+}
+
+function checkAzure(raw: unknown): AzurePolicy {
+  if (!isPlainObject(raw)) throw invalid('azure', 'must be an object');
+  const out: AzurePolicy = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (k === 'snp') out.snp = checkSection('azure.snp', v, SNP_FIELDS) as SnpPolicy;
+    else if (k === 'tdx') out.tdx = checkSection('azure.tdx', v, TDX_FIELDS) as TdxPolicy;
+    else if (k === 'pcrs') out.pcrs = checkPcrs('azure.pcrs', v);
+    else if (k === 'requireReportBinding')
+      out.requireReportBinding = checkField(`azure.${k}`, 'bool', v) as boolean;
+    else throw invalid(`azure.${k}`, 'unknown field');
+  }
+  return out;
+}
+
 /**
  * Validates a policy (an object or its JSON text) and returns a normalised copy (hex lower-cased),
  * frozen. Unknown fields are errors: a misspelt field must never silently loosen a check. A policy
@@ -184,8 +242,9 @@ export function parsePolicy(input: unknown): Policy {
   for (const [k, v] of Object.entries(value)) {
     if (k === 'snp') out.snp = checkSection('snp', v, SNP_FIELDS) as SnpPolicy;
     else if (k === 'tdx') out.tdx = checkSection('tdx', v, TDX_FIELDS) as TdxPolicy;
+    else if (k === 'azure') out.azure = checkAzure(v);
     else if (k === '$schema' || k === 'comment') continue;
-    else throw invalid(k, 'unknown section (use "snp" and "tdx")');
+    else throw invalid(k, 'unknown section (use "snp", "tdx" and "azure")');
   }
   deepFreeze(out);
   normalised.add(out);

@@ -2,8 +2,11 @@
  * Shapes shared by every evidence format. Each format (snp/, tdx/) has its own parser, verifier
  * and claims; this file is what the dispatcher (verify.ts), the channel and the CLI agree on.
  */
+import type { KeyObject } from 'node:crypto';
+import type { AzureSnpClaims, AzureTdxClaims } from './azure/verify.js';
 import type { Policy } from './policy.js';
 import type { TDX_LEVEL_STATUSES, TDX_RELAUNCH_STATUSES } from './tdx/statuses.js';
+import type { PcrValues } from './tpm/quote.js';
 
 /** Evidence as the attester hands it over. Everything in it is untrusted. */
 export interface EvidenceInput {
@@ -15,6 +18,13 @@ export interface EvidenceInput {
   chain?: string | Uint8Array | Array<Uint8Array | string>;
   /** TDX: collateral in the schema of test/fixtures/tdx/README.md (object or its JSON text). */
   collateral?: TdxCollateral | string;
+  /**
+   * Azure (`report` is an HCL report): the TPM2_Quote by the vTPM attestation key: the TPMS_ATTEST
+   * bytes, the marshalled TPMT_SIGNATURE and the values of the PCRs it selects.
+   */
+  tpm?: { quote: Uint8Array; signature: Uint8Array; pcrs: PcrValues };
+  /** Azure TDX: the DCAP quote of the HCL report's TDREPORT (IMDS `POST /acc/tdquote`). */
+  tdQuote?: Uint8Array;
 }
 
 /** TDX collateral: the nine members of Intel's sgx_ql_qve_collateral_t as dcap-qvl serialises it. */
@@ -30,7 +40,13 @@ export interface TdxCollateral {
   qe_identity_signature: string;
 }
 
-export type EvidenceFormat = 'sev-snp' | 'tdx';
+export type EvidenceFormat = 'sev-snp' | 'tdx' | 'azure-sev-snp' | 'azure-tdx';
+
+/**
+ * What a provider declares it produces: a format, or `'azure'` for an Azure vTPM, whose hardware
+ * (SEV-SNP or TDX) is known only from the HCL report it reads.
+ */
+export type ProviderFormat = EvidenceFormat | 'azure';
 
 /**
  * Roots a verifier trusts. When given, they replace the built-in vendor roots for that vendor:
@@ -70,6 +86,11 @@ export interface VerifyOptions {
   signal?: AbortSignal;
   /** Called with the verified claims after the policy passed; throw (or return false) to refuse. */
   check?: (claims: Claims) => boolean | undefined | Promise<boolean | undefined>;
+  /**
+   * Azure: the attestation key the caller expects. It must be the HCL report's own HCLAkPub,
+   * compared before the quote signature is checked (ERR_EVIDENCE_CHAIN otherwise).
+   */
+  expectedAk?: KeyObject;
 }
 
 /** Marker interface for the KDS and PCS clients (they share fetch, cache and retry logic). */
@@ -80,7 +101,7 @@ export interface CollateralClient {
 /** Something that can produce evidence whose REPORT_DATA is the given 64 bytes. */
 export interface EvidenceProvider {
   /** Which format this provider produces (the channel uses it to pick a media type). */
-  readonly format: EvidenceFormat;
+  readonly format: ProviderFormat;
   getEvidence(reportData: Uint8Array, options?: { signal?: AbortSignal }): Promise<EvidenceInput>;
 }
 
@@ -236,4 +257,4 @@ export type TdxTcbStatus =
   | (typeof TDX_RELAUNCH_STATUSES)[number]
   | 'NoMatchingTcbLevel';
 
-export type Claims = SnpClaims | TdxClaims;
+export type Claims = SnpClaims | TdxClaims | AzureSnpClaims | AzureTdxClaims;

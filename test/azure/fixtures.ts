@@ -108,7 +108,7 @@ export function inputOf(fx: AzureFixture, files = fx.files): AzureEvidenceInput 
 
 export function optionsOf(fx: AzureFixture): AzureVerifyOptions {
   const azure = fx.meta.cli.policy?.azure;
-  return { now: new Date(fx.meta.verify_at), offline: true, ...(azure ? { azure } : {}) };
+  return { now: new Date(fx.meta.verify_at), offline: true, ...(azure ? { policy: { azure } } : {}) };
 }
 
 /** The report's own HCLAkPub (for `--ak` equal to it). */

@@ -60,7 +60,7 @@ describe('real Azure evidence', () => {
 
   it('TDX: the default policy refuses the OutOfDate platform, and no collateral offline is unavailable', async () => {
     const fx = loadFixture('trustee__tdx-hcl-report');
-    const { azure: _unused, ...defaults } = optionsOf(fx);
+    const { policy: _unused, ...defaults } = optionsOf(fx);
     expect(fx.meta.expected_without_policy?.codes).toContain(
       await codeOf(verifyAzure(inputOf(fx), defaults)),
     );
@@ -122,16 +122,19 @@ describe('the hardware policy (azure.snp / azure.tdx)', () => {
   it('applies to the report inside the HCL report; pinning the paravisor does not pin the workload', async () => {
     const ok = await verifyAzure(inputOf(fx), {
       ...optionsOf(fx),
-      azure: { snp: { measurements: [measurement] } },
+      policy: { azure: { snp: { measurements: [measurement] } } },
     });
     expect(ok.workloadPinned).toBe(false);
     const other = `${'00'.repeat(47)}01`;
-    const refused = verifyAzure(inputOf(fx), { ...optionsOf(fx), azure: { snp: { measurements: [other] } } });
+    const refused = verifyAzure(inputOf(fx), {
+      ...optionsOf(fx),
+      policy: { azure: { snp: { measurements: [other] } } },
+    });
     expect(await codeOf(refused)).toBe('ERR_EVIDENCE_POLICY');
   });
 
   it('a policy naming only tdx refuses SNP evidence', async () => {
-    expect(await codeOf(verifyAzure(inputOf(fx), { ...optionsOf(fx), azure: { tdx: {} } }))).toBe(
+    expect(await codeOf(verifyAzure(inputOf(fx), { ...optionsOf(fx), policy: { azure: { tdx: {} } } }))).toBe(
       'ERR_EVIDENCE_POLICY',
     );
   });

@@ -11,7 +11,8 @@
  */
 import { createHash } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
-import { bytesToHex } from '../bytes.js';
+import { bytesToHex, equalBytes } from '../bytes.js';
+import { parseTpmsAttest } from '../tpm/attest.js';
 import type { AzureClaims } from './verify.js';
 
 /** The TPM quote's qualifyingData for a binder. */
@@ -43,4 +44,18 @@ export function checkAzureBinding(
       { details: { field: 'azure.requireReportBinding' } },
     );
   return 'tpm-quote';
+}
+
+/**
+ * Whether the quote claims (unverified) to be bound to `binder`; undefined when it does not parse.
+ * The channel asks this before any signature work so relayed evidence is refused as such, cheaply;
+ * checkAzureBinding() decides on the verified claims.
+ */
+export function quoteClaimsBinder(quote: unknown, binder: Uint8Array): boolean | undefined {
+  if (!(quote instanceof Uint8Array)) return undefined;
+  try {
+    return equalBytes(parseTpmsAttest(quote).extraData, azureQuoteNonce(binder));
+  } catch {
+    return undefined;
+  }
 }

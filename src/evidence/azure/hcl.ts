@@ -60,6 +60,16 @@ export function isHclReport(bytes: Uint8Array): boolean {
   return bytes.length >= 4 && u32le(bytes, 0) === HCL_MAGIC;
 }
 
+/**
+ * The Azure format of an HCL report from its magic and runtime-data report type (nothing else is
+ * checked): how the dispatcher tells Azure evidence apart before parsing it.
+ */
+export function hclFormatOf(bytes: Uint8Array): 'azure-sev-snp' | 'azure-tdx' | undefined {
+  if (!isHclReport(bytes) || bytes.length < HCL_CLAIMS_OFFSET) return undefined;
+  const type = u32le(bytes, HCL_RUNTIME_HEADER_OFFSET + 8);
+  return type === 2 ? 'azure-sev-snp' : type === 4 ? 'azure-tdx' : undefined;
+}
+
 export function parseHclReport(bytes: Uint8Array): HclReport {
   if (!(bytes instanceof Uint8Array)) throw malformed('not bytes');
   if (bytes.length < HCL_CLAIMS_OFFSET)

@@ -11,10 +11,10 @@
  * parsed); then the AK is taken from the JSON, compared with the caller's expected AK, and the
  * quote and PCR values are checked with it.
  */
-import type { KeyObject } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
+import { appraiseClaims, checkFormat } from '../appraise.js';
 import { bytesToHex, equalBytes, hexToBytes } from '../bytes.js';
-import { type Policy, parsePolicy, type SnpPolicy, type TdxPolicy } from '../policy.js';
+import { type Policy, parsePolicy } from '../policy.js';
 import { verifySnp } from '../snp/verify.js';
 import { verifyTdx } from '../tdx/verify.js';
 import { parseTpmsAttest, parseTpmtSignature } from '../tpm/attest.js';
@@ -44,18 +44,8 @@ export interface AzureEvidenceInput {
   };
 }
 
-/** What appraises the hardware report inside the HCL report: the top-level snp / tdx fields. */
-export interface AzureHardwarePolicy {
-  snp?: SnpPolicy;
-  tdx?: TdxPolicy;
-}
-
 export interface AzureVerifyOptions extends VerifyOptions {
   now: Date;
-  /** Applied to the hardware report (the paravisor's); default: the strict defaults of snp / tdx. */
-  azure?: AzureHardwarePolicy;
-  /** The AK the caller expects (`--ak`): it must be the report's HCLAkPub (ERR_EVIDENCE_CHAIN otherwise). */
-  expectedAk?: KeyObject;
   /** The quote's extraData must be these bytes (the verifier's nonce); ERR_BINDING_MISMATCH otherwise. */
   expectedExtraData?: Uint8Array;
 }
@@ -70,6 +60,12 @@ interface AzureCommonClaims {
   /** `vm-configuration` exactly as in the runtime claims (secure-boot, tpm-enabled, console-enabled, …). */
   vmConfiguration: Record<string, unknown> | null;
   tpm: TpmQuoteClaims;
+  /**
+   * Which binding held on a channel (set by the channel, absent elsewhere): `'report'` when the
+   * HCL report's user-data is the binder as well as the quote's qualifyingData, `'tpm-quote'` when
+   * only the quote is bound.
+   */
+  binding?: 'report' | 'tpm-quote';
 }
 
 export type AzureSnpClaims = Omit<SnpClaims, 'format'> & { format: 'azure-sev-snp' } & AzureCommonClaims;
@@ -116,19 +112,20 @@ function checkTdReportMatchesQuote(tdreport: Uint8Array, claims: TdxClaims): voi
     );
 }
 
-function hardwarePolicy(options: AzureVerifyOptions): Policy {
+/** The azure section's snp / tdx parts as a policy of their own, for the SNP and TDX verifiers. */
+function hardwarePolicy(policy: Policy): Policy {
   return parsePolicy({
-    ...(options.azure?.snp ? { snp: options.azure.snp } : {}),
-    ...(options.azure?.tdx ? { tdx: options.azure.tdx } : {}),
+    ...(policy.azure?.snp ? { snp: policy.azure.snp } : {}),
+    ...(policy.azure?.tdx ? { tdx: policy.azure.tdx } : {}),
   });
 }
 
 async function verifyHardware(
   hcl: HclReport,
   input: AzureEvidenceInput,
-  options: AzureVerifyOptions,
+  options: AzureVerifyOptions & { policy: Policy },
 ): Promise<SnpClaims | TdxClaims> {
-  const policy = hardwarePolicy(options);
+  const policy = hardwarePolicy(options.policy);
   const resolved = { ...options, policy };
   if (hcl.tee === 'sev-snp') {
     const claims = await verifySnp(
@@ -175,12 +172,16 @@ export async function verifyAzure(
   options: AzureVerifyOptions,
 ): Promise<AzureClaims> {
   checkInput(input);
+  const policy = parsePolicy(options.policy);
   const hcl = parseHclReport(input.report);
+  const format = hcl.tee === 'sev-snp' ? 'azure-sev-snp' : 'azure-tdx';
+  // Before any signature or collateral work, as verifyEvidence() does for raw reports.
+  checkFormat(format, policy);
   // Unparseable quote bytes are refused before any network or signature work.
   parseTpmsAttest(input.tpm.quote);
   parseTpmtSignature(input.tpm.signature);
 
-  const hardware = await verifyHardware(hcl, input, options);
+  const hardware = await verifyHardware(hcl, input, { ...options, policy });
   checkRuntimeClaimsBinding(hcl, hexToBytes(hardware.reportData));
   const runtime = parseRuntimeClaims(hcl);
 
@@ -208,10 +209,13 @@ export async function verifyAzure(
     vmConfiguration: runtime.vmConfiguration,
     tpm: quote.claims,
   };
+  const claims: AzureClaims =
+    hardware.format === 'sev-snp'
+      ? { ...hardware, format: 'azure-sev-snp', ...common }
+      : { ...hardware, format: 'azure-tdx', ...common };
   // The hardware report measures Microsoft's paravisor and firmware, the same for every customer
-  // on one paravisor build: pinning it does not pin the user's workload (issue 12). Only PCR
-  // values pin it, and no policy field for them exists yet.
-  return hardware.format === 'sev-snp'
-    ? { ...hardware, format: 'azure-sev-snp', workloadPinned: false, ...common }
-    : { ...hardware, format: 'azure-tdx', workloadPinned: false, ...common };
+  // on one paravisor build: whether it was pinned says nothing of the user's workload, which only
+  // the PCRs pin (WORKLOAD_PINS in appraise.ts).
+  claims.workloadPinned = appraiseClaims(claims, policy);
+  return claims;
 }

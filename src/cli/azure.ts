@@ -1,0 +1,187 @@
+/**
+ * The Azure parts of the CLI (issue 12): the `--tpm-quote`, `--tpm-signature`, `--pcrs`,
+ * `--td-quote` and `--ak` options of `verify`, what `inspect` prints for an HCL report or a
+ * TPMS_ATTEST, and the unverified fields of Azure evidence that did not verify. verify.ts and
+ * inspect.ts stay format-neutral and call into here.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { parseHclReport } from '../evidence/azure/hcl.js';
+import { bytesToHex } from '../evidence/bytes.js';
+import { parseSnpReport } from '../evidence/snp/report.js';
+import { parseTpmsAttest, TPM_GENERATED_VALUE } from '../evidence/tpm/attest.js';
+import { hashInfo } from '../evidence/tpm/marshal.js';
+import { akFromSpki } from '../evidence/tpm/quote.js';
+import type { EvidenceInput, VerifyOptions } from '../evidence/types.js';
+
+export const AZURE_OPTIONS = {
+  'tpm-quote': { type: 'string' },
+  'tpm-signature': { type: 'string' },
+  pcrs: { type: 'string' },
+  'td-quote': { type: 'string' },
+  ak: { type: 'string' },
+} as const;
+
+export const AZURE_USAGE = `  Azure (the evidence is an HCL report, vTPM NV 0x01400001):
+  --tpm-quote F     the TPM2_Quote message (TPMS_ATTEST, as tpm2_quote -m writes it)
+  --tpm-signature F its TPMT_SIGNATURE (tpm2_quote -s)
+  --pcrs F          the quoted PCR values, {"sha256": {"0": "<hex>", ...}}
+  --td-quote F      TDX: the TD quote of the HCL report's TDREPORT (IMDS /acc/tdquote)
+  --ak F            the AK you expect (SPKI, PEM or DER): must be the report's HCLAkPub
+`;
+
+/**
+ * The options given that do not fit this evidence: Azure's for a raw report or quote, TDX's for
+ * Azure SEV-SNP, SEV-SNP's for Azure TDX (an ignored option would give a verdict not asked for).
+ */
+export function foreignAzureOptions(format: string | undefined, values: Record<string, unknown>): string[] {
+  const azure = ['tpm-quote', 'tpm-signature', 'pcrs', 'td-quote', 'ak'];
+  const foreign =
+    format === 'azure-sev-snp'
+      ? ['td-quote', 'collateral', 'pcs-url']
+      : format === 'azure-tdx'
+        ? ['vek', 'ask', 'ark', 'kds-url']
+        : azure;
+  return foreign.filter((o) => values[o] !== undefined).map((o) => `--${o}`);
+}
+
+interface AzureValues {
+  'tpm-quote'?: string;
+  'tpm-signature'?: string;
+  pcrs?: string;
+  'td-quote'?: string;
+  ak?: string;
+}
+
+/** Turns the Azure options into the EvidenceInput's tpm / tdQuote and the expected AK. */
+export async function applyAzureOptions(
+  values: AzureValues,
+  input: EvidenceInput,
+  options: VerifyOptions,
+  fail: (message: string) => Error,
+): Promise<void> {
+  const read = async (flag: keyof AzureValues): Promise<Uint8Array | undefined> => {
+    const path = values[flag];
+    if (path === undefined) return undefined;
+    try {
+      return new Uint8Array(await readFile(path));
+    } catch (err) {
+      throw fail(`cannot read --${flag} ${path}: ${(err as Error).message}`);
+    }
+  };
+  const quote = await read('tpm-quote');
+  const signature = await read('tpm-signature');
+  const pcrsFile = await read('pcrs');
+  const given = [quote, signature, pcrsFile].filter((x) => x !== undefined).length;
+  if (given !== 0 && given !== 3) throw fail('--tpm-quote, --tpm-signature and --pcrs go together');
+  if (quote && signature && pcrsFile) {
+    let pcrs: unknown;
+    try {
+      pcrs = JSON.parse(Buffer.from(pcrsFile).toString('utf8'));
+    } catch {
+      throw fail(`--pcrs ${values.pcrs} is not JSON`);
+    }
+    if (typeof pcrs !== 'object' || pcrs === null || Array.isArray(pcrs))
+      throw fail(`--pcrs ${values.pcrs} is not an object like {"sha256": {"0": "<hex>"}}`);
+    input.tpm = { quote, signature, pcrs: pcrs as NonNullable<EvidenceInput['tpm']>['pcrs'] };
+  }
+  const tdQuote = await read('td-quote');
+  if (tdQuote) input.tdQuote = tdQuote;
+  const ak = await read('ak');
+  if (ak) {
+    const text = Buffer.from(ak).toString('latin1');
+    try {
+      options.expectedAk = akFromSpki(text.includes('-----BEGIN') ? text : ak);
+    } catch {
+      throw fail(`--ak ${values.ak} is not a public key (SubjectPublicKeyInfo, PEM or DER)`);
+    }
+  }
+}
+
+/** True when the bytes are a TPMS_ATTEST (TPM_GENERATED_VALUE first): `inspect` shows its fields. */
+export function isTpmsAttest(bytes: Uint8Array): boolean {
+  return bytes.length >= 4 && Buffer.from(bytes.subarray(0, 4)).readUInt32BE(0) === TPM_GENERATED_VALUE;
+}
+
+/** The fields of a TPMS_ATTEST (quote), nothing verified. */
+export function inspectTpmsAttest(bytes: Uint8Array): Record<string, unknown> {
+  const a = parseTpmsAttest(bytes);
+  return {
+    magic: `0x${TPM_GENERATED_VALUE.toString(16)}`,
+    type: `0x${a.type.toString(16)} (TPM_ST_ATTEST_QUOTE)`,
+    qualifiedSigner: a.qualifiedSigner,
+    extraData: a.extraData,
+    clockInfo: { clock: a.clock, resetCount: a.resetCount, restartCount: a.restartCount, safe: a.safe },
+    firmwareVersion: a.firmwareVersion.toString(16).padStart(16, '0'),
+    pcrSelect: a.pcrSelect.map((s) => ({ bank: hashInfo(s.hash)?.name ?? s.hash, pcrs: s.pcrs })),
+    pcrDigest: a.pcrDigest,
+  };
+}
+
+/**
+ * An HCL report's header, runtime-data header, runtime claims (parsed as JSON here only for
+ * display: nothing is verified) and the hardware report's fields.
+ */
+export function inspectHclFields(bytes: Uint8Array): Record<string, unknown> {
+  const hcl = parseHclReport(bytes);
+  let runtimeClaims: unknown;
+  try {
+    runtimeClaims = JSON.parse(Buffer.from(hcl.claimsBytes).toString('utf8'));
+  } catch (err) {
+    runtimeClaims = { error: `not JSON: ${(err as Error).message}` };
+  }
+  let hardware: Record<string, unknown>;
+  try {
+    if (hcl.tee === 'sev-snp') {
+      const { raw: _raw, ...report } = parseSnpReport(hcl.hardwareReport);
+      hardware = report;
+    } else hardware = tdreportFields(hcl.hardwareReport);
+  } catch (err) {
+    hardware = { error: (err as Error).message };
+  }
+  return {
+    header: {
+      signature: 'HCLA',
+      version: hcl.version,
+      reportSize: hcl.reportSize,
+      requestType: hcl.requestType,
+      status: hcl.status,
+    },
+    runtimeData: { ...hcl.runtimeData, hash: hcl.hash.name },
+    runtimeClaimsSha256: createHash('sha256').update(hcl.claimsBytes).digest('hex'),
+    runtimeClaims,
+    hardwareReport: hardware,
+  };
+}
+
+/** TDREPORT_STRUCT fields (Intel TDX module ABI), for inspect. */
+export function tdreportFields(r: Uint8Array): Record<string, unknown> {
+  const hex = (off: number, len: number) => bytesToHex(r.subarray(off, off + len));
+  return {
+    reportType: hex(0, 4),
+    reportData: hex(128, 64),
+    teeTcbSvn: hex(264, 16),
+    mrSeam: hex(280, 48),
+    mrSignerSeam: hex(328, 48),
+    seamAttributes: hex(376, 8),
+    tdAttributes: hex(512, 8),
+    xfam: hex(520, 8),
+    mrTd: hex(528, 48),
+    mrConfigId: hex(576, 48),
+    mrOwner: hex(624, 48),
+    mrOwnerConfig: hex(672, 48),
+    rtmr0: hex(720, 48),
+    rtmr1: hex(768, 48),
+    rtmr2: hex(816, 48),
+    rtmr3: hex(864, 48),
+  };
+}
+
+/** What an HCL report that did not verify states by itself (nothing in it is trusted). */
+export function unverifiedAzureClaims(report: Uint8Array): Record<string, unknown> | undefined {
+  try {
+    return inspectHclFields(report);
+  } catch {
+    return undefined;
+  }
+}
