@@ -4,6 +4,7 @@
  * Nothing here is trusted unless a verifier is handed `simulated.trustAnchors()`.
  */
 import type { TrustAnchors } from '../types.js';
+import { SIMULATED_AZURE_PCRS, simulatedAzure } from './simulated-azure.js';
 import {
   DEFAULT_SNP_MEASUREMENT,
   SNP_PRODUCTS,
@@ -20,6 +21,7 @@ import {
   simulatedTdxCollateral,
 } from './simulated-tdx.js';
 
+export type { SimulatedAzureOptions, SimulatedAzureProvider } from './simulated-azure.js';
 export type { AmdCrlOptions, SimulatedSnpOptions, SimulatedTcb, SnpProduct } from './simulated-snp.js';
 export type { SimulatedIntelCert, SimulatedTcbStatus, SimulatedTdxOptions } from './simulated-tdx.js';
 
@@ -36,6 +38,8 @@ export const simulated = {
   snp: simulatedSnp,
   /** A simulated TDX platform (EvidenceProvider, format 'tdx'). */
   tdx: simulatedTdx,
+  /** A simulated Azure confidential VM: vTPM, HCL report around a simulated SNP or TDX report (format 'azure-sev-snp' / 'azure-tdx'). */
+  azure: simulatedAzure,
   trustAnchors,
   /** A CRL signed by a simulated ARK listing the given serials (DER). */
   amdCrl: simulatedAmdCrl,
@@ -50,5 +54,6 @@ export const simulated = {
     snpMeasurement: DEFAULT_SNP_MEASUREMENT,
     tdxMrTd: DEFAULT_TDX_MRTD,
     tdxPlatform: SIMULATED_TDX_PLATFORM,
+    azurePcrs: SIMULATED_AZURE_PCRS,
   },
 } as const;
