@@ -5,10 +5,15 @@
  * tpm2-tools' tpm2_quote are both verified by our verifier.
  */
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPORT_MEDIA_TYPES } from '../../src/channel/cmw.js';
+import { attestedConnect } from '../../src/channel/connect.js';
+import { encodeEvidence, encodeRequest, parseRequest } from '../../src/channel/frames.js';
+import { createAttestedServer } from '../../src/channel/server.js';
 import { checkAzureBinding } from '../../src/evidence/azure/binding.js';
 import { verifyAzure } from '../../src/evidence/azure/verify.js';
 import { azureVtpm } from '../../src/evidence/providers/azure-vtpm.js';
@@ -31,6 +36,8 @@ import { akSha256, verifyTpmQuote } from '../../src/evidence/tpm/quote.js';
 import { derToPem } from '../../src/evidence/x509/pem.js';
 import { codeOf } from '../azure/fixtures.js';
 import { buildHcl, reportDataFor, runtimeClaimsJson, tdreportOf } from '../azure/synthetic.js';
+import { json, rawClient, rawServer } from '../channel/adversary.js';
+import { listen } from '../channel/helpers.js';
 import { haveSwtpm, provisionAk, recordingProxy, type Swtpm, startSwtpm } from './swtpm.js';
 
 const ALL = [{ hash: TPM_ALG.SHA256, pcrs: [...Array(24).keys()] }];
@@ -364,6 +371,59 @@ describe.runIf(haveSwtpm())('against swtpm', () => {
       client = await TpmClient.tcp({ port: tpm.port });
     }
   });
+
+  it('a channel to an swtpm-backed Azure-like VM opens (binding "tpm-quote"); relayed evidence is refused', async () => {
+    const imds = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ vcekCert: derToPem(snp.vek), certificateChain: snp.chain }));
+    });
+    await new Promise<void>((r) => imds.listen(0, '127.0.0.1', r));
+    const imdsUrl = `http://127.0.0.1:${(imds.address() as { port: number }).port}`;
+    await client.close();
+    // swtpm serves one TPM connection at a time: the provider opens one per getEvidence().
+    const server = createAttestedServer(
+      { evidence: azureVtpm({ tcp: { port: tpm.port }, imdsUrl }) },
+      (ch) => {
+        ch.resume();
+        ch.on('end', () => ch.end());
+      },
+    );
+    const port = await listen(server);
+    const verify = { policy: { azure: {} }, trustAnchors: options.trustAnchors };
+    const relay = await rawServer(async (peer) => {
+      const ctx = parseRequest((await peer.reader.next())!.payload).context;
+      // Ask the genuine VM for evidence with our victim's context on another connection.
+      const upstream = await rawClient(port);
+      upstream.socket.write(encodeRequest(ctx, REPORT_MEDIA_TYPES));
+      await upstream.reader.next();
+      const evidence = json(await upstream.reader.next())['evidence'];
+      upstream.socket.destroy();
+      peer.socket.write(encodeRequest(new Uint8Array(32).fill(9), []));
+      peer.socket.write(encodeEvidence(ctx, evidence));
+      await peer.reader.rest();
+    });
+    try {
+      const ch = await attestedConnect({ host: '127.0.0.1', port, verify });
+      expect(ch.peer?.format).toBe('azure-sev-snp');
+      expect(ch.peer && 'binding' in ch.peer ? ch.peer.binding : undefined).toBe('tpm-quote');
+      ch.end();
+      await once(ch, 'close');
+      const err = await attestedConnect({ host: '127.0.0.1', port: relay.port, verify }).catch((e) => e);
+      expect(err.code).toBe('ERR_BINDING_MISMATCH');
+      // The boot-time report carries no binder: refused when report binding is required.
+      const stale = await attestedConnect({
+        host: '127.0.0.1',
+        port,
+        verify: { ...verify, policy: { azure: { requireReportBinding: true } } },
+      }).catch((e) => e);
+      expect(stale.code).toBe('ERR_BINDING_MISMATCH');
+    } finally {
+      await relay.close();
+      await new Promise<void>((r) => server.close(() => r()));
+      imds.close();
+      client = await TpmClient.tcp({ port: tpm.port });
+    }
+  }, 60_000);
 
   it('azureVtpm(): no TPM device is ERR_PROVIDER_UNAVAILABLE', async () => {
     const err = await azureVtpm({ device: join(tpm.dir, 'no-tpmrm0') })
