@@ -31,6 +31,15 @@ export {
   type WebSocketConnectOptions,
 } from './channel/websocket.js';
 export { AttestationError, ERROR_CODES, type ErrorCode } from './errors.js';
+export { azureQuoteNonce, checkAzureBinding } from './evidence/azure/binding.js';
+export {
+  type HclReport,
+  isHclReport,
+  parseHclReport,
+  parseRuntimeClaims,
+  type RuntimeClaims,
+} from './evidence/azure/hcl.js';
+export { type AzureEvidenceInput, type AzureVerifyOptions, verifyAzure } from './evidence/azure/verify.js';
 export {
   type Anomaly,
   type AnomalyKind,
@@ -69,7 +78,19 @@ export {
   type VerifyLaunchEndorsementOptions,
   verifyLaunchEndorsement,
 } from './evidence/gce/endorsement.js';
-export { type Policy, parsePolicy, type SnpPolicy, type TdxPolicy } from './evidence/policy.js';
+export {
+  type AzurePolicy,
+  type Policy,
+  parsePolicy,
+  type SnpPolicy,
+  type TdxPolicy,
+} from './evidence/policy.js';
+export {
+  AZURE_IMDS_URL,
+  type AzureVtpmOptions,
+  type AzureVtpmProvider,
+  azureVtpm,
+} from './evidence/providers/azure-vtpm.js';
 export {
   type ConfigfsTsmOptions,
   configfsTsm,
@@ -77,6 +98,8 @@ export {
 } from './evidence/providers/configfs-tsm.js';
 export {
   type AmdCrlOptions,
+  type SimulatedAzureOptions,
+  type SimulatedAzureProvider,
   type SimulatedIntelCert,
   type SimulatedSnpOptions,
   type SimulatedTcb,
@@ -90,12 +113,39 @@ export { PINNED_ARK_SHA256, type SnpProduct } from './evidence/snp/roots.js';
 export { PcsClient, type PcsClientOptions } from './evidence/tdx/pcs.js';
 export { parseTdxQuote, type QeReport, type TdReportBody, type TdxQuote } from './evidence/tdx/quote.js';
 export { INTEL_SGX_ROOT_CA_DER, INTEL_SGX_ROOT_CA_SHA256 } from './evidence/tdx/roots.js';
+export {
+  parseTpmsAttest,
+  parseTpmtSignature,
+  TPM_GENERATED_VALUE,
+  TPM_ST_ATTEST_QUOTE,
+  type TpmsAttest,
+  type TpmtSignature,
+} from './evidence/tpm/attest.js';
+export type { PcrBankName, PcrSelection } from './evidence/tpm/marshal.js';
+export {
+  akFromJwk,
+  akFromSpki,
+  akFromTpmPublic,
+  akSha256,
+  checkPcrDigest,
+  type PcrValues,
+  type TpmQuoteClaims,
+  type TpmQuoteInput,
+  type VerifiedTpmQuote,
+  verifyQuoteSignature,
+  verifyTpmQuote,
+} from './evidence/tpm/quote.js';
 export type {
+  AzureClaims,
+  AzureCommonClaims,
+  AzureSnpClaims,
+  AzureTdxClaims,
   Claims,
   CollateralFetchOptions,
   EvidenceFormat,
   EvidenceInput,
   EvidenceProvider,
+  ProviderFormat,
   RevocationCrl,
   RevocationStatus,
   SnpClaims,

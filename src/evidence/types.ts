@@ -3,10 +3,9 @@
  * and claims; this file is what the dispatcher (verify.ts), the channel and the CLI agree on.
  */
 import type { KeyObject } from 'node:crypto';
-import type { AzureSnpClaims, AzureTdxClaims } from './azure/verify.js';
 import type { Policy } from './policy.js';
 import type { TDX_LEVEL_STATUSES, TDX_RELAUNCH_STATUSES } from './tdx/statuses.js';
-import type { PcrValues } from './tpm/quote.js';
+import type { PcrValues, TpmQuoteClaims } from './tpm/quote.js';
 
 /** Evidence as the attester hands it over. Everything in it is untrusted. */
 export interface EvidenceInput {
@@ -256,5 +255,28 @@ export type TdxTcbStatus =
   | (typeof TDX_LEVEL_STATUSES)[number]
   | (typeof TDX_RELAUNCH_STATUSES)[number]
   | 'NoMatchingTcbLevel';
+
+/** What Azure evidence adds to the hardware claims (issue 12's names). */
+export interface AzureCommonClaims {
+  /** The runtime claims JSON, parsed. */
+  runtimeClaims: Record<string, unknown>;
+  /** SHA-256 of the runtime-claims bytes, lowercase hex (whatever hash REPORT_DATA uses). */
+  runtimeClaimsSha256: string;
+  /** `user-data` (NV 0x01400002 at report time), lowercase hex, or null when the JSON has none. */
+  userData: string | null;
+  /** `vm-configuration` exactly as in the runtime claims (secure-boot, tpm-enabled, console-enabled, …). */
+  vmConfiguration: Record<string, unknown> | null;
+  tpm: TpmQuoteClaims;
+  /**
+   * Which binding held on a channel (set by the channel, absent elsewhere): `'report'` when the
+   * HCL report's user-data is the binder as well as the quote's qualifyingData, `'tpm-quote'` when
+   * only the quote is bound.
+   */
+  binding?: 'report' | 'tpm-quote';
+}
+
+export type AzureSnpClaims = Omit<SnpClaims, 'format'> & { format: 'azure-sev-snp' } & AzureCommonClaims;
+export type AzureTdxClaims = Omit<TdxClaims, 'format'> & { format: 'azure-tdx' } & AzureCommonClaims;
+export type AzureClaims = AzureSnpClaims | AzureTdxClaims;
 
 export type Claims = SnpClaims | TdxClaims | AzureSnpClaims | AzureTdxClaims;

@@ -18,8 +18,15 @@ import { type Policy, parsePolicy } from '../policy.js';
 import { verifySnp } from '../snp/verify.js';
 import { verifyTdx } from '../tdx/verify.js';
 import { parseTpmsAttest, parseTpmtSignature } from '../tpm/attest.js';
-import { type PcrValues, type TpmQuoteClaims, verifyTpmQuote } from '../tpm/quote.js';
-import type { SnpClaims, TdxClaims, TdxCollateral, VerifyOptions } from '../types.js';
+import { type PcrValues, verifyTpmQuote } from '../tpm/quote.js';
+import type {
+  AzureClaims,
+  AzureCommonClaims,
+  SnpClaims,
+  TdxClaims,
+  TdxCollateral,
+  VerifyOptions,
+} from '../types.js';
 import { checkRuntimeClaimsBinding, type HclReport, parseHclReport, parseRuntimeClaims } from './hcl.js';
 
 export interface AzureEvidenceInput {
@@ -50,27 +57,7 @@ export interface AzureVerifyOptions extends VerifyOptions {
   expectedExtraData?: Uint8Array;
 }
 
-interface AzureCommonClaims {
-  /** The runtime claims JSON, parsed. */
-  runtimeClaims: Record<string, unknown>;
-  /** SHA-256 of the runtime-claims bytes, lowercase hex (whatever hash REPORT_DATA uses). */
-  runtimeClaimsSha256: string;
-  /** `user-data` (NV 0x01400002 at report time), lowercase hex, or null when the JSON has none. */
-  userData: string | null;
-  /** `vm-configuration` exactly as in the runtime claims (secure-boot, tpm-enabled, console-enabled, …). */
-  vmConfiguration: Record<string, unknown> | null;
-  tpm: TpmQuoteClaims;
-  /**
-   * Which binding held on a channel (set by the channel, absent elsewhere): `'report'` when the
-   * HCL report's user-data is the binder as well as the quote's qualifyingData, `'tpm-quote'` when
-   * only the quote is bound.
-   */
-  binding?: 'report' | 'tpm-quote';
-}
-
-export type AzureSnpClaims = Omit<SnpClaims, 'format'> & { format: 'azure-sev-snp' } & AzureCommonClaims;
-export type AzureTdxClaims = Omit<TdxClaims, 'format'> & { format: 'azure-tdx' } & AzureCommonClaims;
-export type AzureClaims = AzureSnpClaims | AzureTdxClaims;
+export type { AzureClaims, AzureCommonClaims, AzureSnpClaims, AzureTdxClaims } from '../types.js';
 
 function chainError(message: string): AttestationError {
   return new AttestationError('ERR_EVIDENCE_CHAIN', message);
