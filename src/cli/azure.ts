@@ -6,8 +6,14 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { AttestationError } from '../errors.js';
 import { parseHclReport } from '../evidence/azure/hcl.js';
 import { bytesToHex } from '../evidence/bytes.js';
+import {
+  type AzureVtpmOptions,
+  type AzureVtpmProvider,
+  azureVtpm,
+} from '../evidence/providers/azure-vtpm.js';
 import { parseSnpReport } from '../evidence/snp/report.js';
 import { parseTpmsAttest, TPM_GENERATED_VALUE } from '../evidence/tpm/attest.js';
 import { hashInfo } from '../evidence/tpm/marshal.js';
@@ -184,4 +190,45 @@ export function unverifiedAzureClaims(report: Uint8Array): Record<string, unknow
   } catch {
     return undefined;
   }
+}
+
+/** serve's Azure options: `--azure [--tpm DEVICE | --tpm-tcp HOST:PORT] [--imds-url URL] [--report-binding]`. */
+export const AZURE_SERVE_OPTIONS = {
+  azure: { type: 'boolean' },
+  tpm: { type: 'string' },
+  'tpm-tcp': { type: 'string' },
+  'imds-url': { type: 'string' },
+  'report-binding': { type: 'boolean' },
+} as const;
+
+export const AZURE_SERVE_USAGE = `  --azure            evidence from this Azure confidential VM's vTPM (HCL report, TPM quote, THIM/IMDS)
+  --tpm DEVICE       the TPM device (default /dev/tpmrm0); --tpm-tcp HOST:PORT for a TPM simulator
+  --imds-url URL     instance metadata service (default http://169.254.169.254)
+  --report-binding   also bind the HCL report (NV 0x01400002 user-data; current paravisors)
+`;
+
+/** The azureVtpm() provider of serve's options, or undefined without --azure. */
+export function azureProviderFrom(values: Record<string, unknown>): AzureVtpmProvider | undefined {
+  const bad = (m: string) => new AttestationError('ERR_INVALID_ARGUMENT', m);
+  if (!values['azure']) {
+    for (const k of ['tpm', 'tpm-tcp', 'imds-url', 'report-binding'])
+      if (values[k] !== undefined) throw bad(`--${k} needs --azure`);
+    return undefined;
+  }
+  if (values['tpm'] !== undefined && values['tpm-tcp'] !== undefined)
+    throw bad('give --tpm or --tpm-tcp, not both');
+  const options: AzureVtpmOptions = {};
+  if (typeof values['tpm'] === 'string') options.device = values['tpm'];
+  if (typeof values['tpm-tcp'] === 'string') {
+    const m = /^(.+):(\d{1,5})$/.exec(values['tpm-tcp']);
+    if (!m || Number(m[2]) > 65535) throw bad(`--tpm-tcp ${values['tpm-tcp']} is not HOST:PORT`);
+    options.tcp = { host: m[1]!, port: Number(m[2]) };
+  }
+  if (typeof values['imds-url'] === 'string') {
+    if (!/^https?:\/\/./.test(values['imds-url']))
+      throw bad(`--imds-url ${values['imds-url']} is not an http(s) URL`);
+    options.imdsUrl = values['imds-url'];
+  }
+  if (values['report-binding']) options.reportBinding = true;
+  return azureVtpm(options);
 }

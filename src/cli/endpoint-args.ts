@@ -83,10 +83,12 @@ export async function providerFrom(opts: {
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'give --simulate or --configfs, not both');
   if (opts.simulate === 'snp') return simulated.snp();
   if (opts.simulate === 'tdx') return simulated.tdx();
+  if (opts.simulate === 'azure-snp') return simulated.azure({ tee: 'snp' });
+  if (opts.simulate === 'azure-tdx') return simulated.azure({ tee: 'tdx' });
   if (opts.simulate !== undefined)
     throw new AttestationError(
       'ERR_INVALID_ARGUMENT',
-      `--simulate takes snp or tdx (got "${opts.simulate}")`,
+      `--simulate takes snp, tdx, azure-snp or azure-tdx (got "${opts.simulate}")`,
     );
   if (opts.configfs) return configfsTsm(opts.configfsRoot ? { root: opts.configfsRoot } : {});
   if (opts.configfsRoot !== undefined)

@@ -10,6 +10,7 @@ import { createAttestedServer } from '../channel/server.js';
 import { attachWebSocket } from '../channel/websocket.js';
 import { AttestationError } from '../errors.js';
 import { simulated } from '../evidence/providers/simulated.js';
+import { AZURE_SERVE_OPTIONS, AZURE_SERVE_USAGE, azureProviderFrom } from './azure.js';
 import {
   checkWorkloadPinned,
   describeClaims,
@@ -25,7 +26,7 @@ import {
 import { type CliIo, oneLine, parseOptions, printable } from './io.js';
 
 export const SERVE_USAGE = `usage: attested-channel serve --listen HOST:PORT --forward HOST:PORT
-         (--simulate snp | --simulate tdx | --configfs [--configfs-root DIR])
+         (--simulate snp|tdx|azure-snp|azure-tdx | --configfs [--configfs-root DIR] | --azure ...)
          [--websocket PATH] [--policy FILE [--simulated-roots] [--any-workload]] [--timeout MS] [--grace MS]
 
 Runs in the confidential VM. Each connection to --listen proves this VM's identity with hardware
@@ -33,6 +34,7 @@ evidence bound to that connection; only then are its bytes forwarded to --forwar
   --listen HOST:PORT  where clients (tunnel) connect, e.g. 0.0.0.0:7000 (port 0: any free port)
   --forward HOST:PORT the local service each attested connection is forwarded to
   --simulate snp|tdx  simulated evidence (NOT a TEE: testing only); prints the measurement to pin
+                      (azure-snp, azure-tdx: a simulated Azure VM)
   --configfs          evidence from configfs-tsm (a real SEV-SNP or TDX guest)
   --configfs-root DIR configfs-tsm report folder (default /sys/kernel/config/tsm/report)
   --websocket PATH    serve the channel inside WebSockets on this HTTP path instead of raw TCP
@@ -42,7 +44,7 @@ evidence bound to that connection; only then are its bytes forwarded to --forwar
   --timeout MS        TLS handshake plus attestation of each connection (default 30000)
   --grace MS          on SIGTERM or SIGINT: stop accepting, let open sessions run this long, then
                       close them (default 10000); a second signal closes them at once
-`;
+${AZURE_SERVE_USAGE}`;
 
 /** Every option serve takes; --help lists each (a test checks it). */
 export const SERVE_OPTIONS = {
@@ -57,6 +59,7 @@ export const SERVE_OPTIONS = {
   'any-workload': { type: 'boolean' },
   timeout: { type: 'string' },
   grace: { type: 'string' },
+  ...AZURE_SERVE_OPTIONS,
 } as const;
 
 const DEFAULT_GRACE_MS = 10_000;
@@ -96,10 +99,13 @@ export async function startServe(args: string[], io: CliIo): Promise<ServeHandle
   const grace = values['grace'] === undefined ? DEFAULT_GRACE_MS : Number(values['grace']);
   if (!(Number.isInteger(grace) && grace >= 0 && grace <= 2_147_483_647))
     throw new AttestationError('ERR_INVALID_ARGUMENT', '--grace must be a number of ms (0 or more)');
-  if (values['simulate'] === undefined && !values['configfs'])
+  const azure = azureProviderFrom(values);
+  if (azure && (values['simulate'] !== undefined || values['configfs']))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'give one of --simulate, --configfs and --azure');
+  if (values['simulate'] === undefined && !values['configfs'] && !azure)
     throw new AttestationError(
       'ERR_INVALID_ARGUMENT',
-      'give --simulate snp|tdx or --configfs (the VM must attest)',
+      'give --simulate snp|tdx|azure-snp|azure-tdx, --configfs or --azure (the VM must attest)',
     );
   if (values['simulated-roots'] && values['policy'] === undefined)
     throw new AttestationError('ERR_INVALID_ARGUMENT', '--simulated-roots only applies with --policy');
@@ -107,11 +113,13 @@ export async function startServe(args: string[], io: CliIo): Promise<ServeHandle
     throw new AttestationError('ERR_INVALID_ARGUMENT', '--any-workload only applies with --policy');
   const policy = typeof values['policy'] === 'string' ? await loadPolicy(values['policy']) : undefined;
   const unpinned = policy ? checkWorkloadPinned(policy, values['any-workload'] === true) : [];
-  const evidence = await providerFrom({
-    simulate: values['simulate'] as string | undefined,
-    configfs: values['configfs'] as boolean | undefined,
-    configfsRoot: values['configfs-root'] as string | undefined,
-  });
+  const evidence =
+    azure ??
+    (await providerFrom({
+      simulate: values['simulate'] as string | undefined,
+      configfs: values['configfs'] as boolean | undefined,
+      configfsRoot: values['configfs-root'] as string | undefined,
+    }));
 
   // Lines carry the peer's words (ALERT reasons, codes, claims): escaped, so they stay one line.
   const say = (line: string) => io.out(`${new Date().toISOString()} ${printable(line)}\n`);
@@ -183,10 +191,17 @@ export async function startServe(args: string[], io: CliIo): Promise<ServeHandle
     }
   });
   const address = await listening;
-  const kind = evidence?.format === 'sev-snp' ? 'SEV-SNP' : 'TDX';
-  const source = values['configfs']
-    ? `configfs-tsm (${kind})`
-    : `simulated ${kind} (NOT a TEE: testing only)`;
+  const kind =
+    evidence?.format === 'sev-snp'
+      ? 'SEV-SNP'
+      : evidence?.format === 'tdx'
+        ? 'TDX'
+        : `Azure ${evidence?.format}`;
+  const source = azure
+    ? 'Azure vTPM (HCL report + TPM quote)'
+    : values['configfs']
+      ? `configfs-tsm (${kind})`
+      : `simulated ${kind} (NOT a TEE: testing only)`;
   say(
     `serving attested-channel/1 on ${wsPath !== undefined ? `ws://${formatHostPort(address)}${wsPath}` : formatHostPort(address)}, evidence ${source}, forwarding to ${formatHostPort(forward)}${policy ? ', clients must attest' : ''}${unpinned.length ? ` (ANY ${unpinned.join(' or ')} workload: --any-workload)` : ''}`,
   );
