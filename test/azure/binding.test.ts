@@ -1,4 +1,5 @@
 /** Channel binding of Azure evidence: the TPM quote's qualifyingData, and the HCL report's user-data. */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { azureQuoteNonce, checkAzureBinding } from '../../src/evidence/azure/binding.js';
 import { verifyAzure } from '../../src/evidence/azure/verify.js';
@@ -29,6 +30,20 @@ function code(f: () => unknown): string {
 describe('Azure channel binding', () => {
   it('qualifyingData = SHA-384(binder): the pinned vector', () => {
     expect(hex(azureQuoteNonce(binder))).toBe(VECTOR);
+  });
+
+  it("docs/protocol.md §6.1's vectors: both binders, quote and user-data", () => {
+    const text = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8');
+    const server = Buffer.from(
+      'c2e4a25be9e3cef1ff2642b6ace7900803b768d227f709d90221ff35a566792a8ed88f60a379f40a08ddedb7e990934114fb4518ff9290dd81055cdf68f528ab',
+      'hex',
+    );
+    for (const b of [binder, new Uint8Array(server)]) {
+      expect(text).toContain(`qualifyingData = ${hex(azureQuoteNonce(b))}`);
+      expect(text).toContain(`user-data      = "${hex(b)}"`);
+      const vec = hex(azureQuoteNonce(b));
+      expect(checkAzureBinding(claims(vec, hex(b)), b, { requireReportBinding: true })).toBe('report');
+    }
   });
 
   it('quote binding alone: "tpm-quote"; with user-data = binder as well: "report"', () => {
