@@ -47,7 +47,10 @@ export function foreignAzureOptions(format: string | undefined, values: Record<s
       ? ['td-quote', 'collateral', 'pcs-url']
       : format === 'azure-tdx'
         ? ['vek', 'ask', 'ark', 'kds-url']
-        : azure;
+        : format === 'sev-snp' || format === 'tdx'
+          ? azure
+          : // Unrecognised bytes (a broken HCL magic): verification says ERR_EVIDENCE_MALFORMED.
+            [];
   return foreign.filter((o) => values[o] !== undefined).map((o) => `--${o}`);
 }
 
@@ -201,10 +204,11 @@ export const AZURE_SERVE_OPTIONS = {
   'report-binding': { type: 'boolean' },
 } as const;
 
-export const AZURE_SERVE_USAGE = `  --azure            evidence from this Azure confidential VM's vTPM (HCL report, TPM quote, THIM/IMDS)
-  --tpm DEVICE       the TPM device (default /dev/tpmrm0); --tpm-tcp HOST:PORT for a TPM simulator
-  --imds-url URL     instance metadata service (default http://169.254.169.254)
-  --report-binding   also bind the HCL report (NV 0x01400002 user-data; current paravisors)
+export const AZURE_SERVE_USAGE = `  --azure             evidence from this Azure confidential VM's vTPM (HCL report, TPM quote, IMDS)
+  --tpm DEVICE        the TPM device for --azure (default /dev/tpmrm0)
+  --tpm-tcp HOST:PORT a TPM simulator for --azure instead of the device
+  --imds-url URL      instance metadata service (default http://169.254.169.254)
+  --report-binding    also bind the HCL report (NV 0x01400002 user-data; current paravisors)
 `;
 
 /** The azureVtpm() provider of serve's options, or undefined without --azure. */

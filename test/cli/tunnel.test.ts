@@ -322,7 +322,7 @@ describe('serve + tunnel', () => {
       ['--simulate', 'snp'],
       ['--policy', join(dir, 'unpinned-empty.json'), '--simulated-roots', '--any-workload'],
     );
-    expect(tunnelOut.text()).toMatch(/ANY sev-snp or tdx workload is accepted/);
+    expect(tunnelOut.text()).toMatch(/ANY sev-snp or tdx or azure-sev-snp or azure-tdx workload is accepted/);
     const local = await dial(tunnel!.address.port);
     const back = readBytes(local, 2);
     local.write('ok');
