@@ -307,6 +307,7 @@ describe('simulated AMD roots and CRL', () => {
       const d = createPrivateKey(pem).asymmetricKeyDetails;
       if (/Ark|Ask|Asvk/.test(name)) expect(d?.modulusLength, name).toBe(4096);
       else if (name === 'vcek' || name === 'vlek') expect(d?.namedCurve, name).toBe('secp384r1');
+      else if (name === 'azureAk') expect(d?.modulusLength, name).toBe(2048);
       else expect(d?.namedCurve, name).toBe('prime256v1');
     }
   });

@@ -9,15 +9,7 @@
  * claims' user-data (as a paravisor that re-issued the report after NV 0x01400002 was written).
  * Its hardware reports chain only to the simulated roots (`simulated.trustAnchors()`).
  */
-import {
-  constants,
-  createHash,
-  createPublicKey,
-  generateKeyPairSync,
-  type KeyObject,
-  randomUUID,
-  sign,
-} from 'node:crypto';
+import { constants, createHash, createPublicKey, type KeyObject, randomUUID, sign } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
 import { azureQuoteNonce } from '../azure/binding.js';
 import { HCL_CLAIMS_OFFSET, HCL_HEADER_SIZE, HCL_MAGIC, HCL_RUNTIME_HEADER_OFFSET } from '../azure/hcl.js';
@@ -27,7 +19,7 @@ import { TPM_GENERATED_VALUE, TPM_ST_ATTEST_QUOTE } from '../tpm/attest.js';
 import { TPM_ALG, TpmWriter, writePcrSelection } from '../tpm/marshal.js';
 import type { EvidenceInput, EvidenceProvider } from '../types.js';
 import { fixedBytes, reportDataArg, throwIfAborted } from './simulated-input.js';
-import { type SimulatedSnpOptions, simulatedSnp } from './simulated-snp.js';
+import { type SimulatedSnpOptions, simulatedKey, simulatedSnp } from './simulated-snp.js';
 import { type SimulatedTdxOptions, simulatedTdx } from './simulated-tdx.js';
 
 export interface SimulatedAzureOptions {
@@ -44,7 +36,7 @@ export interface SimulatedAzureOptions {
   snp?: SimulatedSnpOptions;
   /** The simulated TDX platform's options. */
   tdx?: SimulatedTdxOptions;
-  /** The vTPM attestation key (RSA, private). Default: a fresh RSA-2048 key per provider. */
+  /** The vTPM attestation key (RSA, private). Default: the simulator's published RSA-2048 AK. */
   ak?: KeyObject;
 }
 
@@ -126,7 +118,8 @@ export function simulatedAzure(options: SimulatedAzureOptions = {}): SimulatedAz
       throw new AttestationError('ERR_INVALID_ARGUMENT', `pcrs: "${index}" is not a PCR index 0..23`);
     pcrs[index] = bytesToHex(fixedBytes(`pcrs.${index}`, value, [32], new Uint8Array(32)));
   }
-  const ak = options.ak ?? generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  // A published key, like every simulator key (simulated-keys.ts): keys are never generated here.
+  const ak = options.ak ?? simulatedKey('azureAk');
   if (ak.type !== 'private' || ak.asymmetricKeyType !== 'rsa')
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'ak must be an RSA private key');
   const akPublic = createPublicKey(ak);

@@ -4,7 +4,8 @@
  * trusted by default and their certificates carry SIMULATED_ORGANIZATION.
  *
  * Generated once (RSA-4096 for the AMD ARK/ASK/ASVK like AMD's, P-384 for VCEK/VLEK, P-256 for the
- * Intel-style chain and the TDX attestation key) and embedded so that loading the simulator never
+ * Intel-style chain and the TDX attestation key, RSA-2048 for the simulated Azure vTPM's AK) and
+ * embedded so that loading the simulator never
  * generates an RSA key.
  */
 export const SIMULATED_KEYS = {
@@ -512,6 +513,35 @@ WhWML+REHX9pOU/ejQDNv0qD/tXQYqzdr5WKv2PfMlRPT3DTsbvp/BFE
 MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgZDgqAyAQKe73+Jwq
 5CsRrwDdQZPlvSGbVP5Afgyv/DqhRANCAATWSQMg2CWZSmzr8Tk7Oef7MVqEGdHf
 6KqGKFgtqMl8QO/g4Kmv0Mr9pgwppYTUJm90yLI3AQjTssbNcxzo4luK
+-----END PRIVATE KEY-----`,
+  /** The simulated Azure vTPM's attestation key (RSA-2048, as Azure's AK at 0x81000003). */
+  azureAk: `-----BEGIN PRIVATE KEY-----
+MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDC1tBVR0AcY+Cg
+LrWPiybybFKnZ00UHt8Em8F5u5TIX9SnzDKL2YNhvtAqkP/en8ZxElUGbkeXwdR+
+vbFYiJHNnzJ/gCBYWQC43UY5hNgJ7iIr6C4+qLbe9H1xLzanlm/6bZ8QLMEaCGXy
+aBrDMqFvepnSnfUrHlNbUvIreKRdDKvl2I0Px+6GDQGEeTNUdNDu83qq7UNRfrhQ
+cZxob1MemUnE84lHTreb83vkYOb6/QE0DqTbDKowQdGu14HiazK7LwV4zDR2+OeC
+Z+/wrpf7LjVUd5I31N/2snWW1CVPiZoJ8q/+vXCYcXh8M4mGNwESldcQ3mK1LNOz
+Y61cVBLTAgMBAAECggEAEsSQGdQnVp9qTj5hlSZMG0hC5/GD6QnA5W0+xEPvj3jn
+qj15qvifTAWOK2N/Oh8S2uZvU+jAiFuOj/d5bfPtyNbqYtdhMObAh+N3SxLC9VCV
+GxHzjmvq/ZajFLQoZBk8x8HSc24+2uFEjLE+zrRW/OmG3VUDfjf0GJUTUwunwsyg
+EneUhklJwVrLDNFG9bBQ/JaNCJDWGqIxDtNnf8i9aLrwWme6OKAPmECXuD9MRLad
+Bbv1LFzRJHHHdxwMS6JbtqxnBM0WrdgWQJc2L1VxgZsju4yK5MXdkaTReONHQjMe
+9wmxBXHBpwratmKDEyAXxHFbtWYwFV3qHHk3dYAbwQKBgQDs5FCWJKGQYg7Mo5sD
+Nh02pjpSKEhPvWYSbCo1I0X4g6mawq006iVhW5Gdg39+lmNulRJfGROXAlAJXebu
+r/xWXbz6AQngwvt01k2HfADFNcZHns2OTSmXkVNvmccWnpZ1Q8YG1bQckuOTrlID
+MmATILuYZglxLsHsdhRDvUEcQQKBgQDSjiIhmTi1jxAKODmAIunVfoxWFGNMElZQ
+RYSk/Wowcg8WiCC9Oz3VffCbcJgDo+niQG6ISoNTBnaU2mC0u67RZq4RZMoucDB1
+dpNYGQu8Rq5LGciL+G0TQHWqyp7sxSSY5xp1CBOQUU/+bHArS6XhCL08q3ipHd+x
+4I9+pwh6EwKBgCpQFbzbyif5+969kmCed9VdF6m5HEFx+RttSpS3OjZLfi3we/Op
+pweezYGvDUTVI+mKov9tgTxF43no1ejoclAS6kBVkygca8HQzYRXt+OB2WrNiLXU
+PoueH6Mdepwls4Y6ltJ9tXAtJI0qY+fCRbrk690qzKD00xqjdLcsxMaBAoGAGUp5
+Tw/Yf/ZvNssKHRoUfFB3Ct/oDXsmYv32sNq/ppIMvegcBp7XDo3SGNmtaMKHlWWn
+4TcSDyb3l2mjtBHXLc/nmK9CmdFgALv9dteLUVIsHVk7fZSZhXZ4q8sqy8XiX3ti
+8ivGLc+WjDj6QDkV87HZCTCPjcDI3dTbZ5soqYECgYEAvowzGttKkF27jZntijRG
+RuCqU0pStQ/myTSeMgW5YLqiqjSSLo8TBUwN7dZzpUM8b7HMz2R2zvWUuEiznTFz
+QpYvGOrmGtJ9W1cieqRYVzYze9cy4Clmw8hQkYKDTVsojBi5gpVy1RoBLzJDcSq/
+Xi53At0M5MvEVC4fRRcf5eU=
 -----END PRIVATE KEY-----`,
 } as const;
 
