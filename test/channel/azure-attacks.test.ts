@@ -9,9 +9,12 @@ import { encodeCmw, MediaType, REPORT_MEDIA_TYPES } from '../../src/channel/cmw.
 import { attestedConnect } from '../../src/channel/connect.js';
 import { encodeEvidence, encodeRequest, FrameType, parseRequest } from '../../src/channel/frames.js';
 import { createTlsIdentity } from '../../src/channel/identity.js';
+import { INTERNAL } from '../../src/channel/options.js';
 import { type AttestedServer, createAttestedServer } from '../../src/channel/server.js';
 import type { Policy } from '../../src/evidence/policy.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
+import type { EvidenceInput, VerifyOptions } from '../../src/evidence/types.js';
+import { verifyEvidence } from '../../src/evidence/verify.js';
 import { binderFor, json, type RawPeer, rawClient, rawServer } from './adversary.js';
 import { closeServer, listen, rejectionOf } from './helpers.js';
 
@@ -135,6 +138,29 @@ describe('Azure evidence on a channel', () => {
     expect(seen).toContainEqual([FrameType.ALERT, expect.objectContaining({ code: 'ERR_BINDING_MISMATCH' })]);
   });
 
+  it('relayed evidence is refused from the quote bytes, before the verifier runs', async () => {
+    const [, sPort] = await ourServer({ evidence: sim });
+    const adv = await adversaryServer(async (peer) => {
+      await serveEvidence(peer, (ctx) => upstreamEvidence(sPort, ctx));
+    });
+    let verifierCalls = 0;
+    const err = await rejectionOf(
+      attestedConnect({
+        host: '127.0.0.1',
+        port: adv.port,
+        verify: verifyWith(),
+        [INTERNAL]: {
+          verifier: (input: EvidenceInput, options: VerifyOptions) => {
+            verifierCalls++;
+            return verifyEvidence(input, options);
+          },
+        },
+      } as never),
+    );
+    expect(err.code).toBe('ERR_BINDING_MISMATCH');
+    expect(verifierCalls).toBe(0);
+  });
+
   it('replay: evidence recorded on an old connection is ERR_BINDING_MISMATCH', async () => {
     const [, sPort] = await ourServer({ evidence: sim });
     const recorded = await upstreamEvidence(sPort, new Uint8Array(32).fill(1));
@@ -176,6 +202,16 @@ describe('Azure evidence on a channel', () => {
       attestedConnect({ host: '127.0.0.1', port: adv.port, verify: verifyWith() }),
     );
     expect(err.code).toBe('ERR_BINDING_MISMATCH');
+  });
+
+  it('our server refuses to send Azure evidence its provider did not bind to this connection', async () => {
+    // A provider that ignores the binder it is given: the quote carries another one.
+    const unbound = { format: sim.format, getEvidence: () => sim.getEvidence(new Uint8Array(64).fill(7)) };
+    const [server, port] = await ourServer({ evidence: unbound });
+    const failed = new Promise<{ code: string }>((resolve) => server.once('attestationError', resolve));
+    const err = await rejectionOf(attestedConnect({ host: '127.0.0.1', port, verify: verifyWith() }));
+    expect(err.code).toBe('ERR_PEER_REJECTED');
+    expect((await failed).code).toBe('ERR_PROVIDER_FAILED');
   });
 
   it('a policy without an azure section does not offer the HCL media type and refuses Azure evidence', async () => {
