@@ -14,6 +14,7 @@ import {
   type AzureVtpmProvider,
   azureVtpm,
 } from '../evidence/providers/azure-vtpm.js';
+import { simulated } from '../evidence/providers/simulated.js';
 import { parseSnpReport } from '../evidence/snp/report.js';
 import { parseTpmsAttest, TPM_GENERATED_VALUE } from '../evidence/tpm/attest.js';
 import { hashInfo } from '../evidence/tpm/marshal.js';
@@ -235,4 +236,18 @@ export function azureProviderFrom(values: Record<string, unknown>): AzureVtpmPro
   }
   if (values['report-binding']) options.reportBinding = true;
   return azureVtpm(options);
+}
+
+/**
+ * A policy that admits a simulated Azure VM of `format` only: its hardware section, and the
+ * simulated PCRs that pin the workload (PCR 4, 7 and 11: boot manager, Secure Boot, unified kernel).
+ */
+export function simulatedAzurePin(format: string): { azure: Record<string, unknown> } {
+  const pcrs = simulated.defaults.azurePcrs;
+  return {
+    azure: {
+      ...(format === 'azure-tdx' ? { tdx: {} } : { snp: {} }),
+      pcrs: { sha256: { '4': [pcrs['4']], '7': [pcrs['7']], '11': [pcrs['11']] } },
+    },
+  };
 }

@@ -10,7 +10,7 @@ import { createAttestedServer } from '../channel/server.js';
 import { attachWebSocket } from '../channel/websocket.js';
 import { AttestationError } from '../errors.js';
 import { simulated } from '../evidence/providers/simulated.js';
-import { AZURE_SERVE_OPTIONS, AZURE_SERVE_USAGE, azureProviderFrom } from './azure.js';
+import { AZURE_SERVE_OPTIONS, AZURE_SERVE_USAGE, azureProviderFrom, simulatedAzurePin } from './azure.js';
 import {
   checkWorkloadPinned,
   describeClaims,
@@ -206,16 +206,9 @@ export async function startServe(args: string[], io: CliIo): Promise<ServeHandle
     `serving attested-channel/1 on ${wsPath !== undefined ? `ws://${formatHostPort(address)}${wsPath}` : formatHostPort(address)}, evidence ${source}, forwarding to ${formatHostPort(forward)}${policy ? ', clients must attest' : ''}${unpinned.length ? ` (ANY ${unpinned.join(' or ')} workload: --any-workload)` : ''}`,
   );
 
-  if (!values['configfs'] && evidence) {
+  if (!values['configfs'] && !azure && evidence) {
     // What a tunnel's policy must pin to accept this simulated VM (and nothing else).
-    const pin =
-      evidence.format === 'sev-snp'
-        ? { snp: { measurements: [simulated.defaults.snpMeasurement] } }
-        : { tdx: { mrTd: [simulated.defaults.tdxMrTd] } };
-    const field = evidence.format === 'sev-snp' ? 'measurement' : 'MRTD';
-    say(
-      `simulated ${field} ${evidence.format === 'sev-snp' ? pin.snp!.measurements[0] : pin.tdx!.mrTd[0]}; a tunnel's policy.json that admits this VM only: ${JSON.stringify(pin)} (with tunnel --simulated-roots)`,
-    );
+    say(simulatedPinLine(evidence.format));
   }
 
   // Stops listening once; resolves when the listener and every connection it accepted are closed.
@@ -264,4 +257,18 @@ export async function startServe(args: string[], io: CliIo): Promise<ServeHandle
 /** Serves until SIGINT or SIGTERM. */
 export function run(args: string[], io: CliIo): Promise<number> {
   return runUntilSignal(args, io, 'serve', SERVE_USAGE, startServe);
+}
+
+/** The line `serve --simulate` prints: the value a tunnel's policy pins to admit this simulated VM only. */
+function simulatedPinLine(format: string): string {
+  if (format === 'sev-snp' || format === 'tdx') {
+    const pin =
+      format === 'sev-snp'
+        ? { snp: { measurements: [simulated.defaults.snpMeasurement] } }
+        : { tdx: { mrTd: [simulated.defaults.tdxMrTd] } };
+    const field = format === 'sev-snp' ? 'measurement' : 'MRTD';
+    return `simulated ${field} ${format === 'sev-snp' ? pin.snp!.measurements[0] : pin.tdx!.mrTd[0]}; a tunnel's policy.json that admits this VM only: ${JSON.stringify(pin)} (with tunnel --simulated-roots)`;
+  }
+  const pin = simulatedAzurePin(format);
+  return `simulated Azure VM (${format}): its workload is pinned by PCRs; a tunnel's policy.json that admits this VM only: ${JSON.stringify(pin)} (with tunnel --simulated-roots)`;
 }
