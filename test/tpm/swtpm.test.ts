@@ -14,6 +14,7 @@ import { REPORT_MEDIA_TYPES } from '../../src/channel/cmw.js';
 import { attestedConnect } from '../../src/channel/connect.js';
 import { encodeEvidence, encodeRequest, parseRequest } from '../../src/channel/frames.js';
 import { createAttestedServer } from '../../src/channel/server.js';
+import { startServe } from '../../src/cli/serve.js';
 import { checkAzureBinding } from '../../src/evidence/azure/binding.js';
 import { verifyAzure } from '../../src/evidence/azure/verify.js';
 import { azureVtpm } from '../../src/evidence/providers/azure-vtpm.js';
@@ -420,6 +421,45 @@ describe.runIf(haveSwtpm())('against swtpm', () => {
     } finally {
       await relay.close();
       await new Promise<void>((r) => server.close(() => r()));
+      imds.close();
+      client = await TpmClient.tcp({ port: tpm.port });
+    }
+  }, 60_000);
+
+  it('serve --azure --tpm-tcp: the CLI serves this swtpm-backed VM, and a client opens a channel to it', async () => {
+    const imds = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ vcekCert: derToPem(snp.vek), certificateChain: snp.chain }));
+    });
+    await new Promise<void>((r) => imds.listen(0, '127.0.0.1', r));
+    const imdsUrl = `http://127.0.0.1:${(imds.address() as { port: number }).port}`;
+    await client.close();
+    let out = '';
+    const served = await startServe(
+      [
+        '--listen',
+        '127.0.0.1:0',
+        '--forward',
+        '127.0.0.1:9',
+        '--azure',
+        '--tpm-tcp',
+        `127.0.0.1:${tpm.port}`,
+        '--imds-url',
+        imdsUrl,
+      ],
+      { out: (t) => (out += t), err: (t) => (out += t) },
+    );
+    try {
+      expect(out).toContain('Azure vTPM');
+      const ch = await attestedConnect({
+        host: '127.0.0.1',
+        port: served.address.port,
+        verify: { policy: { azure: {} }, trustAnchors: options.trustAnchors },
+      });
+      expect(ch.peer?.format).toBe('azure-sev-snp');
+      ch.destroy();
+    } finally {
+      await served.close();
       imds.close();
       client = await TpmClient.tcp({ port: tpm.port });
     }
