@@ -179,16 +179,20 @@ export function verifyQuoteSignature(message: Uint8Array, sig: TpmtSignature, ak
   if (!ok) throw sigError('the signature by the attestation key does not verify');
 }
 
-function pcrValue(raw: string | Uint8Array, size: number, where: string): Uint8Array {
-  let v: Uint8Array;
+const HEX = /^[0-9a-fA-F]*$/;
+/** "0" … "63": the PCR numbers a selection bitmap of PCR_SELECT_MAX_BYTES can name. */
+const PCR_KEYS: ReadonlySet<string> = new Set(Array.from({ length: PCR_INDEX_MAX + 1 }, (_, i) => String(i)));
+
+/** A PCR value as lowercase hex, checked for its size (strings are kept, not decoded one by one). */
+function pcrHex(raw: string | Uint8Array, size: number, where: string): string {
   if (typeof raw === 'string') {
-    if (!/^[0-9a-fA-F]*$/.test(raw) || raw.length !== 2 * size)
+    if (raw.length !== 2 * size || !HEX.test(raw))
       throw malformed(`PCR ${where} must be ${2 * size} hex digits`);
-    v = new Uint8Array(Buffer.from(raw, 'hex'));
-  } else if (raw instanceof Uint8Array) v = raw;
-  else throw malformed(`PCR ${where} must be a hex string or bytes`);
-  if (v.length !== size) throw malformed(`PCR ${where} is ${v.length} bytes, not ${size}`);
-  return v;
+    return raw.toLowerCase();
+  }
+  if (!(raw instanceof Uint8Array)) throw malformed(`PCR ${where} must be a hex string or bytes`);
+  if (raw.length !== size) throw malformed(`PCR ${where} is ${raw.length} bytes, not ${size}`);
+  return bytesToHex(raw);
 }
 
 /**
@@ -203,9 +207,13 @@ export function checkPcrDigest(
   if (typeof pcrs !== 'object' || pcrs === null) throw malformed('PCR values must be an object');
   const digest = hashInfo(digestAlg);
   if (!digest) throw sigError(`digest hash 0x${digestAlg.toString(16)} is not supported`);
-  for (const bank of Object.keys(pcrs))
+  for (const [bank, values] of Object.entries(pcrs)) {
     if (hashAlgOfName(bank) === undefined) throw malformed(`unknown PCR bank "${bank}"`);
-  const h = createHash(digest.name);
+    for (const key of Object.keys(values ?? {}))
+      if (!PCR_KEYS.has(key)) throw malformed(`PCR index "${key}" in bank ${bank} is not a PCR number`);
+  }
+  // The selected values in order, decoded at once: one hex decode and one hash update for all PCRs.
+  const selected: string[] = [];
   const out: TpmQuoteClaims['pcrs'] = {};
   for (const sel of attest.pcrSelect) {
     const bank = hashInfo(sel.hash)!;
@@ -218,17 +226,16 @@ export function checkPcrDigest(
       const raw = Object.hasOwn(supplied!, key) ? supplied![key] : undefined;
       if (raw === undefined)
         throw malformed(`${bank.name} PCR ${index} is selected by the quote but not supplied`);
-      const v = pcrValue(raw, bank.size, `${bank.name}:${index}`);
-      h.update(v);
-      hexes[key] = bytesToHex(v);
+      const hex = pcrHex(raw, bank.size, `${bank.name}:${index}`);
+      selected.push(hex);
+      hexes[key] = hex;
     }
     out[bank.name] = hexes;
   }
-  for (const [bank, values] of Object.entries(pcrs))
-    for (const key of Object.keys(values ?? {}))
-      if (!/^(0|[1-9][0-9]?)$/.test(key) || Number(key) > PCR_INDEX_MAX)
-        throw malformed(`PCR index "${key}" in bank ${bank} is not a PCR number`);
-  if (!equalBytes(h.digest(), attest.pcrDigest))
+  const computed = createHash(digest.name)
+    .update(Buffer.from(selected.join(''), 'hex'))
+    .digest();
+  if (!equalBytes(computed, attest.pcrDigest))
     throw sigError('the PCR values do not hash to the signed pcrDigest');
   return out;
 }
