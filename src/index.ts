@@ -32,14 +32,8 @@ export {
 } from './channel/websocket.js';
 export { AttestationError, ERROR_CODES, type ErrorCode } from './errors.js';
 export { azureQuoteNonce, checkAzureBinding } from './evidence/azure/binding.js';
-export {
-  type HclReport,
-  isHclReport,
-  parseHclReport,
-  parseRuntimeClaims,
-  type RuntimeClaims,
-} from './evidence/azure/hcl.js';
-export { type AzureEvidenceInput, type AzureVerifyOptions, verifyAzure } from './evidence/azure/verify.js';
+export { type HclReport, parseHclReport, type RuntimeClaims } from './evidence/azure/hcl.js';
+export type { AzureEvidenceInput, AzureVerifyOptions } from './evidence/azure/verify.js';
 export {
   type Anomaly,
   type AnomalyKind,
@@ -123,16 +117,10 @@ export {
 } from './evidence/tpm/attest.js';
 export type { PcrBankName, PcrSelection } from './evidence/tpm/marshal.js';
 export {
-  akFromJwk,
-  akFromSpki,
-  akFromTpmPublic,
-  akSha256,
-  checkPcrDigest,
   type PcrValues,
   type TpmQuoteClaims,
   type TpmQuoteInput,
   type VerifiedTpmQuote,
-  verifyQuoteSignature,
   verifyTpmQuote,
 } from './evidence/tpm/quote.js';
 export type {
@@ -159,7 +147,7 @@ export type {
   VerifyOptions,
 } from './evidence/types.js';
 export { TDX_LEVEL_STATUSES, TDX_RELAUNCH_STATUSES } from './evidence/types.js';
-export { detectFormat, verifyEvidence } from './evidence/verify.js';
+export { detectFormat, verifyAzure, verifyEvidence } from './evidence/verify.js';
 export {
   AttestedAgent,
   type AttestedHttpOptions,

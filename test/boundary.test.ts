@@ -361,6 +361,75 @@ const TABLE: Array<{ name: string; call: (v: unknown) => unknown; codes: ErrorCo
       codes: ['ERR_INVALID_ARGUMENT'] as ErrorCode[],
       refuses: [null, 0, 'x', true],
     })),
+    // Azure and TPM 2.0 quotes (issue 12): a refusal of bytes is the parser's own code.
+    {
+      name: 'verifyAzure',
+      call: (v) => api.verifyAzure(v as never, { now: at, offline: true }),
+      codes: ['ERR_INVALID_ARGUMENT'],
+      refuses: MISTYPED,
+    },
+    {
+      name: 'verifyAzure(options)',
+      call: (v) =>
+        api.verifyAzure({ report, tpm: { quote: report, signature: report, pcrs: {} } }, v as never),
+      codes: ['ERR_INVALID_ARGUMENT', 'ERR_EVIDENCE_MALFORMED'],
+      refuses: [null, 0, 'x', true, [], {}],
+    },
+    {
+      name: 'azureVtpm',
+      call: (v) => api.azureVtpm(v as never),
+      codes: ['ERR_INVALID_ARGUMENT'],
+      refuses: [null, 0, 'x', true, { tcp: 5 }, { pcrs: [24] }, { timeoutMs: -1 }, { imdsUrl: 'ftp://x' }],
+    },
+    {
+      name: 'azureVtpm().getEvidence',
+      call: (v) =>
+        api.azureVtpm({ device: '/nonexistent/tpmrm0' }).getEvidence(v as never, { signal: v as never }),
+      codes: ['ERR_INVALID_ARGUMENT', 'ERR_PROVIDER_UNAVAILABLE', 'ERR_ABORTED'],
+      refuses: [null, 0, 'x', new Uint8Array(3)],
+    },
+    {
+      name: 'checkAzureBinding',
+      call: (v) => api.checkAzureBinding(v as never, v as never, v as never),
+      codes: ['ERR_INVALID_ARGUMENT'],
+      refuses: MISTYPED,
+    },
+    {
+      name: 'checkAzureBinding(claims)',
+      call: (v) => api.checkAzureBinding(v as never, new Uint8Array(64)),
+      codes: ['ERR_INVALID_ARGUMENT'],
+      refuses: [null, 0, {}, { tpm: 5 }, { tpm: { extraData: 5 } }],
+    },
+    {
+      name: 'azureQuoteNonce',
+      call: (v) => api.azureQuoteNonce(v as never),
+      codes: ['ERR_INVALID_ARGUMENT'],
+      refuses: [null, 0, 'x', [], {}],
+    },
+    ...(['parseHclReport', 'parseTpmsAttest', 'parseTpmtSignature'] as const).map((name) => ({
+      name,
+      call: (v: unknown) => (api[name] as (b: unknown) => unknown)(v),
+      codes: ['ERR_EVIDENCE_MALFORMED'] as ErrorCode[],
+      refuses: [null, 0, 'x', [], {}, new Uint8Array(3)],
+    })),
+    {
+      name: 'verifyTpmQuote',
+      call: (v) => api.verifyTpmQuote(v as never, v as never),
+      codes: ['ERR_INVALID_ARGUMENT'],
+      refuses: MISTYPED,
+    },
+    {
+      name: 'simulated.azure',
+      call: (v) => api.simulated.azure(v as never),
+      codes: ['ERR_INVALID_ARGUMENT'],
+      refuses: [null, 0, 'x', { tee: 'sgx' }, { pcrs: { '1': 'zz' } }, { ak: 5 }],
+    },
+    {
+      name: 'simulated.azure().getEvidence',
+      call: (v) => api.simulated.azure().getEvidence(v as never, { signal: v as never }),
+      codes: ['ERR_INVALID_ARGUMENT'],
+      refuses: MISTYPED,
+    },
     {
       name: 'simulated.snp().getEvidence',
       call: (v) => api.simulated.snp().getEvidence(v as never, { signal: v as never }),

@@ -6,7 +6,12 @@ import { KeyObject } from 'node:crypto';
 import { AttestationError, asAttestationError, atBoundary, optionsArg, signalArg } from '../errors.js';
 import { checkFormat } from './appraise.js';
 import { hclFormatOf } from './azure/hcl.js';
-import { verifyAzure } from './azure/verify.js';
+import {
+  type AzureClaims,
+  type AzureEvidenceInput,
+  type AzureVerifyOptions,
+  verifyAzure as verifyAzureUnchecked,
+} from './azure/verify.js';
 import { parsePolicy } from './policy.js';
 import { reportDataOf as snpReportDataOf } from './snp/report.js';
 import { verifySnp } from './snp/verify.js';
@@ -176,5 +181,29 @@ function verifyAzureInput(
       'ERR_EVIDENCE_MALFORMED',
       'Azure evidence (an HCL report) needs its TPM quote: input.tpm { quote, signature, pcrs }',
     );
-  return verifyAzure({ ...input, tpm: input.tpm }, options);
+  return verifyAzureUnchecked({ ...input, tpm: input.tpm }, options);
+}
+
+/**
+ * verifyAzure() as the package exports it: the arguments checked as verifyEvidence() checks
+ * them (`now` required), and only AttestationError leaving.
+ */
+export async function verifyAzure(
+  input: AzureEvidenceInput,
+  options: AzureVerifyOptions,
+): Promise<AzureClaims> {
+  const opts = optionsArg(options, 'verifyAzure') as AzureVerifyOptions;
+  try {
+    checkInput(input);
+    checkOptions(opts);
+    if (!(opts.now instanceof Date))
+      throw new AttestationError('ERR_INVALID_ARGUMENT', 'verifyAzure: options.now must be a valid Date');
+    if (opts.expectedExtraData !== undefined && !isBytes(opts.expectedExtraData))
+      throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.expectedExtraData must be a Uint8Array');
+    if (opts.signal?.aborted)
+      throw new AttestationError('ERR_ABORTED', 'verification aborted', { cause: opts.signal.reason });
+    return await verifyAzureUnchecked(input, { ...opts, policy: parsePolicy(opts.policy) });
+  } catch (err) {
+    throw atBoundary(err, opts.signal instanceof AbortSignal ? opts.signal : undefined, 'verifyAzure');
+  }
 }

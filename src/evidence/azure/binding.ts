@@ -17,6 +17,8 @@ import type { AzureClaims } from './verify.js';
 
 /** The TPM quote's qualifyingData for a binder. */
 export function azureQuoteNonce(binder: Uint8Array): Uint8Array {
+  if (!(binder instanceof Uint8Array))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'azureQuoteNonce: binder must be a Uint8Array');
   return new Uint8Array(createHash('sha384').update(binder).digest());
 }
 
@@ -28,6 +30,18 @@ export function checkAzureBinding(
 ): 'report' | 'tpm-quote' {
   if (!(binder instanceof Uint8Array) || binder.length !== 64)
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'the binder must be 64 bytes');
+  const tpm = typeof claims === 'object' && claims !== null ? (claims as { tpm?: unknown }).tpm : undefined;
+  if (
+    typeof tpm !== 'object' ||
+    tpm === null ||
+    typeof (tpm as { extraData?: unknown }).extraData !== 'string'
+  )
+    throw new AttestationError(
+      'ERR_INVALID_ARGUMENT',
+      'checkAzureBinding: claims must be Azure claims (with tpm.extraData)',
+    );
+  if (options === null || typeof options !== 'object')
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'checkAzureBinding: options must be an object');
   // The quote must be bound in both cases: a report bound through user-data alone could come with
   // a quote replayed from an earlier state of the same vTPM (its AK persists across boots), and the
   // PCRs the verifier appraises would then be stale.

@@ -112,7 +112,50 @@ async function imds(
 }
 
 /** An EvidenceProvider for an Azure CVM's vTPM. */
+function checkOptions(options: AzureVtpmOptions): void {
+  const bad = (m: string) => new AttestationError('ERR_INVALID_ARGUMENT', `azureVtpm: ${m}`);
+  if (typeof options !== 'object' || options === null) throw bad('options must be an object');
+  const ms = (name: keyof AzureVtpmOptions) => {
+    const v = options[name];
+    if (v !== undefined && !(typeof v === 'number' && Number.isInteger(v) && v > 0 && v <= 2_147_483_647))
+      throw bad(`${name} must be a positive number of ms`);
+  };
+  ms('timeoutMs');
+  ms('reportPollTimeoutMs');
+  ms('reportPollIntervalMs');
+  if (options.device !== undefined && typeof options.device !== 'string') throw bad('device must be a path');
+  const tcp = options.tcp as unknown;
+  if (tcp !== undefined) {
+    const t = tcp as Record<string, unknown>;
+    if (typeof tcp !== 'object' || tcp === null) throw bad('tcp must be { host?, port, framing? }');
+    if (!(typeof t.port === 'number' && Number.isInteger(t.port) && t.port > 0 && t.port < 65536))
+      throw bad('tcp.port must be a port number');
+    if (t.host !== undefined && typeof t.host !== 'string') throw bad('tcp.host must be a string');
+    if (t.framing !== undefined && t.framing !== 'mssim' && t.framing !== 'raw')
+      throw bad('tcp.framing must be "mssim" or "raw"');
+  }
+  if (
+    options.akHandle !== undefined &&
+    !(Number.isInteger(options.akHandle) && options.akHandle >= 0 && options.akHandle <= 0xffffffff)
+  )
+    throw bad('akHandle must be a TPM handle (u32)');
+  const pcrs = options.pcrs as unknown;
+  if (
+    pcrs !== undefined &&
+    !(Array.isArray(pcrs) && pcrs.length > 0 && pcrs.every((i) => Number.isInteger(i) && i >= 0 && i <= 23))
+  )
+    throw bad('pcrs must be a list of PCR indices 0..23');
+  if (
+    options.imdsUrl !== undefined &&
+    !(typeof options.imdsUrl === 'string' && /^https?:\/\/./.test(options.imdsUrl))
+  )
+    throw bad('imdsUrl must be an http(s) URL');
+  if (options.reportBinding !== undefined && typeof options.reportBinding !== 'boolean')
+    throw bad('reportBinding must be a boolean');
+}
+
 export function azureVtpm(options: AzureVtpmOptions = {}): AzureVtpmProvider {
+  checkOptions(options);
   const timeoutMs = options.timeoutMs ?? 10_000;
   const base = (options.imdsUrl ?? AZURE_IMDS_URL).replace(/\/+$/, '');
   const pcrs = options.pcrs ?? [...Array(24).keys()];

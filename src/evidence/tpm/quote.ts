@@ -12,7 +12,7 @@
  * ERR_EVIDENCE_MALFORMED; a signature that does not verify, a key that cannot make it, and PCR
  * values that do not hash to pcrDigest are ERR_EVIDENCE_SIGNATURE.
  */
-import { constants, createHash, createPublicKey, type JsonWebKey, type KeyObject, verify } from 'node:crypto';
+import { constants, createHash, createPublicKey, type JsonWebKey, KeyObject, verify } from 'node:crypto';
 import { AttestationError, type ErrorCode } from '../../errors.js';
 import { bytesToHex, equalBytes, fromBase64url } from '../bytes.js';
 import { parseTpmsAttest, parseTpmtSignature, type TpmsAttest, type TpmtSignature } from './attest.js';
@@ -251,6 +251,10 @@ export interface TpmQuoteInput {
 
 /** Parses and verifies a quote with the attestation key; returns the parsed quote and its claims. */
 export function verifyTpmQuote(input: TpmQuoteInput, ak: KeyObject): VerifiedTpmQuote {
+  const bad = (m: string) => new AttestationError('ERR_INVALID_ARGUMENT', `verifyTpmQuote: ${m}`);
+  if (typeof input !== 'object' || input === null) throw bad('input must be { message, signature, pcrs }');
+  if (!(ak instanceof KeyObject) || ak.type === 'secret')
+    throw bad('ak must be a public (or private) KeyObject');
   const attest = parseTpmsAttest(input.message);
   const signature = parseTpmtSignature(input.signature);
   verifyQuoteSignature(attest.raw, signature, ak);
