@@ -98,7 +98,8 @@ const TABLE: Array<{ name: string; call: (v: unknown) => unknown; codes: ErrorCo
     {
       name: 'verifyEvidence(input.chain)',
       call: (v) => api.verifyEvidence({ report, vek, chain: v as never }, { offline: true, now: at }),
-      codes: ['ERR_INVALID_ARGUMENT'],
+      // A string or bytes that hold no certificate are the chain's fault (toDerList), not a type error.
+      codes: ['ERR_INVALID_ARGUMENT', 'ERR_EVIDENCE_CHAIN'],
       refuses: [null, 0, true, {}, [5], [null], Symbol('s')],
     },
     {
