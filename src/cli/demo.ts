@@ -26,7 +26,7 @@ import { createAttestedServer } from '../channel/server.js';
 import { AttestationError } from '../errors.js';
 import { bytesToHex } from '../evidence/bytes.js';
 import { simulated } from '../evidence/providers/simulated.js';
-import type { EvidenceProvider, SnpClaims } from '../evidence/types.js';
+import type { AzureSnpClaims, EvidenceProvider, SnpClaims } from '../evidence/types.js';
 import type { CliIo } from './io.js';
 import { usageError } from './io.js';
 
@@ -357,6 +357,8 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     );
     expect(seen !== undefined, 'the VM hears ERR_PEER_REJECTED');
     say('');
+
+    await azureSteps(say, expect, anchors);
   } catch (err) {
     failures.push(`unexpected error: ${err instanceof Error ? err.message : String(err)}`);
     say(`   ✗ UNEXPECTED ERROR: ${codeOf(err)} ${err instanceof Error ? err.message : String(err)}`);
@@ -367,6 +369,73 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     io.err(`demo FAILED: ${failures.join('; ')}\n`);
     return 1;
   }
-  say('demo finished: attested, round trip done, relay and wrong measurement refused as expected');
+  say(
+    'demo finished: attested, round trip done, relay and wrong measurement refused, Azure VM attested through its vTPM, as expected',
+  );
   return 0;
+}
+
+/**
+ * Step 6: a simulated Azure confidential VM, whose hardware report is the paravisor's: the binder
+ * travels in the vTPM quote (and the HCL report's user-data), and the workload is pinned by a PCR.
+ */
+async function azureSteps(
+  say: (line: string) => void,
+  expect: (ok: boolean, what: string) => void,
+  anchors: ReturnType<typeof simulated.trustAnchors>,
+): Promise<void> {
+  const pcr7 = simulated.defaults.azurePcrs['7']!;
+  const policy = { azure: { pcrs: { sha256: { '7': [pcr7] } }, requireReportBinding: true } };
+  const serve = async (evidence: EvidenceProvider) => {
+    const server = createAttestedServer({ evidence, timeout: STEP_TIMEOUT_MS }, (c) => {
+      c.on('error', () => {});
+      c.resume();
+      c.on('end', () => c.end());
+    });
+    server.on('attestationError', () => {});
+    server.listen(0, '127.0.0.1');
+    await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+    return server;
+  };
+  const connectTo = (server: Awaited<ReturnType<typeof serve>>) =>
+    attestedConnect({
+      host: '127.0.0.1',
+      port: (server.address() as { port: number }).port,
+      timeout: STEP_TIMEOUT_MS,
+      verify: { policy, trustAnchors: anchors },
+    });
+  say("6. An Azure confidential VM (simulated): Microsoft's paravisor holds the hardware report");
+  say(`   the client pins PCR 7 = ${short(pcr7, 24)} and requires the HCL report to carry the binder`);
+  const fresh = await serve(simulated.azure({ tee: 'snp' }));
+  const stale = await serve(simulated.azure({ tee: 'snp', reportBinding: false }));
+  try {
+    const channel = await connectTo(fresh);
+    const peer = channel.peer as AzureSnpClaims;
+    say(
+      `   [claims]   ${peer.format}: paravisor measurement ${short(peer.measurement, 24)}, VMPL ${peer.vmpl}, AK ${short(peer.tpm.akSha256, 16)}`,
+    );
+    say(
+      `              TPM quote qualifyingData = SHA-384(binder) ${short(peer.tpm.extraData, 24)}; binding ${peer.binding}; workloadPinned ${peer.workloadPinned}`,
+    );
+    expect(peer.binding === 'report', 'the Azure VM is bound through the quote and the HCL report');
+    expect(peer.workloadPinned, 'azure.pcrs pins the workload');
+    channel.destroy();
+    const refused = await connectTo(stale).then(
+      (c) => {
+        c.destroy();
+        return undefined;
+      },
+      (err: unknown) => err,
+    );
+    say(
+      `   a VM that sends its boot-time HCL report (user-data not the binder): refused, ${codeOf(refused)}`,
+    );
+    expect(
+      codeOf(refused) === 'ERR_BINDING_MISMATCH',
+      'a stale HCL report is refused under requireReportBinding',
+    );
+    say('');
+  } finally {
+    await Promise.all([fresh, stale].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  }
 }

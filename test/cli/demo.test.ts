@@ -43,6 +43,10 @@ describe('attested-channel demo', () => {
     expect(out).toMatch(/the attacker received: (RESULT|ALERT) ERR_BINDING_MISMATCH/);
     expect(out).toMatch(/refused by the client: ERR_EVIDENCE_POLICY/);
     expect(out).toContain('the VM was told: ERR_PEER_REJECTED');
+    // Step 6: a simulated Azure VM, bound through its vTPM quote and HCL report, pinned by PCR 7.
+    expect(out).toMatch(/azure-sev-snp: paravisor measurement [0-9a-f]{24}…, VMPL 0/);
+    expect(out).toMatch(/binding report; workloadPinned true/);
+    expect(out).toMatch(/boot-time HCL report .*refused, ERR_BINDING_MISMATCH/);
     expect(out).not.toContain('UNEXPECTED');
     await leaks.assertNoLeaks(3000);
   }, 90_000);
