@@ -4,6 +4,7 @@
  * and an unexpected internal error inside a channel is ERR_INTERNAL (with its cause), never
  * reported to the peer as a verdict on its evidence.
  */
+import { createSecretKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -375,6 +376,12 @@ const TABLE: Array<{ name: string; call: (v: unknown) => unknown; codes: ErrorCo
         api.verifyAzure({ report, tpm: { quote: report, signature: report, pcrs: {} } }, v as never),
       codes: ['ERR_INVALID_ARGUMENT', 'ERR_EVIDENCE_MALFORMED'],
       refuses: [null, 0, 'x', true, [], {}],
+    },
+    {
+      name: 'verifyEvidence(options.expectedAk)',
+      call: (v) => api.verifyEvidence({ report, vek }, { offline: true, now: at, expectedAk: v as never }),
+      codes: ['ERR_INVALID_ARGUMENT', 'ERR_EVIDENCE_CHAIN', 'ERR_COLLATERAL_UNAVAILABLE'],
+      refuses: [null, 0, 'x', {}, createSecretKey(Buffer.alloc(16))],
     },
     {
       name: 'azureVtpm',

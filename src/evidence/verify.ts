@@ -113,8 +113,14 @@ function checkOptions(options: VerifyOptions): void {
         );
     }
   }
-  if (options.expectedAk !== undefined && !(options.expectedAk instanceof KeyObject))
-    throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.expectedAk must be a KeyObject');
+  if (
+    options.expectedAk !== undefined &&
+    !(options.expectedAk instanceof KeyObject && options.expectedAk.type !== 'secret')
+  )
+    throw new AttestationError(
+      'ERR_INVALID_ARGUMENT',
+      'options.expectedAk must be a public or private KeyObject',
+    );
   for (const key of ['kds', 'pcs'] as const) {
     const client: unknown = options[key];
     if (client !== undefined && (typeof client !== 'object' || client === null))

@@ -2,7 +2,7 @@
  * simulated.azure(): Azure-shaped evidence from TypeScript alone, verified by verifyEvidence()
  * (format detection by the HCL magic), and the azure policy section applied to it.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { azureQuoteNonce, checkAzureBinding } from '../../src/evidence/azure/binding.js';
 import type { Policy } from '../../src/evidence/policy.js';
@@ -114,6 +114,25 @@ describe('simulated.azure()', () => {
     expect(() => checkAzureBinding(c, binder, { requireReportBinding: true })).toThrow(
       expect.objectContaining({ code: 'ERR_BINDING_MISMATCH' }),
     );
+  });
+
+  it('expectedAk: the AK (its private or public KeyObject) is accepted, another is ERR_EVIDENCE_CHAIN', async () => {
+    const input = await snp.getEvidence(new Uint8Array(64));
+    const opts = { trustAnchors, now: NOW, offline: true };
+    await verifyEvidence(input, { ...opts, expectedAk: snp.akPublic });
+    await verifyEvidence(input, { ...opts, expectedAk: simulated.azure().akPublic });
+    const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    expect(await codeOf(verifyEvidence(input, { ...opts, expectedAk: other.privateKey }))).toBe(
+      'ERR_EVIDENCE_CHAIN',
+    );
+    expect(await codeOf(verifyEvidence(input, { ...opts, expectedAk: other.publicKey }))).toBe(
+      'ERR_EVIDENCE_CHAIN',
+    );
+    const mine = simulated.azure({ ak: other.privateKey });
+    await verifyEvidence(await mine.getEvidence(new Uint8Array(64)), {
+      ...opts,
+      expectedAk: other.privateKey,
+    });
   });
 
   it('Azure evidence without its TPM quote is ERR_EVIDENCE_MALFORMED', async () => {

@@ -11,6 +11,7 @@
  * parsed); then the AK is taken from the JSON, compared with the caller's expected AK, and the
  * quote and PCR values are checked with it.
  */
+import { createPublicKey } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
 import { appraiseClaims, checkFormat } from '../appraise.js';
 import { bytesToHex, equalBytes, hexToBytes } from '../bytes.js';
@@ -173,7 +174,12 @@ export async function verifyAzure(
   const runtime = parseRuntimeClaims(hcl);
 
   if (options.expectedAk !== undefined) {
-    const want = options.expectedAk.export({ format: 'der', type: 'spki' });
+    // Its public part, whichever kind of KeyObject the caller holds.
+    const expected = options.expectedAk;
+    const want = (expected.type === 'private' ? createPublicKey(expected) : expected).export({
+      format: 'der',
+      type: 'spki',
+    });
     const have = runtime.ak.export({ format: 'der', type: 'spki' });
     if (!equalBytes(want, have)) throw chainError("the expected AK is not the HCL report's HCLAkPub");
   }
