@@ -12,16 +12,15 @@
 import { readFile } from 'node:fs/promises';
 import { AttestationError } from '../errors.js';
 import { workloadPins } from '../evidence/appraise.js';
+import { formatOf } from '../evidence/formats.js';
 import { parsePolicy } from '../evidence/policy.js';
-import { snpClaims } from '../evidence/snp/appraise.js';
-import { parseSnpReport } from '../evidence/snp/report.js';
 import type { EvidenceInput, RevocationStatus, VerifyOptions } from '../evidence/types.js';
 import { detectFormat, verifyEvidence } from '../evidence/verify.js';
 import { parseCertificate } from '../evidence/x509/cert.js';
 import { toDerList } from '../evidence/x509/pem.js';
 import type { CliIo } from './io.js';
 import { oneLine, parseOptions, usageError } from './io.js';
-import { applyTdxOptions, unverifiedTdxClaims } from './tdx.js';
+import { applyTdxOptions } from './tdx.js';
 
 const OPTIONS = {
   vek: { type: 'string' },
@@ -183,23 +182,13 @@ async function toRequest(file: string, v: Values): Promise<{ input: EvidenceInpu
   return { input, options };
 }
 
-/** Claims of a report that parsed, for the JSON output of a rejected report. */
+/**
+ * Claims of a report that parsed, for the JSON output of a rejected report: the format's
+ * unverified view, built by its parser (formats.ts); nothing in it is trusted.
+ */
 function parsedClaims(report: Uint8Array): unknown {
-  if (detectFormat(report) === 'tdx') return unverifiedTdxClaims(report);
-  if (detectFormat(report) !== 'sev-snp') return undefined;
   try {
-    const parsed = parseSnpReport(report);
-    if (parsed.product) {
-      // Nothing was appraised: no workloadPinned and no revocation status to report.
-      const {
-        revocation: _r,
-        workloadPinned: _w,
-        ...fields
-      } = snpClaims(parsed, parsed.product, false, { checked: false, source: 'none', crls: [] });
-      return fields;
-    }
-    const { raw: _raw, ...fields } = parsed;
-    return fields;
+    return formatOf(report)?.view(report);
   } catch {
     return undefined;
   }

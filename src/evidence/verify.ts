@@ -1,141 +1,133 @@
 /**
- * The one entry point for evidence of any format: detect, then run that format's pipeline
- * (parse → verify → appraise → claims), then the caller's own check.
+ * verifyEvidence(): the one-call entry point, a thin wrapper over a Verifier (verifier.ts). With
+ * `options.verifier` it is that Verifier's verify(); without, it uses a default Verifier for the
+ * options' trust anchors, offline flag and collateral settings.
+ *
+ * The default Verifiers are the one piece of module-level state in src/ (the allowlist of
+ * test/architecture/module-state.test.ts): at most DEFAULT_VERIFIERS of them, least recently used
+ * dropped first, each found by content — the anchors' bytes, `offline`, the KDS/PCS settings —
+ * so a caller that edits its anchor list in place gets the Verifier of the new list. A KDS/PCS
+ * client instance is state, not settings: Verifiers are only shared by callers passing that
+ * same instance.
  */
-import { AttestationError, asAttestationError, atBoundary, optionsArg, signalArg } from '../errors.js';
-import { checkFormat } from './appraise.js';
-import { parsePolicy } from './policy.js';
-import { reportDataOf as snpReportDataOf } from './snp/report.js';
-import { verifySnp } from './snp/verify.js';
-import { reportDataOf as tdxReportDataOf } from './tdx/quote.js';
-import { verifyTdx } from './tdx/verify.js';
-import type { Claims, EvidenceFormat, EvidenceInput, VerifyOptions } from './types.js';
+import { AttestationError } from '../errors.js';
+import { equalBytes } from './bytes.js';
+import { detectFormat, reportDataOf } from './formats.js';
+import type {
+  Claims,
+  CollateralClient,
+  CollateralFetchOptions,
+  EvidenceInput,
+  Verifier,
+  VerifyOptions,
+} from './types.js';
+import { createVerifier } from './verifier.js';
+
+export { detectFormat, reportDataOf };
 
 export const SNP_REPORT_SIZE = 0x4a0;
 
-/**
- * Tells an SNP report from a TDX quote by their first bytes: a quote starts with a u16 version,
- * u16 attestation key type 2 and u32 TEE type; an SNP report with a u32 version (< 2^16).
- */
-export function detectFormat(report: Uint8Array): EvidenceFormat | undefined {
-  if (!(report instanceof Uint8Array))
-    throw new AttestationError('ERR_INVALID_ARGUMENT', 'detectFormat: report must be a Uint8Array');
-  if (report.length >= 8 && report[2] === 2 && report[3] === 0) {
-    const tee = report[4]! | (report[5]! << 8) | (report[6]! << 16) | (report[7]! << 24);
-    if (tee === 0x81) return 'tdx';
+/** The most default Verifiers kept (each bounded as docs/api.md says). */
+export const DEFAULT_VERIFIERS = 8;
+
+interface DefaultVerifier {
+  settings: string;
+  kds: CollateralClient | undefined;
+  pcs: CollateralClient | undefined;
+  amdArks: Uint8Array[] | undefined;
+  intelRoots: Uint8Array[] | undefined;
+  verifier: Verifier;
+}
+
+/** Most recently used first. */
+const defaultVerifiers: DefaultVerifier[] = [];
+
+const isClient = (x: unknown): x is CollateralClient => typeof x === 'object' && x !== null && 'kind' in x;
+
+function settingsOf(x: CollateralFetchOptions | CollateralClient | undefined): unknown {
+  if (x === undefined || isClient(x)) return null;
+  if (typeof x !== 'object' || x === null) return String(x);
+  return Object.entries(x)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : 1));
+}
+
+function sameList(kept: Uint8Array[] | undefined, given: Uint8Array[] | undefined): boolean {
+  if (kept === undefined || given === undefined) return kept === given;
+  return kept.length === given.length && kept.every((d, i) => equalBytes(d, given[i]!));
+}
+
+const derList = (x: unknown): x is Uint8Array[] | undefined =>
+  x === undefined || (Array.isArray(x) && x.every((d) => d instanceof Uint8Array));
+
+function defaultVerifier(options: VerifyOptions): Verifier {
+  const { trustAnchors, offline, kds, pcs } = options;
+  const amdArks = trustAnchors?.amdArks;
+  const intelRoots = trustAnchors?.intelRoots;
+  const verifierOptions = {
+    ...(trustAnchors !== undefined ? { trustAnchors } : {}),
+    ...(offline !== undefined ? { offline } : {}),
+    ...(kds !== undefined ? { kds } : {}),
+    ...(pcs !== undefined ? { pcs } : {}),
+  };
+  // Anchors that are not lists of bytes cannot be told apart by content: such a call gets a
+  // Verifier of its own, which refuses them when its evidence needs them.
+  if (typeof trustAnchors !== 'object' || !derList(amdArks) || !derList(intelRoots)) {
+    if (trustAnchors !== undefined) return createVerifier(verifierOptions);
   }
-  if (report.length === SNP_REPORT_SIZE) return 'sev-snp';
-  return undefined;
-}
-
-/**
- * REPORT_DATA as the raw evidence claims it, located by the format's own module, before any
- * signature is checked. Undefined when the format is unknown or the bytes too short to say.
- */
-export function reportDataOf(report: Uint8Array): Uint8Array | undefined {
-  const format = detectFormat(report);
-  if (format === 'sev-snp') return snpReportDataOf(report);
-  if (format === 'tdx') return tdxReportDataOf(report);
-  return undefined;
-}
-
-function isBytes(v: unknown): boolean {
-  return v instanceof Uint8Array;
-}
-
-function checkInput(input: EvidenceInput): void {
-  if (typeof input !== 'object' || input === null || !isBytes(input.report))
-    throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.report must be a Uint8Array');
-  if (input.vek !== undefined && !isBytes(input.vek))
-    throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.vek must be a Uint8Array (DER)');
-  const chain: unknown = input.chain;
-  if (
-    chain !== undefined &&
-    typeof chain !== 'string' &&
-    !isBytes(chain) &&
-    !(Array.isArray(chain) && chain.every((c) => typeof c === 'string' || isBytes(c)))
-  )
-    throw new AttestationError(
-      'ERR_INVALID_ARGUMENT',
-      'input.chain must be a PEM string, a Uint8Array or an array of them',
-    );
-  const collateral: unknown = input.collateral;
-  if (
-    collateral !== undefined &&
-    typeof collateral !== 'string' &&
-    (typeof collateral !== 'object' || collateral === null || Array.isArray(collateral))
-  )
-    throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.collateral must be an object or its JSON text');
-}
-
-function checkOptions(options: VerifyOptions): void {
-  if (options.now !== undefined && !(options.now instanceof Date && Number.isFinite(options.now.getTime())))
-    throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.now must be a valid Date');
-  signalArg(options.signal, 'verifyEvidence');
-  if (options.check !== undefined && typeof options.check !== 'function')
-    throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.check must be a function');
-  if (options.offline !== undefined && typeof options.offline !== 'boolean')
-    throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.offline must be a boolean');
-  const anchors: unknown = options.trustAnchors;
-  if (anchors !== undefined) {
-    if (typeof anchors !== 'object' || anchors === null)
-      throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.trustAnchors must be an object');
-    for (const key of ['amdArks', 'intelRoots'] as const) {
-      const list: unknown = (anchors as Record<string, unknown>)[key];
-      if (list !== undefined && !(Array.isArray(list) && list.every(isBytes)))
-        throw new AttestationError(
-          'ERR_INVALID_ARGUMENT',
-          `options.trustAnchors.${key} must be an array of Uint8Array`,
-        );
-    }
+  const settings = JSON.stringify([offline === true, settingsOf(kds), settingsOf(pcs)]);
+  const kdsClient = isClient(kds) ? kds : undefined;
+  const pcsClient = isClient(pcs) ? pcs : undefined;
+  const i = defaultVerifiers.findIndex(
+    (e) =>
+      e.settings === settings &&
+      e.kds === kdsClient &&
+      e.pcs === pcsClient &&
+      sameList(e.amdArks, amdArks as Uint8Array[] | undefined) &&
+      sameList(e.intelRoots, intelRoots as Uint8Array[] | undefined),
+  );
+  if (i >= 0) {
+    const [hit] = defaultVerifiers.splice(i, 1);
+    defaultVerifiers.unshift(hit!);
+    return hit!.verifier;
   }
-  for (const key of ['kds', 'pcs'] as const) {
-    const client: unknown = options[key];
-    if (client !== undefined && (typeof client !== 'object' || client === null))
-      throw new AttestationError('ERR_INVALID_ARGUMENT', `options.${key} must be an object`);
-  }
+  const verifier = createVerifier(verifierOptions);
+  const copy = (l: unknown) =>
+    l === undefined ? undefined : (l as Uint8Array[]).map((d) => new Uint8Array(d));
+  defaultVerifiers.unshift({
+    settings,
+    kds: kdsClient,
+    pcs: pcsClient,
+    amdArks: copy(amdArks),
+    intelRoots: copy(intelRoots),
+    verifier,
+  });
+  if (defaultVerifiers.length > DEFAULT_VERIFIERS) defaultVerifiers.pop();
+  return verifier;
 }
 
-/**
- * Only AttestationError leaves: an abort of `signal` is ERR_ABORTED whatever threw it, and an
- * error that is neither (a bug) is ERR_INTERNAL with its cause rather than a verdict on the evidence.
- */
 export async function verifyEvidence(input: EvidenceInput, options: VerifyOptions = {}): Promise<Claims> {
-  const opts = optionsArg(options, 'verifyEvidence');
-  try {
-    return await verifyChecked(input, opts);
-  } catch (err) {
-    throw atBoundary(err, opts.signal instanceof AbortSignal ? opts.signal : undefined, 'verifyEvidence');
+  if (typeof options !== 'object' || options === null)
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'options must be an object');
+  const { verifier, trustAnchors, offline, kds, pcs, policy, now, signal, check } = options;
+  if (verifier !== undefined) {
+    if (typeof verifier !== 'object' || verifier === null || typeof verifier.verify !== 'function')
+      throw new AttestationError(
+        'ERR_INVALID_ARGUMENT',
+        'options.verifier must be a Verifier (createVerifier)',
+      );
+    const own = { trustAnchors, offline, kds, pcs };
+    const clash = Object.entries(own).find(([, v]) => v !== undefined)?.[0];
+    if (clash)
+      throw new AttestationError(
+        'ERR_INVALID_ARGUMENT',
+        `options.${clash} belongs to the Verifier: give it to createVerifier() instead`,
+      );
   }
-}
-
-async function verifyChecked(input: EvidenceInput, options: VerifyOptions): Promise<Claims> {
-  checkInput(input);
-  checkOptions(options);
-  const policy = parsePolicy(options.policy);
-  if (options.signal?.aborted)
-    throw new AttestationError('ERR_ABORTED', 'verification aborted', { cause: options.signal.reason });
-  const format = detectFormat(input.report);
-  // Before any signature or collateral work: a format the policy does not name is refused as
-  // such, and costs no fetch. appraiseClaims() checks it again on the verified claims.
-  if (format !== undefined) checkFormat(format, policy);
-  const resolved = { ...options, policy, now: options.now ?? new Date() };
-  let claims: Claims;
-  if (format === 'sev-snp') claims = await verifySnp(input, resolved);
-  else if (format === 'tdx') claims = await verifyTdx(input, resolved);
-  else
-    throw new AttestationError(
-      'ERR_EVIDENCE_MALFORMED',
-      `evidence is neither an SNP report (${SNP_REPORT_SIZE} bytes) nor a TDX quote (${input.report.length} bytes)`,
-    );
-  if (options.check) {
-    let verdict: boolean | undefined;
-    try {
-      verdict = await options.check(claims);
-    } catch (err) {
-      throw asAttestationError(err, 'ERR_EVIDENCE_POLICY', 'check() refused the evidence');
-    }
-    if (verdict === false) throw new AttestationError('ERR_EVIDENCE_POLICY', 'check() refused the evidence');
-  }
-  return claims;
+  return (verifier ?? defaultVerifier(options)).verify(input, {
+    ...(policy !== undefined ? { policy } : {}),
+    ...(now !== undefined ? { now } : {}),
+    ...(signal !== undefined ? { signal } : {}),
+    ...(check !== undefined ? { check } : {}),
+  });
 }
