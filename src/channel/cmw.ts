@@ -6,6 +6,7 @@
 import { AttestationError } from '../errors.js';
 import { policyFormats } from '../evidence/appraise.js';
 import { base64url, fromBase64url } from '../evidence/bytes.js';
+import { FORMATS, formatNamed, formatOfMediaType } from '../evidence/formats.js';
 import { type Policy, parsePolicy } from '../evidence/policy.js';
 import { MAX_CHAIN_SIZE, MAX_VEK_SIZE } from '../evidence/snp/verify.js';
 import type { EvidenceFormat, EvidenceInput } from '../evidence/types.js';
@@ -13,15 +14,15 @@ import { detectFormat } from '../evidence/verify.js';
 import { derToPem, toDerList } from '../evidence/x509/pem.js';
 
 export const MediaType = {
-  SNP_REPORT: 'application/vnd.amd.sev-snp.report',
-  TDX_QUOTE: 'application/vnd.intel.tdx.quote',
+  SNP_REPORT: formatNamed('sev-snp').mediaType,
+  TDX_QUOTE: formatNamed('tdx').mediaType,
   PKIX_CERT: 'application/pkix-cert',
   PEM_CHAIN: 'application/pem-certificate-chain',
   JSON: 'application/json',
 } as const;
 
-/** Media types a challenger lists in REQUEST.accept: those of the report record. */
-export const REPORT_MEDIA_TYPES: readonly string[] = [MediaType.SNP_REPORT, MediaType.TDX_QUOTE];
+/** Media types a challenger lists in REQUEST.accept: those of the report record, from the format table. */
+export const REPORT_MEDIA_TYPES: readonly string[] = Object.freeze(FORMATS.map((f) => f.mediaType));
 
 /**
  * The report media types a challenger lists in REQUEST.accept: those of the formats its policy
@@ -39,15 +40,15 @@ export function acceptedMediaTypes(policy: unknown): readonly string[] {
 }
 
 export function mediaTypeOf(format: EvidenceFormat): string {
-  return format === 'sev-snp' ? MediaType.SNP_REPORT : MediaType.TDX_QUOTE;
+  return formatNamed(format).mediaType;
 }
 
-/** Which label may carry which media type, for which report format. */
-const LABELS: Record<string, { mediaType: string; format?: EvidenceFormat }> = {
-  vek: { mediaType: MediaType.PKIX_CERT, format: 'sev-snp' },
-  chain: { mediaType: MediaType.PEM_CHAIN, format: 'sev-snp' },
-  collateral: { mediaType: MediaType.JSON, format: 'tdx' },
-};
+/** Which label may carry which media type, for which report format: the table's records. */
+const LABELS: Readonly<Record<string, { mediaType: string; format?: EvidenceFormat }>> = Object.freeze(
+  Object.fromEntries(
+    FORMATS.flatMap((f) => f.records.map((r) => [r.name, { mediaType: r.mediaType, format: f.name }])),
+  ),
+);
 
 export type CmwRecord = [string, string];
 export type CmwCollection = Record<string, CmwRecord>;
@@ -176,7 +177,8 @@ export function decodeCmw(value: unknown, accept: readonly string[]): DecodedCmw
   if (!Object.hasOwn(value, 'report')) throw malformed('the "report" record is missing');
   const reportRecord = record('report', value['report']);
   const report = { mediaType: reportRecord.mediaType, bytes: bytesOf('report', reportRecord.b64) };
-  if (report.mediaType !== MediaType.SNP_REPORT && report.mediaType !== MediaType.TDX_QUOTE)
+  const reportFormat = formatOfMediaType(report.mediaType);
+  if (!reportFormat)
     throw new AttestationError(
       'ERR_UNSUPPORTED_EVIDENCE',
       `report media type "${report.mediaType}" is not known`,
@@ -186,7 +188,7 @@ export function decodeCmw(value: unknown, accept: readonly string[]): DecodedCmw
       'ERR_UNSUPPORTED_EVIDENCE',
       `report media type "${report.mediaType}" was not offered`,
     );
-  const format: EvidenceFormat = report.mediaType === MediaType.SNP_REPORT ? 'sev-snp' : 'tdx';
+  const format: EvidenceFormat = reportFormat.name;
   if (detectFormat(report.bytes) !== format)
     throw malformed(`the report bytes are not ${format === 'sev-snp' ? 'an SNP report' : 'a TDX quote'}`);
   const input: EvidenceInput = { report: report.bytes };

@@ -6,7 +6,8 @@
  * that parsed shows its fields under unverified instead, so nothing unverified can be read as a
  * verified claim; workloadPinned (accepted evidence only) says whether the policy pinned the workload.
  *
- * All options are declared in OPTIONS and turned into verifyEvidence() arguments in toRequest();
+ * All options are declared in OPTIONS and turned into verifyEvidence() options in toRequest() (the
+ * collateral settings make the run's Verifier, the rest are verify()'s);
  * a new option (e.g. TDX's --collateral) is one entry there and a few lines in toRequest().
  */
 import { readFile } from 'node:fs/promises';
@@ -15,7 +16,8 @@ import { workloadPins } from '../evidence/appraise.js';
 import { formatOf } from '../evidence/formats.js';
 import { parsePolicy } from '../evidence/policy.js';
 import type { EvidenceInput, RevocationStatus, VerifyOptions } from '../evidence/types.js';
-import { detectFormat, verifyEvidence } from '../evidence/verify.js';
+import { createVerifier } from '../evidence/verifier.js';
+import { detectFormat } from '../evidence/verify.js';
 import { parseCertificate } from '../evidence/x509/cert.js';
 import { toDerList } from '../evidence/x509/pem.js';
 import type { CliIo } from './io.js';
@@ -232,7 +234,15 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   try {
     request = await toRequest(file, values);
     format = detectFormat(request.input.report) ?? null;
-    const claims = await verifyEvidence(request.input, request.options);
+    // The collateral settings make this run's Verifier; the rest are the verification's inputs.
+    const { offline, kds, pcs, trustAnchors, ...call } = request.options;
+    const verifier = createVerifier({
+      ...(offline !== undefined ? { offline } : {}),
+      ...(kds !== undefined ? { kds } : {}),
+      ...(pcs !== undefined ? { pcs } : {}),
+      ...(trustAnchors !== undefined ? { trustAnchors } : {}),
+    });
+    const claims = await verifier.verify(request.input, call);
     const { revocation, workloadPinned } = claims;
     if (values.json) io.out(`${JSON.stringify({ ok: true, format, workloadPinned, revocation, claims })}\n`);
     else {

@@ -62,6 +62,12 @@ export interface EvidenceFormatSpec {
   readonly mediaType: string;
   /** The other records this format reads. */
   readonly records: readonly EvidenceRecordSpec[];
+  /**
+   * Where detection tries this format: lower first. A format known by a header (TDX: 0) goes
+   * before one known only by its size (SNP: 100), which would otherwise claim a header-format
+   * report of that size.
+   */
+  readonly detectOrder: number;
   /** Whether `report` (the primary record) is of this format, from its bytes alone. */
   detect(report: Uint8Array): boolean;
   /** The 64 REPORT_DATA bytes the report claims (unverified), or undefined when it is too short. */

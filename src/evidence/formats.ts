@@ -1,8 +1,9 @@
 /**
  * The format table: every evidence format the library reads, one entry each (format.ts says what
- * an entry holds). Detection tries the entries in order, so a format recognised by a header comes
- * before one recognised by its size alone. Adding a format: a folder under src/evidence/ whose
- * format.ts exports its entry, and one line here.
+ * an entry holds), in the order policies and the channel's media types list them. Detection tries
+ * them by `detectOrder`, so a format recognised by a header comes before one recognised by its
+ * size alone. Adding a format: a folder under src/evidence/ whose format.ts exports its entry, and
+ * one line here.
  */
 import { AttestationError } from '../errors.js';
 import type { EvidenceFormatSpec } from './format.js';
@@ -10,11 +11,15 @@ import { SNP_FORMAT } from './snp/format.js';
 import { TDX_FORMAT } from './tdx/format.js';
 import type { EvidenceFormat } from './types.js';
 
-export const FORMATS: readonly EvidenceFormatSpec[] = Object.freeze([TDX_FORMAT, SNP_FORMAT]);
+export const FORMATS: readonly EvidenceFormatSpec[] = Object.freeze([SNP_FORMAT, TDX_FORMAT]);
+
+const DETECTION: readonly EvidenceFormatSpec[] = Object.freeze(
+  [...FORMATS].sort((a, b) => a.detectOrder - b.detectOrder),
+);
 
 /** The format of a report (primary record), from its bytes; undefined when none recognises it. */
 export function formatOf(report: Uint8Array): EvidenceFormatSpec | undefined {
-  return FORMATS.find((f) => f.detect(report));
+  return DETECTION.find((f) => f.detect(report));
 }
 
 export function formatNamed(name: EvidenceFormat): EvidenceFormatSpec {

@@ -50,6 +50,7 @@ export const SNP_FORMAT: EvidenceFormatSpec = Object.freeze({
   name: 'sev-snp',
   policySection: 'snp',
   mediaType: SNP_MEDIA_TYPE,
+  detectOrder: 100,
   records: Object.freeze([
     { name: 'vek', mediaType: 'application/pkix-cert' },
     { name: 'chain', mediaType: 'application/pem-certificate-chain' },

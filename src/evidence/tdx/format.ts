@@ -59,6 +59,7 @@ export const TDX_FORMAT: EvidenceFormatSpec = Object.freeze({
   name: 'tdx',
   policySection: 'tdx',
   mediaType: TDX_MEDIA_TYPE,
+  detectOrder: 0,
   records: Object.freeze([{ name: 'collateral', mediaType: 'application/json' }]),
   detect,
   reportDataOf: (report: Uint8Array) => (detect(report) ? reportDataOf(report) : undefined),
