@@ -69,6 +69,7 @@ export {
   type VerifyLaunchEndorsementOptions,
   verifyLaunchEndorsement,
 } from './evidence/gce/endorsement.js';
+export type { CacheStats } from './evidence/lru.js';
 export { type Policy, parsePolicy, type SnpPolicy, type TdxPolicy } from './evidence/policy.js';
 export {
   type ConfigfsTsmOptions,
@@ -84,9 +85,11 @@ export {
   type SimulatedTdxOptions,
   simulated,
 } from './evidence/providers/simulated.js';
+export { SNP_CACHE_SIZES } from './evidence/snp/format.js';
 export { AMD_KDS_URL, KdsClient } from './evidence/snp/kds.js';
 export { parseSnpReport, type SnpReport } from './evidence/snp/report.js';
 export { PINNED_ARK_SHA256, type SnpProduct } from './evidence/snp/roots.js';
+export { TDX_CACHE_SIZES } from './evidence/tdx/format.js';
 export { PcsClient, type PcsClientOptions } from './evidence/tdx/pcs.js';
 export { parseTdxQuote, type QeReport, type TdReportBody, type TdxQuote } from './evidence/tdx/quote.js';
 export { INTEL_SGX_ROOT_CA_DER, INTEL_SGX_ROOT_CA_SHA256 } from './evidence/tdx/roots.js';
@@ -106,10 +109,15 @@ export type {
   TdxCollateral,
   TdxTcbStatus,
   TrustAnchors,
+  Verifier,
+  VerifierCallOptions,
+  VerifierOptions,
+  VerifierStats,
   VerifyOptions,
 } from './evidence/types.js';
 export { TDX_LEVEL_STATUSES, TDX_RELAUNCH_STATUSES } from './evidence/types.js';
-export { detectFormat, verifyEvidence } from './evidence/verify.js';
+export { CERTIFICATE_CACHE_SIZE, createVerifier } from './evidence/verifier.js';
+export { DEFAULT_VERIFIERS, detectFormat, verifyEvidence } from './evidence/verify.js';
 export {
   AttestedAgent,
   type AttestedHttpOptions,

@@ -1,0 +1,224 @@
+/**
+ * createVerifier(): a Verifier owns its anchors (copied and fingerprinted at creation), its
+ * collateral clients and its bounded caches; verifyEvidence() is a thin wrapper over it; the
+ * channel takes one as `verify.verifier`. And the LRU every cache is.
+ */
+import { createHash } from 'node:crypto';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { attestedConnect } from '../src/channel/connect.js';
+import { createAttestedServer } from '../src/channel/server.js';
+import { Lru } from '../src/evidence/lru.js';
+import { simulated } from '../src/evidence/providers/simulated.js';
+import { SNP_CACHE_SIZES } from '../src/evidence/snp/format.js';
+import { KdsClient } from '../src/evidence/snp/kds.js';
+import { TDX_CACHE_SIZES } from '../src/evidence/tdx/format.js';
+import type { EvidenceInput } from '../src/evidence/types.js';
+import { CERTIFICATE_CACHE_SIZE, createVerifier } from '../src/evidence/verifier.js';
+import { verifyEvidence } from '../src/evidence/verify.js';
+import { parseCertificate } from '../src/evidence/x509/cert.js';
+import { closeServer, listen } from './channel/helpers.js';
+import { codeOf } from './snp/fixtures.js';
+import { loadVector } from './tdx/fixtures.js';
+
+const now = new Date('2030-01-01T00:00:00Z');
+const reportData = new Uint8Array(64).fill(3);
+
+async function snpEvidence(product: 'Milan' | 'Genoa' = 'Milan'): Promise<EvidenceInput> {
+  return simulated.snp({ product }).getEvidence(reportData);
+}
+
+describe('Lru', () => {
+  it('holds at most max entries, drops the least recently used, and counts', () => {
+    const lru = new Lru<string, number>(2);
+    lru.set('a', 1);
+    lru.set('b', 2);
+    expect(lru.get('a')).toBe(1); // a is now the most recent
+    lru.set('c', 3); // evicts b
+    expect(lru.get('b')).toBeUndefined();
+    expect(lru.get('c')).toBe(3);
+    expect(lru.stats()).toEqual({ size: 2, max: 2, hits: 2, misses: 1, evictions: 1 });
+  });
+
+  it('never exceeds its bound, whatever the sequence of operations (fast-check)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 8 }),
+        fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 20 })), { maxLength: 200 }),
+        (max, ops) => {
+          const lru = new Lru<number, number>(max);
+          const model: number[] = []; // keys, least recent first
+          for (const [isSet, key] of ops) {
+            const at = model.indexOf(key);
+            if (isSet) {
+              if (at >= 0) model.splice(at, 1);
+              else if (model.length >= max) model.shift();
+              model.push(key);
+              lru.set(key, key);
+            } else {
+              expect(lru.get(key)).toBe(at >= 0 ? key : undefined);
+              if (at >= 0) model.push(...model.splice(at, 1));
+            }
+            expect(lru.size).toBe(model.length);
+            expect(lru.size).toBeLessThanOrEqual(max);
+          }
+        },
+      ),
+    );
+  });
+
+  it('refuses a size that is not a positive integer', () => {
+    for (const bad of [0, -1, 1.5, Number.NaN]) expect(() => new Lru(bad)).toThrow(RangeError);
+  });
+});
+
+describe('createVerifier', () => {
+  it('lists every cache with its documented size', () => {
+    const stats = createVerifier().stats();
+    expect(Object.keys(stats).sort()).toEqual([
+      'certificates',
+      'sev-snp.chains',
+      'sev-snp.crls',
+      'tdx.chains',
+      'tdx.collateral',
+      'tdx.keys',
+    ]);
+    expect(stats.certificates!.max).toBe(CERTIFICATE_CACHE_SIZE);
+    expect(stats['sev-snp.chains']!.max).toBe(SNP_CACHE_SIZES.chains);
+    expect(stats['sev-snp.crls']!.max).toBe(SNP_CACHE_SIZES.crls);
+    expect(stats['tdx.chains']!.max).toBe(TDX_CACHE_SIZES.chains);
+    expect(stats['tdx.collateral']!.max).toBe(TDX_CACHE_SIZES.collateral);
+    expect(stats['tdx.keys']!.max).toBe(TDX_CACHE_SIZES.keys);
+    for (const s of Object.values(stats))
+      expect(s).toMatchObject({ size: 0, hits: 0, misses: 0, evictions: 0 });
+  });
+
+  it('a second report of the same platform is a hit of the VEK verdict', async () => {
+    const verifier = createVerifier({ trustAnchors: simulated.trustAnchors() });
+    const ev = await snpEvidence();
+    await expect(verifier.verify(ev, { now })).resolves.toMatchObject({ format: 'sev-snp' });
+    expect(verifier.stats()['sev-snp.chains']).toMatchObject({ size: 1, hits: 0, misses: 1 });
+    await expect(verifier.verify(ev, { now })).resolves.toMatchObject({ format: 'sev-snp' });
+    expect(verifier.stats()['sev-snp.chains']).toMatchObject({ size: 1, hits: 1, misses: 1 });
+  });
+
+  it('a TDX quote seen before hits the chain, key and collateral caches', async () => {
+    const v = loadVector('dcap-qvl__quote');
+    const verifier = createVerifier({ offline: true });
+    const input = { report: v.quote, collateral: v.collateral! };
+    await verifier.verify(input, { now: v.now });
+    await verifier.verify(input, { now: v.now });
+    const s = verifier.stats();
+    for (const name of ['tdx.chains', 'tdx.keys', 'tdx.collateral'])
+      expect(s[name]!.hits, name).toBeGreaterThanOrEqual(1);
+    expect(s['tdx.chains']!.size).toBe(1);
+  });
+
+  it('copies its anchors at creation: the caller changing them later changes nothing', async () => {
+    const own = simulated.trustAnchors();
+    const verifier = createVerifier({ trustAnchors: own });
+    expect(verifier.anchors.amdArks).toEqual(
+      own.amdArks.map((d) => createHash('sha256').update(d).digest('hex')),
+    );
+    const milan = own.amdArks.findIndex((d) => parseCertificate(d).subject.CN === 'ARK-Milan');
+    own.amdArks.splice(milan, 1);
+    own.intelRoots[0]![10]! ^= 0xff;
+    await expect(verifier.verify(await snpEvidence(), { now })).resolves.toMatchObject({ format: 'sev-snp' });
+    const tdx = await simulated.tdx().getEvidence(reportData);
+    // The simulated TDX collateral is valid around the wall clock.
+    await expect(verifier.verify(tdx)).resolves.toMatchObject({ format: 'tdx' });
+  });
+
+  it('two Verifiers share nothing', async () => {
+    const a = createVerifier({ trustAnchors: simulated.trustAnchors() });
+    const b = createVerifier({ trustAnchors: simulated.trustAnchors() });
+    await a.verify(await snpEvidence(), { now });
+    expect(a.stats()['sev-snp.chains']!.size).toBe(1);
+    expect(Object.values(b.stats()).every((s) => s.size === 0 && s.misses === 0)).toBe(true);
+  });
+
+  it('without anchors trusts only the vendor roots', async () => {
+    expect(await codeOf(createVerifier().verify(await snpEvidence(), { now }))).toBe('ERR_EVIDENCE_CHAIN');
+    expect(createVerifier().anchors).toEqual({});
+  });
+
+  it('refuses options that are not what they should be', async () => {
+    expect(await codeOf(() => createVerifier(null as never))).toBe('ERR_INVALID_ARGUMENT');
+    expect(await codeOf(() => createVerifier({ trustAnchors: 5 as never }))).toBe('ERR_INVALID_ARGUMENT');
+    expect(await codeOf(() => createVerifier({ kds: { baseUrl: 'ftp://x' } }))).toBe('ERR_INVALID_ARGUMENT');
+    const verifier = createVerifier();
+    expect(await codeOf(verifier.verify({ report: 'x' as never }))).toBe('ERR_INVALID_ARGUMENT');
+    expect(await codeOf(verifier.verify(await snpEvidence(), { now: new Date(Number.NaN) }))).toBe(
+      'ERR_INVALID_ARGUMENT',
+    );
+  });
+
+  it('uses a KDS client instance it is given (shared), and makes its own from settings', async () => {
+    const kds = new KdsClient({ baseUrl: 'http://127.0.0.1:9' });
+    const verifier = createVerifier({ trustAnchors: simulated.trustAnchors(), kds, offline: true });
+    const { vek: _v, ...noVek } = await snpEvidence();
+    // Offline, the VCEK is looked up in this client's cache only: it is not there.
+    expect(await codeOf(verifier.verify(noVek, { now }))).toBe('ERR_COLLATERAL_UNAVAILABLE');
+    expect(kds.fetcher.requests).toBe(0);
+  });
+});
+
+describe('verifyEvidence over Verifiers', () => {
+  it('options.verifier is used, and its own settings may not be given beside it', async () => {
+    const verifier = createVerifier({ trustAnchors: simulated.trustAnchors() });
+    const ev = await snpEvidence();
+    await expect(verifyEvidence(ev, { verifier, now })).resolves.toMatchObject({ format: 'sev-snp' });
+    expect(verifier.stats()['sev-snp.chains']!.misses).toBe(1);
+    for (const extra of [
+      { trustAnchors: simulated.trustAnchors() },
+      { offline: true },
+      { kds: {} },
+      { pcs: {} },
+    ])
+      expect(await codeOf(verifyEvidence(ev, { verifier, now, ...extra }))).toBe('ERR_INVALID_ARGUMENT');
+    expect(await codeOf(verifyEvidence(ev, { verifier: {} as never, now }))).toBe('ERR_INVALID_ARGUMENT');
+  });
+
+  it('default Verifiers are told apart by the anchors’ content, not the array', async () => {
+    const ev = await snpEvidence();
+    // Equal content in new arrays: accepted; the same array edited to other content: refused.
+    await expect(verifyEvidence(ev, { trustAnchors: simulated.trustAnchors(), now })).resolves.toBeTruthy();
+    await expect(verifyEvidence(ev, { trustAnchors: simulated.trustAnchors(), now })).resolves.toBeTruthy();
+    const own = simulated.trustAnchors();
+    await expect(verifyEvidence(ev, { trustAnchors: own, now })).resolves.toBeTruthy();
+    for (const d of own.amdArks) d[d.length - 1]! ^= 0x01;
+    expect(await codeOf(verifyEvidence(ev, { trustAnchors: own, now }))).toBe('ERR_EVIDENCE_CHAIN');
+  });
+});
+
+describe('verify.verifier on a channel', () => {
+  it('verifies the peer with the Verifier given, and refuses settings of its own beside it', async () => {
+    const verifier = createVerifier({ trustAnchors: simulated.trustAnchors() });
+    const server = createAttestedServer({ evidence: simulated.snp() }, (ch) => {
+      ch.on('error', () => {});
+      ch.end();
+    });
+    const port = await listen(server);
+    try {
+      const ch = await attestedConnect({ host: '127.0.0.1', port, verify: { verifier } });
+      expect(ch.peer?.format).toBe('sev-snp');
+      expect(verifier.stats()['sev-snp.chains']!.misses).toBe(1);
+      ch.on('error', () => {});
+      ch.destroy();
+      expect(
+        await codeOf(() =>
+          attestedConnect({
+            host: '127.0.0.1',
+            port,
+            verify: { verifier, trustAnchors: simulated.trustAnchors() },
+          }),
+        ),
+      ).toBe('ERR_INVALID_ARGUMENT');
+      expect(
+        await codeOf(() => attestedConnect({ host: '127.0.0.1', port, verify: { verifier: {} as never } })),
+      ).toBe('ERR_INVALID_ARGUMENT');
+    } finally {
+      await closeServer(server);
+    }
+  });
+});
