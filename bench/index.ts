@@ -12,6 +12,7 @@ const SECTIONS: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   broker: () => import('./broker.js'),
   measure: () => import('./measure.js'),
   eventlog: () => import('./eventlog.js'),
+  verifier: () => import('./verifier.js'),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -116,7 +116,7 @@ export type {
   VerifyOptions,
 } from './evidence/types.js';
 export { TDX_LEVEL_STATUSES, TDX_RELAUNCH_STATUSES } from './evidence/types.js';
-export { CERTIFICATE_CACHE_SIZE, createVerifier } from './evidence/verifier.js';
+export { CERTIFICATE_CACHE_SIZE, createVerifier, VERIFIER_MEMORY_BOUND_BYTES } from './evidence/verifier.js';
 export { DEFAULT_VERIFIERS, detectFormat, verifyEvidence } from './evidence/verify.js';
 export {
   AttestedAgent,

@@ -39,6 +39,12 @@ import type { ParsedCert } from './x509/cert.js';
 /** Size of the certificate cache every format of a Verifier shares. */
 export const CERTIFICATE_CACHE_SIZE = 256;
 
+/**
+ * The most memory (V8 heap and buffers) one Verifier retains with every cache full, whatever
+ * it has seen: what the bench row "verifier memory" holds it to (docs/api.md gives the figures).
+ */
+export const VERIFIER_MEMORY_BOUND_BYTES = 32 * 2 ** 20;
+
 function checkInput(input: EvidenceInput): void {
   if (typeof input !== 'object' || input === null || !(input.report instanceof Uint8Array))
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.report must be a Uint8Array');
