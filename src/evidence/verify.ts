@@ -106,10 +106,15 @@ function defaultVerifier(options: VerifyOptions): Verifier {
   return verifier;
 }
 
-export async function verifyEvidence(input: EvidenceInput, options: VerifyOptions = {}): Promise<Claims> {
+/**
+ * The Verifier that `options` name: `options.verifier` (with none of the settings that belong to
+ * it beside it), or the default Verifier for their trust anchors, offline flag and collateral
+ * settings. For verifiers of formats built on SNP or TDX evidence (azure/verify.ts).
+ */
+export function verifierFor(options: VerifyOptions): Verifier {
   if (typeof options !== 'object' || options === null)
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'options must be an object');
-  const { verifier, trustAnchors, offline, kds, pcs, policy, now, signal, check } = options;
+  const { verifier, trustAnchors, offline, kds, pcs } = options;
   if (verifier !== undefined) {
     if (typeof verifier !== 'object' || verifier === null || typeof verifier.verify !== 'function')
       throw new AttestationError(
@@ -124,7 +129,13 @@ export async function verifyEvidence(input: EvidenceInput, options: VerifyOption
         `options.${clash} belongs to the Verifier: give it to createVerifier() instead`,
       );
   }
-  return (verifier ?? defaultVerifier(options)).verify(input, {
+  return verifier ?? defaultVerifier(options);
+}
+
+export async function verifyEvidence(input: EvidenceInput, options: VerifyOptions = {}): Promise<Claims> {
+  const verifier = verifierFor(options);
+  const { policy, now, signal, check } = options;
+  return verifier.verify(input, {
     ...(policy !== undefined ? { policy } : {}),
     ...(now !== undefined ? { now } : {}),
     ...(signal !== undefined ? { signal } : {}),

@@ -15,11 +15,10 @@ import type { KeyObject } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
 import { bytesToHex, equalBytes, hexToBytes } from '../bytes.js';
 import { type Policy, parsePolicy, type SnpPolicy, type TdxPolicy } from '../policy.js';
-import { verifySnp } from '../snp/verify.js';
-import { verifyTdx } from '../tdx/verify.js';
 import { parseTpmsAttest, parseTpmtSignature } from '../tpm/attest.js';
 import { type PcrValues, type TpmQuoteClaims, verifyTpmQuote } from '../tpm/quote.js';
 import type { SnpClaims, TdxClaims, TdxCollateral, VerifyOptions } from '../types.js';
+import { detectFormat, verifierFor } from '../verify.js';
 import { checkRuntimeClaimsBinding, type HclReport, parseHclReport, parseRuntimeClaims } from './hcl.js';
 
 export interface AzureEvidenceInput {
@@ -129,16 +128,26 @@ async function verifyHardware(
   options: AzureVerifyOptions,
 ): Promise<SnpClaims | TdxClaims> {
   const policy = hardwarePolicy(options);
-  const resolved = { ...options, policy };
+  // The hardware evidence goes through the caller's Verifier (or the default one for these
+  // options), with its anchors, clients and caches.
+  const verifier = verifierFor(options);
+  const call = { policy, now: options.now, ...(options.signal ? { signal: options.signal } : {}) };
   if (hcl.tee === 'sev-snp') {
-    const claims = await verifySnp(
+    if (detectFormat(hcl.hardwareReport) !== 'sev-snp')
+      throw new AttestationError(
+        'ERR_EVIDENCE_MALFORMED',
+        'the HCL report names SEV-SNP but holds no SNP report',
+      );
+    const claims = await verifier.verify(
       {
         report: hcl.hardwareReport,
         ...(input.vek !== undefined ? { vek: input.vek } : {}),
         ...(input.chain !== undefined ? { chain: input.chain } : {}),
       },
-      resolved,
+      call,
     );
+    if (claims.format !== 'sev-snp')
+      throw chainError('the HCL report names SEV-SNP but carries other evidence');
     // Only the paravisor runs at VMPL 0; a report from a lower privilege level could carry a
     // REPORT_DATA of the guest's choosing, and so an AK of its choosing.
     if (claims.vmpl !== 0)
@@ -150,10 +159,13 @@ async function verifyHardware(
       'ERR_EVIDENCE_MALFORMED',
       'azure-tdx evidence needs the TD quote of its TDREPORT (the TDREPORT itself is MACed, not signed)',
     );
-  const claims = await verifyTdx(
+  if (detectFormat(input.tdQuote) !== 'tdx')
+    throw new AttestationError('ERR_EVIDENCE_MALFORMED', 'the TD quote is not a TDX quote');
+  const claims = await verifier.verify(
     { report: input.tdQuote, ...(input.collateral !== undefined ? { collateral: input.collateral } : {}) },
-    resolved,
+    call,
   );
+  if (claims.format !== 'tdx') throw chainError('the TD quote is not a TDX quote');
   checkTdReportMatchesQuote(hcl.hardwareReport, claims);
   return claims;
 }
