@@ -11,6 +11,7 @@
 import { createHash, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
 import { appraiseClaims } from '../appraise.js';
+import { equalBytes } from '../bytes.js';
 import type { Lru } from '../lru.js';
 import type { Policy } from '../policy.js';
 import type { EvidenceInput, RevocationCrl, RevocationStatus, SnpClaims } from '../types.js';
@@ -54,6 +55,11 @@ export interface SnpContext {
   chains: Lru<string, VekVerdict>;
   /** ARK-verified CRLs by ARK fingerprint and SHA-256 of the CRL. */
   crls: Lru<string, ParsedCrl>;
+  /**
+   * The VEK (own copy) and chain text of the last verdict, compared before a key is built: a
+   * platform sends the same pair with every report.
+   */
+  last?: { vek: Uint8Array; chain: string | undefined; key: string; verdict: VekVerdict };
 }
 
 function chainError(message: string, details: Record<string, unknown> = {}): AttestationError {
@@ -226,10 +232,38 @@ function verdictKey(input: EvidenceInput, report: SnpReport): string | undefined
   return `${report.signerInfo.signingKey}|${report.product ?? '-'}|${part(input.vek)}|${chain}`;
 }
 
-function knownVerdict(key: string | undefined, signer: 'vcek' | 'vlek', options: SnpCall, ctx: SnpContext) {
-  const verdict = key === undefined ? undefined : ctx.chains.get(key);
+function knownVerdict(
+  input: EvidenceInput,
+  report: SnpReport,
+  options: SnpCall,
+  ctx: SnpContext,
+): { key: string | undefined; verdict: VekVerdict | undefined } {
+  const signer = report.signerInfo.signingKey;
+  const last = ctx.last;
+  let key: string | undefined;
+  let verdict: VekVerdict | undefined;
+  if (
+    last &&
+    input.vek instanceof Uint8Array &&
+    (typeof input.chain === 'string' || input.chain === undefined) &&
+    last.chain === input.chain &&
+    equalBytes(last.vek, input.vek) &&
+    last.key.startsWith(`${signer}|${report.product ?? '-'}|`)
+  ) {
+    ctx.chains.hit();
+    ({ key, verdict } = last);
+  } else {
+    key = verdictKey(input, report);
+    verdict = key === undefined ? undefined : ctx.chains.get(key);
+    if (verdict && key !== undefined) remember(input, key, verdict, ctx);
+  }
   if (verdict) checkChainValidity(verdict.chain, signer, options.now);
-  return verdict;
+  return { key, verdict };
+}
+
+function remember(input: EvidenceInput, key: string, verdict: VekVerdict, ctx: SnpContext): void {
+  if (input.vek instanceof Uint8Array && (typeof input.chain === 'string' || input.chain === undefined))
+    ctx.last = { vek: new Uint8Array(input.vek), chain: input.chain, key, verdict };
 }
 
 /** Product, VEK and chain: from the evidence (or KDS for a VCEK) to a trusted ARK. */
@@ -291,7 +325,10 @@ async function vekVerdict(
     certs: ctx.certs,
   });
   const verdict = { product, ext, chain: verified };
-  if (key !== undefined) ctx.chains.set(key, verdict);
+  if (key !== undefined) {
+    ctx.chains.set(key, verdict);
+    remember(input, key, verdict, ctx);
+  }
   return verdict;
 }
 
@@ -325,12 +362,12 @@ export async function verifySnp(input: EvidenceInput, options: SnpCall, ctx: Snp
       `SNP report: CPUID family 0x${c.family.toString(16)} model 0x${c.model.toString(16)} is not Milan, Genoa or Turin`,
     );
   }
-  const key = verdictKey(input, report);
+  const known = knownVerdict(input, report, options, ctx);
   const {
     product,
     ext,
     chain: verified,
-  } = knownVerdict(key, signer, options, ctx) ?? (await vekVerdict(input, report, options, ctx, key));
+  } = known.verdict ?? (await vekVerdict(input, report, options, ctx, known.key));
   report = withProduct(report, product);
   const revocation = await checkRevocation(verified, product, signer, options, ctx);
 

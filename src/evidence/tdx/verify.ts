@@ -64,10 +64,33 @@ export interface TdxContext {
   chains: Lru<string, KeptPckChain>;
   collateral: CollateralCache;
   keys: Lru<string, KeptAttestationKey>;
+  /**
+   * The PEM chain and attestation key of the last quote (own copies), compared byte for byte
+   * before a key is built: a platform sends the same with every quote.
+   */
+  last?: {
+    pem?: { bytes: Uint8Array; entry: KeptPckChain };
+    key?: { raw: Uint8Array; kept: KeptAttestationKey };
+  };
 }
 
 /** The attestation key from its raw X‖Y form. */
-function attestationKey(raw: Uint8Array, keys?: Lru<string, KeptAttestationKey>): KeptAttestationKey {
+function attestationKey(
+  raw: Uint8Array,
+  keys?: Lru<string, KeptAttestationKey>,
+  ctx?: TdxContext,
+): KeptAttestationKey {
+  const last = ctx?.last?.key;
+  if (last && equalBytes(last.raw, raw)) {
+    keys?.hit();
+    return last.kept;
+  }
+  const kept = keyFor(raw, keys);
+  if (ctx) ctx.last = { ...ctx.last, key: { raw: new Uint8Array(raw), kept } };
+  return kept;
+}
+
+function keyFor(raw: Uint8Array, keys?: Lru<string, KeptAttestationKey>): KeptAttestationKey {
   const id = bytesToHex(raw);
   const hit = keys?.get(id);
   if (hit) return hit;
@@ -116,8 +139,9 @@ export function verifyQuoteSignatures(
   quote: TdxQuote,
   pck: PckChain,
   keys?: Lru<string, KeptAttestationKey>,
+  ctx?: TdxContext,
 ): void {
-  const kept = attestationKey(quote.attestationKey, keys);
+  const kept = attestationKey(quote.attestationKey, keys, ctx);
   if (!qeAlreadyVerified(kept, quote, pck)) {
     verifyQe(quote, pck);
     kept.qe = {
@@ -177,11 +201,18 @@ function keptChainSplitter(ctx: TdxContext): {
   let entry: KeptPckChain | undefined;
   return {
     split(pem) {
-      const key = Buffer.from(pem.buffer, pem.byteOffset, pem.byteLength).toString('latin1');
-      entry = ctx.chains.get(key);
-      if (!entry) {
-        entry = { ders: splitPckChain(pem).map((d) => new Uint8Array(d)) };
-        ctx.chains.set(key, entry);
+      const last = ctx.last?.pem;
+      if (last && equalBytes(last.bytes, pem)) {
+        ctx.chains.hit();
+        entry = last.entry;
+      } else {
+        const key = Buffer.from(pem.buffer, pem.byteOffset, pem.byteLength).toString('latin1');
+        entry = ctx.chains.get(key);
+        if (!entry) {
+          entry = { ders: splitPckChain(pem).map((d) => new Uint8Array(d)) };
+          ctx.chains.set(key, entry);
+        }
+        ctx.last = { ...ctx.last, pem: { bytes: new Uint8Array(pem), entry } };
       }
       return entry.ders.map((d) => d.slice());
     },
@@ -206,7 +237,7 @@ export async function verifyTdx(input: EvidenceInput, options: TdxCall, ctx: Tdx
   if (ctx.roots instanceof AttestationError) throw ctx.roots;
   const roots = ctx.roots;
   const pck = pckChainOf(splitter.kept(), roots, options.now, ctx.certs);
-  verifyQuoteSignatures(quote, pck, ctx.keys);
+  verifyQuoteSignatures(quote, pck, ctx.keys, ctx);
   const collateral = await obtainCollateral(input, pck, options, ctx);
   if (options.signal?.aborted) throw new AttestationError('ERR_ABORTED', 'TDX verification aborted');
   const vc = verifyCollateral(collateral, roots, options.now, ctx.collateral, ctx.certs);
