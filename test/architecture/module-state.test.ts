@@ -54,7 +54,7 @@ const COLLECTION = /^new (Map|Set|WeakMap|WeakSet|Array)\b/;
 const MUTATORS = 'push|pop|shift|unshift|splice|sort|reverse|fill|copyWithin|set|add|delete|clear';
 
 /** Names of the module-level mutable state that `text` declares. */
-export function moduleState(text: string): string[] {
+function moduleState(text: string): string[] {
   const found: string[] = [];
   // Comments out, so that prose never counts (and code in a comment does not either).
   const code = text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
