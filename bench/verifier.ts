@@ -4,24 +4,28 @@
  * grow, one kind each in turn:
  *
  *   - SNP reports whose REPORT_DATA differs (the VEK verdict is kept; each signature then fails);
- *   - SNP evidence with a VEK that differs in its signature (parsed and kept in `certificates`,
- *     then refused by the chain);
+ *   - SNP evidence whose VEK is a certificate of the largest size kept (MAX_KEPT_CERT_BYTES), a
+ *     different one each time (parsed and kept in `certificates`, then refused);
  *   - TDX quotes with a fresh attestation key each (kept in `tdx.keys`, then refused at the QE
  *     binding);
- *   - TDX quotes whose PCK chain text differs (trailing NULs) with collateral JSON text that
- *     differs (whitespace): `tdx.chains` and `tdx.collateral` fill.
+ *   - TDX quotes whose PCK chain text differs (trailing NULs, up to the largest size kept) with
+ *     collateral JSON text that differs (whitespace, up to the largest size kept): `tdx.chains`
+ *     and `tdx.collateral` fill with entries of their largest size.
  *
  * Measured: the heap plus ArrayBuffer memory after a full GC, before the Verifier saw anything,
  * after 10 000 reports (every cache full) and after 100 000; the row is what the Verifier retains
  * at the end (dropped and collected: the difference), next to the documented bound.
  */
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { simulated } from '../dist/evidence/providers/simulated.js';
 import { parseTdxQuote } from '../dist/evidence/tdx/quote.js';
+import { MAX_KEPT_PEM_BYTES } from '../dist/evidence/tdx/verify.js';
 import type { EvidenceInput, Verifier } from '../dist/evidence/types.js';
 import { createVerifier, VERIFIER_MEMORY_BOUND_BYTES } from '../dist/evidence/verifier.js';
+import { buildCertificate } from '../dist/evidence/x509/build.js';
+import { MAX_KEPT_CERT_BYTES } from '../dist/evidence/x509/cert.js';
 import { record } from './harness.js';
 
 // VERIFIER_REPORTS: a shorter run while editing this file; the row is the 100 000 one.
@@ -67,6 +71,28 @@ export async function run(): Promise<void> {
   const pem = quote.slice(q.size - innerSize, q.size);
   const collateralText = typeof tdx.collateral === 'string' ? tdx.collateral : JSON.stringify(tdx.collateral);
   const keyAt = q.signedData.length + 4 + 64;
+  // A certificate just under the largest size a Verifier keeps: a VEK name, a filler extension.
+  const keys = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+  const filler = (n: number) =>
+    buildCertificate({
+      subject: [['CN', 'SEV-VCEK']],
+      issuer: [['CN', 'SEV-Milan']],
+      serial: Uint8Array.from([1, 2, 3]),
+      notBefore: new Date('2020-01-01T00:00:00Z'),
+      notAfter: new Date('2040-01-01T00:00:00Z'),
+      publicKey: keys.publicKey,
+      signingKey: keys.privateKey,
+      algorithm: 'ecdsa-sha384',
+      extensions: [
+        {
+          oid: '1.3.6.1.4.1.3704.1.99',
+          value: Uint8Array.from([0x04, 0x82, n >> 8, n & 0xff, ...randomBytes(n)]),
+        },
+      ],
+    });
+  const probe = filler(6000).length - 6000;
+  const bigVek = filler(MAX_KEPT_CERT_BYTES - probe - 16);
+  const collateralRoom = 64 * 1024 - collateralText.length - 1024;
 
   function nth(i: number): EvidenceInput {
     const n = Math.floor(i / 4);
@@ -77,8 +103,9 @@ export async function run(): Promise<void> {
         return { ...snp, report };
       }
       case 1: {
-        const vek = new Uint8Array(snp.vek!);
-        new DataView(vek.buffer).setUint32(vek.length - 4, n, true);
+        // Another certificate of the same size: the filler extension's first bytes differ.
+        const vek = new Uint8Array(bigVek);
+        new DataView(vek.buffer).setUint32(vek.length - 900, n, true);
         return { ...snp, vek };
       }
       case 2: {
@@ -89,9 +116,12 @@ export async function run(): Promise<void> {
         return { report, collateral: collateralText };
       }
       default: {
-        const padded = new Uint8Array(pem.length + n);
+        const padded = new Uint8Array(MAX_KEPT_PEM_BYTES - (n % 1024));
         padded.set(pem, 0); // the rest: NULs, which the quote format allows after the chain
-        return { report: withPem(quote, padded), collateral: `${collateralText}${' '.repeat(n % 4096)}` };
+        return {
+          report: withPem(quote, padded),
+          collateral: `${collateralText}${' '.repeat(collateralRoom + (n % 1024))}`,
+        };
       }
     }
   }

@@ -25,6 +25,13 @@ import { evaluateTcb, qeIdentityLevel } from './tcb.js';
 
 const P256_SPKI_PREFIX = hexToBytes('3059301306072a8648ce3d020106082a8648ce3d030107034200');
 
+/**
+ * PCK chain texts longer than this are not kept in `tdx.chains`: a real one is ~4 KiB (three
+ * certificates and a NUL), and the cap bounds what a peer sending padded chains makes a Verifier
+ * hold.
+ */
+export const MAX_KEPT_PEM_BYTES = 16 * 1024;
+
 /** One verification's own inputs. */
 export interface TdxCall {
   policy: Policy;
@@ -206,11 +213,15 @@ function keptChainSplitter(ctx: TdxContext): {
         ctx.chains.hit();
         entry = last.entry;
       } else {
-        const key = Buffer.from(pem.buffer, pem.byteOffset, pem.byteLength).toString('latin1');
-        entry = ctx.chains.get(key);
+        // A chain text over MAX_KEPT_PEM_BYTES is split every time, never kept (see there).
+        const key =
+          pem.length <= MAX_KEPT_PEM_BYTES
+            ? Buffer.from(pem.buffer, pem.byteOffset, pem.byteLength).toString('latin1')
+            : undefined;
+        entry = key === undefined ? undefined : ctx.chains.get(key);
         if (!entry) {
           entry = { ders: splitPckChain(pem).map((d) => new Uint8Array(d)) };
-          ctx.chains.set(key, entry);
+          if (key !== undefined) ctx.chains.set(key, entry);
         }
         ctx.last = { ...ctx.last, pem: { bytes: new Uint8Array(pem), entry } };
       }

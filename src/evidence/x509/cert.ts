@@ -118,6 +118,13 @@ export interface CertCache {
 }
 
 /**
+ * Certificates larger than this are parsed every time rather than kept in a cache: every real one
+ * is under 2 KiB (an RSA-4096 ARK is 1.6 KiB), and the cap bounds what a peer sending large
+ * certificates makes a Verifier hold.
+ */
+export const MAX_KEPT_CERT_BYTES = 8 * 1024;
+
+/**
  * Parses a DER certificate. With `cache` (a Verifier's), a certificate seen before is found by the
  * SHA-256 of its DER: the same VCEK, ASK or PCK chain arrives with every report, and parsing ASN.1
  * (and re-encoding it for the canonical-DER check) costs far more than hashing it. The result
@@ -173,7 +180,7 @@ export function parseCertificate(
     if (err instanceof AttestationError) throw err;
     throw new AttestationError(code, 'certificate does not parse', { cause: err });
   }
-  cache?.set(key, parsed);
+  if (der.length <= MAX_KEPT_CERT_BYTES) cache?.set(key, parsed);
   return parsed;
 }
 
