@@ -3,7 +3,7 @@
  * collateral clients and its bounded caches; verifyEvidence() is a thin wrapper over it; the
  * channel takes one as `verify.verifier`. And the LRU every cache is.
  */
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { attestedConnect } from '../src/channel/connect.js';
@@ -13,10 +13,13 @@ import { simulated } from '../src/evidence/providers/simulated.js';
 import { SNP_CACHE_SIZES } from '../src/evidence/snp/format.js';
 import { KdsClient } from '../src/evidence/snp/kds.js';
 import { TDX_CACHE_SIZES } from '../src/evidence/tdx/format.js';
+import { parseTdxQuote } from '../src/evidence/tdx/quote.js';
+import { MAX_KEPT_PEM_BYTES } from '../src/evidence/tdx/verify.js';
 import type { EvidenceInput } from '../src/evidence/types.js';
 import { CERTIFICATE_CACHE_SIZE, createVerifier } from '../src/evidence/verifier.js';
 import { verifyEvidence } from '../src/evidence/verify.js';
-import { parseCertificate } from '../src/evidence/x509/cert.js';
+import { buildCertificate } from '../src/evidence/x509/build.js';
+import { MAX_KEPT_CERT_BYTES, type ParsedCert, parseCertificate } from '../src/evidence/x509/cert.js';
 import { closeServer, listen } from './channel/helpers.js';
 import { codeOf } from './snp/fixtures.js';
 import { loadVector } from './tdx/fixtures.js';
@@ -220,5 +223,66 @@ describe('verify.verifier on a channel', () => {
     } finally {
       await closeServer(server);
     }
+  });
+});
+
+describe('what a cache keeps is bounded by size too', () => {
+  const keys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const cert = (filler: number) =>
+    buildCertificate({
+      subject: [['CN', 'big']],
+      issuer: [['CN', 'big']],
+      serial: Uint8Array.from([1]),
+      notBefore: new Date('2020-01-01T00:00:00Z'),
+      notAfter: new Date('2040-01-01T00:00:00Z'),
+      publicKey: keys.publicKey,
+      signingKey: keys.privateKey,
+      algorithm: 'ecdsa-sha256',
+      extensions: [
+        {
+          oid: '1.3.6.1.4.1.99999.1',
+          value: Uint8Array.from([0x04, 0x82, filler >> 8, filler & 0xff, ...randomBytes(filler)]),
+        },
+      ],
+    });
+
+  it('a certificate over MAX_KEPT_CERT_BYTES is parsed but not kept; one at the limit is', () => {
+    const cache = new Lru<string, ParsedCert>(4);
+    const over = cert(MAX_KEPT_CERT_BYTES);
+    expect(over.length).toBeGreaterThan(MAX_KEPT_CERT_BYTES);
+    expect(parseCertificate(over, undefined, cache).der).toEqual(over);
+    expect(cache.size).toBe(0);
+    const small = cert(1000);
+    parseCertificate(small, undefined, cache);
+    expect(cache.size).toBe(1);
+  });
+
+  it('a PCK chain text over MAX_KEPT_PEM_BYTES is verified but not kept', async () => {
+    const v = loadVector('dcap-qvl__quote');
+    const q = parseTdxQuote(v.quote);
+    const view = new DataView(v.quote.buffer, v.quote.byteOffset, v.quote.byteLength);
+    const sigLenAt = q.signedData.length;
+    const innerAt = q.qeAuthData.byteOffset - v.quote.byteOffset + q.qeAuthData.length + 2;
+    const innerSize = view.getUint32(innerAt, true);
+    const padded = (size: number) => {
+      // The chain followed by NULs (which the format allows), and the three lengths around it.
+      const out = new Uint8Array(q.size - innerSize + size);
+      out.set(v.quote.subarray(0, q.size), 0);
+      const w = new DataView(out.buffer);
+      const delta = size - innerSize;
+      for (const at of [sigLenAt, sigLenAt + 4 + 64 + 64 + 2, innerAt])
+        w.setUint32(at, w.getUint32(at, true) + delta, true);
+      return out;
+    };
+    const verifier = createVerifier({ offline: true });
+    const call = { now: v.now };
+    await expect(
+      verifier.verify({ report: padded(MAX_KEPT_PEM_BYTES + 1), collateral: v.collateral! }, call),
+    ).resolves.toMatchObject({ format: 'tdx' });
+    expect(verifier.stats()['tdx.chains']!.size).toBe(0);
+    await expect(
+      verifier.verify({ report: padded(MAX_KEPT_PEM_BYTES), collateral: v.collateral! }, call),
+    ).resolves.toMatchObject({ format: 'tdx' });
+    expect(verifier.stats()['tdx.chains']!.size).toBe(1);
   });
 });
