@@ -81,6 +81,8 @@ function unavailable(message: string, cause?: unknown): AttestationError {
 export interface CollateralCache {
   entries: Lru<string, { collateral: TdxCollateral; verified?: VerifiedCollateral }>;
   last?: { members: string[]; roots: ParsedCert[]; verified: VerifiedCollateral };
+  /** The JSON text of the last call, compared as a string before a key is built from it. */
+  lastText?: { text: string; collateral: TdxCollateral };
 }
 
 /** JSON text longer than this is parsed every time rather than kept as a key (real: ~25 KB). */
@@ -89,9 +91,16 @@ const MAX_KEPT_TEXT = 64 * 1024;
 /** Accepts the collateral object or its JSON text and checks it has the nine string members. */
 export function normaliseCollateral(input: unknown, cache?: CollateralCache): TdxCollateral {
   if (typeof input === 'string') {
+    if (cache?.lastText?.text === input) {
+      cache.entries.hit();
+      return cache.lastText.collateral;
+    }
     const key = cache && input.length <= MAX_KEPT_TEXT ? `json:${input}` : undefined;
     const hit = key === undefined ? undefined : cache?.entries.get(key);
-    if (hit) return hit.collateral;
+    if (hit) {
+      if (cache) cache.lastText = { text: input, collateral: hit.collateral };
+      return hit.collateral;
+    }
     if (input.length > MAX_COLLATERAL_CHARS) throw unavailable('collateral JSON is too large');
     let parsed: unknown;
     try {
@@ -100,7 +109,10 @@ export function normaliseCollateral(input: unknown, cache?: CollateralCache): Td
       throw unavailable('collateral is not JSON', err);
     }
     const out = normaliseCollateral(parsed);
-    if (key !== undefined) cache?.entries.set(key, { collateral: out });
+    if (key !== undefined && cache) {
+      cache.entries.set(key, { collateral: out });
+      cache.lastText = { text: input, collateral: out };
+    }
     return out;
   }
   if (typeof input !== 'object' || input === null || Array.isArray(input))
