@@ -17,7 +17,7 @@ import { parseTdxQuote } from '../src/evidence/tdx/quote.js';
 import { MAX_KEPT_PEM_BYTES } from '../src/evidence/tdx/verify.js';
 import type { EvidenceInput } from '../src/evidence/types.js';
 import { CERTIFICATE_CACHE_SIZE, createVerifier } from '../src/evidence/verifier.js';
-import { verifyEvidence } from '../src/evidence/verify.js';
+import { DEFAULT_VERIFIERS, defaultVerifierCount, verifyEvidence } from '../src/evidence/verify.js';
 import { buildCertificate } from '../src/evidence/x509/build.js';
 import { MAX_KEPT_CERT_BYTES, type ParsedCert, parseCertificate } from '../src/evidence/x509/cert.js';
 import { closeServer, listen } from './channel/helpers.js';
@@ -166,7 +166,28 @@ describe('createVerifier', () => {
   });
 });
 
+describe('options in the wrong place are refused, never ignored', () => {
+  it('createVerifier() refuses what belongs to one verification, verify() what belongs to the Verifier', async () => {
+    for (const key of ['policy', 'now', 'check', 'signal', 'verifier'])
+      expect(await codeOf(() => createVerifier({ [key]: {} } as never)), key).toBe('ERR_INVALID_ARGUMENT');
+    const verifier = createVerifier({ trustAnchors: simulated.trustAnchors() });
+    const ev = await snpEvidence();
+    for (const key of ['trustAnchors', 'offline', 'kds', 'pcs', 'verifier'])
+      expect(await codeOf(verifier.verify(ev, { now, [key]: {} } as never)), key).toBe(
+        'ERR_INVALID_ARGUMENT',
+      );
+    await expect(verifier.verify(ev, { now, policy: {} })).resolves.toMatchObject({ format: 'sev-snp' });
+  });
+});
+
 describe('verifyEvidence over Verifiers', () => {
+  it('keeps at most DEFAULT_VERIFIERS default Verifiers, one per distinct settings', async () => {
+    const ev = await snpEvidence();
+    for (let i = 0; i < DEFAULT_VERIFIERS + 4; i++)
+      await verifyEvidence(ev, { trustAnchors: simulated.trustAnchors(), now, kds: { timeoutMs: 1000 + i } });
+    expect(defaultVerifierCount()).toBe(DEFAULT_VERIFIERS);
+  });
+
   it('options.verifier is used, and its own settings may not be given beside it', async () => {
     const verifier = createVerifier({ trustAnchors: simulated.trustAnchors() });
     const ev = await snpEvidence();

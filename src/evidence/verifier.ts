@@ -68,9 +68,22 @@ const fingerprints = (list: Uint8Array[] | undefined) =>
       )
     : undefined;
 
+/** Options of one call given to the Verifier, or the reverse: refused, never silently dropped. */
+function misplaced(options: object, keys: readonly string[], where: string): void {
+  const key = keys.find(
+    (k) => Object.hasOwn(options, k) && (options as Record<string, unknown>)[k] !== undefined,
+  );
+  if (key !== undefined)
+    throw new AttestationError('ERR_INVALID_ARGUMENT', `${key} belongs to ${where}, not here`, {
+      details: { field: key },
+    });
+}
+
 export function createVerifier(options: VerifierOptions = {}): Verifier {
   if (typeof options !== 'object' || options === null)
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'createVerifier options must be an object');
+  // A policy given here would otherwise be ignored: a Verifier that accepts more than meant.
+  misplaced(options, ['policy', 'now', 'check', 'signal', 'verifier'], 'verifier.verify()');
   const anchors = options.trustAnchors;
   if (anchors !== undefined && anchors !== null && typeof anchors !== 'object')
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'trustAnchors must be an object');
@@ -95,6 +108,8 @@ export function createVerifier(options: VerifierOptions = {}): Verifier {
     checkInput(input);
     if (typeof call !== 'object' || call === null)
       throw new AttestationError('ERR_INVALID_ARGUMENT', 'verify options must be an object');
+    // Anchors given here would otherwise be ignored: this Verifier's own would decide.
+    misplaced(call, ['trustAnchors', 'offline', 'kds', 'pcs', 'verifier'], 'createVerifier()');
     if (call.now !== undefined && !(call.now instanceof Date && Number.isFinite(call.now.getTime())))
       throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.now must be a valid Date');
     const policy = parsePolicy(call.policy);

@@ -3,8 +3,8 @@
  * `options.verifier` it is that Verifier's verify(); without, it uses a default Verifier for the
  * options' trust anchors, offline flag and collateral settings.
  *
- * The default Verifiers are the one piece of module-level state in src/ (the allowlist of
- * test/architecture/module-state.test.ts): at most DEFAULT_VERIFIERS of them, least recently used
+ * The default Verifiers are the one piece of module-level state the verifiers keep (the allowlist
+ * of test/architecture/module-state.test.ts): at most DEFAULT_VERIFIERS of them, least recently used
  * dropped first, each found by content — the anchors' bytes, `offline`, the KDS/PCS settings —
  * so a caller that edits its anchor list in place gets the Verifier of the new list. A KDS/PCS
  * client instance is state, not settings: Verifiers are only shared by callers passing that
@@ -130,6 +130,11 @@ export function verifierFor(options: VerifyOptions): Verifier {
       );
   }
   return verifier ?? defaultVerifier(options);
+}
+
+/** How many default Verifiers are kept now (tests: the registry stays within DEFAULT_VERIFIERS). */
+export function defaultVerifierCount(): number {
+  return defaultVerifiers.length;
 }
 
 export async function verifyEvidence(input: EvidenceInput, options: VerifyOptions = {}): Promise<Claims> {
