@@ -35,6 +35,8 @@ export function formatOfMediaType(mediaType: string): EvidenceFormatSpec | undef
 
 /** Tells evidence formats apart by the report's first bytes (a TDX quote header, an SNP report's size). */
 export function detectFormat(report: Uint8Array): EvidenceFormat | undefined {
+  if (!(report instanceof Uint8Array))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'detectFormat: report must be a Uint8Array');
   return formatOf(report)?.name;
 }
 

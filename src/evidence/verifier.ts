@@ -19,7 +19,7 @@
  * again at `now`.
  */
 import { createHash } from 'node:crypto';
-import { AttestationError, asAttestationError } from '../errors.js';
+import { AttestationError, asAttestationError, atBoundary, optionsArg, signalArg } from '../errors.js';
 import { checkFormat } from './appraise.js';
 import type { FormatSettings, FormatVerifier } from './format.js';
 import { FORMATS, formatOf } from './formats.js';
@@ -46,11 +46,67 @@ export const CERTIFICATE_CACHE_SIZE = 256;
  */
 export const VERIFIER_MEMORY_BOUND_BYTES = 32 * 2 ** 20;
 
-function checkInput(input: EvidenceInput): void {
-  if (typeof input !== 'object' || input === null || !(input.report instanceof Uint8Array))
+function isBytes(v: unknown): boolean {
+  return v instanceof Uint8Array;
+}
+
+/** The shape of an EvidenceInput (what is in it is the format's to judge). */
+export function checkInput(input: EvidenceInput): void {
+  if (typeof input !== 'object' || input === null || !isBytes(input.report))
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.report must be a Uint8Array');
-  if (input.vek !== undefined && !(input.vek instanceof Uint8Array))
+  if (input.vek !== undefined && !isBytes(input.vek))
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.vek must be a Uint8Array (DER)');
+  const chain: unknown = input.chain;
+  if (
+    chain !== undefined &&
+    typeof chain !== 'string' &&
+    !isBytes(chain) &&
+    !(Array.isArray(chain) && chain.every((c) => typeof c === 'string' || isBytes(c)))
+  )
+    throw new AttestationError(
+      'ERR_INVALID_ARGUMENT',
+      'input.chain must be a PEM string, a Uint8Array or an array of them',
+    );
+  const collateral: unknown = input.collateral;
+  if (
+    collateral !== undefined &&
+    typeof collateral !== 'string' &&
+    (typeof collateral !== 'object' || collateral === null || Array.isArray(collateral))
+  )
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.collateral must be an object or its JSON text');
+}
+
+/** The options of one verification: `now`, `signal`, `check`. */
+export function checkCall(call: VerifierCallOptions, who: string): void {
+  if (call.now !== undefined && !(call.now instanceof Date && Number.isFinite(call.now.getTime())))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.now must be a valid Date');
+  signalArg(call.signal, who);
+  if (call.check !== undefined && typeof call.check !== 'function')
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.check must be a function');
+}
+
+/** The Verifier's own options: `offline`, `trustAnchors`, `kds`, `pcs`. */
+export function checkVerifierOptions(options: VerifierOptions): void {
+  if (options.offline !== undefined && typeof options.offline !== 'boolean')
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.offline must be a boolean');
+  const anchors: unknown = options.trustAnchors;
+  if (anchors !== undefined) {
+    if (typeof anchors !== 'object' || anchors === null)
+      throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.trustAnchors must be an object');
+    for (const key of ['amdArks', 'intelRoots'] as const) {
+      const list: unknown = (anchors as Record<string, unknown>)[key];
+      if (list !== undefined && !(Array.isArray(list) && list.every(isBytes)))
+        throw new AttestationError(
+          'ERR_INVALID_ARGUMENT',
+          `options.trustAnchors.${key} must be an array of Uint8Array`,
+        );
+    }
+  }
+  for (const key of ['kds', 'pcs'] as const) {
+    const client: unknown = options[key];
+    if (client !== undefined && (typeof client !== 'object' || client === null))
+      throw new AttestationError('ERR_INVALID_ARGUMENT', `options.${key} must be an object`);
+  }
 }
 
 /** Own copies of a list of DER anchors; anything else is passed on for the format to refuse. */
@@ -79,14 +135,19 @@ function misplaced(options: object, keys: readonly string[], where: string): voi
     });
 }
 
-export function createVerifier(options: VerifierOptions = {}): Verifier {
-  if (typeof options !== 'object' || options === null)
-    throw new AttestationError('ERR_INVALID_ARGUMENT', 'createVerifier options must be an object');
+export function createVerifier(options?: VerifierOptions): Verifier {
+  try {
+    return create(optionsArg(options, 'createVerifier'));
+  } catch (err) {
+    throw atBoundary(err, undefined, 'createVerifier');
+  }
+}
+
+function create(options: VerifierOptions): Verifier {
   // A policy given here would otherwise be ignored: a Verifier that accepts more than meant.
   misplaced(options, ['policy', 'now', 'check', 'signal', 'verifier'], 'verifier.verify()');
+  checkVerifierOptions(options);
   const anchors = options.trustAnchors;
-  if (anchors !== undefined && anchors !== null && typeof anchors !== 'object')
-    throw new AttestationError('ERR_INVALID_ARGUMENT', 'trustAnchors must be an object');
   const amdArks = copyAnchors(anchors?.amdArks);
   const intelRoots = copyAnchors(anchors?.intelRoots);
   const certs = new Lru<string, ParsedCert>(CERTIFICATE_CACHE_SIZE);
@@ -104,16 +165,27 @@ export function createVerifier(options: VerifierOptions = {}): Verifier {
   const amdPrints = fingerprints(amdArks);
   const intelPrints = fingerprints(intelRoots);
 
-  async function verify(input: EvidenceInput, call: VerifierCallOptions = {}): Promise<Claims> {
+  /**
+   * Only AttestationError leaves: an abort of `signal` is ERR_ABORTED whatever threw it, and an
+   * error that is neither (a bug) is ERR_INTERNAL with its cause, not a verdict on the evidence.
+   */
+  async function verify(input: EvidenceInput, options?: VerifierCallOptions): Promise<Claims> {
+    const call = optionsArg(options, 'verifier.verify');
+    try {
+      return await verifyChecked(input, call);
+    } catch (err) {
+      throw atBoundary(err, call.signal instanceof AbortSignal ? call.signal : undefined, 'verifier.verify');
+    }
+  }
+
+  async function verifyChecked(input: EvidenceInput, call: VerifierCallOptions): Promise<Claims> {
     checkInput(input);
-    if (typeof call !== 'object' || call === null)
-      throw new AttestationError('ERR_INVALID_ARGUMENT', 'verify options must be an object');
     // Anchors given here would otherwise be ignored: this Verifier's own would decide.
     misplaced(call, ['trustAnchors', 'offline', 'kds', 'pcs', 'verifier'], 'createVerifier()');
-    if (call.now !== undefined && !(call.now instanceof Date && Number.isFinite(call.now.getTime())))
-      throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.now must be a valid Date');
+    checkCall(call, 'verifier.verify');
     const policy = parsePolicy(call.policy);
-    call.signal?.throwIfAborted();
+    if (call.signal?.aborted)
+      throw new AttestationError('ERR_ABORTED', 'verification aborted', { cause: call.signal.reason });
     const format = formatOf(input.report);
     if (!format)
       throw new AttestationError(

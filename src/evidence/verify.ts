@@ -10,7 +10,7 @@
  * client instance is state, not settings: Verifiers are only shared by callers passing that
  * same instance.
  */
-import { AttestationError } from '../errors.js';
+import { AttestationError, atBoundary, optionsArg } from '../errors.js';
 import { equalBytes } from './bytes.js';
 import { detectFormat, reportDataOf } from './formats.js';
 import type {
@@ -21,7 +21,7 @@ import type {
   Verifier,
   VerifyOptions,
 } from './types.js';
-import { createVerifier } from './verifier.js';
+import { checkCall, checkInput, checkVerifierOptions, createVerifier } from './verifier.js';
 
 export { detectFormat, reportDataOf };
 
@@ -114,6 +114,7 @@ function defaultVerifier(options: VerifyOptions): Verifier {
 export function verifierFor(options: VerifyOptions): Verifier {
   if (typeof options !== 'object' || options === null)
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'options must be an object');
+  checkVerifierOptions(options);
   const { verifier, trustAnchors, offline, kds, pcs } = options;
   if (verifier !== undefined) {
     if (typeof verifier !== 'object' || verifier === null || typeof verifier.verify !== 'function')
@@ -137,13 +138,24 @@ export function defaultVerifierCount(): number {
   return defaultVerifiers.length;
 }
 
-export async function verifyEvidence(input: EvidenceInput, options: VerifyOptions = {}): Promise<Claims> {
-  const verifier = verifierFor(options);
-  const { policy, now, signal, check } = options;
-  return verifier.verify(input, {
-    ...(policy !== undefined ? { policy } : {}),
-    ...(now !== undefined ? { now } : {}),
-    ...(signal !== undefined ? { signal } : {}),
-    ...(check !== undefined ? { check } : {}),
-  });
+/**
+ * Only AttestationError leaves: an abort of `signal` is ERR_ABORTED whatever threw it, and an
+ * error that is neither (a bug) is ERR_INTERNAL with its cause rather than a verdict on the evidence.
+ */
+export async function verifyEvidence(input: EvidenceInput, options?: VerifyOptions): Promise<Claims> {
+  const opts = optionsArg(options, 'verifyEvidence');
+  try {
+    checkInput(input);
+    checkCall(opts, 'verifyEvidence');
+    const verifier = verifierFor(opts);
+    const { policy, now, signal, check } = opts;
+    return await verifier.verify(input, {
+      ...(policy !== undefined ? { policy } : {}),
+      ...(now !== undefined ? { now } : {}),
+      ...(signal !== undefined ? { signal } : {}),
+      ...(check !== undefined ? { check } : {}),
+    });
+  } catch (err) {
+    throw atBoundary(err, opts.signal instanceof AbortSignal ? opts.signal : undefined, 'verifyEvidence');
+  }
 }
