@@ -82,10 +82,14 @@ describe('createVerifier', () => {
       'certificates',
       'sev-snp.chains',
       'sev-snp.crls',
+      'sev-snp.kds',
       'tdx.chains',
       'tdx.collateral',
       'tdx.keys',
+      'tdx.pcs',
     ]);
+    expect(stats['sev-snp.kds']!.max).toBe(256);
+    expect(stats['tdx.pcs']!.max).toBe(256);
     expect(stats.certificates!.max).toBe(CERTIFICATE_CACHE_SIZE);
     expect(stats['sev-snp.chains']!.max).toBe(SNP_CACHE_SIZES.chains);
     expect(stats['sev-snp.crls']!.max).toBe(SNP_CACHE_SIZES.crls);

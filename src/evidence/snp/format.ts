@@ -42,7 +42,8 @@ function createVerifier(settings: FormatSettings): FormatVerifier {
   };
   return {
     verify: (input, call) => verifySnp(input, call, ctx),
-    caches: { chains: ctx.chains, crls: ctx.crls },
+    // kds: the client's memory cache of fetched VCEKs and CRLs (fetch.ts; maxEntries, default 256).
+    caches: { chains: ctx.chains, crls: ctx.crls, kds: { stats: () => ctx.kds.fetcher.memoryStats() } },
   };
 }
 

@@ -51,7 +51,13 @@ function createVerifier(settings: FormatSettings): FormatVerifier {
   };
   return {
     verify: (input, call) => verifyTdx(input, call, ctx),
-    caches: { chains: ctx.chains, collateral: ctx.collateral.entries, keys: ctx.keys },
+    // pcs: the client's memory cache of fetched collateral (fetch.ts; maxEntries, default 256).
+    caches: {
+      chains: ctx.chains,
+      collateral: ctx.collateral.entries,
+      keys: ctx.keys,
+      pcs: { stats: () => ctx.pcs.fetcher.memoryStats() },
+    },
   };
 }
 
