@@ -42,7 +42,8 @@ export const CERTIFICATE_CACHE_SIZE = 256;
 
 /**
  * The most memory (V8 heap and buffers) one Verifier retains with every cache full, whatever
- * it has seen: what the bench row "verifier memory" holds it to (docs/api.md gives the figures).
+ * it has seen, besides its collateral clients' memory caches (maxEntries responses of the KDS or
+ * PCS it was pointed at, not of the peer): what the bench row "verifier memory" holds it to (docs/api.md gives the figures).
  */
 export const VERIFIER_MEMORY_BOUND_BYTES = 32 * 2 ** 20;
 
