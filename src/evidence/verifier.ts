@@ -13,6 +13,8 @@
  *   tdx.chains        128  PCK chains by their PEM text, with the verified chain (tdx/verify.ts)
  *   tdx.collateral     32  collateral by JSON text / verified collateral by digest (tdx/collateral.ts)
  *   tdx.keys          256  attestation keys with their last vouched-for QE report (tdx/verify.ts)
+ *   sev-snp.kds,      256  the KDS / PCS clients' fetched responses by URL (fetch.ts; maxEntries)
+ *   tdx.pcs
  *
  * so a Verifier holds at most VERIFIER_MEMORY_BOUND_BYTES however many distinct reports it sees
  * (bench/verifier.ts measures one after 100 000). Every verdict taken from a cache is checked
