@@ -112,20 +112,13 @@ export function checkVerifierOptions(options: VerifierOptions): void {
   }
 }
 
-/** Own copies of a list of DER anchors; anything else is passed on for the format to refuse. */
-function copyAnchors(list: unknown): Uint8Array[] | undefined {
-  if (list === undefined) return undefined;
-  if (Array.isArray(list) && list.every((d) => d instanceof Uint8Array))
-    return list.map((d: Uint8Array) => new Uint8Array(d));
-  return list as Uint8Array[];
+/** Own copies of a list of DER anchors (checkVerifierOptions() let only such lists through). */
+function copyAnchors(list: Uint8Array[] | undefined): Uint8Array[] | undefined {
+  return list?.map((d) => new Uint8Array(d));
 }
 
 const fingerprints = (list: Uint8Array[] | undefined) =>
-  Array.isArray(list)
-    ? Object.freeze(
-        list.map((d) => (d instanceof Uint8Array ? createHash('sha256').update(d).digest('hex') : '?')),
-      )
-    : undefined;
+  list && Object.freeze(list.map((d) => createHash('sha256').update(d).digest('hex')));
 
 /** Options of one call given to the Verifier, or the reverse: refused, never silently dropped. */
 function misplaced(options: object, keys: readonly string[], where: string): void {

@@ -57,9 +57,6 @@ function sameList(kept: Uint8Array[] | undefined, given: Uint8Array[] | undefine
   return kept.length === given.length && kept.every((d, i) => equalBytes(d, given[i]!));
 }
 
-const derList = (x: unknown): x is Uint8Array[] | undefined =>
-  x === undefined || (Array.isArray(x) && x.every((d) => d instanceof Uint8Array));
-
 function defaultVerifier(options: VerifyOptions): Verifier {
   const { trustAnchors, offline, kds, pcs } = options;
   const amdArks = trustAnchors?.amdArks;
@@ -70,11 +67,7 @@ function defaultVerifier(options: VerifyOptions): Verifier {
     ...(kds !== undefined ? { kds } : {}),
     ...(pcs !== undefined ? { pcs } : {}),
   };
-  // Anchors that are not lists of bytes cannot be told apart by content: such a call gets a
-  // Verifier of its own, which refuses them when its evidence needs them.
-  if (typeof trustAnchors !== 'object' || !derList(amdArks) || !derList(intelRoots)) {
-    if (trustAnchors !== undefined) return createVerifier(verifierOptions);
-  }
+  // checkVerifierOptions() let only lists of bytes through: they are compared by content.
   const settings = JSON.stringify([offline === true, settingsOf(kds), settingsOf(pcs)]);
   const kdsClient = isClient(kds) ? kds : undefined;
   const pcsClient = isClient(pcs) ? pcs : undefined;
