@@ -13,6 +13,7 @@ const SECTIONS: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   measure: () => import('./measure.js'),
   eventlog: () => import('./eventlog.js'),
   azure: () => import('./azure.js'),
+  verifier: () => import('./verifier.js'),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -72,6 +72,7 @@ export {
   type VerifyLaunchEndorsementOptions,
   verifyLaunchEndorsement,
 } from './evidence/gce/endorsement.js';
+export type { CacheStats } from './evidence/lru.js';
 export {
   type AzurePolicy,
   type Policy,
@@ -101,9 +102,11 @@ export {
   type SimulatedTdxOptions,
   simulated,
 } from './evidence/providers/simulated.js';
+export { SNP_CACHE_SIZES } from './evidence/snp/format.js';
 export { AMD_KDS_URL, KdsClient } from './evidence/snp/kds.js';
 export { parseSnpReport, type SnpReport } from './evidence/snp/report.js';
 export { PINNED_ARK_SHA256, type SnpProduct } from './evidence/snp/roots.js';
+export { TDX_CACHE_SIZES } from './evidence/tdx/format.js';
 export { PcsClient, type PcsClientOptions } from './evidence/tdx/pcs.js';
 export { parseTdxQuote, type QeReport, type TdReportBody, type TdxQuote } from './evidence/tdx/quote.js';
 export { INTEL_SGX_ROOT_CA_DER, INTEL_SGX_ROOT_CA_SHA256 } from './evidence/tdx/roots.js';
@@ -144,10 +147,15 @@ export type {
   TdxCollateral,
   TdxTcbStatus,
   TrustAnchors,
+  Verifier,
+  VerifierCallOptions,
+  VerifierOptions,
+  VerifierStats,
   VerifyOptions,
 } from './evidence/types.js';
 export { TDX_LEVEL_STATUSES, TDX_RELAUNCH_STATUSES } from './evidence/types.js';
-export { detectFormat, verifyAzure, verifyEvidence } from './evidence/verify.js';
+export { CERTIFICATE_CACHE_SIZE, createVerifier, VERIFIER_MEMORY_BOUND_BYTES } from './evidence/verifier.js';
+export { DEFAULT_VERIFIERS, detectFormat, verifyAzure, verifyEvidence } from './evidence/verify.js';
 export {
   AttestedAgent,
   type AttestedHttpOptions,

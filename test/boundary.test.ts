@@ -99,7 +99,7 @@ const TABLE: Array<{ name: string; call: (v: unknown) => unknown; codes: ErrorCo
     {
       name: 'verifyEvidence(input.chain)',
       call: (v) => api.verifyEvidence({ report, vek, chain: v as never }, { offline: true, now: at }),
-      // A string or bytes that hold no certificate are the chain's fault (toDerList), not a type error.
+      // A string is the right type: one that holds no certificate is a bad chain (toDerList).
       codes: ['ERR_INVALID_ARGUMENT', 'ERR_EVIDENCE_CHAIN'],
       refuses: [null, 0, true, {}, [5], [null], Symbol('s')],
     },
@@ -123,6 +123,29 @@ const TABLE: Array<{ name: string; call: (v: unknown) => unknown; codes: ErrorCo
     {
       name: 'verifyEvidence(options)',
       call: (v) => api.verifyEvidence({ report, vek }, v as never),
+      codes: ['ERR_INVALID_ARGUMENT', 'ERR_COLLATERAL_UNAVAILABLE', 'ERR_EVIDENCE_CHAIN'],
+      refuses: [null, 0, 'x', true, [], () => 1],
+    },
+    {
+      name: 'createVerifier(options)',
+      call: (v) => api.createVerifier(v as never),
+      codes: ['ERR_INVALID_ARGUMENT'],
+      refuses: [null, 0, 'x', true, [], () => 1],
+    },
+    ...(['offline', 'trustAnchors', 'kds', 'pcs', 'policy'] as const).map((field) => ({
+      name: `createVerifier(options.${field})`,
+      call: (v: unknown) => api.createVerifier({ [field]: v }),
+      codes: ['ERR_INVALID_ARGUMENT'] as ErrorCode[],
+    })),
+    {
+      name: 'verifier.verify(input)',
+      call: (v) => api.createVerifier({ offline: true }).verify(v as never, { now: at }),
+      codes: ['ERR_INVALID_ARGUMENT'],
+      refuses: [null, 0, 'x', true, [], {}],
+    },
+    {
+      name: 'verifier.verify(options)',
+      call: (v) => api.createVerifier({ offline: true }).verify({ report, vek }, v as never),
       codes: ['ERR_INVALID_ARGUMENT', 'ERR_COLLATERAL_UNAVAILABLE', 'ERR_EVIDENCE_CHAIN'],
       refuses: [null, 0, 'x', true, [], () => 1],
     },
@@ -414,9 +437,15 @@ const TABLE: Array<{ name: string; call: (v: unknown) => unknown; codes: ErrorCo
       codes: ['ERR_INVALID_ARGUMENT'],
       refuses: [null, 0, 'x', [], {}],
     },
-    ...(['parseHclReport', 'parseTpmsAttest', 'parseTpmtSignature'] as const).map((name) => ({
+    ...(
+      [
+        ['parseHclReport', api.parseHclReport],
+        ['parseTpmsAttest', api.parseTpmsAttest],
+        ['parseTpmtSignature', api.parseTpmtSignature],
+      ] as const
+    ).map(([name, parse]) => ({
       name,
-      call: (v: unknown) => (api[name] as (b: unknown) => unknown)(v),
+      call: (v: unknown) => (parse as (b: unknown) => unknown)(v),
       codes: ['ERR_EVIDENCE_MALFORMED'] as ErrorCode[],
       refuses: [null, 0, 'x', [], {}, new Uint8Array(3)],
     })),

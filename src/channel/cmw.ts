@@ -6,6 +6,7 @@
 import { AttestationError } from '../errors.js';
 import { policyFormats } from '../evidence/appraise.js';
 import { base64url, fromBase64url } from '../evidence/bytes.js';
+import { FORMATS, formatNamed } from '../evidence/formats.js';
 import { type Policy, parsePolicy } from '../evidence/policy.js';
 import { MAX_CHAIN_SIZE, MAX_VEK_SIZE } from '../evidence/snp/verify.js';
 import type { PcrValues } from '../evidence/tpm/quote.js';
@@ -14,8 +15,8 @@ import { detectFormat } from '../evidence/verify.js';
 import { derToPem, toDerList } from '../evidence/x509/pem.js';
 
 export const MediaType = {
-  SNP_REPORT: 'application/vnd.amd.sev-snp.report',
-  TDX_QUOTE: 'application/vnd.intel.tdx.quote',
+  SNP_REPORT: formatNamed('sev-snp').mediaType,
+  TDX_QUOTE: formatNamed('tdx').mediaType,
   PKIX_CERT: 'application/pkix-cert',
   PEM_CHAIN: 'application/pem-certificate-chain',
   JSON: 'application/json',
@@ -27,12 +28,10 @@ export const MediaType = {
   TPM_SIGNATURE: 'application/vnd.tcg.tpm2.tpmt-signature',
 } as const;
 
-/** Media types a challenger lists in REQUEST.accept: those of the report record. */
-export const REPORT_MEDIA_TYPES: readonly string[] = [
-  MediaType.SNP_REPORT,
-  MediaType.TDX_QUOTE,
-  MediaType.AZURE_HCL_REPORT,
-];
+/** Media types a challenger lists in REQUEST.accept: those of the report record, from the format table (once each). */
+export const REPORT_MEDIA_TYPES: readonly string[] = Object.freeze([
+  ...new Set(FORMATS.map((f) => f.mediaType)),
+]);
 
 /**
  * The report media types a challenger lists in REQUEST.accept: those of the formats its policy
@@ -51,9 +50,8 @@ export function acceptedMediaTypes(policy: unknown): readonly string[] {
 }
 
 export function mediaTypeOf(format: ProviderFormat): string {
-  if (format === 'sev-snp') return MediaType.SNP_REPORT;
-  if (format === 'tdx') return MediaType.TDX_QUOTE;
-  return MediaType.AZURE_HCL_REPORT;
+  // An Azure vTPM provider says 'azure': both Azure formats share the HCL report's media type.
+  return formatNamed(format === 'azure' ? 'azure-sev-snp' : format).mediaType;
 }
 
 const SNP_LIKE: readonly EvidenceFormat[] = ['sev-snp', 'azure-sev-snp'];

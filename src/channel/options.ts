@@ -12,6 +12,7 @@ import type {
   EvidenceInput,
   EvidenceProvider,
   TrustAnchors,
+  Verifier,
   VerifyOptions,
 } from '../evidence/types.js';
 import { type FrameLimits, resolveFrameLimits } from './frames.js';
@@ -21,6 +22,13 @@ export type Role = 'client' | 'server';
 
 /** How a side appraises the peer's evidence (passed to verifyEvidence). */
 export interface ChannelVerifyOptions {
+  /**
+   * The Verifier (createVerifier) to verify every peer's evidence with: its anchors, collateral
+   * clients and caches are shared by all channels given it. When set, `trustAnchors`, `offline`,
+   * `kds` and `pcs` belong to it and must not be given here. Without it, the default Verifier for
+   * those options is used (verifyEvidence).
+   */
+  verifier?: Verifier;
   policy?: Policy;
   trustAnchors?: TrustAnchors;
   /** Time for certificate, CRL and collateral checks. Default: the wall clock at each verification. */
@@ -91,6 +99,16 @@ export function checkChannelOptions(options: ChannelOptions, who: string): Polic
     policy = parsePolicy(verify.policy);
     if (verify.now !== undefined && !(verify.now instanceof Date && Number.isFinite(verify.now.getTime())))
       throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: verify.now must be a valid Date`);
+    if (verify.verifier !== undefined) {
+      if (typeof verify.verifier !== 'object' || typeof verify.verifier?.verify !== 'function')
+        throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: verify.verifier must be a Verifier`);
+      const clash = (['trustAnchors', 'offline', 'kds', 'pcs'] as const).find((k) => verify[k] !== undefined);
+      if (clash)
+        throw new AttestationError(
+          'ERR_INVALID_ARGUMENT',
+          `${who}: verify.${clash} belongs to the Verifier: give it to createVerifier() instead`,
+        );
+    }
   }
   if (evidence === undefined && verify === undefined)
     throw new AttestationError(

@@ -10,6 +10,7 @@ import { createAttestedServer } from '../channel/server.js';
 import { attachWebSocket } from '../channel/websocket.js';
 import { AttestationError } from '../errors.js';
 import { simulated } from '../evidence/providers/simulated.js';
+import { createVerifier } from '../evidence/verifier.js';
 import { AZURE_SERVE_OPTIONS, AZURE_SERVE_USAGE, azureProviderFrom, simulatedAzurePin } from './azure.js';
 import {
   checkWorkloadPinned,
@@ -131,7 +132,10 @@ export async function startServe(args: string[], io: CliIo): Promise<ServeHandle
       ? {
           verify: {
             policy,
-            ...(values['simulated-roots'] ? { trustAnchors: simulated.trustAnchors() } : {}),
+            // One Verifier for every connection of this server: one set of caches, one bound.
+            verifier: createVerifier(
+              values['simulated-roots'] ? { trustAnchors: simulated.trustAnchors() } : {},
+            ),
           },
         }
       : {}),

@@ -1,14 +1,13 @@
 /**
  * The TDX parts of the CLI: what `inspect` prints for a quote, the `--collateral` / `--pcs-url`
- * options of `verify`, and the claims of a quote that failed verification (JSON output).
+ * options of `verify`.
  * inspect.ts and verify.ts stay format-neutral and call into here.
  */
 import { readFile } from 'node:fs/promises';
 import { bytesToHex } from '../evidence/bytes.js';
-import { type PckChain, parseSgxExtensions } from '../evidence/tdx/pck.js';
+import { parseSgxExtensions } from '../evidence/tdx/pck.js';
 import { parseTdxQuote } from '../evidence/tdx/quote.js';
-import { tdxClaims } from '../evidence/tdx/verify.js';
-import type { EvidenceInput, RevocationStatus, VerifyOptions } from '../evidence/types.js';
+import type { EvidenceInput, VerifyOptions } from '../evidence/types.js';
 import { parseCertificate } from '../evidence/x509/cert.js';
 
 /** Every field of a quote, named as in Intel's headers, with the PCK chain summarised. */
@@ -95,30 +94,5 @@ export async function applyTdxOptions(
     if (!/^https?:\/\/./.test(values['pcs-url']))
       throw fail(`--pcs-url ${values['pcs-url']} is not an http(s) URL`);
     options.pcs = { baseUrl: values['pcs-url'] };
-  }
-}
-
-// Never shown: unverifiedTdxClaims() drops it with the other verdicts.
-const UNCHECKED: RevocationStatus = { checked: false, source: 'none', crls: [] };
-
-/**
- * The claims of a quote that parsed but did not verify (nothing in them is trusted; there is no
- * TCB status). Undefined when even the quote or its PCK certificate does not parse.
- */
-export function unverifiedTdxClaims(report: Uint8Array): Record<string, unknown> | undefined {
-  try {
-    const quote = parseTdxQuote(report);
-    const [leaf, intermediate, root] = quote.pckChain.map((d) => parseCertificate(d));
-    const pck = { leaf, intermediate, root, ca: 'platform', sgx: parseSgxExtensions(leaf!) } as PckChain;
-    const {
-      tcbStatus: _s,
-      advisoryIds: _a,
-      revocation: _r,
-      workloadPinned: _w,
-      ...rest
-    } = tdxClaims(quote, pck, { status: 'UpToDate', advisoryIds: [] }, UNCHECKED);
-    return rest;
-  } catch {
-    return undefined;
   }
 }

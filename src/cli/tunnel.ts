@@ -11,6 +11,7 @@ import type { AttestedChannel } from '../channel/channel.js';
 import { type AttestedConnectOptions, attestedConnect } from '../channel/connect.js';
 import { AttestationError } from '../errors.js';
 import { simulated } from '../evidence/providers/simulated.js';
+import { createVerifier } from '../evidence/verifier.js';
 import {
   checkWorkloadPinned,
   describeClaims,
@@ -231,7 +232,11 @@ export async function startTunnel(args: string[], io: CliIo): Promise<TunnelHand
     ...target,
     ...outer,
     allowHalfOpen: true,
-    verify: { policy, ...(values['simulated-roots'] ? { trustAnchors: simulated.trustAnchors() } : {}) },
+    // One Verifier for every channel of this tunnel: one set of caches, one bound.
+    verify: {
+      policy,
+      verifier: createVerifier(values['simulated-roots'] ? { trustAnchors: simulated.trustAnchors() } : {}),
+    },
     ...(evidence ? { evidence } : {}),
     ...(timeout ? { timeout } : {}),
   };

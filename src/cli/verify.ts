@@ -6,17 +6,18 @@
  * that parsed shows its fields under unverified instead, so nothing unverified can be read as a
  * verified claim; workloadPinned (accepted evidence only) says whether the policy pinned the workload.
  *
- * All options are declared in OPTIONS and turned into verifyEvidence() arguments in toRequest();
+ * All options are declared in OPTIONS and turned into verifyEvidence() options in toRequest() (the
+ * collateral settings make the run's Verifier, the rest are verify()'s);
  * a new option (e.g. TDX's --collateral) is one entry there and a few lines in toRequest().
  */
 import { readFile } from 'node:fs/promises';
 import { AttestationError } from '../errors.js';
 import { workloadPins } from '../evidence/appraise.js';
+import { formatOf } from '../evidence/formats.js';
 import { parsePolicy } from '../evidence/policy.js';
-import { snpClaims } from '../evidence/snp/appraise.js';
-import { parseSnpReport } from '../evidence/snp/report.js';
 import type { EvidenceInput, RevocationStatus, VerifyOptions } from '../evidence/types.js';
-import { detectFormat, verifyEvidence } from '../evidence/verify.js';
+import { createVerifier } from '../evidence/verifier.js';
+import { detectFormat } from '../evidence/verify.js';
 import { parseCertificate } from '../evidence/x509/cert.js';
 import { toDerList } from '../evidence/x509/pem.js';
 import {
@@ -28,7 +29,7 @@ import {
 } from './azure.js';
 import type { CliIo } from './io.js';
 import { oneLine, parseOptions, usageError } from './io.js';
-import { applyTdxOptions, unverifiedTdxClaims } from './tdx.js';
+import { applyTdxOptions } from './tdx.js';
 
 const OPTIONS = {
   vek: { type: 'string' },
@@ -196,25 +197,15 @@ async function toRequest(file: string, v: Values): Promise<{ input: EvidenceInpu
   return { input, options };
 }
 
-/** Claims of a report that parsed, for the JSON output of a rejected report. */
+/**
+ * Claims of a report that parsed, for the JSON output of a rejected report: the format's
+ * unverified view, built by its parser (formats.ts); nothing in it is trusted.
+ */
 function parsedClaims(report: Uint8Array): unknown {
-  if (detectFormat(report) === 'tdx') return unverifiedTdxClaims(report);
-  const format = detectFormat(report);
-  if (format === 'azure-sev-snp' || format === 'azure-tdx') return unverifiedAzureClaims(report);
-  if (detectFormat(report) !== 'sev-snp') return undefined;
   try {
-    const parsed = parseSnpReport(report);
-    if (parsed.product) {
-      // Nothing was appraised: no workloadPinned and no revocation status to report.
-      const {
-        revocation: _r,
-        workloadPinned: _w,
-        ...fields
-      } = snpClaims(parsed, parsed.product, false, { checked: false, source: 'none', crls: [] });
-      return fields;
-    }
-    const { raw: _raw, ...fields } = parsed;
-    return fields;
+    // Azure: the HCL header, runtime claims and hardware report, as inspect shows them.
+    if (formatOf(report)?.policySection === 'azure') return unverifiedAzureClaims(report);
+    return formatOf(report)?.view(report);
   } catch {
     return undefined;
   }
@@ -258,7 +249,15 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   try {
     request = await toRequest(file, values);
     format = detectFormat(request.input.report) ?? null;
-    const claims = await verifyEvidence(request.input, request.options);
+    // The collateral settings make this run's Verifier; the rest are the verification's inputs.
+    const { offline, kds, pcs, trustAnchors, ...call } = request.options;
+    const verifier = createVerifier({
+      ...(offline !== undefined ? { offline } : {}),
+      ...(kds !== undefined ? { kds } : {}),
+      ...(pcs !== undefined ? { pcs } : {}),
+      ...(trustAnchors !== undefined ? { trustAnchors } : {}),
+    });
+    const claims = await verifier.verify(request.input, call);
     const { revocation, workloadPinned } = claims;
     if (values.json) io.out(`${JSON.stringify({ ok: true, format, workloadPinned, revocation, claims })}\n`);
     else {

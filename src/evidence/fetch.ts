@@ -21,6 +21,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AttestationError, signalArg } from '../errors.js';
+import { type CacheStats, Lru } from './lru.js';
 import type { CollateralFetchOptions } from './types.js';
 
 export interface CollateralFetcherOptions extends CollateralFetchOptions {
@@ -175,7 +176,8 @@ export class CollateralFetcher {
   readonly baseUrl: string;
   readonly offline: boolean;
   private readonly o: typeof DEFAULTS & { cacheDir?: string; clock: () => number };
-  private readonly memory = new Map<string, Entry>();
+  /** The memory cache: an LRU of `maxEntries` responses by URL (verifier.stats() reports it). */
+  private readonly memory: Lru<string, Entry>;
   private readonly inflight = new Map<string, Promise<FetchResult>>();
   /** Number of HTTP requests actually sent (tests and diagnostics). */
   requests = 0;
@@ -211,10 +213,11 @@ export class CollateralFetcher {
       backoffMs: pick('backoffMs'),
       ttlMs: pick('ttlMs'),
       maxBodyBytes: pick('maxBodyBytes'),
-      maxEntries: Math.max(1, Math.floor(pick('maxEntries'))),
+      maxEntries: Math.min(Number.MAX_SAFE_INTEGER, Math.max(1, Math.floor(pick('maxEntries')))),
       clock: options.clock ?? Date.now,
       ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
     };
+    this.memory = new Lru(this.o.maxEntries);
   }
 
   /** The absolute URL for a path under baseUrl (query included). */
@@ -277,12 +280,12 @@ export class CollateralFetcher {
   }
 
   private remember(url: string, e: Entry): void {
-    this.memory.delete(url);
-    if (this.memory.size >= this.o.maxEntries) {
-      const oldest = this.memory.keys().next().value;
-      if (oldest !== undefined) this.memory.delete(oldest);
-    }
     this.memory.set(url, e);
+  }
+
+  /** Counters of the memory cache (verifier.stats() lists them as `<format>.kds` / `.pcs`). */
+  memoryStats(): CacheStats {
+    return this.memory.stats();
   }
 
   private async fetchAndStore(url: string, retries: number): Promise<FetchResult> {

@@ -227,7 +227,7 @@ function checkAzure(raw: unknown): AzurePolicy {
  * this function returned is returned as it is, unchecked again.
  */
 export function parsePolicy(input: unknown): Policy {
-  if (typeof input === 'object' && input !== null && normalised.has(input)) return input as Policy;
+  if (isNormalised(input)) return input;
   let value = input;
   if (typeof input === 'string') {
     try {
@@ -246,15 +246,32 @@ export function parsePolicy(input: unknown): Policy {
     else if (k === '$schema' || k === 'comment') continue;
     else throw invalid(k, 'unknown section (use "snp", "tdx" and "azure")');
   }
-  deepFreeze(out);
-  normalised.add(out);
-  return out;
+  return brand(out);
 }
 
-/** Policies parsePolicy() returned: frozen, so they can be used again without a second check. */
-const normalised = new WeakSet<object>();
-const NO_POLICY: Policy = Object.freeze({});
-normalised.add(NO_POLICY);
+/**
+ * Policies parsePolicy() returned carry this mark, set before they are frozen (so it cannot be
+ * added to a policy afterwards, nor is it copied by a spread or JSON): such a policy is used again
+ * without a second check. A mark on the value, where a set of seen policies would be state.
+ */
+const NORMALISED: unique symbol = Symbol('attested-channel.policy.normalised');
+
+function brand(policy: Policy): Policy {
+  Object.defineProperty(policy, NORMALISED, { value: true });
+  deepFreeze(policy);
+  return policy;
+}
+
+function isNormalised(input: unknown): input is Policy {
+  return (
+    typeof input === 'object' &&
+    input !== null &&
+    Object.isFrozen(input) &&
+    Object.getOwnPropertyDescriptor(input, NORMALISED)?.value === true
+  );
+}
+
+const NO_POLICY: Policy = brand({});
 
 function deepFreeze(value: object): void {
   for (const v of Object.values(value)) if (typeof v === 'object' && v !== null) deepFreeze(v);

@@ -3,6 +3,7 @@
  * and claims; this file is what the dispatcher (verify.ts), the channel and the CLI agree on.
  */
 import type { KeyObject } from 'node:crypto';
+import type { CacheStats } from './lru.js';
 import type { Policy } from './policy.js';
 import type { TDX_LEVEL_STATUSES, TDX_RELAUNCH_STATUSES } from './tdx/statuses.js';
 import type { PcrValues, TpmQuoteClaims } from './tpm/quote.js';
@@ -24,6 +25,11 @@ export interface EvidenceInput {
   tpm?: { quote: Uint8Array; signature: Uint8Array; pcrs: PcrValues };
   /** Azure TDX: the DCAP quote of the HCL report's TDREPORT (IMDS `POST /acc/tdquote`). */
   tdQuote?: Uint8Array;
+  /**
+   * Further records of formats made of several (an HCL report, a TPM quote, PCRs), by the names
+   * their format-table entry lists (formats.ts). The SNP and TDX formats read none.
+   */
+  records?: Readonly<Record<string, Uint8Array | string>>;
 }
 
 /** TDX collateral: the nine members of Intel's sgx_ql_qve_collateral_t as dcap-qvl serialises it. */
@@ -71,7 +77,54 @@ export interface CollateralFetchOptions {
   cacheDir?: string;
 }
 
+/** What a Verifier is created with (createVerifier): fixed for its lifetime. */
+export interface VerifierOptions {
+  /** Copied and fingerprinted at creation: changing the caller's arrays later changes nothing. */
+  trustAnchors?: TrustAnchors;
+  /** Never touch the network: use only what the evidence, the options and the caches hold. */
+  offline?: boolean;
+  /** AMD KDS client settings (the Verifier makes its own client), or a client instance to share. */
+  kds?: CollateralFetchOptions | CollateralClient;
+  /** Intel PCS/PCCS client settings (the Verifier makes its own client), or a client instance to share. */
+  pcs?: CollateralFetchOptions | CollateralClient;
+}
+
+/** The inputs of one verification by a Verifier. */
+export interface VerifierCallOptions {
+  policy?: Policy;
+  /** The time at which certificates, CRLs and collateral must be valid. Default: the wall clock. */
+  now?: Date;
+  signal?: AbortSignal;
+  /** Called with the verified claims after the policy passed; throw (or return false) to refuse. */
+  check?: (claims: Claims) => boolean | undefined | Promise<boolean | undefined>;
+  /** Azure: the attestation key the caller expects (see VerifyOptions.expectedAk). */
+  expectedAk?: KeyObject;
+}
+
+/** Counters of every cache of a Verifier, by name (`certificates`, `sev-snp.chains`, `tdx.keys`, …). */
+export type VerifierStats = Record<string, CacheStats>;
+
+/**
+ * A verifier and all the state verification keeps: its trust anchors, collateral clients and
+ * bounded caches (docs/api.md lists them with their sizes). Two Verifiers share nothing.
+ */
+export interface Verifier {
+  verify(input: EvidenceInput, options?: VerifierCallOptions): Promise<Claims>;
+  stats(): VerifierStats;
+  /**
+   * SHA-256 fingerprints (hex) of the anchors it trusts, from its own copies; a vendor absent
+   * from `trustAnchors` has none listed here and its built-in pinned roots are used.
+   */
+  readonly anchors: { readonly amdArks?: readonly string[]; readonly intelRoots?: readonly string[] };
+}
+
 export interface VerifyOptions {
+  /**
+   * The Verifier to verify with (its anchors, clients and caches). Without it, verifyEvidence()
+   * uses a default Verifier for `trustAnchors`, `offline`, `kds` and `pcs`, which must then not
+   * be given with a `verifier`.
+   */
+  verifier?: Verifier;
   policy?: Policy;
   /** The time at which certificates, CRLs and collateral must be valid. Default: the wall clock. */
   now?: Date;

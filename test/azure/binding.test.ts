@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { azureQuoteNonce, checkAzureBinding } from '../../src/evidence/azure/binding.js';
-import { verifyAzure } from '../../src/evidence/azure/verify.js';
+import { verifyAzure } from '../../src/evidence/verify.js';
 import { inputOf, loadFixture, optionsOf } from './fixtures.js';
 
 const binder = Uint8Array.from({ length: 64 }, (_, i) => i);

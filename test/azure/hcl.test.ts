@@ -9,7 +9,7 @@ import {
   parseHclReport,
   parseRuntimeClaims,
 } from '../../src/evidence/azure/hcl.js';
-import { verifyAzure } from '../../src/evidence/azure/verify.js';
+import { verifyAzure } from '../../src/evidence/verify.js';
 import { azureFixtures, codeOf, inputOf, loadFixture, mutate, optionsOf } from './fixtures.js';
 
 function code(f: () => unknown): string {

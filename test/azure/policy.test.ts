@@ -2,10 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import type { AttestationError } from '../../src/errors.js';
 import { workloadPins } from '../../src/evidence/appraise.js';
-import { verifyAzure } from '../../src/evidence/azure/verify.js';
 import { parsePolicy } from '../../src/evidence/policy.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
-import { verifyEvidence } from '../../src/evidence/verify.js';
+import { verifyAzure, verifyEvidence } from '../../src/evidence/verify.js';
 
 function invalidField(policy: unknown): string | undefined {
   try {

@@ -6,8 +6,8 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseHclReport } from '../../src/evidence/azure/hcl.js';
-import { verifyAzure } from '../../src/evidence/azure/verify.js';
 import { akFromJwk } from '../../src/evidence/tpm/quote.js';
+import { verifyAzure } from '../../src/evidence/verify.js';
 import { akOfReport, azureFixtures, codeOf, inputOf, loadFixture, mutate, optionsOf } from './fixtures.js';
 
 const fixtures = azureFixtures();

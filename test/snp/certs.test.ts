@@ -1,6 +1,7 @@
 /** VEK shape rules (snp-format.md §4), on VEKs re-issued by the simulated ASK with one thing changed. */
 import { createPublicKey } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { Lru } from '../../src/evidence/lru.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
 import { simulatedKey } from '../../src/evidence/providers/simulated-snp.js';
 import { SIMULATED_ORGANIZATION } from '../../src/evidence/simulated-marker.js';
@@ -8,7 +9,7 @@ import { checkVekShape, VEK_OID, vekExtensions } from '../../src/evidence/snp/ce
 import type { EvidenceInput } from '../../src/evidence/types.js';
 import { verifyEvidence } from '../../src/evidence/verify.js';
 import { buildCertificate, type NameSpec } from '../../src/evidence/x509/build.js';
-import { parseCertificate } from '../../src/evidence/x509/cert.js';
+import { type ParsedCert, parseCertificate } from '../../src/evidence/x509/cert.js';
 import { codeOf } from './fixtures.js';
 
 const name = (cn: string): NameSpec => [
@@ -90,13 +91,15 @@ describe('VEK shape', () => {
 describe('certificate cache', () => {
   it('a caller that reuses its buffer cannot make the cache answer for other bytes', () => {
     const der = vek((e) => e); // never parsed before: RSA-PSS signatures are randomised
+    const cache = new Lru<string, ParsedCert>(8); // a Verifier's certificate cache
     const buf = Buffer.from(der);
-    const first = parseCertificate(buf);
+    const first = parseCertificate(buf, undefined, cache);
     buf[buf.length - 1]! ^= 0x01; // now another certificate (its signature differs)
-    const second = parseCertificate(buf);
+    const second = parseCertificate(buf, undefined, cache);
     expect(second).not.toBe(first);
     expect(second.signature).not.toEqual(first.signature);
-    expect(parseCertificate(der)).toBe(first);
+    expect(parseCertificate(der, undefined, cache)).toBe(first);
+    expect(first.der).toEqual(der); // its own copy, not the reused buffer
   });
 });
 

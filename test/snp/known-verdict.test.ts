@@ -8,6 +8,7 @@ import { simulated } from '../../src/evidence/providers/simulated.js';
 import type { EvidenceInput, VerifyOptions } from '../../src/evidence/types.js';
 import { verifyEvidence } from '../../src/evidence/verify.js';
 import { parseCertificate } from '../../src/evidence/x509/cert.js';
+import { pemToDer } from '../../src/evidence/x509/pem.js';
 import { codeOf, flipped } from './fixtures.js';
 
 const anchors = simulated.trustAnchors();
@@ -75,6 +76,32 @@ describe('verdicts kept for the last VEK and chain', () => {
     const report = new Uint8Array(ev.report);
     report[0x048] = (report[0x048]! & ~0b11100) | (1 << 2); // SIGNING_KEY = VLEK
     expect(await codeOf(verifyEvidence({ ...ev, report }, options))).toBe('ERR_EVIDENCE_CHAIN');
+  });
+});
+
+describe('verdicts kept for a chain given as a list of DER certificates (keyed by their bytes)', () => {
+  async function derChained(
+    product: 'Milan' | 'Genoa' = 'Milan',
+  ): Promise<EvidenceInput & { chain: Uint8Array[] }> {
+    const ev = await evidence(product);
+    return { ...ev, chain: pemToDer(ev.chain as string) };
+  }
+
+  it('the same VEK with a list that names another intermediate is refused', async () => {
+    const ev = await derChained();
+    await accepted(ev);
+    const genoa = await derChained('Genoa');
+    expect(await codeOf(verifyEvidence({ ...ev, chain: [genoa.chain[0]!, ev.chain[1]!] }, options))).toBe(
+      'ERR_EVIDENCE_CHAIN',
+    );
+  });
+
+  it('a list element changed in place by its owner after an acceptance is refused', async () => {
+    const ev = await derChained();
+    await accepted(ev);
+    const ask = ev.chain[0]!;
+    ask[ask.length - 1]! ^= 0x01; // the ASK's signature: no longer AMD's (here: the simulator's)
+    expect(await codeOf(verifyEvidence(ev, options))).toBe('ERR_EVIDENCE_CHAIN');
   });
 });
 

@@ -5,13 +5,19 @@
  */
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { Lru } from '../../src/evidence/lru.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
-import { normaliseCollateral, verifyCollateral } from '../../src/evidence/tdx/collateral.js';
-import { verifyPckChain } from '../../src/evidence/tdx/pck.js';
+import {
+  type CollateralCache,
+  normaliseCollateral,
+  verifyCollateral,
+} from '../../src/evidence/tdx/collateral.js';
 import { parseTdxQuote } from '../../src/evidence/tdx/quote.js';
 import { intelRoots } from '../../src/evidence/tdx/roots.js';
+import { pckChainOf } from '../../src/evidence/tdx/verify.js';
 import type { TdxCollateral, VerifyOptions } from '../../src/evidence/types.js';
 import { verifyEvidence } from '../../src/evidence/verify.js';
+import type { ParsedCert } from '../../src/evidence/x509/cert.js';
 import { derToPem } from '../../src/evidence/x509/pem.js';
 import { codeOf, loadVector } from './fixtures.js';
 
@@ -176,18 +182,25 @@ describe('TDX chain and collateral verdicts, step by step', () => {
   const c = normaliseCollateral(collateral);
 
   it('a PCK chain accepted at one time is checked again at another, and under other roots', async () => {
-    expect(verifyPckChain(ders, intel, v.now).ca).toBe('platform');
-    expect(await codeOf(() => verifyPckChain(ders, intel, late))).toBe('ERR_EVIDENCE_CHAIN');
-    expect(verifyPckChain(ders, intel, v.now).ca).toBe('platform');
-    expect(await codeOf(() => verifyPckChain(ders, intel, new Date('2000-01-01T00:00:00Z')))).toBe(
+    // One kept entry, as a Verifier's tdx.chains cache holds it, and one certificate cache.
+    const kept = { ders };
+    const certs = new Lru<string, ParsedCert>(16);
+    expect(pckChainOf(kept, intel, v.now, certs).ca).toBe('platform');
+    expect(await codeOf(() => pckChainOf(kept, intel, late, certs))).toBe('ERR_EVIDENCE_CHAIN');
+    expect(pckChainOf(kept, intel, v.now, certs).ca).toBe('platform');
+    expect(await codeOf(() => pckChainOf(kept, intel, new Date('2000-01-01T00:00:00Z'), certs))).toBe(
       'ERR_EVIDENCE_CHAIN',
     );
-    expect(verifyPckChain(ders, intel, v.now).ca).toBe('platform');
-    expect(await codeOf(() => verifyPckChain(ders, simulatedRoots, v.now))).toBe('ERR_EVIDENCE_CHAIN');
+    expect(pckChainOf(kept, intel, v.now, certs).ca).toBe('platform');
+    expect(await codeOf(() => pckChainOf(kept, simulatedRoots, v.now, certs))).toBe('ERR_EVIDENCE_CHAIN');
   });
 
   it('collateral accepted under the Intel root is checked again under other roots', async () => {
-    expect(verifyCollateral(c, intel, v.now).root).toBe(intel[0]);
-    expect(await codeOf(() => verifyCollateral(c, simulatedRoots, v.now))).toBe('ERR_EVIDENCE_CHAIN');
+    const cache: CollateralCache = { entries: new Lru(4) };
+    expect(verifyCollateral(c, intel, v.now, cache).root).toBe(intel[0]);
+    expect(cache.entries.stats().size).toBe(1);
+    expect(await codeOf(() => verifyCollateral(c, simulatedRoots, v.now, cache))).toBe('ERR_EVIDENCE_CHAIN');
+    expect(verifyCollateral(c, intel, v.now, cache).root).toBe(intel[0]);
+    expect(cache.entries.stats().hits).toBeGreaterThan(0);
   });
 });

@@ -16,10 +16,8 @@ import { encodeEvidence, encodeRequest, parseRequest } from '../../src/channel/f
 import { createAttestedServer } from '../../src/channel/server.js';
 import { startServe } from '../../src/cli/serve.js';
 import { checkAzureBinding } from '../../src/evidence/azure/binding.js';
-import { verifyAzure } from '../../src/evidence/azure/verify.js';
 import { azureVtpm } from '../../src/evidence/providers/azure-vtpm.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
-import { verifyTdx } from '../../src/evidence/tdx/verify.js';
 import { TpmClient } from '../../src/evidence/tpm/client.js';
 import {
   AZURE_AK_HANDLE,
@@ -34,6 +32,7 @@ import {
 import { TPM_ALG } from '../../src/evidence/tpm/marshal.js';
 import { tpmName, tpmPublicToKey } from '../../src/evidence/tpm/public.js';
 import { akSha256, verifyTpmQuote } from '../../src/evidence/tpm/quote.js';
+import { verifyAzure, verifyEvidence } from '../../src/evidence/verify.js';
 import { derToPem } from '../../src/evidence/x509/pem.js';
 import { codeOf } from '../azure/fixtures.js';
 import { buildHcl, reportDataFor, runtimeClaimsJson, tdreportOf } from '../azure/synthetic.js';
@@ -311,7 +310,7 @@ describe.runIf(haveSwtpm())('against swtpm', () => {
     const ak = tpmPublicToKey((await client.readPublic()).public);
     const claimsJson = runtimeClaimsJson(ak);
     const td = await simulated.tdx().getEvidence(reportDataFor(claimsJson));
-    const tdClaims = await verifyTdx(td, { ...options, policy: {} });
+    const tdClaims = await verifyEvidence(td, { ...options, policy: {} });
     const tdreport = tdreportOf(tdClaims as unknown as Record<string, unknown>);
     const tdxHcl = buildHcl({ tee: 'tdx', hardwareReport: tdreport, claims: claimsJson, size: HCL_SIZE });
     await client.nvWrite(AZURE_NV.HCL_REPORT, tdxHcl);

@@ -15,14 +15,15 @@ import { createPublicKey } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
 import { appraiseClaims, checkFormat } from '../appraise.js';
 import { bytesToHex, equalBytes, hexToBytes } from '../bytes.js';
+import type { FormatCall } from '../format.js';
 import { type Policy, parsePolicy } from '../policy.js';
-import { verifySnp } from '../snp/verify.js';
-import { verifyTdx } from '../tdx/verify.js';
 import { parseTpmsAttest, parseTpmtSignature } from '../tpm/attest.js';
 import { type PcrValues, verifyTpmQuote } from '../tpm/quote.js';
 import type {
   AzureClaims,
   AzureCommonClaims,
+  Claims,
+  EvidenceInput,
   SnpClaims,
   TdxClaims,
   TdxCollateral,
@@ -51,6 +52,12 @@ export interface AzureEvidenceInput {
     pcrs: PcrValues;
   };
 }
+
+/** Verification of the hardware evidence inside: a Verifier's SEV-SNP and TDX formats. */
+export type HardwareVerifiers = Record<
+  'sev-snp' | 'tdx',
+  (input: EvidenceInput, call: FormatCall) => Promise<Claims>
+>;
 
 export interface AzureVerifyOptions extends VerifyOptions {
   now: Date;
@@ -111,19 +118,27 @@ function hardwarePolicy(policy: Policy): Policy {
 async function verifyHardware(
   hcl: HclReport,
   input: AzureEvidenceInput,
-  options: AzureVerifyOptions & { policy: Policy },
+  options: AzureVerifyOptions & { policy: Policy; hardware: HardwareVerifiers },
 ): Promise<SnpClaims | TdxClaims> {
   const policy = hardwarePolicy(options.policy);
-  const resolved = { ...options, policy };
+  // The hardware evidence goes through the caller's SNP / TDX verification (a Verifier's, with
+  // its anchors, clients and caches).
+  const call: FormatCall = {
+    policy,
+    now: options.now,
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
   if (hcl.tee === 'sev-snp') {
-    const claims = await verifySnp(
+    const claims = await options.hardware['sev-snp'](
       {
         report: hcl.hardwareReport,
         ...(input.vek !== undefined ? { vek: input.vek } : {}),
         ...(input.chain !== undefined ? { chain: input.chain } : {}),
       },
-      resolved,
+      call,
     );
+    if (claims.format !== 'sev-snp')
+      throw chainError('the HCL report names SEV-SNP but carries other evidence');
     // Only the paravisor runs at VMPL 0; a report from a lower privilege level could carry a
     // REPORT_DATA of the guest's choosing, and so an AK of its choosing.
     if (claims.vmpl !== 0)
@@ -135,10 +150,11 @@ async function verifyHardware(
       'ERR_EVIDENCE_MALFORMED',
       'azure-tdx evidence needs the TD quote of its TDREPORT (the TDREPORT itself is MACed, not signed)',
     );
-  const claims = await verifyTdx(
+  const claims = await options.hardware.tdx(
     { report: input.tdQuote, ...(input.collateral !== undefined ? { collateral: input.collateral } : {}) },
-    resolved,
+    call,
   );
+  if (claims.format !== 'tdx') throw chainError('the TD quote is not a TDX quote');
   checkTdReportMatchesQuote(hcl.hardwareReport, claims);
   return claims;
 }
@@ -157,7 +173,7 @@ function checkInput(input: AzureEvidenceInput): void {
 /** Verifies Azure evidence at `options.now`; returns the claims of issue 12. */
 export async function verifyAzure(
   input: AzureEvidenceInput,
-  options: AzureVerifyOptions,
+  options: AzureVerifyOptions & { hardware: HardwareVerifiers },
 ): Promise<AzureClaims> {
   checkInput(input);
   const policy = parsePolicy(options.policy);

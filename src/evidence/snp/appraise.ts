@@ -13,18 +13,33 @@ import type { SnpReport } from './report.js';
 import type { SnpProduct } from './roots.js';
 import { firstBelow } from './tcb.js';
 
+/** The claims fields a report states by itself: what the parser read, nothing verified. */
+export type SnpReportFields = Omit<SnpClaims, 'format' | 'simulated' | 'revocation' | 'workloadPinned'>;
+
+/**
+ * The claims of a report, as the parser read it (`snpReportFields`), and what verification
+ * concluded: the accepting root (simulated or not) and the revocation check. tdx/appraise.ts builds
+ * TDX claims the same way.
+ */
 export function snpClaims(
   report: SnpReport,
   product: SnpProduct,
   simulated: boolean,
   revocation: RevocationStatus,
 ): SnpClaims {
-  const claims: SnpClaims = {
+  return {
     format: 'sev-snp',
     simulated,
     revocation,
     // Set by appraiseClaims(), from the policy the claims passed.
     workloadPinned: false,
+    ...snpReportFields(report, product),
+  };
+}
+
+/** Every claims field the report itself holds (the CLI shows these for a report that did not verify). */
+export function snpReportFields(report: SnpReport, product: SnpProduct): SnpReportFields {
+  const claims: SnpReportFields = {
     version: report.version,
     product,
     signer: report.signerInfo.signingKey,

@@ -6,14 +6,12 @@
  * ARKs, or `trustAnchors.amdArks`, which replace them.
  *
  * The chain itself is checked by the chain engine (x509/chain.ts) with the AMD profile below.
- * Verified chains are cached by the fingerprints of their three certificates together with the
- * window in which all three are valid, so a repeated verification costs one map lookup here and
- * leaves only the report signature to check.
+ * Nothing here is cached: a Verifier keeps what a VEK and its chain concluded (snp/verify.ts).
  */
 import { AttestationError } from '../../errors.js';
 import { isAllZero } from '../bytes.js';
 import { SIMULATED_ORGANIZATION } from '../simulated-marker.js';
-import { OID, type ParsedCert } from '../x509/cert.js';
+import { type CertCache, OID, type ParsedCert } from '../x509/cert.js';
 import {
   type ChainProfile,
   type CrlProfile,
@@ -91,20 +89,7 @@ function extHwId(cert: ParsedCert): Uint8Array | undefined {
 }
 
 /** Reads the AMD extensions of a VCEK or VLEK; throws ERR_EVIDENCE_CHAIN on a missing or malformed one. */
-// parseCertificate hands out one object per certificate content, so the decoded extensions of a
-// VEK seen before are found by that object (a VEK comes with every report of its chip).
-const vekExtensionCache = new WeakMap<ParsedCert, VekExtensions>();
-
 export function vekExtensions(cert: ParsedCert): VekExtensions {
-  let ext = vekExtensionCache.get(cert);
-  if (!ext) {
-    ext = decodeVekExtensions(cert);
-    vekExtensionCache.set(cert, ext);
-  }
-  return ext;
-}
-
-function decodeVekExtensions(cert: ParsedCert): VekExtensions {
   const need = (name: keyof typeof VEK_OID) => {
     const v = extInt(cert, VEK_OID[name]);
     if (v === undefined) throw chainError(`VEK lacks the ${name} extension`);
@@ -141,17 +126,7 @@ export function checkVekShape(
   ext: VekExtensions,
   signer: 'vcek' | 'vlek',
   product: SnpProduct,
-) {
-  // The verdict depends on the certificate alone: the same VEK comes with every report.
-  const key = `${signer}|${product}`;
-  if (shapeChecked.get(cert) === key) return;
-  checkShape(cert, ext, signer, product);
-  shapeChecked.set(cert, key);
-}
-
-const shapeChecked = new WeakMap<ParsedCert, string>();
-
-function checkShape(cert: ParsedCert, ext: VekExtensions, signer: 'vcek' | 'vlek', product: SnpProduct) {
+): void {
   const cn = signer === 'vcek' ? 'SEV-VCEK' : 'SEV-VLEK';
   if (cert.subject.CN !== cn)
     throw chainError(`${signer.toUpperCase()} subject CN is "${cert.subject.CN}", expected ${cn}`);
@@ -202,9 +177,6 @@ export function checkChainValidity(chain: ChainResult, signer: 'vcek' | 'vlek', 
   );
 }
 
-const chainCache = new Map<string, ChainResult>();
-const CHAIN_CACHE_MAX = 512;
-
 /** AMD signs every link with RSASSA-PSS (SHA-384); an ECDSA or PKCS#1 link would be a foreign chain. */
 const AMD_ENCODING = {
   signatureAlgorithms: [OID.rsaPss],
@@ -253,25 +225,27 @@ export const AMD_CRL_PROFILE: CrlProfile = {
  * Parses a certificate of the AMD chain and insists on canonical DER (see x509/chain.ts): an
  * accepted certificate has exactly one encoding.
  */
-export function parseChainCert(der: Uint8Array, what: string): ParsedCert {
-  return parseEngineCert(der, what, AMD_ENCODING);
+export function parseChainCert(der: Uint8Array | ParsedCert, what: string, cache?: CertCache): ParsedCert {
+  return parseEngineCert(der, what, AMD_ENCODING, cache);
 }
 
 /**
- * The ARKs that may accept a chain: the caller's anchors, or AMD's pinned ones. The caller's list
- * is read again on every call (parseCertificate memoises by content, so this costs a lookup per
- * anchor): a cache keyed by the array would keep trusting a root removed from it in place.
+ * The caller's AMD roots (trustAnchors.amdArks), parsed under the AMD DER rules: a Verifier does
+ * this once, on its own copies, when it is created (verifier.ts).
  */
-export function anchorsFor(product: SnpProduct, amdArks?: Uint8Array[]): ParsedCert[] {
-  if (amdArks === undefined) return [amdCerts(product).ark];
+export function parseAmdAnchors(amdArks: unknown): ParsedCert[] {
   if (!Array.isArray(amdArks) || !amdArks.every((d) => d instanceof Uint8Array))
     throw new AttestationError(
       'ERR_INVALID_ARGUMENT',
       'trustAnchors.amdArks must be a list of DER certificates',
     );
-  return amdArks
-    .map((der) => parseChainCert(der, 'trust anchor'))
-    .filter((a) => a.subject.CN === `ARK-${product}`);
+  return amdArks.map((der: Uint8Array) => parseChainCert(der, 'trust anchor'));
+}
+
+/** The ARKs that may accept a chain of `product`: those of the caller's anchors, or AMD's pinned one. */
+export function anchorsFor(product: SnpProduct, amdArks?: readonly ParsedCert[]): ParsedCert[] {
+  if (amdArks === undefined) return [amdCerts(product).ark];
+  return amdArks.filter((a) => a.subject.CN === `ARK-${product}`);
 }
 
 export interface ChainInput {
@@ -283,8 +257,11 @@ export interface ChainInput {
    * product; a supplied ARK must be one of the anchors.
    */
   chain?: Uint8Array[];
-  amdArks?: Uint8Array[];
+  /** The caller's ARKs, parsed (parseAmdAnchors); absent: AMD's pinned ARKs. */
+  amdArks?: readonly ParsedCert[];
   now: Date;
+  /** A Verifier's certificate cache. */
+  certs?: CertCache;
 }
 
 /**
@@ -295,19 +272,20 @@ export interface ChainInput {
 export function verifyVekChain(input: ChainInput): ChainResult {
   const { product, signer, now } = input;
   if (input.chain && input.chain.length > 2) throw chainError(`chain of ${input.chain.length} certificates`);
-  const vek = parseChainCert(input.vek, 'VEK');
+  const { certs } = input;
+  const vek = parseChainCert(input.vek, 'VEK', certs);
   // Two certificates are [ASK/ASVK, ARK]; a single one is the ARK when self-issued, else the intermediate.
   let interDer = input.chain?.[0];
   let suppliedArkDer = input.chain?.[1];
   if (input.chain?.length === 1 && interDer) {
-    const only = parseChainCert(interDer, 'chain certificate');
+    const only = parseChainCert(interDer, 'chain certificate', certs);
     if (Buffer.from(only.subjectDer).equals(Buffer.from(only.issuerDer))) {
       suppliedArkDer = interDer;
       interDer = undefined;
     }
   }
   const intermediate = interDer
-    ? parseChainCert(interDer, 'ASK/ASVK')
+    ? parseChainCert(interDer, 'ASK/ASVK', certs)
     : signer === 'vcek'
       ? amdCerts(product).ask
       : amdCerts(product).asvk;
@@ -315,18 +293,7 @@ export function verifyVekChain(input: ChainInput): ChainResult {
   const anchors = anchorsFor(product, input.amdArks).filter(
     (a) => input.amdArks !== undefined || a.fingerprint256 === PINNED_ARK_SHA256[product],
   );
-  const supplied = suppliedArkDer ? parseChainCert(suppliedArkDer, 'ARK') : undefined;
-
-  for (const ark of supplied
-    ? anchors.filter((a) => a.fingerprint256 === supplied.fingerprint256)
-    : anchors) {
-    const key = `${ark.fingerprint256}|${intermediate.fingerprint256}|${vek.fingerprint256}|${signer}|${product}`;
-    const hit = chainCache.get(key);
-    if (hit) {
-      checkChainValidity(hit, signer, now);
-      return hit;
-    }
-  }
+  const supplied = suppliedArkDer ? parseChainCert(suppliedArkDer, 'ARK', certs) : undefined;
 
   const verified = verifyChain(
     supplied ? [vek, intermediate, supplied] : [vek, intermediate],
@@ -342,11 +309,6 @@ export function verifyVekChain(input: ChainInput): ChainResult {
     validFrom: verified.validFrom,
     validTo: verified.validTo,
   };
-  if (chainCache.size >= CHAIN_CACHE_MAX) chainCache.delete(chainCache.keys().next().value as string);
-  chainCache.set(
-    `${ark.fingerprint256}|${intermediate.fingerprint256}|${vek.fingerprint256}|${signer}|${product}`,
-    result,
-  );
   return result;
 }
 

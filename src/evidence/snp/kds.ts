@@ -93,27 +93,13 @@ function checkArgs(product: unknown, signer: unknown): void {
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'signer must be "vcek" or "vlek"');
 }
 
-let defaultClient: KdsClient | undefined;
-const byOptions = new Map<string, KdsClient>();
-
 /**
- * The client for VerifyOptions.kds: an instance is used as is; equal option objects share one
- * client (and so one cache); no options share the process-wide default client.
+ * The client for VerifierOptions.kds: an instance is used as is (its cache is shared with whoever
+ * else holds it); settings make a new client, owned by the Verifier that asked.
  */
 export function kdsClientFor(kds: CollateralFetchOptions | CollateralClient | undefined): KdsClient {
   if (kds instanceof KdsClient) return kds;
   if (kds && 'kind' in kds)
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.kds is not a KDS client');
-  if (!kds) {
-    defaultClient ??= new KdsClient();
-    return defaultClient;
-  }
-  const key = JSON.stringify([kds.baseUrl, kds.timeoutMs, kds.retries, kds.cacheDir]);
-  let client = byOptions.get(key);
-  if (!client) {
-    if (byOptions.size >= 16) byOptions.delete(byOptions.keys().next().value as string);
-    client = new KdsClient(kds);
-    byOptions.set(key, client);
-  }
-  return client;
+  return new KdsClient(kds ?? {});
 }

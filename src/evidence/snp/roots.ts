@@ -258,12 +258,7 @@ export interface AmdProductCerts {
   asvk: ParsedCert;
 }
 
-const loaded = new Map<SnpProduct, AmdProductCerts>();
-
-/** The embedded ARK/ASK/ASVK of a product, parsed once; the ARK is checked against its pin. */
-export function amdCerts(product: SnpProduct): AmdProductCerts {
-  const hit = loaded.get(product);
-  if (hit) return hit;
+function load(product: SnpProduct): AmdProductCerts {
   const b = B64[product];
   const der = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
   const certs = {
@@ -276,6 +271,17 @@ export function amdCerts(product: SnpProduct): AmdProductCerts {
       'ERR_EVIDENCE_CHAIN',
       `embedded ARK-${product} does not match its pinned fingerprint`,
     );
-  loaded.set(product, certs);
-  return certs;
+  return Object.freeze(certs);
+}
+
+// Parsed when this module loads, like the Intel root (tdx/roots.ts): constants, not a cache.
+const EMBEDDED: Readonly<Record<SnpProduct, AmdProductCerts>> = Object.freeze({
+  Milan: load('Milan'),
+  Genoa: load('Genoa'),
+  Turin: load('Turin'),
+});
+
+/** The embedded ARK/ASK/ASVK of a product; the ARK was checked against its pin at load. */
+export function amdCerts(product: SnpProduct): AmdProductCerts {
+  return EMBEDDED[product];
 }

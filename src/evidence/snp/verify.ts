@@ -4,16 +4,18 @@
  * hwID) → appraisal → claims. The report signature is checked before the VEK/report binding so
  * that a tampered signed byte is reported as a signature failure whatever field it hit.
  *
- * What the product, VEK and chain steps conclude is kept for the last VEK and chain text accepted
- * (knownVerdict): the next report of the same platform goes from parse to revocation at once.
+ * What the product, VEK and chain steps conclude is kept in the Verifier's `chains` cache, keyed by
+ * the VEK and chain bytes (knownVerdict): the next report of the same platform goes from parse to
+ * revocation at once.
  */
-import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { createHash, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
 import { appraiseClaims } from '../appraise.js';
 import { equalBytes } from '../bytes.js';
+import type { Lru } from '../lru.js';
 import type { Policy } from '../policy.js';
-import type { EvidenceInput, RevocationCrl, RevocationStatus, SnpClaims, VerifyOptions } from '../types.js';
-import type { ParsedCert } from '../x509/cert.js';
+import type { EvidenceInput, RevocationCrl, RevocationStatus, SnpClaims } from '../types.js';
+import type { CertCache, ParsedCert } from '../x509/cert.js';
 import { crlValidAt, revokedOf, verifyCrl } from '../x509/chain.js';
 import type { ParsedCrl } from '../x509/crl.js';
 import { toDerList } from '../x509/pem.js';
@@ -30,12 +32,35 @@ import {
   vekExtensions,
   verifyVekChain,
 } from './certs.js';
-import { AMD_KDS_URL, KdsClient, kdsClientFor } from './kds.js';
+import { AMD_KDS_URL, KdsClient } from './kds.js';
 import { parseSnpReport, type SnpReport, withProduct } from './report.js';
 import type { SnpProduct } from './roots.js';
 import { productFromName } from './tcb.js';
 
-type ResolvedOptions = VerifyOptions & { policy: Policy; now: Date };
+/** One verification's own inputs. */
+export interface SnpCall {
+  policy: Policy;
+  now: Date;
+  signal?: AbortSignal;
+}
+
+/** What the SEV-SNP pipeline finds in the Verifier that runs it (verifier.ts). */
+export interface SnpContext {
+  /** The caller's ARKs, parsed at creation (or why they could not be); absent: AMD's pinned ARKs. */
+  amdArks?: readonly ParsedCert[] | AttestationError;
+  kds: KdsClient;
+  offline: boolean;
+  certs: CertCache;
+  /** Verdicts of a VEK and its chain (knownVerdict), by the bytes they depend on. */
+  chains: Lru<string, VekVerdict>;
+  /** ARK-verified CRLs by ARK fingerprint and SHA-256 of the CRL. */
+  crls: Lru<string, ParsedCrl>;
+  /**
+   * The VEK (own copy) and chain text of the last verdict, compared before a key is built: a
+   * platform sends the same pair with every report.
+   */
+  last?: { vek: Uint8Array; chain: string | undefined; key: string; verdict: VekVerdict };
+}
 
 function chainError(message: string, details: Record<string, unknown> = {}): AttestationError {
   return new AttestationError('ERR_EVIDENCE_CHAIN', message, { details });
@@ -72,19 +97,13 @@ function checkTcbBinding(ext: VekExtensions, report: SnpReport, product: SnpProd
 
 const AMD_KDS_BASE = new URL(AMD_KDS_URL).href.replace(/\/+$/, '');
 
-// Verified CRLs by body (the fetcher hands out the same cached buffer) and ARK fingerprint.
-const crlCache = new WeakMap<Uint8Array, Map<string, ParsedCrl>>();
-
-function verifiedCrl(der: Uint8Array, ark: ParsedCert): ParsedCrl {
-  let perArk = crlCache.get(der);
-  const hit = perArk?.get(ark.fingerprint256);
+/** A CRL verified under an ARK before is not verified again (one RSA-PSS signature saved). */
+function verifiedCrl(der: Uint8Array, ark: ParsedCert, ctx: SnpContext): ParsedCrl {
+  const key = `${ark.fingerprint256}|${createHash('sha256').update(der).digest('hex')}`;
+  const hit = ctx.crls.get(key);
   if (hit) return hit;
-  const crl = verifyCrl(der, ark, AMD_CRL_PROFILE);
-  if (!perArk) {
-    perArk = new Map();
-    crlCache.set(der, perArk);
-  }
-  perArk.set(ark.fingerprint256, crl);
+  const crl = verifyCrl(new Uint8Array(der), ark, AMD_CRL_PROFILE);
+  ctx.crls.set(key, crl);
   return crl;
 }
 
@@ -109,7 +128,8 @@ async function checkRevocation(
   chain: ChainResult,
   product: SnpProduct,
   signer: 'vcek' | 'vlek',
-  options: ResolvedOptions,
+  options: SnpCall,
+  ctx: SnpContext,
 ): Promise<RevocationStatus> {
   const required = options.policy.snp?.requireCrl === true;
   const missing = (why: string, cause?: unknown): RevocationStatus => {
@@ -120,19 +140,19 @@ async function checkRevocation(
       });
     return { checked: false, source: 'none', crls: [], reason: why };
   };
-  const kds = kdsClientFor(options.kds);
+  const { kds } = ctx;
   const path = KdsClient.crlPath(product, signer);
   let der: Uint8Array;
   let source: 'kds' | 'cache';
   let fallback: string | undefined;
   // AMD's KDS holds no CRL for a simulated root: asking it would only fail (or, offline, hang
   // on DNS). A simulated chain uses a CRL only from a KDS the caller named, or the cache.
-  const cacheOnly = options.offline === true || (chain.simulated && kds.fetcher.baseUrl === AMD_KDS_BASE);
+  const cacheOnly = ctx.offline || (chain.simulated && kds.fetcher.baseUrl === AMD_KDS_BASE);
   if (cacheOnly) {
     const res = await kds.fetcher.cached(path);
     if (!res)
       return missing(
-        options.offline === true
+        ctx.offline
           ? 'offline, and no CRL is cached'
           : "no CRL is cached for a simulated chain (AMD's KDS has none)",
       );
@@ -157,7 +177,7 @@ async function checkRevocation(
       fallback = `the CRL fetch failed (${why}); the cached CRL was used`;
     }
   }
-  const crl = verifiedCrl(der, chain.ark);
+  const crl = verifiedCrl(der, chain.ark, ctx);
   if (!crlValidAt(crl, options.now))
     return missing(
       `the ${fallback ? 'cached ' : ''}CRL (${crl.thisUpdate.toISOString()}..${crl.nextUpdate?.toISOString() ?? ''}) is not valid at ${options.now.toISOString()}`,
@@ -178,82 +198,86 @@ function oneDer(value: Uint8Array, what: string): Uint8Array {
   return list[0];
 }
 
-// The chain text of the last evidence: a platform sends the same one with every report.
-let lastChain: { text: string; ders: Uint8Array[] } | undefined;
-
 function chainDers(chain: NonNullable<EvidenceInput['chain']>): Uint8Array[] {
-  if (typeof chain !== 'string') return toDerList(chain, 'ERR_EVIDENCE_CHAIN');
-  if (lastChain?.text === chain) return lastChain.ders.map((d) => d.slice());
-  const ders = toDerList(chain, 'ERR_EVIDENCE_CHAIN');
-  lastChain = { text: chain, ders: ders.map((d) => d.slice()) };
-  return ders;
+  return toDerList(chain, 'ERR_EVIDENCE_CHAIN');
 }
 
 /** What the checks of a VEK and its chain concluded. */
-interface VekVerdict {
+export interface VekVerdict {
   product: SnpProduct;
   ext: VekExtensions;
   chain: ChainResult;
 }
 
-/**
- * The last VEK and chain text that passed, with the verdict: a platform sends the same pair with
- * every report. The verdict depends on them, the report's signer and product, and the caller's
- * ARKs alone (compared by content: the caller may edit the list in place between calls);
- * validity at `now` is checked every time.
- */
-let lastVerdict:
-  | {
-      vek: Uint8Array;
-      chain: string | undefined;
-      signer: 'vcek' | 'vlek';
-      reportProduct: SnpProduct | undefined;
-      /** Copies of the caller's ARKs when the verdict was reached. */
-      arks: Uint8Array[] | undefined;
-      verdict: VekVerdict;
-    }
-  | undefined;
+const latin1 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 
-function sameAnchors(kept: Uint8Array[] | undefined, given: Uint8Array[] | undefined): boolean {
-  if (kept === undefined || given === undefined) return kept === given;
-  return (
-    Array.isArray(given) &&
-    kept.length === given.length &&
-    kept.every((d, i) => given[i] instanceof Uint8Array && equalBytes(d, given[i]))
-  );
+/**
+ * The key of a VEK verdict: everything it depends on besides the Verifier's ARKs (fixed at its
+ * creation) and `now` (validity is checked on every hit). The bytes themselves, length-prefixed,
+ * not a digest: a VEK and its chain are ~5 KB, which a Map hashes faster than SHA-256 does, and
+ * the key is exact. Undefined when the VEK is fetched (the KDS client caches it) or the chain is
+ * not one of the three forms.
+ */
+function verdictKey(input: EvidenceInput, report: SnpReport): string | undefined {
+  if (!(input.vek instanceof Uint8Array)) return undefined;
+  const part = (x: string | Uint8Array) =>
+    typeof x === 'string' ? `s${x.length}:${x}` : `b${x.length}:${latin1(x)}`;
+  let chain: string;
+  const c = input.chain;
+  if (c === undefined) chain = '-';
+  else if (typeof c === 'string' || c instanceof Uint8Array) chain = part(c);
+  else if (Array.isArray(c) && c.every((x) => typeof x === 'string' || x instanceof Uint8Array))
+    chain = `a${c.length}:${c.map(part).join('')}`;
+  else return undefined;
+  return `${report.signerInfo.signingKey}|${report.product ?? '-'}|${part(input.vek)}|${chain}`;
 }
 
 function knownVerdict(
   input: EvidenceInput,
   report: SnpReport,
-  options: ResolvedOptions,
-): VekVerdict | undefined {
-  const last = lastVerdict;
+  options: SnpCall,
+  ctx: SnpContext,
+): { key: string | undefined; verdict: VekVerdict | undefined } {
+  const signer = report.signerInfo.signingKey;
+  const last = ctx.last;
+  let key: string | undefined;
+  let verdict: VekVerdict | undefined;
   if (
-    !last ||
-    input.vek === undefined ||
-    (typeof input.chain !== 'string' && input.chain !== undefined) ||
-    last.chain !== input.chain ||
-    last.signer !== report.signerInfo.signingKey ||
-    last.reportProduct !== report.product ||
-    !sameAnchors(last.arks, options.trustAnchors?.amdArks) ||
-    !equalBytes(last.vek, input.vek)
-  )
-    return undefined;
-  checkChainValidity(last.verdict.chain, last.signer, options.now);
-  return last.verdict;
+    last &&
+    input.vek instanceof Uint8Array &&
+    (typeof input.chain === 'string' || input.chain === undefined) &&
+    last.chain === input.chain &&
+    equalBytes(last.vek, input.vek) &&
+    last.key.startsWith(`${signer}|${report.product ?? '-'}|`)
+  ) {
+    ctx.chains.hit();
+    ({ key, verdict } = last);
+  } else {
+    key = verdictKey(input, report);
+    verdict = key === undefined ? undefined : ctx.chains.get(key);
+    if (verdict && key !== undefined) remember(input, key, verdict, ctx);
+  }
+  if (verdict) checkChainValidity(verdict.chain, signer, options.now);
+  return { key, verdict };
+}
+
+function remember(input: EvidenceInput, key: string, verdict: VekVerdict, ctx: SnpContext): void {
+  if (input.vek instanceof Uint8Array && (typeof input.chain === 'string' || input.chain === undefined))
+    ctx.last = { vek: new Uint8Array(input.vek), chain: input.chain, key, verdict };
 }
 
 /** Product, VEK and chain: from the evidence (or KDS for a VCEK) to a trusted ARK. */
 async function vekVerdict(
   input: EvidenceInput,
   report: SnpReport,
-  options: ResolvedOptions,
+  options: SnpCall,
+  ctx: SnpContext,
+  key: string | undefined,
 ): Promise<VekVerdict> {
   const signer = report.signerInfo.signingKey;
   const chain = input.chain !== undefined ? chainDers(input.chain) : undefined;
   const chainProduct = chain?.[0]
-    ? productOfChainCert(parseChainCert(chain[0], 'chain certificate'))
+    ? productOfChainCert(parseChainCert(chain[0], 'chain certificate', ctx.certs))
     : undefined;
 
   let product = report.product ?? chainProduct;
@@ -271,15 +295,13 @@ async function vekVerdict(
         'ERR_COLLATERAL_UNAVAILABLE',
         'a v2 report names no product, so its VCEK must come with the evidence',
       );
-    vekDer = await kdsClientFor(options.kds).getVcek(
-      product,
-      report.raw.chipId,
-      withProduct(report, product).reportedTcb,
-      { offline: options.offline === true, ...(options.signal ? { signal: options.signal } : {}) },
-    );
+    vekDer = await ctx.kds.getVcek(product, report.raw.chipId, withProduct(report, product).reportedTcb, {
+      offline: ctx.offline,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
   }
 
-  const vek = parseChainCert(vekDer, 'VEK');
+  const vek = parseChainCert(vekDer, 'VEK', ctx.certs);
   const ext = vekExtensions(vek);
   const named = ext.productName !== undefined ? productFromName(ext.productName) : undefined;
   if (ext.productName !== undefined && !named)
@@ -292,24 +314,21 @@ async function vekVerdict(
     throw chainError(`the chain is for ${chainProduct} but the report is from ${product}`);
 
   checkVekShape(vek, ext, signer, product);
+  if (ctx.amdArks instanceof AttestationError) throw ctx.amdArks;
   const verified = verifyVekChain({
     product,
     signer,
     vek: vekDer,
     ...(chain ? { chain } : {}),
-    ...(options.trustAnchors?.amdArks ? { amdArks: options.trustAnchors.amdArks } : {}),
+    ...(ctx.amdArks ? { amdArks: ctx.amdArks } : {}),
     now: options.now,
+    certs: ctx.certs,
   });
   const verdict = { product, ext, chain: verified };
-  if (input.vek !== undefined && (typeof input.chain === 'string' || input.chain === undefined))
-    lastVerdict = {
-      vek: new Uint8Array(input.vek),
-      chain: input.chain,
-      signer,
-      reportProduct: report.product,
-      arks: options.trustAnchors?.amdArks?.map((d) => new Uint8Array(d)),
-      verdict,
-    };
+  if (key !== undefined) {
+    ctx.chains.set(key, verdict);
+    remember(input, key, verdict, ctx);
+  }
   return verdict;
 }
 
@@ -332,7 +351,7 @@ function checkSizes(input: EvidenceInput): void {
     throw chainError(`the chain is ${size} bytes, over the limit of ${MAX_CHAIN_SIZE}`);
 }
 
-export async function verifySnp(input: EvidenceInput, options: ResolvedOptions): Promise<SnpClaims> {
+export async function verifySnp(input: EvidenceInput, options: SnpCall, ctx: SnpContext): Promise<SnpClaims> {
   checkSizes(input);
   let report = parseSnpReport(input.report);
   const signer = report.signerInfo.signingKey;
@@ -343,13 +362,14 @@ export async function verifySnp(input: EvidenceInput, options: ResolvedOptions):
       `SNP report: CPUID family 0x${c.family.toString(16)} model 0x${c.model.toString(16)} is not Milan, Genoa or Turin`,
     );
   }
+  const known = knownVerdict(input, report, options, ctx);
   const {
     product,
     ext,
     chain: verified,
-  } = knownVerdict(input, report, options) ?? (await vekVerdict(input, report, options));
+  } = known.verdict ?? (await vekVerdict(input, report, options, ctx, known.key));
   report = withProduct(report, product);
-  const revocation = await checkRevocation(verified, product, signer, options);
+  const revocation = await checkRevocation(verified, product, signer, options, ctx);
 
   if (!verifyReportSignature(report, verified.vek.publicKey))
     throw new AttestationError(

@@ -5,8 +5,79 @@
  * the details), then each policy field (ERR_EVIDENCE_POLICY, details.field = "tdx.<name>").
  */
 import { AttestationError } from '../../errors.js';
+import { bytesToHex } from '../bytes.js';
 import type { TdxPolicy } from '../policy.js';
-import type { TdxClaims } from '../types.js';
+import { SIMULATED_ORGANIZATION } from '../simulated-marker.js';
+import type { RevocationStatus, TdxClaims } from '../types.js';
+import type { PckChain } from './pck.js';
+import type { TdxQuote } from './quote.js';
+import type { TcbResult } from './tcb.js';
+
+/** The claims fields a quote states by itself: what the parser read, nothing verified. */
+export type TdxQuoteFields = Omit<
+  TdxClaims,
+  'format' | 'simulated' | 'revocation' | 'workloadPinned' | 'fmspc' | 'tcbStatus' | 'advisoryIds'
+>;
+
+function decodeTdAttributes(raw: Uint8Array): TdxClaims['tdAttributes'] {
+  return {
+    raw: bytesToHex(raw),
+    debug: (raw[0]! & 0x01) !== 0,
+    septVeDisable: (raw[3]! & 0x10) !== 0,
+    pks: (raw[3]! & 0x40) !== 0,
+    kl: (raw[3]! & 0x80) !== 0,
+    perfmon: (raw[7]! & 0x80) !== 0,
+  };
+}
+
+/** Every claims field the quote itself holds (the CLI shows these for a quote that did not verify). */
+export function tdxQuoteFields(quote: TdxQuote): TdxQuoteFields {
+  const b = quote.body;
+  return {
+    version: quote.header.version,
+    teeTcbSvn: bytesToHex(b.teeTcbSvn),
+    ...(b.teeTcbSvn2 ? { teeTcbSvn2: bytesToHex(b.teeTcbSvn2) } : {}),
+    mrSeam: bytesToHex(b.mrSeam),
+    mrSignerSeam: bytesToHex(b.mrSignerSeam),
+    seamAttributes: bytesToHex(b.seamAttributes),
+    tdAttributes: decodeTdAttributes(b.tdAttributes),
+    xfam: bytesToHex(b.xfam),
+    mrTd: bytesToHex(b.mrTd),
+    mrConfigId: bytesToHex(b.mrConfigId),
+    mrOwner: bytesToHex(b.mrOwner),
+    mrOwnerConfig: bytesToHex(b.mrOwnerConfig),
+    rtmr0: bytesToHex(b.rtmr0),
+    rtmr1: bytesToHex(b.rtmr1),
+    rtmr2: bytesToHex(b.rtmr2),
+    rtmr3: bytesToHex(b.rtmr3),
+    reportData: bytesToHex(b.reportData),
+    ...(b.mrServiceTd ? { mrServiceTd: bytesToHex(b.mrServiceTd) } : {}),
+  };
+}
+
+/**
+ * The claims of a quote, as the parser read it (`tdxQuoteFields`), and what verification concluded:
+ * the accepting root (simulated or not), the revocation check, the verified PCK's FMSPC and the
+ * TCB status. snp/appraise.ts builds SNP claims the same way.
+ */
+export function tdxClaims(
+  quote: TdxQuote,
+  pck: PckChain,
+  tcb: Pick<TcbResult, 'status' | 'advisoryIds'>,
+  revocation: RevocationStatus,
+): TdxClaims {
+  return {
+    format: 'tdx',
+    simulated: pck.root.subject.O === SIMULATED_ORGANIZATION,
+    revocation,
+    // Set by appraiseClaims(), from the policy the claims passed.
+    workloadPinned: false,
+    ...tdxQuoteFields(quote),
+    fmspc: bytesToHex(pck.sgx.fmspc),
+    tcbStatus: tcb.status,
+    advisoryIds: tcb.advisoryIds,
+  };
+}
 
 const DEFAULT_ACCEPTED_STATUS = ['UpToDate'];
 

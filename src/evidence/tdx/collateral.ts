@@ -15,16 +15,17 @@
  *     PCK CA / TCB-signing certificate.
  *
  * Verifying collateral costs several signature checks and a JSON parse of ~20 KB, and the same
- * collateral serves every quote of a platform for weeks; so verified collateral is cached by its
- * exact content and the trusted roots, with the intersection of all its validity windows, and a
- * cached answer is only used for a `now` inside that intersection (outside it, everything is
- * re-checked so the error names the item that is out of date).
+ * collateral serves every quote of a platform for weeks; so a Verifier keeps verified collateral
+ * (a CollateralCache) by its exact content and the trusted roots, with the intersection of all its
+ * validity windows, and uses a kept answer only for a `now` inside that intersection (outside it,
+ * everything is re-checked so the error names the item that is out of date).
  */
 import { createHash, verify } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
 import { equalBytes, hexToBytes } from '../bytes.js';
+import type { Lru } from '../lru.js';
 import type { TdxCollateral } from '../types.js';
-import type { ParsedCert } from '../x509/cert.js';
+import type { CertCache, ParsedCert } from '../x509/cert.js';
 import { type CrlProfile, crlValidAt, revokedOf, verifyChain, verifyCrl } from '../x509/chain.js';
 import type { ParsedCrl } from '../x509/crl.js';
 import { pemToDer } from '../x509/pem.js';
@@ -70,14 +71,36 @@ function unavailable(message: string, cause?: unknown): AttestationError {
   return new AttestationError('ERR_COLLATERAL_UNAVAILABLE', message, cause === undefined ? {} : { cause });
 }
 
-const textCache = new Map<string, TdxCollateral>();
-const TEXT_CACHE_MAX = 16;
+/**
+ * What a Verifier keeps of TDX collateral, in one LRU: collateral read from JSON text, by that
+ * text (`json:` keys; saves the JSON.parse of ~25 KB a quote), and verified collateral, by the
+ * SHA-256 of its members and the roots (`sha:` keys; saves five signature checks, three chain
+ * verifications and the TCB info parse). `last` is the collateral of the last call, compared
+ * member by member (strings cannot have changed) before anything is hashed.
+ */
+export interface CollateralCache {
+  entries: Lru<string, { collateral: TdxCollateral; verified?: VerifiedCollateral }>;
+  last?: { members: string[]; roots: ParsedCert[]; verified: VerifiedCollateral };
+  /** The JSON text of the last call, compared as a string before a key is built from it. */
+  lastText?: { text: string; collateral: TdxCollateral };
+}
+
+/** JSON text longer than this is parsed every time rather than kept as a key (real: ~25 KB). */
+const MAX_KEPT_TEXT = 64 * 1024;
 
 /** Accepts the collateral object or its JSON text and checks it has the nine string members. */
-export function normaliseCollateral(input: unknown): TdxCollateral {
+export function normaliseCollateral(input: unknown, cache?: CollateralCache): TdxCollateral {
   if (typeof input === 'string') {
-    const hit = textCache.get(input);
-    if (hit) return hit;
+    if (cache?.lastText?.text === input) {
+      cache.entries.hit();
+      return cache.lastText.collateral;
+    }
+    const key = cache && input.length <= MAX_KEPT_TEXT ? `json:${input}` : undefined;
+    const hit = key === undefined ? undefined : cache?.entries.get(key);
+    if (hit) {
+      if (cache) cache.lastText = { text: input, collateral: hit.collateral };
+      return hit.collateral;
+    }
     if (input.length > MAX_COLLATERAL_CHARS) throw unavailable('collateral JSON is too large');
     let parsed: unknown;
     try {
@@ -86,8 +109,10 @@ export function normaliseCollateral(input: unknown): TdxCollateral {
       throw unavailable('collateral is not JSON', err);
     }
     const out = normaliseCollateral(parsed);
-    if (textCache.size >= TEXT_CACHE_MAX) textCache.delete(textCache.keys().next().value as string);
-    textCache.set(input, out);
+    if (key !== undefined && cache) {
+      cache.entries.set(key, { collateral: out });
+      cache.lastText = { text: input, collateral: out };
+    }
     return out;
   }
   if (typeof input !== 'object' || input === null || Array.isArray(input))
@@ -180,18 +205,30 @@ function sameRoot(a: ParsedCert, b: ParsedCert, what: string): void {
     );
 }
 
-function verifyUncached(c: TdxCollateral, roots: ParsedCert[], now: Date): VerifiedCollateral {
+function verifyUncached(
+  c: TdxCollateral,
+  roots: ParsedCert[],
+  now: Date,
+  cache: CertCache | undefined,
+): VerifiedCollateral {
   const tcbChain = verifyChain(
     chainMember(c, 'tcb_info_issuer_chain'),
     tcbSigningProfile(roots, 'TCB info issuer chain'),
     now,
+    cache,
   ).certs;
   const qeChain = verifyChain(
     chainMember(c, 'qe_identity_issuer_chain'),
     tcbSigningProfile(roots, 'QE identity issuer chain'),
     now,
+    cache,
   ).certs;
-  const crlChain = verifyChain(chainMember(c, 'pck_crl_issuer_chain'), pckCrlIssuerProfile(roots), now).certs;
+  const crlChain = verifyChain(
+    chainMember(c, 'pck_crl_issuer_chain'),
+    pckCrlIssuerProfile(roots),
+    now,
+    cache,
+  ).certs;
   const root = tcbChain[tcbChain.length - 1]!;
   sameRoot(root, qeChain[qeChain.length - 1]!, 'QE identity issuer chain');
   sameRoot(root, crlChain[crlChain.length - 1]!, 'PCK CRL issuer chain');
@@ -236,24 +273,29 @@ function verifyUncached(c: TdxCollateral, roots: ParsedCert[], now: Date): Verif
   };
 }
 
-const verifiedCache = new Map<string, VerifiedCollateral>();
-const VERIFIED_CACHE_MAX = 32;
-
 function cacheKey(c: TdxCollateral, roots: ParsedCert[]): string {
   // A digest rather than the ~15 KB text itself: V8 hashes long string keys by length only, so a
   // text key makes every lookup a full string comparison. Length-prefixed members keep it unambiguous.
   const h = createHash('sha256');
   for (const r of roots) h.update(r.fingerprint256);
   for (const m of COLLATERAL_MEMBERS) h.update(`|${c[m].length}:`).update(c[m]);
-  return h.digest('hex');
+  return `sha:${h.digest('hex')}`;
 }
 
-/** Verifies collateral (signatures, issuer chains, windows, root CRL) at `now`; cached. */
-export function verifyCollateral(c: TdxCollateral, roots: ParsedCert[], now: Date): VerifiedCollateral {
+/**
+ * Verifies collateral (signatures, issuer chains, windows, root CRL) at `now`; with `cache`, an
+ * answer kept for the same collateral and roots is used when `now` is inside its windows.
+ */
+export function verifyCollateral(
+  c: TdxCollateral,
+  roots: ParsedCert[],
+  now: Date,
+  cache?: CollateralCache,
+  certs?: CertCache,
+): VerifiedCollateral {
+  if (!cache) return verifyUncached(c, roots, now, certs);
   const t = now.getTime();
-  // The collateral of the last call, compared member by member (strings cannot have changed)
-  // before anything is hashed: a verifier sees the same collateral until it is refreshed.
-  const last = lastVerified;
+  const last = cache.last;
   if (
     last &&
     last.verified.notBefore <= t &&
@@ -261,22 +303,19 @@ export function verifyCollateral(c: TdxCollateral, roots: ParsedCert[], now: Dat
     COLLATERAL_MEMBERS.every((m, i) => last.members[i] === c[m]) &&
     last.roots.length === roots.length &&
     last.roots.every((r, i) => r === roots[i])
-  )
+  ) {
+    cache.entries.hit();
     return last.verified;
-  const key = cacheKey(c, roots);
-  let verified = verifiedCache.get(key);
-  if (!verified || verified.notBefore > t || t > verified.notAfter) {
-    verified = verifyUncached(c, roots, now);
-    verifiedCache.delete(key);
-    if (verifiedCache.size >= VERIFIED_CACHE_MAX)
-      verifiedCache.delete(verifiedCache.keys().next().value as string);
-    verifiedCache.set(key, verified);
   }
-  lastVerified = { members: COLLATERAL_MEMBERS.map((m) => c[m]), roots: [...roots], verified };
+  const key = cacheKey(c, roots);
+  let verified = cache.entries.get(key)?.verified;
+  if (!verified || verified.notBefore > t || t > verified.notAfter) {
+    verified = verifyUncached(c, roots, now, certs);
+    cache.entries.set(key, { collateral: c, verified });
+  }
+  cache.last = { members: COLLATERAL_MEMBERS.map((m) => c[m]), roots: [...roots], verified };
   return verified;
 }
-
-let lastVerified: { members: string[]; roots: ParsedCert[]; verified: VerifiedCollateral } | undefined;
 
 /**
  * The checks that tie verified collateral to one quote's PCK chain: the same root, a PCK CRL from

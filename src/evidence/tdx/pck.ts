@@ -4,14 +4,12 @@
  * (FMSPC, PCE-ID, the 16 SGX TCB component SVNs and PCESVN) that TCB matching needs.
  *
  * Checking a chain costs two signature verifications and the ASN.1 parse of three certificates,
- * while the same chain arrives with every quote of a platform; so verified chains are cached by
- * their bytes and the trusted roots, together with the interval in which all three certificates
- * are valid, and a cached answer is used only for a `now` inside that interval.
+ * while the same chain arrives with every quote of a platform; a Verifier keeps verified chains
+ * with the interval in which all three certificates are valid (tdx/verify.ts), and uses a kept
+ * answer only for a `now` inside that interval.
  */
-import { createHash } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
-import { equalBytes } from '../bytes.js';
-import { OID, type ParsedCert } from '../x509/cert.js';
+import { type CertCache, OID, type ParsedCert } from '../x509/cert.js';
 import { type CertRule, type ChainProfile, type CrlProfile, verifyChain } from '../x509/chain.js';
 import { decodeOid, derUint, readChildren, readTlv } from '../x509/der.js';
 
@@ -156,51 +154,21 @@ export const PCK_CRL_PROFILE: CrlProfile = {
   issuer: { what: 'PCK CA', cn: PCK_CA_NAMES, ca: true, keyUsage: ['cRLSign'] },
 };
 
-interface CachedChain {
+/** A verified PCK chain and when all three of its certificates are valid (ms, inclusive). */
+export interface VerifiedPckChain {
   chain: PckChain;
   notBefore: number;
   notAfter: number;
 }
 
-const chainCache = new Map<string, CachedChain>();
-const CHAIN_CACHE_MAX = 128;
-
 /** Verifies the quote's PCK chain to one of `roots` at `now` (no revocation here: see collateral.ts). */
-export function verifyPckChain(ders: Uint8Array[], roots: ParsedCert[], now: Date): PckChain {
-  const t = now.getTime();
-  // The chain of the last quote, compared byte for byte before anything is hashed.
-  const last = lastChain;
-  if (
-    last &&
-    last.notBefore <= t &&
-    t <= last.notAfter &&
-    last.ders.length === ders.length &&
-    last.ders.every((d, i) => equalBytes(d, ders[i]!)) &&
-    last.roots.length === roots.length &&
-    last.roots.every((r, i) => r === roots[i])
-  )
-    return last.chain;
-  const entry = verifyPckChainHashed(ders, roots, now);
-  lastChain = { ...entry, ders: ders.map((d) => new Uint8Array(d)), roots: [...roots] };
-  return entry.chain;
-}
-
-let lastChain: (CachedChain & { ders: Uint8Array[]; roots: ParsedCert[] }) | undefined;
-
-function chainKey(ders: Uint8Array[], roots: ParsedCert[]): string {
-  const h = createHash('sha256');
-  for (const d of ders) h.update(createHash('sha256').update(d).digest());
-  for (const r of roots) h.update(r.fingerprint256);
-  return h.digest('hex');
-}
-
-function verifyPckChainHashed(ders: Uint8Array[], roots: ParsedCert[], now: Date): CachedChain {
-  const key = chainKey(ders, roots);
-  const t = now.getTime();
-  const hit = chainCache.get(key);
-  if (hit && hit.notBefore <= t && t <= hit.notAfter) return hit;
-
-  const [leaf, intermediate, root] = verifyChain(ders, pckChainProfile(roots), now).certs as [
+export function verifyPckChain(
+  ders: Uint8Array[],
+  roots: ParsedCert[],
+  now: Date,
+  certs?: CertCache,
+): VerifiedPckChain {
+  const [leaf, intermediate, root] = verifyChain(ders, pckChainProfile(roots), now, certs).certs as [
     ParsedCert,
     ParsedCert,
     ParsedCert,
@@ -210,13 +178,9 @@ function verifyPckChainHashed(ders: Uint8Array[], roots: ParsedCert[], now: Date
   else if (intermediate.subject.CN === 'Intel SGX PCK Processor CA') ca = 'processor';
   else throw chainError(`PCK issuer "${intermediate.subject.CN ?? '?'}" is not an Intel SGX PCK CA`);
   const chain: PckChain = { leaf, intermediate, root, ca, sgx: parseSgxExtensions(leaf) };
-
-  const entry: CachedChain = {
+  return {
     chain,
     notBefore: Math.max(...[leaf, intermediate, root].map((c) => c.notBefore.getTime())),
     notAfter: Math.min(...[leaf, intermediate, root].map((c) => c.notAfter.getTime())),
   };
-  if (chainCache.size >= CHAIN_CACHE_MAX) chainCache.delete(chainCache.keys().next().value as string);
-  chainCache.set(key, entry);
-  return entry;
 }

@@ -194,19 +194,13 @@ export class PcsClient implements CollateralClient {
   }
 }
 
-const defaultClients = new Map<string, PcsClient>();
-
-/** The client for VerifyOptions.pcs: the instance given, or one shared per distinct settings. */
+/**
+ * The client for VerifierOptions.pcs: an instance is used as is (its cache is shared with whoever
+ * else holds it); settings make a new client, owned by the Verifier that asked.
+ */
 export function pcsClientFor(pcs: CollateralFetchOptions | CollateralClient | undefined): PcsClient {
   if (pcs instanceof PcsClient) return pcs;
   if (pcs !== undefined && 'kind' in pcs)
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.pcs is a collateral client of another kind');
-  const key = JSON.stringify(pcs ?? {});
-  let client = defaultClients.get(key);
-  if (!client) {
-    client = new PcsClient(pcs ?? {});
-    if (defaultClients.size >= 16) defaultClients.delete(defaultClients.keys().next().value as string);
-    defaultClients.set(key, client);
-  }
-  return client;
+  return new PcsClient(pcs ?? {});
 }

@@ -7,7 +7,7 @@
  * Layout facts: docs/reference/tdx-format.md §1 (Intel's sgx_quote_4.h / sgx_quote_5.h).
  */
 import { AttestationError } from '../../errors.js';
-import { bytesToHex, equalBytes } from '../bytes.js';
+import { bytesToHex } from '../bytes.js';
 import { pemToDer } from '../x509/pem.js';
 
 export const TDX_TEE_TYPE = 0x81;
@@ -185,18 +185,7 @@ function readQeReport(r: Reader): QeReport {
  * Splits the PEM PCK chain. Intel's quoting library often ends it with one NUL; besides that only
  * whitespace may surround the three CERTIFICATE blocks, so no unauthenticated text rides along.
  */
-function readPckChain(pemBytes: Uint8Array): Uint8Array[] {
-  // A platform puts the same chain in every quote: the last one read is kept (copies go out, as
-  // the quote's pckChain is the caller's to change).
-  if (lastPckChain && equalBytes(lastPckChain.pem, pemBytes)) return lastPckChain.ders.map((d) => d.slice());
-  const ders = splitPckChain(pemBytes);
-  lastPckChain = { pem: new Uint8Array(pemBytes), ders: ders.map((d) => new Uint8Array(d)) };
-  return ders;
-}
-
-let lastPckChain: { pem: Uint8Array; ders: Uint8Array[] } | undefined;
-
-function splitPckChain(pemBytes: Uint8Array): Uint8Array[] {
+export function splitPckChain(pemBytes: Uint8Array): Uint8Array[] {
   let end = pemBytes.length;
   while (end > 0 && pemBytes[end - 1] === 0) end--;
   const text = Buffer.from(pemBytes.subarray(0, end)).toString('latin1');
@@ -209,8 +198,15 @@ function splitPckChain(pemBytes: Uint8Array): Uint8Array[] {
   return ders;
 }
 
-/** Parses a TDX quote v4 or v5. Throws ERR_EVIDENCE_MALFORMED for anything it does not accept. */
-export function parseTdxQuote(bytes: Uint8Array): TdxQuote {
+/**
+ * Parses a TDX quote v4 or v5. Throws ERR_EVIDENCE_MALFORMED for anything it does not accept.
+ * `splitChain` reads the PEM PCK chain: a Verifier passes one that remembers chains it has split
+ * (tdx/verify.ts); whatever it returns must be the caller's to change.
+ */
+export function parseTdxQuote(
+  bytes: Uint8Array,
+  splitChain: (pem: Uint8Array) => Uint8Array[] = splitPckChain,
+): TdxQuote {
   if (!(bytes instanceof Uint8Array)) throw malformed('input is not a Uint8Array');
   const r = new Reader(bytes, 0, bytes.length);
   const version = r.u16('version');
@@ -262,7 +258,7 @@ export function parseTdxQuote(bytes: Uint8Array): TdxQuote {
   if (s.pos + innerSize !== sigEnd)
     throw malformed(`PCK chain size ${innerSize} disagrees with the certification data size`);
   if (innerSize > MAX_PCK_CHAIN_SIZE) throw malformed(`PCK chain of ${innerSize} bytes is too large`);
-  const pckChain = readPckChain(s.bytes(innerSize, 'PCK chain'));
+  const pckChain = splitChain(s.bytes(innerSize, 'PCK chain'));
 
   return {
     header: { version, attestationKeyType, teeType, reserved, qeVendorId, userData },

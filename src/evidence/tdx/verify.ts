@@ -7,33 +7,99 @@ import { createHash, createPublicKey, type KeyObject, verify } from 'node:crypto
 import { AttestationError } from '../../errors.js';
 import { appraiseClaims } from '../appraise.js';
 import { bytesToHex, equalBytes, hexToBytes, isAllZero } from '../bytes.js';
+import type { Lru } from '../lru.js';
 import type { Policy } from '../policy.js';
-import { SIMULATED_ORGANIZATION } from '../simulated-marker.js';
-import type { EvidenceInput, RevocationStatus, TdxClaims, TdxCollateral, VerifyOptions } from '../types.js';
-import { matchCollateral, normaliseCollateral, verifyCollateral } from './collateral.js';
-import { type PckChain, verifyPckChain } from './pck.js';
-import { pcsClientFor } from './pcs.js';
-import { parseTdxQuote, type TdxQuote } from './quote.js';
-import { intelRoots } from './roots.js';
-import { evaluateTcb, qeIdentityLevel, type TcbResult } from './tcb.js';
+import type { EvidenceInput, RevocationStatus, TdxClaims, TdxCollateral } from '../types.js';
+import type { CertCache, ParsedCert } from '../x509/cert.js';
+import { tdxClaims } from './appraise.js';
+import {
+  type CollateralCache,
+  matchCollateral,
+  normaliseCollateral,
+  verifyCollateral,
+} from './collateral.js';
+import { type PckChain, type VerifiedPckChain, verifyPckChain } from './pck.js';
+import type { PcsClient } from './pcs.js';
+import { parseTdxQuote, splitPckChain, type TdxQuote } from './quote.js';
+import { evaluateTcb, qeIdentityLevel } from './tcb.js';
 
 const P256_SPKI_PREFIX = hexToBytes('3059301306072a8648ce3d020106082a8648ce3d030107034200');
-const keyCache = new Map<string, KeyObject>();
-const KEY_CACHE_MAX = 256;
 
-/** The attestation key from its raw X‖Y form (a QE keeps one key for many quotes: cached). */
-function attestationKey(raw: Uint8Array): KeyObject {
-  if (lastKey && equalBytes(lastKey.raw, raw)) return lastKey.key;
-  const key = cachedAttestationKey(raw);
-  lastKey = { raw: new Uint8Array(raw), key };
-  return key;
+/**
+ * PCK chain texts longer than this are not kept in `tdx.chains`: a real one is ~4 KiB (three
+ * certificates and a NUL), and the cap bounds what a peer sending padded chains makes a Verifier
+ * hold.
+ */
+export const MAX_KEPT_PEM_BYTES = 16 * 1024;
+
+/** One verification's own inputs. */
+export interface TdxCall {
+  policy: Policy;
+  now: Date;
+  signal?: AbortSignal;
 }
 
-let lastKey: { raw: Uint8Array; key: KeyObject } | undefined;
+/**
+ * A PCK chain as a Verifier keeps it, by the PEM text of the quote's certification data: its
+ * DER certificates (own copies; saves the PEM split and base64 decode) and, once verified, the
+ * chain with its validity window (saves two ECDSA checks and three certificate parses).
+ */
+export interface KeptPckChain {
+  ders: Uint8Array[];
+  /** With the fingerprints of the roots it was verified under. */
+  verified?: VerifiedPckChain & { roots: string };
+}
 
-function cachedAttestationKey(raw: Uint8Array): KeyObject {
+/**
+ * An attestation key as a Verifier keeps it, by its 64 raw bytes: the KeyObject (saves building
+ * it from an SPKI) and the QE part of the last quote it signed that passed steps 6 and 7 (a QE
+ * signs every quote with one key, so its report, that report's signature and the auth data repeat
+ * until the key changes). Own copies: the quote's bytes belong to the caller.
+ */
+export interface KeptAttestationKey {
+  key: KeyObject;
+  qe?: { leaf: string; report: Uint8Array; signature: Uint8Array; auth: Uint8Array };
+}
+
+/** What the TDX pipeline finds in the Verifier that runs it (verifier.ts). */
+export interface TdxContext {
+  /** The trusted roots, parsed at creation (or why they could not be). */
+  roots: ParsedCert[] | AttestationError;
+  pcs: PcsClient;
+  offline: boolean;
+  certs: CertCache;
+  chains: Lru<string, KeptPckChain>;
+  collateral: CollateralCache;
+  keys: Lru<string, KeptAttestationKey>;
+  /**
+   * The PEM chain and attestation key of the last quote (own copies), compared byte for byte
+   * before a key is built: a platform sends the same with every quote.
+   */
+  last?: {
+    pem?: { bytes: Uint8Array; entry: KeptPckChain };
+    key?: { raw: Uint8Array; kept: KeptAttestationKey };
+  };
+}
+
+/** The attestation key from its raw X‖Y form. */
+function attestationKey(
+  raw: Uint8Array,
+  keys?: Lru<string, KeptAttestationKey>,
+  ctx?: TdxContext,
+): KeptAttestationKey {
+  const last = ctx?.last?.key;
+  if (last && equalBytes(last.raw, raw)) {
+    keys?.hit();
+    return last.kept;
+  }
+  const kept = keyFor(raw, keys);
+  if (ctx) ctx.last = { ...ctx.last, key: { raw: new Uint8Array(raw), kept } };
+  return kept;
+}
+
+function keyFor(raw: Uint8Array, keys?: Lru<string, KeptAttestationKey>): KeptAttestationKey {
   const id = bytesToHex(raw);
-  const hit = keyCache.get(id);
+  const hit = keys?.get(id);
   if (hit) return hit;
   const spki = new Uint8Array(P256_SPKI_PREFIX.length + 65);
   spki.set(P256_SPKI_PREFIX, 0);
@@ -47,9 +113,9 @@ function cachedAttestationKey(raw: Uint8Array): KeyObject {
       cause: err,
     });
   }
-  if (keyCache.size >= KEY_CACHE_MAX) keyCache.delete(keyCache.keys().next().value as string);
-  keyCache.set(id, key);
-  return key;
+  const kept = { key };
+  keys?.set(id, kept);
+  return kept;
 }
 
 function p1363Verify(data: Uint8Array, signature: Uint8Array, key: KeyObject): boolean {
@@ -60,40 +126,39 @@ function p1363Verify(data: Uint8Array, signature: Uint8Array, key: KeyObject): b
   }
 }
 
-/**
- * The QE part of the last quote that passed steps 6 and 7: a QE signs every quote with one
- * attestation key, so its report, that report's signature and the auth data repeat in each quote
- * until the key changes. Own copies: the quote's bytes belong to the caller.
- */
-let lastQe:
-  | { leaf: PckChain['leaf']; report: Uint8Array; signature: Uint8Array; key: Uint8Array; auth: Uint8Array }
-  | undefined;
-
-function qeAlreadyVerified(quote: TdxQuote, pck: PckChain): boolean {
-  const last = lastQe;
+function qeAlreadyVerified(kept: KeptAttestationKey, quote: TdxQuote, pck: PckChain): boolean {
+  const qe = kept.qe;
   return (
-    last !== undefined &&
-    last.leaf === pck.leaf &&
-    equalBytes(last.report, quote.qeReport.raw) &&
-    equalBytes(last.signature, quote.qeReportSignature) &&
-    equalBytes(last.key, quote.attestationKey) &&
-    equalBytes(last.auth, quote.qeAuthData)
+    qe !== undefined &&
+    qe.leaf === pck.leaf.fingerprint256 &&
+    equalBytes(qe.report, quote.qeReport.raw) &&
+    equalBytes(qe.signature, quote.qeReportSignature) &&
+    equalBytes(qe.auth, quote.qeAuthData)
   );
 }
 
-/** Steps 6, 7 and 9: QE report by the PCK, QE REPORTDATA binding of the attestation key, quote signature. */
-export function verifyQuoteSignatures(quote: TdxQuote, pck: PckChain): void {
-  if (!qeAlreadyVerified(quote, pck)) {
+/**
+ * Steps 6, 7 and 9: QE report by the PCK, QE REPORTDATA binding of the attestation key, quote
+ * signature. With `keys` (a Verifier's), steps 6 and 7 already passed for this key, PCK and QE
+ * report are not repeated.
+ */
+export function verifyQuoteSignatures(
+  quote: TdxQuote,
+  pck: PckChain,
+  keys?: Lru<string, KeptAttestationKey>,
+  ctx?: TdxContext,
+): void {
+  const kept = attestationKey(quote.attestationKey, keys, ctx);
+  if (!qeAlreadyVerified(kept, quote, pck)) {
     verifyQe(quote, pck);
-    lastQe = {
-      leaf: pck.leaf,
+    kept.qe = {
+      leaf: pck.leaf.fingerprint256,
       report: new Uint8Array(quote.qeReport.raw),
       signature: new Uint8Array(quote.qeReportSignature),
-      key: new Uint8Array(quote.attestationKey),
       auth: new Uint8Array(quote.qeAuthData),
     };
   }
-  if (!p1363Verify(quote.signedData, quote.signature, attestationKey(quote.attestationKey)))
+  if (!p1363Verify(quote.signedData, quote.signature, kept.key))
     throw new AttestationError(
       'ERR_EVIDENCE_SIGNATURE',
       'the quote signature by the attestation key does not verify',
@@ -121,80 +186,72 @@ function verifyQe(quote: TdxQuote, pck: PckChain): void {
 async function obtainCollateral(
   input: EvidenceInput,
   pck: PckChain,
-  options: VerifyOptions,
+  options: TdxCall,
+  ctx: TdxContext,
 ): Promise<TdxCollateral> {
-  if (input.collateral !== undefined) return normaliseCollateral(input.collateral);
-  if (options.offline)
+  if (input.collateral !== undefined) return normaliseCollateral(input.collateral, ctx.collateral);
+  if (ctx.offline)
     throw new AttestationError(
       'ERR_COLLATERAL_UNAVAILABLE',
       'no TDX collateral in the evidence and offline: nothing to check the TCB against',
     );
-  const client = pcsClientFor(options.pcs);
-  return client.getCollateral(pck.sgx.fmspc, pck.ca, {
+  return ctx.pcs.getCollateral(pck.sgx.fmspc, pck.ca, {
     ...(options.signal ? { signal: options.signal } : {}),
   });
 }
 
-function decodeTdAttributes(raw: Uint8Array): TdxClaims['tdAttributes'] {
+/** The quote's PCK chain through the Verifier's `chains` cache: split once, verified once per window. */
+function keptChainSplitter(ctx: TdxContext): {
+  split: (pem: Uint8Array) => Uint8Array[];
+  kept(): KeptPckChain;
+} {
+  let entry: KeptPckChain | undefined;
   return {
-    raw: bytesToHex(raw),
-    debug: (raw[0]! & 0x01) !== 0,
-    septVeDisable: (raw[3]! & 0x10) !== 0,
-    pks: (raw[3]! & 0x40) !== 0,
-    kl: (raw[3]! & 0x80) !== 0,
-    perfmon: (raw[7]! & 0x80) !== 0,
+    split(pem) {
+      const last = ctx.last?.pem;
+      if (last && equalBytes(last.bytes, pem)) {
+        ctx.chains.hit();
+        entry = last.entry;
+      } else {
+        // A chain text over MAX_KEPT_PEM_BYTES is split every time, never kept (see there).
+        const key =
+          pem.length <= MAX_KEPT_PEM_BYTES
+            ? Buffer.from(pem.buffer, pem.byteOffset, pem.byteLength).toString('latin1')
+            : undefined;
+        entry = key === undefined ? undefined : ctx.chains.get(key);
+        if (!entry) {
+          entry = { ders: splitPckChain(pem).map((d) => new Uint8Array(d)) };
+          if (key !== undefined) ctx.chains.set(key, entry);
+        }
+        ctx.last = { ...ctx.last, pem: { bytes: new Uint8Array(pem), entry } };
+      }
+      return entry.ders.map((d) => d.slice());
+    },
+    kept: () => entry!,
   };
 }
 
-export function tdxClaims(
-  quote: TdxQuote,
-  pck: PckChain,
-  tcb: Pick<TcbResult, 'status' | 'advisoryIds'>,
-  revocation: RevocationStatus,
-): TdxClaims {
-  const b = quote.body;
-  return {
-    format: 'tdx',
-    simulated: pck.root.subject.O === SIMULATED_ORGANIZATION,
-    revocation,
-    // Set by appraiseClaims(), from the policy the claims passed.
-    workloadPinned: false,
-    version: quote.header.version,
-    teeTcbSvn: bytesToHex(b.teeTcbSvn),
-    ...(b.teeTcbSvn2 ? { teeTcbSvn2: bytesToHex(b.teeTcbSvn2) } : {}),
-    mrSeam: bytesToHex(b.mrSeam),
-    mrSignerSeam: bytesToHex(b.mrSignerSeam),
-    seamAttributes: bytesToHex(b.seamAttributes),
-    tdAttributes: decodeTdAttributes(b.tdAttributes),
-    xfam: bytesToHex(b.xfam),
-    mrTd: bytesToHex(b.mrTd),
-    mrConfigId: bytesToHex(b.mrConfigId),
-    mrOwner: bytesToHex(b.mrOwner),
-    mrOwnerConfig: bytesToHex(b.mrOwnerConfig),
-    rtmr0: bytesToHex(b.rtmr0),
-    rtmr1: bytesToHex(b.rtmr1),
-    rtmr2: bytesToHex(b.rtmr2),
-    rtmr3: bytesToHex(b.rtmr3),
-    reportData: bytesToHex(b.reportData),
-    ...(b.mrServiceTd ? { mrServiceTd: bytesToHex(b.mrServiceTd) } : {}),
-    fmspc: bytesToHex(pck.sgx.fmspc),
-    tcbStatus: tcb.status,
-    advisoryIds: tcb.advisoryIds,
-  };
+/** The PCK chain of `kept`, verified under `roots` at `now`, or as verified before inside its window. */
+export function pckChainOf(kept: KeptPckChain, roots: ParsedCert[], now: Date, certs?: CertCache): PckChain {
+  const t = now.getTime();
+  const prints = roots.map((r) => r.fingerprint256).join(',');
+  const v = kept.verified;
+  if (v && v.roots === prints && v.notBefore <= t && t <= v.notAfter) return v.chain;
+  kept.verified = { ...verifyPckChain(kept.ders, roots, now, certs), roots: prints };
+  return kept.verified.chain;
 }
 
 /** Verifies a TDX quote and its collateral at `options.now` and appraises it against the policy. */
-export async function verifyTdx(
-  input: EvidenceInput,
-  options: VerifyOptions & { policy: Policy; now: Date },
-): Promise<TdxClaims> {
-  const quote = parseTdxQuote(input.report);
-  const roots = intelRoots(options.trustAnchors);
-  const pck = verifyPckChain(quote.pckChain, roots, options.now);
-  verifyQuoteSignatures(quote, pck);
-  const collateral = await obtainCollateral(input, pck, options);
+export async function verifyTdx(input: EvidenceInput, options: TdxCall, ctx: TdxContext): Promise<TdxClaims> {
+  const splitter = keptChainSplitter(ctx);
+  const quote = parseTdxQuote(input.report, splitter.split);
+  if (ctx.roots instanceof AttestationError) throw ctx.roots;
+  const roots = ctx.roots;
+  const pck = pckChainOf(splitter.kept(), roots, options.now, ctx.certs);
+  verifyQuoteSignatures(quote, pck, ctx.keys, ctx);
+  const collateral = await obtainCollateral(input, pck, options, ctx);
   if (options.signal?.aborted) throw new AttestationError('ERR_ABORTED', 'TDX verification aborted');
-  const vc = verifyCollateral(collateral, roots, options.now);
+  const vc = verifyCollateral(collateral, roots, options.now, ctx.collateral, ctx.certs);
   matchCollateral(pck, vc);
   const qeLevel = qeIdentityLevel(quote.qeReport, vc.qeIdentity);
   const tcb = evaluateTcb(quote.body, pck.sgx, vc.tcbInfo, qeLevel);

@@ -68,6 +68,8 @@ export interface ParsedCert {
   der: Uint8Array;
   tbs: Uint8Array;
   asn: Certificate;
+  /** The DER is the one encoding of `asn` (x509/chain.ts: the canonical-DER rule). */
+  canonical: boolean;
   version: number;
   serialHex: string;
   subject: Record<string, string>;
@@ -106,28 +108,42 @@ export function nameToRecord(name: Name): Record<string, string> {
   return out;
 }
 
-const certCache = new Map<string, ParsedCert>();
-const CERT_CACHE_MAX = 256;
+/**
+ * Parsed certificates by the SHA-256 of their DER (hex). A Verifier owns one (an Lru of
+ * ../lru.ts, verifier.ts); this layer only needs get and set.
+ */
+export interface CertCache {
+  get(key: string): ParsedCert | undefined;
+  set(key: string, cert: ParsedCert): void;
+}
 
 /**
- * Parses a DER certificate. Results are memoised by content hash: the same VCEK or PCK chain
- * arrives with every report, and parsing ASN.1 costs more than hashing it.
+ * Certificates larger than this are parsed every time rather than kept in a cache: every real one
+ * is under 2 KiB (an RSA-4096 ARK is 1.6 KiB), and the cap bounds what a peer sending large
+ * certificates makes a Verifier hold.
  */
-export function parseCertificate(der: Uint8Array, code: ErrorCode = 'ERR_EVIDENCE_MALFORMED'): ParsedCert {
-  // The few certificates of the last evidence come again with the next: comparing bytes is
-  // cheaper than hashing them.
-  for (const r of recentCerts) if (equalBytes(r.bytes, der)) return r.cert;
+export const MAX_KEPT_CERT_BYTES = 8 * 1024;
+
+/**
+ * Parses a DER certificate. With `cache` (a Verifier's), a certificate seen before is found by the
+ * SHA-256 of its DER: the same VCEK, ASK or PCK chain arrives with every report, and parsing ASN.1
+ * (and re-encoding it for the canonical-DER check) costs far more than hashing it. The result
+ * holds its own copy of the bytes: a caller may reuse its buffer after parsing.
+ */
+export function parseCertificate(
+  der: Uint8Array,
+  code: ErrorCode = 'ERR_EVIDENCE_MALFORMED',
+  cache?: CertCache,
+): ParsedCert {
   const key = createHash('sha256').update(der).digest('hex');
-  const hit = certCache.get(key);
-  if (hit) {
-    remember(hit, der);
-    return hit;
-  }
+  const hit = cache?.get(key);
+  if (hit) return hit;
+  const own = new Uint8Array(der);
   let parsed: ParsedCert;
   // Everything read from the ASN.1 tree is inside the try: asn1js decodes some values (times)
   // lazily and throws plain Errors on malformed ones.
   try {
-    const asn = AsnConvert.parse(der, Certificate);
+    const asn = AsnConvert.parse(own, Certificate);
     const spki = new Uint8Array(AsnConvert.serialize(asn.tbsCertificate.subjectPublicKeyInfo));
     const publicKey = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
     const tbs = asn.tbsCertificateRaw
@@ -141,9 +157,10 @@ export function parseCertificate(der: Uint8Array, code: ErrorCode = 'ERR_EVIDENC
     }
     const t = asn.tbsCertificate;
     parsed = {
-      der,
+      der: own,
       tbs,
       asn,
+      canonical: equalBytes(new Uint8Array(AsnConvert.serialize(asn)), own),
       version: t.version + 1,
       serialHex: bytesToHex(new Uint8Array(t.serialNumber)),
       subject: nameToRecord(t.subject),
@@ -163,19 +180,8 @@ export function parseCertificate(der: Uint8Array, code: ErrorCode = 'ERR_EVIDENC
     if (err instanceof AttestationError) throw err;
     throw new AttestationError(code, 'certificate does not parse', { cause: err });
   }
-  if (certCache.size >= CERT_CACHE_MAX) certCache.delete(certCache.keys().next().value as string);
-  certCache.set(key, parsed);
-  remember(parsed, der);
+  if (der.length <= MAX_KEPT_CERT_BYTES) cache?.set(key, parsed);
   return parsed;
-}
-
-const RECENT_MAX = 6;
-/** Own copies of the bytes: a caller may reuse its buffer after parsing. */
-const recentCerts: Array<{ bytes: Uint8Array; cert: ParsedCert }> = [];
-
-function remember(cert: ParsedCert, der: Uint8Array): void {
-  if (recentCerts.length >= RECENT_MAX) recentCerts.pop();
-  recentCerts.unshift({ bytes: new Uint8Array(der), cert });
 }
 
 interface PssParams {

@@ -23,7 +23,7 @@
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { AttestationError } from '../../errors.js';
 import { equalBytes } from '../bytes.js';
-import { type ParsedCert, parseCertificate, verifyWithAlgorithm } from './cert.js';
+import { type CertCache, type ParsedCert, parseCertificate, verifyWithAlgorithm } from './cert.js';
 import { type ParsedCrl, parseCrl } from './crl.js';
 import { readChildren, readTlv } from './der.js';
 
@@ -89,26 +89,25 @@ function chainError(message: string, details: Record<string, unknown> = {}): Att
 
 const cnOf = (c: ParsedCert) => c.subject.CN ?? '?';
 
-// Certificates already found canonical (parseCertificate hands out one object per content).
-const canonicalCerts = new WeakSet<ParsedCert>();
-
-/** Parses a certificate under `rules`' DER requirements; throws ERR_EVIDENCE_CHAIN naming `what`. */
+/**
+ * A certificate under `rules`' DER requirements, parsed from `der` (through `cache` when given)
+ * or as parsed before; throws ERR_EVIDENCE_CHAIN naming `what`.
+ */
 export function parseChainCert(
-  der: Uint8Array,
+  der: Uint8Array | ParsedCert,
   what: string,
   rules: Pick<EncodingRules, 'canonicalDer'>,
+  cache?: CertCache,
 ): ParsedCert {
   let cert: ParsedCert;
-  try {
-    cert = parseCertificate(der, 'ERR_EVIDENCE_CHAIN');
-  } catch (err) {
-    throw new AttestationError('ERR_EVIDENCE_CHAIN', `${what} does not parse`, { cause: err });
-  }
-  if (rules.canonicalDer && !canonicalCerts.has(cert)) {
-    if (!equalBytes(new Uint8Array(AsnConvert.serialize(cert.asn)), der))
-      throw chainError(`${what} is not canonical DER`);
-    canonicalCerts.add(cert);
-  }
+  if (der instanceof Uint8Array) {
+    try {
+      cert = parseCertificate(der, 'ERR_EVIDENCE_CHAIN', cache);
+    } catch (err) {
+      throw new AttestationError('ERR_EVIDENCE_CHAIN', `${what} does not parse`, { cause: err });
+    }
+  } else cert = der;
+  if (rules.canonicalDer && !cert.canonical) throw chainError(`${what} is not canonical DER`);
   return cert;
 }
 
@@ -208,15 +207,14 @@ export function verifyChain(
   certs: ReadonlyArray<Uint8Array | ParsedCert>,
   profile: ChainProfile,
   now: Date,
+  cache?: CertCache,
 ): VerifiedChain {
   const { name, path } = profile;
   const n = path.length;
   const withRoot = certs.length === n;
   if (!withRoot && !(profile.rootOptional && certs.length === n - 1))
     throw chainError(`${name}: a chain of ${certs.length} certificates, expected ${n}`);
-  const given = certs.map((c, i) =>
-    parseChainCert(c instanceof Uint8Array ? c : c.der, `${name}: ${path[i]!.what}`, profile),
-  );
+  const given = certs.map((c, i) => parseChainCert(c, `${name}: ${path[i]!.what}`, profile, cache));
   let candidates: readonly ParsedCert[] = profile.anchors;
   if (withRoot) {
     const last = given[n - 1]!;
@@ -248,7 +246,7 @@ export function verifyChain(
   let lastError: AttestationError | undefined;
   for (const anchor of candidates) {
     try {
-      const root = parseChainCert(anchor.der, `${name}: ${path[n - 1]!.what}`, profile);
+      const root = parseChainCert(anchor, `${name}: ${path[n - 1]!.what}`, profile);
       checkRule(root, path[n - 1]!, name);
       checkAlgorithm(profile, root.sigAlg, root.asn.tbsCertificate.signature, `root "${cnOf(root)}"`);
       if (!linkHolds(root, root)) throw chainError(`${name}: the root "${cnOf(root)}" is not self-signed`);
@@ -279,8 +277,6 @@ export interface CrlProfile extends EncodingRules {
   issuer?: CertRule;
 }
 
-const canonicalCrls = new WeakSet<ParsedCrl>();
-
 /**
  * The one CRL check: parses `der` under `profile`'s DER rules and checks its algorithm, that it
  * names `issuer` and carries `issuer`'s signature. Time is separate (crlValidAt): whether a CRL
@@ -289,11 +285,7 @@ const canonicalCrls = new WeakSet<ParsedCrl>();
 export function verifyCrl(der: Uint8Array, issuer: ParsedCert, profile: CrlProfile): ParsedCrl {
   const { name } = profile;
   const crl = parseCrl(der, 'ERR_EVIDENCE_CHAIN');
-  if (profile.canonicalDer && !canonicalCrls.has(crl)) {
-    if (!equalBytes(new Uint8Array(AsnConvert.serialize(crl.asn)), der))
-      throw chainError(`${name} is not canonical DER`);
-    canonicalCrls.add(crl);
-  }
+  if (profile.canonicalDer && !crl.canonical) throw chainError(`${name} is not canonical DER`);
   checkAlgorithm(profile, crl.sigAlg, crl.asn.tbsCertList.signature, 'the CRL');
   if (profile.issuer) checkRule(issuer, profile.issuer, name);
   if (!equalBytes(crl.issuerDer, issuer.subjectDer))

@@ -2,12 +2,14 @@
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { type AlgorithmIdentifier, CertificateList } from '@peculiar/asn1-x509';
 import { AttestationError, type ErrorCode } from '../../errors.js';
-import { bytesToHex } from '../bytes.js';
+import { bytesToHex, equalBytes } from '../bytes.js';
 import { nameToRecord } from './cert.js';
 
 export interface ParsedCrl {
   der: Uint8Array;
   asn: CertificateList;
+  /** The DER is the one encoding of `asn` (x509/chain.ts: the canonical-DER rule). */
+  canonical: boolean;
   tbs: Uint8Array;
   issuer: Record<string, string>;
   issuerDer: Uint8Array;
@@ -31,6 +33,7 @@ export function parseCrl(der: Uint8Array, code: ErrorCode = 'ERR_COLLATERAL_UNAV
     return {
       der,
       asn,
+      canonical: equalBytes(new Uint8Array(AsnConvert.serialize(asn)), der),
       tbs,
       issuer: nameToRecord(t.issuer),
       issuerDer: new Uint8Array(AsnConvert.serialize(t.issuer)),

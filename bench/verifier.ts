@@ -1,0 +1,166 @@
+/**
+ * Verifier memory: one Verifier sees 100 000 distinct simulated reports and must stay within its
+ * documented bound (docs/api.md, "Verifier caches"). The reports are chosen to make every cache
+ * grow, one kind each in turn:
+ *
+ *   - SNP reports whose REPORT_DATA differs (the VEK verdict is kept; each signature then fails);
+ *   - SNP evidence whose VEK is a certificate of the largest size kept (MAX_KEPT_CERT_BYTES), a
+ *     different one each time (parsed and kept in `certificates`, then refused);
+ *   - TDX quotes with a fresh attestation key each (kept in `tdx.keys`, then refused at the QE
+ *     binding);
+ *   - TDX quotes whose PCK chain text differs (trailing NULs, up to the largest size kept) with
+ *     collateral JSON text that differs (whitespace, up to the largest size kept): `tdx.chains`
+ *     and `tdx.collateral` fill with entries of their largest size.
+ *
+ * Measured: the heap plus ArrayBuffer memory after a full GC, before the Verifier saw anything,
+ * after 10 000 reports (every cache full) and after 100 000; the row is what the Verifier retains
+ * at the end (dropped and collected: the difference), next to the documented bound.
+ */
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { simulated } from '../dist/evidence/providers/simulated.js';
+import { parseTdxQuote } from '../dist/evidence/tdx/quote.js';
+import { MAX_KEPT_PEM_BYTES } from '../dist/evidence/tdx/verify.js';
+import type { EvidenceInput, Verifier } from '../dist/evidence/types.js';
+import { createVerifier, VERIFIER_MEMORY_BOUND_BYTES } from '../dist/evidence/verifier.js';
+import { buildCertificate } from '../dist/evidence/x509/build.js';
+import { MAX_KEPT_CERT_BYTES } from '../dist/evidence/x509/cert.js';
+import { record } from './harness.js';
+
+// VERIFIER_REPORTS: a shorter run while editing this file; the row is the 100 000 one.
+const REPORTS = Number(process.env.VERIFIER_REPORTS ?? 100_000);
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+function memory(): number {
+  gc();
+  gc();
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+}
+
+/** The quote with `pem` as its PCK chain: the three length fields that enclose it follow. */
+function withPem(quote: Uint8Array, pem: Uint8Array): Uint8Array {
+  const q = parseTdxQuote(quote);
+  const view = new DataView(quote.buffer, quote.byteOffset, quote.byteLength);
+  const sigLenAt = q.signedData.length;
+  const sigEnd = sigLenAt + 4 + view.getUint32(sigLenAt, true);
+  const innerAt = q.qeAuthData.byteOffset - quote.byteOffset + q.qeAuthData.length + 2;
+  const innerSize = view.getUint32(innerAt, true);
+  const pemAt = sigEnd - innerSize;
+  const out = new Uint8Array(pemAt + pem.length);
+  out.set(quote.subarray(0, pemAt), 0);
+  out.set(pem, pemAt);
+  const w = new DataView(out.buffer);
+  const delta = pem.length - innerSize;
+  for (const at of [sigLenAt, sigLenAt + 4 + 64 + 64 + 2, pemAt - 4])
+    w.setUint32(at, w.getUint32(at, true) + delta, true);
+  return out;
+}
+
+export async function run(): Promise<void> {
+  const reportData = new Uint8Array(64).fill(9);
+  const snp = await simulated.snp({ product: 'Milan' }).getEvidence(reportData);
+  const tdx = await simulated.tdx().getEvidence(reportData);
+  const quote = tdx.report;
+  const q = parseTdxQuote(quote);
+  const innerAt = q.qeAuthData.byteOffset - quote.byteOffset + q.qeAuthData.length + 2;
+  const innerSize = new DataView(quote.buffer, quote.byteOffset).getUint32(innerAt, true);
+  const pem = quote.slice(q.size - innerSize, q.size);
+  const collateralText = typeof tdx.collateral === 'string' ? tdx.collateral : JSON.stringify(tdx.collateral);
+  const keyAt = q.signedData.length + 4 + 64;
+  // A certificate just under the largest size a Verifier keeps: a VEK name, a filler extension.
+  const keys = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+  const filler = (n: number) =>
+    buildCertificate({
+      subject: [['CN', 'SEV-VCEK']],
+      issuer: [['CN', 'SEV-Milan']],
+      serial: Uint8Array.from([1, 2, 3]),
+      notBefore: new Date('2020-01-01T00:00:00Z'),
+      notAfter: new Date('2040-01-01T00:00:00Z'),
+      publicKey: keys.publicKey,
+      signingKey: keys.privateKey,
+      algorithm: 'ecdsa-sha384',
+      extensions: [
+        {
+          oid: '1.3.6.1.4.1.3704.1.99',
+          value: Uint8Array.from([0x04, 0x82, n >> 8, n & 0xff, ...randomBytes(n)]),
+        },
+      ],
+    });
+  const probe = filler(6000).length - 6000;
+  const bigVek = filler(MAX_KEPT_CERT_BYTES - probe - 16);
+  const collateralRoom = 64 * 1024 - collateralText.length - 1024;
+
+  function nth(i: number): EvidenceInput {
+    const n = Math.floor(i / 4);
+    switch (i % 4) {
+      case 0: {
+        const report = new Uint8Array(snp.report);
+        new DataView(report.buffer).setUint32(0x50, n, true);
+        return { ...snp, report };
+      }
+      case 1: {
+        // Another certificate of the same size: the filler extension's first bytes differ.
+        const vek = new Uint8Array(bigVek);
+        new DataView(vek.buffer).setUint32(vek.length - 900, n, true);
+        return { ...snp, vek };
+      }
+      case 2: {
+        const report = new Uint8Array(quote);
+        const jwk = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' });
+        report.set(Buffer.from(jwk.x!, 'base64url'), keyAt);
+        report.set(Buffer.from(jwk.y!, 'base64url'), keyAt + 32);
+        return { report, collateral: collateralText };
+      }
+      default: {
+        const padded = new Uint8Array(MAX_KEPT_PEM_BYTES - (n % 1024));
+        padded.set(pem, 0); // the rest: NULs, which the quote format allows after the chain
+        return {
+          report: withPem(quote, padded),
+          collateral: `${collateralText}${' '.repeat(collateralRoom + (n % 1024))}`,
+        };
+      }
+    }
+  }
+
+  let verifier: Verifier | undefined = createVerifier({ trustAnchors: simulated.trustAnchors() });
+  const before = memory();
+  let full = 0;
+  const outcomes = new Map<string, number>();
+  for (let i = 0; i < REPORTS; i++) {
+    const code = await verifier.verify(nth(i)).then(
+      () => 'accepted',
+      (err: { code?: string }) => err.code ?? 'other',
+    );
+    outcomes.set(code, (outcomes.get(code) ?? 0) + 1);
+    if (i === Math.min(10_000, REPORTS / 10) - 1) full = memory();
+  }
+  const end = memory();
+  const stats = verifier.stats();
+  verifier = undefined;
+  const dropped = memory();
+  const retained = end - dropped;
+  const mib = (b: number) => b / 2 ** 20;
+  console.log(
+    `  heap+buffers: ${mib(before).toFixed(1)} MiB before, ${mib(full).toFixed(1)} after ${Math.min(10_000, REPORTS / 10)}, ${mib(end).toFixed(1)} after ${REPORTS}, ${mib(dropped).toFixed(1)} once dropped`,
+  );
+  console.log(`  outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
+  console.log(
+    `  caches: ${JSON.stringify(Object.fromEntries(Object.entries(stats).map(([k, s]) => [k, `${s.size}/${s.max} (${s.evictions} evicted)`])))}`,
+  );
+  const full100 = Object.values(stats).every((s) => s.size <= s.max);
+  record({
+    section: 'verifier',
+    metric: `memory retained after ${REPORTS} distinct reports`,
+    value: mib(retained),
+    unit: 'MiB',
+    baseline: { metric: 'documented bound', value: mib(VERIFIER_MEMORY_BOUND_BYTES) },
+    ratio: retained / VERIFIER_MEMORY_BOUND_BYTES,
+    target: '≤ 1 (and no growth from 10 000 to 100 000 beyond 10%)',
+    pass:
+      full100 && retained <= VERIFIER_MEMORY_BOUND_BYTES && end - full <= 0.1 * VERIFIER_MEMORY_BOUND_BYTES,
+  });
+}

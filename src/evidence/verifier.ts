@@ -1,0 +1,251 @@
+/**
+ * createVerifier(): one object that owns everything verification keeps between calls — its own
+ * copies of the trust anchors, its KDS and PCS clients, and its caches — and dispatches evidence
+ * through the format table (formats.ts). Nothing in src/evidence keeps state anywhere else
+ * (test/architecture/module-state.test.ts checks it), so two Verifiers share nothing and a
+ * Verifier that is dropped takes its caches with it.
+ *
+ * The caches are bounded LRUs (lru.ts) keyed by content, never by object identity:
+ *
+ *   certificates      256  parsed certificates by SHA-256 of their DER (x509/cert.ts)
+ *   sev-snp.chains    256  VEK + chain verdicts by their bytes (snp/verify.ts)
+ *   sev-snp.crls       16  ARK-verified CRLs by ARK and CRL digest (snp/verify.ts)
+ *   tdx.chains        128  PCK chains by their PEM text, with the verified chain (tdx/verify.ts)
+ *   tdx.collateral     32  collateral by JSON text / verified collateral by digest (tdx/collateral.ts)
+ *   tdx.keys          256  attestation keys with their last vouched-for QE report (tdx/verify.ts)
+ *   sev-snp.kds,      256  the KDS / PCS clients' fetched responses by URL (fetch.ts; maxEntries)
+ *   tdx.pcs
+ *
+ * so a Verifier holds at most VERIFIER_MEMORY_BOUND_BYTES however many distinct reports it sees
+ * (bench/verifier.ts measures one after 100 000). Every verdict taken from a cache is checked
+ * again at `now`.
+ */
+import { createHash, KeyObject } from 'node:crypto';
+import { AttestationError, asAttestationError, atBoundary, optionsArg, signalArg } from '../errors.js';
+import { checkFormat } from './appraise.js';
+import type { FormatSettings, FormatVerifier } from './format.js';
+import { FORMATS, formatOf } from './formats.js';
+import { Lru } from './lru.js';
+import { parsePolicy } from './policy.js';
+import { SNP_REPORT_LENGTH } from './snp/report.js';
+import type {
+  Claims,
+  EvidenceFormat,
+  EvidenceInput,
+  Verifier,
+  VerifierCallOptions,
+  VerifierOptions,
+  VerifierStats,
+} from './types.js';
+import type { ParsedCert } from './x509/cert.js';
+
+/** Size of the certificate cache every format of a Verifier shares. */
+export const CERTIFICATE_CACHE_SIZE = 256;
+
+/**
+ * The most memory (V8 heap and buffers) one Verifier retains with every cache full, whatever
+ * it has seen, besides its collateral clients' memory caches (maxEntries responses of the KDS or
+ * PCS it was pointed at, not of the peer): what the bench row "verifier memory" holds it to (docs/api.md gives the figures).
+ */
+export const VERIFIER_MEMORY_BOUND_BYTES = 32 * 2 ** 20;
+
+function isBytes(v: unknown): boolean {
+  return v instanceof Uint8Array;
+}
+
+/** The shape of an EvidenceInput (what is in it is the format's to judge). */
+export function checkInput(input: EvidenceInput): void {
+  if (typeof input !== 'object' || input === null || !isBytes(input.report))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.report must be a Uint8Array');
+  if (input.vek !== undefined && !isBytes(input.vek))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.vek must be a Uint8Array (DER)');
+  const chain: unknown = input.chain;
+  if (
+    chain !== undefined &&
+    typeof chain !== 'string' &&
+    !isBytes(chain) &&
+    !(Array.isArray(chain) && chain.every((c) => typeof c === 'string' || isBytes(c)))
+  )
+    throw new AttestationError(
+      'ERR_INVALID_ARGUMENT',
+      'input.chain must be a PEM string, a Uint8Array or an array of them',
+    );
+  const collateral: unknown = input.collateral;
+  if (
+    collateral !== undefined &&
+    typeof collateral !== 'string' &&
+    (typeof collateral !== 'object' || collateral === null || Array.isArray(collateral))
+  )
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.collateral must be an object or its JSON text');
+  const tpm: unknown = input.tpm;
+  if (tpm !== undefined) {
+    const t = tpm as Record<string, unknown>;
+    if (typeof tpm !== 'object' || tpm === null || !isBytes(t.quote) || !isBytes(t.signature))
+      throw new AttestationError(
+        'ERR_INVALID_ARGUMENT',
+        'input.tpm must be { quote: Uint8Array, signature: Uint8Array, pcrs: object }',
+      );
+    if (typeof t.pcrs !== 'object' || t.pcrs === null || Array.isArray(t.pcrs))
+      throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.tpm.pcrs must be an object of PCR banks');
+  }
+  if (input.tdQuote !== undefined && !isBytes(input.tdQuote))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.tdQuote must be a Uint8Array');
+}
+
+/** The options of one verification: `now`, `signal`, `check`. */
+export function checkCall(call: VerifierCallOptions, who: string): void {
+  if (call.now !== undefined && !(call.now instanceof Date && Number.isFinite(call.now.getTime())))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.now must be a valid Date');
+  signalArg(call.signal, who);
+  if (call.check !== undefined && typeof call.check !== 'function')
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.check must be a function');
+  if (
+    call.expectedAk !== undefined &&
+    !(call.expectedAk instanceof KeyObject && call.expectedAk.type !== 'secret')
+  )
+    throw new AttestationError(
+      'ERR_INVALID_ARGUMENT',
+      'options.expectedAk must be a public or private KeyObject',
+    );
+}
+
+/** The Verifier's own options: `offline`, `trustAnchors`, `kds`, `pcs`. */
+export function checkVerifierOptions(options: VerifierOptions): void {
+  if (options.offline !== undefined && typeof options.offline !== 'boolean')
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.offline must be a boolean');
+  const anchors: unknown = options.trustAnchors;
+  if (anchors !== undefined) {
+    if (typeof anchors !== 'object' || anchors === null)
+      throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.trustAnchors must be an object');
+    for (const key of ['amdArks', 'intelRoots'] as const) {
+      const list: unknown = (anchors as Record<string, unknown>)[key];
+      if (list !== undefined && !(Array.isArray(list) && list.every(isBytes)))
+        throw new AttestationError(
+          'ERR_INVALID_ARGUMENT',
+          `options.trustAnchors.${key} must be an array of Uint8Array`,
+        );
+    }
+  }
+  for (const key of ['kds', 'pcs'] as const) {
+    const client: unknown = options[key];
+    if (client !== undefined && (typeof client !== 'object' || client === null))
+      throw new AttestationError('ERR_INVALID_ARGUMENT', `options.${key} must be an object`);
+  }
+}
+
+/** Own copies of a list of DER anchors (checkVerifierOptions() let only such lists through). */
+function copyAnchors(list: Uint8Array[] | undefined): Uint8Array[] | undefined {
+  return list?.map((d) => new Uint8Array(d));
+}
+
+const fingerprints = (list: Uint8Array[] | undefined) =>
+  list && Object.freeze(list.map((d) => createHash('sha256').update(d).digest('hex')));
+
+/** Options of one call given to the Verifier, or the reverse: refused, never silently dropped. */
+function misplaced(options: object, keys: readonly string[], where: string): void {
+  const key = keys.find(
+    (k) => Object.hasOwn(options, k) && (options as Record<string, unknown>)[k] !== undefined,
+  );
+  if (key !== undefined)
+    throw new AttestationError('ERR_INVALID_ARGUMENT', `${key} belongs to ${where}, not here`, {
+      details: { field: key },
+    });
+}
+
+export function createVerifier(options?: VerifierOptions): Verifier {
+  try {
+    return create(optionsArg(options, 'createVerifier'));
+  } catch (err) {
+    throw atBoundary(err, undefined, 'createVerifier');
+  }
+}
+
+function create(options: VerifierOptions): Verifier {
+  // A policy given here would otherwise be ignored: a Verifier that accepts more than meant.
+  misplaced(options, ['policy', 'now', 'check', 'signal', 'verifier'], 'verifier.verify()');
+  checkVerifierOptions(options);
+  const anchors = options.trustAnchors;
+  const amdArks = copyAnchors(anchors?.amdArks);
+  const intelRoots = copyAnchors(anchors?.intelRoots);
+  const certs = new Lru<string, ParsedCert>(CERTIFICATE_CACHE_SIZE);
+  const settings: FormatSettings = {
+    ...(amdArks !== undefined ? { amdArks } : {}),
+    ...(intelRoots !== undefined ? { intelRoots } : {}),
+    offline: options.offline === true,
+    ...(options.kds !== undefined ? { kds: options.kds } : {}),
+    ...(options.pcs !== undefined ? { pcs: options.pcs } : {}),
+    certs,
+    // Read at verification time, after the map below is filled.
+    formatVerifier: (name) => formats.get(name)!,
+  };
+  const formats: Map<EvidenceFormat, FormatVerifier> = new Map(
+    FORMATS.map((f) => [f.name, f.createVerifier(settings)]),
+  );
+  const amdPrints = fingerprints(amdArks);
+  const intelPrints = fingerprints(intelRoots);
+
+  /**
+   * Only AttestationError leaves: an abort of `signal` is ERR_ABORTED whatever threw it, and an
+   * error that is neither (a bug) is ERR_INTERNAL with its cause, not a verdict on the evidence.
+   */
+  async function verify(input: EvidenceInput, options?: VerifierCallOptions): Promise<Claims> {
+    const call = optionsArg(options, 'verifier.verify');
+    try {
+      return await verifyChecked(input, call);
+    } catch (err) {
+      throw atBoundary(err, call.signal instanceof AbortSignal ? call.signal : undefined, 'verifier.verify');
+    }
+  }
+
+  async function verifyChecked(input: EvidenceInput, call: VerifierCallOptions): Promise<Claims> {
+    checkInput(input);
+    // Anchors given here would otherwise be ignored: this Verifier's own would decide.
+    misplaced(call, ['trustAnchors', 'offline', 'kds', 'pcs', 'verifier'], 'createVerifier()');
+    checkCall(call, 'verifier.verify');
+    const policy = parsePolicy(call.policy);
+    if (call.signal?.aborted)
+      throw new AttestationError('ERR_ABORTED', 'verification aborted', { cause: call.signal.reason });
+    const format = formatOf(input.report);
+    if (!format)
+      throw new AttestationError(
+        'ERR_EVIDENCE_MALFORMED',
+        `evidence is neither an SNP report (${SNP_REPORT_LENGTH} bytes) nor a TDX quote (${input.report.length} bytes)`,
+      );
+    // Before any signature or collateral work: a format the policy does not name is refused as
+    // such, and costs no fetch. appraiseClaims() checks it again on the verified claims.
+    checkFormat(format.name, policy);
+    const claims = await formats.get(format.name)!.verify(input, {
+      policy,
+      now: call.now ?? new Date(),
+      ...(call.signal ? { signal: call.signal } : {}),
+      ...(call.expectedAk ? { expectedAk: call.expectedAk } : {}),
+    });
+    if (call.check) {
+      let verdict: boolean | undefined;
+      try {
+        verdict = await call.check(claims);
+      } catch (err) {
+        throw asAttestationError(err, 'ERR_EVIDENCE_POLICY', 'check() refused the evidence');
+      }
+      if (verdict === false)
+        throw new AttestationError('ERR_EVIDENCE_POLICY', 'check() refused the evidence');
+    }
+    return claims;
+  }
+
+  function stats(): VerifierStats {
+    const out: VerifierStats = { certificates: certs.stats() };
+    for (const [name, f] of formats)
+      for (const [cache, lru] of Object.entries(f.caches)) out[`${name}.${cache}`] = lru.stats();
+    return out;
+  }
+
+  return Object.freeze({
+    verify,
+    stats,
+    anchors: Object.freeze({
+      ...(amdPrints ? { amdArks: amdPrints } : {}),
+      ...(intelPrints ? { intelRoots: intelPrints } : {}),
+    }),
+  });
+}
