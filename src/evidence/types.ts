@@ -2,6 +2,7 @@
  * Shapes shared by every evidence format. Each format (snp/, tdx/) has its own parser, verifier
  * and claims; this file is what the dispatcher (verify.ts), the channel and the CLI agree on.
  */
+import type { BootClaims, EventLogInput } from './boot.js';
 import type { Policy } from './policy.js';
 import type { TDX_LEVEL_STATUSES, TDX_RELAUNCH_STATUSES } from './tdx/statuses.js';
 
@@ -15,6 +16,11 @@ export interface EvidenceInput {
   chain?: string | Uint8Array | Array<Uint8Array | string>;
   /** TDX: collateral in the schema of test/fixtures/tdx/README.md (object or its JSON text). */
   collateral?: TdxCollateral | string;
+  /**
+   * A boot event log (issue 13). TDX: the CCEL (`ccel: true`, optionally with its ACPI table),
+   * checked against RTMR0-3 of the quote; the claims then carry `boot`.
+   */
+  eventLog?: EventLogInput;
 }
 
 /** TDX collateral: the nine members of Intel's sgx_ql_qve_collateral_t as dcap-qvl serialises it. */
@@ -157,6 +163,8 @@ export interface SnpClaims {
   cpuid?: { family: number; model: number; stepping: number };
   launchMitVector?: string;
   currentMitVector?: string;
+  /** Measured boot, when the evidence carried an event log that replayed (boot.ts). */
+  boot?: BootClaims;
 }
 
 export interface SnpGuestPolicy {
@@ -225,6 +233,8 @@ export interface TdxClaims {
   fmspc: string;
   tcbStatus: TdxTcbStatus;
   advisoryIds: string[];
+  /** Measured boot: the CCEL replayed to RTMR0-3 of the quote (boot.ts). */
+  boot?: BootClaims;
 }
 
 // In their own module so that policy.ts can read them without importing this one (which names

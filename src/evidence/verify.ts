@@ -4,6 +4,7 @@
  */
 import { AttestationError, asAttestationError, atBoundary, optionsArg, signalArg } from '../errors.js';
 import { checkFormat } from './appraise.js';
+import { attachBoot } from './boot.js';
 import { parsePolicy } from './policy.js';
 import { reportDataOf as snpReportDataOf } from './snp/report.js';
 import { verifySnp } from './snp/verify.js';
@@ -66,6 +67,8 @@ function checkInput(input: EvidenceInput): void {
     (typeof collateral !== 'object' || collateral === null || Array.isArray(collateral))
   )
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.collateral must be an object or its JSON text');
+  if (input.eventLog !== undefined && !isBytes(input.eventLog?.log))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.eventLog.log must be a Uint8Array');
 }
 
 function checkOptions(options: VerifyOptions): void {
@@ -128,6 +131,9 @@ async function verifyChecked(input: EvidenceInput, options: VerifyOptions): Prom
       'ERR_EVIDENCE_MALFORMED',
       `evidence is neither an SNP report (${SNP_REPORT_SIZE} bytes) nor a TDX quote (${input.report.length} bytes)`,
     );
+  attachBoot(claims, input.eventLog, policy.boot, () =>
+    claims.format === 'tdx' ? { rtmrs: [claims.rtmr0, claims.rtmr1, claims.rtmr2, claims.rtmr3] } : undefined,
+  );
   if (options.check) {
     let verdict: boolean | undefined;
     try {
