@@ -32,6 +32,13 @@ export {
 } from './channel/websocket.js';
 export { AttestationError, ERROR_CODES, type ErrorCode } from './errors.js';
 export {
+  appraiseBoot,
+  type BootClaims,
+  bootClaims,
+  type EventLogInput,
+  type VerifiedRegisters,
+} from './evidence/boot.js';
+export {
   type Anomaly,
   type AnomalyKind,
   type BootSummary,
@@ -69,7 +76,27 @@ export {
   type VerifyLaunchEndorsementOptions,
   verifyLaunchEndorsement,
 } from './evidence/gce/endorsement.js';
-export { type Policy, parsePolicy, type SnpPolicy, type TdxPolicy } from './evidence/policy.js';
+export {
+  checkGceVtpmBinding,
+  GCE_INSTANCE_INFO_OID,
+  type GceInstanceInfo,
+  type GceVtpmClaims,
+  type GceVtpmInput,
+  type GceVtpmRoots,
+  type GceVtpmVerifyOptions,
+  gceVtpmQuoteNonce,
+  parseGceInstanceInfo,
+  splitTpmRoots,
+  verifyGceVtpm,
+} from './evidence/gce/vtpm.js';
+export {
+  type BootPolicy,
+  type GcePolicy,
+  type Policy,
+  parsePolicy,
+  type SnpPolicy,
+  type TdxPolicy,
+} from './evidence/policy.js';
 export {
   type ConfigfsTsmOptions,
   configfsTsm,

@@ -70,10 +70,21 @@ export interface BootPolicy {
   acceptAnomalies?: string[];
 }
 
+/** Google Cloud vTPM evidence (gce/vtpm.ts): the instance identity in the AK certificate. */
+export interface GcePolicy {
+  /** Allowed project ids (e.g. "my-project"). */
+  projectIds?: string[];
+  /** Allowed instance ids (decimal strings). */
+  instanceIds?: string[];
+  /** Allowed zones (e.g. "us-central1-a"). */
+  zones?: string[];
+}
+
 export interface Policy {
   snp?: SnpPolicy;
   tdx?: TdxPolicy;
   boot?: BootPolicy;
+  gce?: GcePolicy;
 }
 
 type FieldKind = 'hexList' | 'bool' | 'uint' | 'uintList' | 'stringList' | 'tcb' | 'signers';
@@ -261,6 +272,22 @@ function checkBootSection(raw: unknown): BootPolicy {
   return out as BootPolicy;
 }
 
+/** The gce section: lists of non-empty strings (instance ids in decimal). */
+function checkGceSection(raw: unknown): GcePolicy {
+  if (!isPlainObject(raw)) throw invalid('gce', 'must be an object');
+  const out: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    const path = `gce.${k}`;
+    if (k !== 'projectIds' && k !== 'instanceIds' && k !== 'zones') throw invalid(path, 'unknown field');
+    if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'string' && x.length > 0))
+      throw invalid(path, 'must be a non-empty list of non-empty strings');
+    if (k === 'instanceIds' && !v.every((x) => /^(0|[1-9][0-9]{0,19})$/.test(x)))
+      throw invalid(path, 'instance ids are decimal numbers');
+    out[k] = [...v];
+  }
+  return out as GcePolicy;
+}
+
 /**
  * Validates a policy (an object or its JSON text) and returns a normalised copy (hex lower-cased),
  * frozen. Unknown fields are errors: a misspelt field must never silently loosen a check. A policy
@@ -283,8 +310,9 @@ export function parsePolicy(input: unknown): Policy {
     if (k === 'snp') out.snp = checkSection('snp', v, SNP_FIELDS) as SnpPolicy;
     else if (k === 'tdx') out.tdx = checkSection('tdx', v, TDX_FIELDS) as TdxPolicy;
     else if (k === 'boot') out.boot = checkBootSection(v);
+    else if (k === 'gce') out.gce = checkGceSection(v);
     else if (k === '$schema' || k === 'comment') continue;
-    else throw invalid(k, 'unknown section (use "snp", "tdx" and "boot")');
+    else throw invalid(k, 'unknown section (use "snp", "tdx", "boot" and "gce")');
   }
   deepFreeze(out);
   normalised.add(out);

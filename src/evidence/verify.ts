@@ -131,6 +131,14 @@ async function verifyChecked(input: EvidenceInput, options: VerifyOptions): Prom
       'ERR_EVIDENCE_MALFORMED',
       `evidence is neither an SNP report (${SNP_REPORT_SIZE} bytes) nor a TDX quote (${input.report.length} bytes)`,
     );
+  // The gce section appraises Google's vTPM evidence (gce/vtpm.ts); the raw report alone carries
+  // no instance identity, so a policy naming one is not satisfied by it.
+  if (policy.gce !== undefined)
+    throw new AttestationError(
+      'ERR_EVIDENCE_POLICY',
+      'policy gce: the policy names Google Cloud instances, but the evidence has no vTPM AK certificate',
+      { details: { field: 'gce' } },
+    );
   attachBoot(claims, input.eventLog, policy.boot, () =>
     claims.format === 'tdx' ? { rtmrs: [claims.rtmr0, claims.rtmr1, claims.rtmr2, claims.rtmr3] } : undefined,
   );

@@ -73,7 +73,7 @@ describe('TDX + CCEL', () => {
     const log = (await import('../../src/evidence/eventlog/index.js')).parseEventLog(bytes, cos.options);
     const e = log.events[5]!;
     // The digest sits after index(4) type(4) count(4) alg(2).
-    bytes[e.offset + 14] ^= 1;
+    bytes[e.offset + 14]! ^= 1;
     const err = await errorOf(async () => verify(await tdxWith(cos.meta.rtmrs!, ccel(cos, bytes))));
     expect(err.code).toBe('ERR_EVENTLOG_MISMATCH');
   });
@@ -91,7 +91,7 @@ describe('TDX + CCEL', () => {
   });
 
   it('raw SNP evidence with a log is refused (nothing to check it against)', async () => {
-    const ev = await simulated.snp({ now: NOW }).getEvidence(RD);
+    const ev = await simulated.snp().getEvidence(RD);
     const err = await errorOf(() =>
       verifyEvidence(
         { ...ev, eventLog: { log: gce.log } },

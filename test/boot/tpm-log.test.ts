@@ -59,7 +59,7 @@ describe('the GCE log against its verified quotes', () => {
     for (const e of log.events.filter((x) => x.digestCheck !== 'not-extended')) {
       const bytes = new Uint8Array(gce.log);
       // The SHA-256 digest: after index, type, count, the SHA-1 entry (2 + 20) and its alg id.
-      bytes[e.offset + 12 + 22 + 2] ^= 1;
+      bytes[e.offset + 12 + 22 + 2]! ^= 1;
       expect(code(() => bootClaims({ log: bytes }, { pcrs }))).toBe('ERR_EVENTLOG_MISMATCH');
     }
   });
