@@ -97,9 +97,11 @@ export {
   type SnpPolicy,
   type TdxPolicy,
 } from './evidence/policy.js';
+export { combine } from './evidence/providers/combine.js';
 export {
   type ConfigfsTsmOptions,
   configfsTsm,
+  DEFAULT_CCEL_PATHS,
   type TsmFileSystem,
 } from './evidence/providers/configfs-tsm.js';
 export {
@@ -111,6 +113,16 @@ export {
   type SimulatedTdxOptions,
   simulated,
 } from './evidence/providers/simulated.js';
+export {
+  GCE_AK_NV,
+  type GceVtpmOptions,
+  gceVtpm,
+  TPM_EVENT_LOG_PATH,
+  type TpmQuoteEvidence,
+  type TpmQuoteOptions,
+  type TpmQuoteProvider,
+  tpmQuote,
+} from './evidence/providers/tpm-quote.js';
 export { AMD_KDS_URL, KdsClient } from './evidence/snp/kds.js';
 export { parseSnpReport, type SnpReport } from './evidence/snp/report.js';
 export { PINNED_ARK_SHA256, type SnpProduct } from './evidence/snp/roots.js';

@@ -5,7 +5,8 @@
 import { AttestationError, asAttestationError, atBoundary, optionsArg, signalArg } from '../errors.js';
 import { checkFormat } from './appraise.js';
 import { attachBoot } from './boot.js';
-import { parsePolicy } from './policy.js';
+import { verifyGceVtpm } from './gce/vtpm.js';
+import { type Policy, parsePolicy } from './policy.js';
 import { reportDataOf as snpReportDataOf } from './snp/report.js';
 import { verifySnp } from './snp/verify.js';
 import { reportDataOf as tdxReportDataOf } from './tdx/quote.js';
@@ -71,6 +72,39 @@ function checkInput(input: EvidenceInput): void {
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.eventLog.log must be a Uint8Array');
 }
 
+/**
+ * Measured boot and Google's vTPM beside a verified raw report (boot.ts, gce/vtpm.ts). With a
+ * vTPM, the policy's boot section applies to the vTPM's log (what measures the guest's OS there)
+ * and a CCEL is still checked against the RTMRs; without one, to the CCEL. The gce section needs
+ * the vTPM's AK certificate: the raw report carries no instance identity.
+ */
+function attachMeasuredBoot(
+  claims: Claims,
+  input: EvidenceInput,
+  policy: Policy,
+  options: { now: Date; vtpmRoots?: VerifyOptions['vtpmRoots'] },
+): void {
+  const rawBoot = input.vtpm === undefined ? policy.boot : undefined;
+  attachBoot(claims, input.eventLog, rawBoot, () =>
+    claims.format === 'tdx' ? { rtmrs: [claims.rtmr0, claims.rtmr1, claims.rtmr2, claims.rtmr3] } : undefined,
+  );
+  if (input.vtpm === undefined) {
+    if (policy.gce !== undefined)
+      throw new AttestationError(
+        'ERR_EVIDENCE_POLICY',
+        'policy gce: the policy names Google Cloud instances, but the evidence has no vTPM AK certificate',
+        { details: { field: 'gce' } },
+      );
+    return;
+  }
+  const roots = options.vtpmRoots;
+  claims.vtpm = verifyGceVtpm(input.vtpm, {
+    now: options.now,
+    policy: { ...(policy.boot ? { boot: policy.boot } : {}), ...(policy.gce ? { gce: policy.gce } : {}) },
+    ...(roots ? { roots } : {}),
+  });
+}
+
 function checkOptions(options: VerifyOptions): void {
   if (options.now !== undefined && !(options.now instanceof Date && Number.isFinite(options.now.getTime())))
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.now must be a valid Date');
@@ -131,17 +165,7 @@ async function verifyChecked(input: EvidenceInput, options: VerifyOptions): Prom
       'ERR_EVIDENCE_MALFORMED',
       `evidence is neither an SNP report (${SNP_REPORT_SIZE} bytes) nor a TDX quote (${input.report.length} bytes)`,
     );
-  // The gce section appraises Google's vTPM evidence (gce/vtpm.ts); the raw report alone carries
-  // no instance identity, so a policy naming one is not satisfied by it.
-  if (policy.gce !== undefined)
-    throw new AttestationError(
-      'ERR_EVIDENCE_POLICY',
-      'policy gce: the policy names Google Cloud instances, but the evidence has no vTPM AK certificate',
-      { details: { field: 'gce' } },
-    );
-  attachBoot(claims, input.eventLog, policy.boot, () =>
-    claims.format === 'tdx' ? { rtmrs: [claims.rtmr0, claims.rtmr1, claims.rtmr2, claims.rtmr3] } : undefined,
-  );
+  attachMeasuredBoot(claims, input, policy, resolved);
   if (options.check) {
     let verdict: boolean | undefined;
     try {

@@ -7,14 +7,21 @@ import { createHash, generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeCmw, encodeCmw } from '../../src/channel/cmw.js';
+import { attestedConnect } from '../../src/channel/connect.js';
+import { createAttestedServer } from '../../src/channel/server.js';
 import { AttestationError } from '../../src/errors.js';
 import { appraiseBoot, bootClaims } from '../../src/evidence/boot.js';
 import { checkGceVtpmBinding, verifyGceVtpm } from '../../src/evidence/gce/vtpm.js';
 import { parsePolicy } from '../../src/evidence/policy.js';
+import { combine } from '../../src/evidence/providers/combine.js';
+import { simulated } from '../../src/evidence/providers/simulated.js';
 import { GCE_AK_NV, gceVtpm, tpmQuote } from '../../src/evidence/providers/tpm-quote.js';
 import { TpmClient } from '../../src/evidence/tpm/client.js';
 import { AZURE_AK_HANDLE } from '../../src/evidence/tpm/commands.js';
 import { akFromTpmPublic, verifyTpmQuote } from '../../src/evidence/tpm/quote.js';
+import type { SnpClaims } from '../../src/evidence/types.js';
+import { verifyEvidence } from '../../src/evidence/verify.js';
 import { basicConstraints, buildCertificate, keyUsage } from '../../src/evidence/x509/build.js';
 import { buildLog, SEPARATOR, type SyntheticEvent, text } from '../eventlog/fixtures.js';
 import { haveSwtpm, provisionAk, type Swtpm, startSwtpm } from './swtpm.js';
@@ -61,6 +68,8 @@ describe.runIf(haveSwtpm())('measured boot against swtpm', () => {
   let tpm: Swtpm;
   let logPath: string;
   let log: Uint8Array;
+  /** The test CA of the gceVtpm() test, used again by the channel test after it. */
+  let vtpmRoots: { anchors: Uint8Array[]; intermediates: Uint8Array[] } | undefined;
 
   beforeAll(async () => {
     tpm = await startSwtpm();
@@ -201,6 +210,7 @@ describe.runIf(haveSwtpm())('measured boot against swtpm', () => {
     }).getEvidence(BINDER);
     expect(Buffer.from(ev.akCert!).equals(Buffer.from(akCert))).toBe(true);
     const roots = { anchors: [root], intermediates: [intermediate] };
+    vtpmRoots = roots;
     const claims = verifyGceVtpm(
       { ...ev, akCert: ev.akCert! },
       { now, roots, policy: { gce: { zones: ['us-central1-a'] } } },
@@ -215,5 +225,80 @@ describe.runIf(haveSwtpm())('measured boot against swtpm', () => {
     expect(
       code(() => verifyGceVtpm({ ...ev, akCert: ev.akCert!, eventLog: { log: tampered } }, { now, roots })),
     ).toBe('ERR_EVENTLOG_MISMATCH');
+  });
+
+  it('combine(SNP, gceVtpm()) over an attested channel: both verified, both bound to the binder', async () => {
+    expect(vtpmRoots).toBeDefined();
+    const provider = combine(
+      simulated.snp(),
+      gceVtpm({ tcp: { port: tpm.port }, pcrs: [...Array(10).keys()], eventLog: logPath }),
+    );
+    const server = createAttestedServer({ evidence: provider }, (ch) => ch.pipe(ch));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const policy = { boot: { kernelCmdlines: [CMDLINE] }, gce: { instanceIds: ['6797026933021542085'] } };
+      const ch = await attestedConnect({
+        host: '127.0.0.1',
+        port,
+        verify: { policy, trustAnchors: simulated.trustAnchors(), vtpmRoots: vtpmRoots! },
+      });
+      const peer = ch.peer as SnpClaims;
+      expect(peer.vtpm?.gce.instanceName).toBe('cos-test');
+      expect(peer.vtpm?.boot?.kernelCmdline).toBe(CMDLINE);
+      expect(peer.workloadPinned).toBe(true);
+      ch.end();
+      // The same evidence under a policy naming another command line is refused.
+      await expect(
+        attestedConnect({
+          host: '127.0.0.1',
+          port,
+          verify: {
+            policy: { boot: { kernelCmdlines: ['x'] } },
+            trustAnchors: simulated.trustAnchors(),
+            vtpmRoots: vtpmRoots!,
+          },
+        }),
+      ).rejects.toMatchObject({ code: 'ERR_EVIDENCE_POLICY' });
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+    // A vTPM quote made for another binder (replayed from another connection) is refused.
+    const real = gceVtpm({ tcp: { port: tpm.port }, pcrs: [...Array(10).keys()], eventLog: logPath });
+    const stale = combine(simulated.snp(), {
+      format: 'tpm',
+      getEvidence: () => real.getEvidence(new Uint8Array(64)),
+    });
+    const replaying = createAttestedServer({ evidence: stale }, (ch) => ch.pipe(ch));
+    await new Promise<void>((r) => replaying.listen(0, '127.0.0.1', r));
+    try {
+      await expect(
+        attestedConnect({
+          host: '127.0.0.1',
+          port: (replaying.address() as { port: number }).port,
+          verify: { trustAnchors: simulated.trustAnchors(), vtpmRoots: vtpmRoots! },
+        }),
+      ).rejects.toMatchObject({ code: 'ERR_BINDING_MISMATCH' });
+    } finally {
+      await new Promise((r) => replaying.close(r));
+    }
+  });
+
+  it('the vTPM records survive the CMW round trip, and a quote not bound to the binder is refused', async () => {
+    const binder = new Uint8Array(64).fill(9);
+    const ev = await combine(
+      simulated.snp(),
+      gceVtpm({ tcp: { port: tpm.port }, pcrs: [...Array(10).keys()], eventLog: logPath }),
+    ).getEvidence(binder);
+    const decoded = decodeCmw(encodeCmw(ev, 'sev-snp'), ['application/vnd.amd.sev-snp.report']);
+    expect(Buffer.from(decoded.input.vtpm!.tpm.quote).equals(Buffer.from(ev.vtpm!.tpm.quote))).toBe(true);
+    const claims = await verifyEvidence(decoded.input, {
+      trustAnchors: simulated.trustAnchors(),
+      vtpmRoots: vtpmRoots!,
+    });
+    checkGceVtpmBinding(claims.vtpm!, binder);
+    expect(code(() => checkGceVtpmBinding(claims.vtpm!, new Uint8Array(64).fill(8)))).toBe(
+      'ERR_BINDING_MISMATCH',
+    );
   });
 });
