@@ -49,7 +49,7 @@ describe('verify --tpm-quote (Google Cloud vTPM, no HCL report)', () => {
   it.each(['sha256', 'sha384'])(
     '%s quote: ok under the pinned roots and under --tpm-roots DIR',
     async (bank) => {
-      for (const extra of [{}, { '--tpm-roots': ROOTS }]) {
+      for (const extra of [{}, { '--tpm-roots': ROOTS }] as Array<Record<string, string>>) {
         const r = await cli(...base(bank, extra), '--nonce', '9009');
         expect(r.code, r.out + r.err).toBe(0);
         const j = JSON.parse(r.out);
