@@ -113,6 +113,14 @@ describe('policy boot on TDX', () => {
     expect(err.details.field).toBe('boot');
   });
 
+  it('a gce section with raw evidence (no vTPM AK certificate) is refused', async () => {
+    const err = await errorOf(async () =>
+      verify(await tdxWith(cos.meta.rtmrs!, ccel()), { gce: { zones: ['us-central1-a'] } }),
+    );
+    expect(err.code).toBe('ERR_EVIDENCE_POLICY');
+    expect(err.details.field).toBe('gce');
+  });
+
   it('rtmrs: the right value passes and pins the workload; another is refused', async () => {
     const ev = await tdxWith(cos.meta.rtmrs!, ccel());
     const c = await verify(ev, {

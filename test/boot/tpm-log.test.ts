@@ -140,6 +140,8 @@ describe('policy boot.pcrs and the others on a TPM log', () => {
     const m = bootClaims({ log: bad }, { pcrs: { sha256: pcrsOf(bad) } });
     expect(m.digestMismatches).toBe(1);
     expect(fieldOf(() => appraise(m, { requireDigestsVerified: true }))).toBe('boot.requireDigestsVerified');
+    // A log that records no EFI application passes no efiAppDigests list.
+    expect(fieldOf(() => appraise(g, { efiAppDigests: ['00'.repeat(32)] }))).toBe('boot.efiAppDigests');
     // Register pins alone do not read single events.
     appraise(m, { pcrs: { sha256: { '4': [m.pcrs!.sha256!['4']!] } } });
   });

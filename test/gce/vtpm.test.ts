@@ -2,13 +2,14 @@
  * Google Cloud vTPM evidence: the real attestation of test/fixtures/gce-vtpm (COS 85, nonce 9009)
  * verified at its verify_at under Google's pinned roots, and refused when any link is wrong.
  */
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { AttestationError } from '../../src/errors.js';
 import { parseEventLog } from '../../src/evidence/eventlog/index.js';
 import {
   checkGceVtpmBinding,
+  GCE_INSTANCE_INFO_OID,
   type GceVtpmInput,
   type GceVtpmVerifyOptions,
   gceVtpmQuoteNonce,
@@ -17,6 +18,14 @@ import {
   verifyGceVtpm,
 } from '../../src/evidence/gce/vtpm.js';
 import { GOOGLE_VTPM_INTERMEDIATES, GOOGLE_VTPM_ROOTS } from '../../src/evidence/gce/vtpm-roots.js';
+import { akFromTpmPublic } from '../../src/evidence/tpm/quote.js';
+import {
+  basicConstraints,
+  buildCertificate,
+  keyUsage,
+  type NameSpec,
+} from '../../src/evidence/x509/build.js';
+import { parseCertificate } from '../../src/evidence/x509/cert.js';
 import { fixture } from '../eventlog/fixtures.js';
 
 const DIR = new URL('../fixtures/gce-vtpm/go-tpm-tools__gce-cos-85-nonce9009/', import.meta.url);
@@ -202,6 +211,83 @@ describe('policy gce and boot on vTPM evidence', () => {
     expect(
       err(() => verifyGceVtpm(noLog, opts({ policy: { boot: { secureBoot: true } } }))).details.field,
     ).toBe('boot');
+  });
+});
+
+describe('AK certificates under a test CA (the real AK key and quote)', () => {
+  const ca = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const mid = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const rootName: NameSpec = [['CN', 'test root']];
+  const midName: NameSpec = [['CN', 'test intermediate']];
+  const window = { notBefore: new Date('2021-01-01T00:00:00Z'), notAfter: new Date('2022-01-01T00:00:00Z') };
+  const caExt = [
+    { oid: '2.5.29.19', value: basicConstraints(true), critical: true },
+    { oid: '2.5.29.15', value: keyUsage([5, 6]), critical: true },
+  ];
+  const root = buildCertificate({
+    subject: rootName,
+    issuer: rootName,
+    serial: Uint8Array.of(1),
+    ...window,
+    publicKey: ca.publicKey,
+    signingKey: ca.privateKey,
+    algorithm: 'ecdsa-sha256',
+    extensions: caExt,
+  });
+  const intermediate = buildCertificate({
+    subject: midName,
+    issuer: rootName,
+    serial: Uint8Array.of(2),
+    ...window,
+    publicKey: mid.publicKey,
+    signingKey: ca.privateKey,
+    algorithm: 'ecdsa-sha256',
+    extensions: caExt,
+  });
+  const realExt = parseCertificate(file('ak-cert.der')).extensions.get(GCE_INSTANCE_INFO_OID)!.value;
+  const akCert = (ext: Array<{ oid: string; value: Uint8Array; critical?: boolean }>) =>
+    buildCertificate({
+      subject: [['CN', 'ak']],
+      issuer: midName,
+      serial: Uint8Array.of(3),
+      ...window,
+      publicKey: akFromTpmPublic(file('ak-public.tpmt')),
+      signingKey: mid.privateKey,
+      algorithm: 'ecdsa-sha256',
+      extensions: ext,
+    });
+  const leafExt = [
+    { oid: '2.5.29.19', value: basicConstraints(false), critical: true },
+    { oid: '2.5.29.15', value: keyUsage([0]), critical: true },
+  ];
+  const roots = { anchors: [root], intermediates: [intermediate] };
+
+  it('with the extension: verifies; without it: ERR_EVIDENCE_MALFORMED', () => {
+    const good = verifyGceVtpm(
+      input('sha256', { akCert: akCert([...leafExt, { oid: GCE_INSTANCE_INFO_OID, value: realExt }]) }),
+      opts({ roots }),
+    );
+    expect(good.gce.instanceName).toBe('cos-test');
+    expect(err(() => verifyGceVtpm(input('sha256', { akCert: akCert(leafExt) }), opts({ roots }))).code).toBe(
+      'ERR_EVIDENCE_MALFORMED',
+    );
+  });
+
+  it('an AK certificate that is a CA, or lacks digitalSignature, is refused', () => {
+    const asCa = akCert([
+      { oid: '2.5.29.19', value: basicConstraints(true), critical: true },
+      { oid: '2.5.29.15', value: keyUsage([0]), critical: true },
+      { oid: GCE_INSTANCE_INFO_OID, value: realExt },
+    ]);
+    const noSig = akCert([
+      { oid: '2.5.29.19', value: basicConstraints(false), critical: true },
+      { oid: '2.5.29.15', value: keyUsage([5]), critical: true },
+      { oid: GCE_INSTANCE_INFO_OID, value: realExt },
+    ]);
+    for (const c of [asCa, noSig])
+      expect(err(() => verifyGceVtpm(input('sha256', { akCert: c }), opts({ roots }))).code).toBe(
+        'ERR_EVIDENCE_CHAIN',
+      );
   });
 });
 
