@@ -22,7 +22,7 @@ import {
   parseEventLog,
   replayEventLog,
 } from './eventlog/index.js';
-import type { BootPolicy } from './policy.js';
+import { type BootPolicy, parsePolicy } from './policy.js';
 
 /** A boot event log as the attester hands it over (EvidenceInput.eventLog). */
 export interface EventLogInput {
@@ -90,9 +90,18 @@ export function bootClaims(
   registers: VerifiedRegisters,
   options: { acceptAnomalies?: readonly AnomalyKind[] } = {},
 ): BootClaims {
+  const bad = (m: string) => new AttestationError('ERR_INVALID_ARGUMENT', `bootClaims: ${m}`);
+  if (typeof registers !== 'object' || registers === null)
+    throw bad('registers must be { pcrs } or { rtmrs }');
+  const isTpm = 'pcrs' in registers;
+  if (isTpm ? typeof registers.pcrs !== 'object' || registers.pcrs === null : !Array.isArray(registers.rtmrs))
+    throw bad('registers must be { pcrs: { bank: { index: hex } } } or { rtmrs: [hex…] }');
+  if (typeof options !== 'object' || options === null) throw bad('options must be an object');
+  const accept: unknown = options.acceptAnomalies;
+  if (accept !== undefined && !(Array.isArray(accept) && accept.every((k) => typeof k === 'string')))
+    throw bad('options.acceptAnomalies must be a list of anomaly kinds');
   const log = parseLogInput(input);
   const replayed = replayEventLog(log);
-  const isTpm = 'pcrs' in registers;
   if ((log.kind === 'ccel') === isTpm)
     throw new AttestationError(
       'ERR_EVENTLOG_MISMATCH',
@@ -152,8 +161,22 @@ const INTERPRETING: ReadonlyArray<keyof BootPolicy> = ['secureBoot', 'kernelCmdl
  * Applies the policy's `boot` section to the claims' `boot`. A section with evidence that carries
  * no log is refused: the policy lists boot state that nothing here vouches for.
  */
-export function appraiseBoot(boot: BootClaims | undefined, policy: BootPolicy | undefined): void {
-  if (policy === undefined) return;
+export function appraiseBoot(boot: BootClaims | undefined, section: BootPolicy | undefined): void {
+  if (section === undefined) return;
+  // Validated as parsePolicy() would (a no-op cost for a section it returned: a few fields).
+  const policy = parsePolicy({ boot: section }).boot!;
+  if (
+    boot !== undefined &&
+    (typeof boot !== 'object' ||
+      boot === null ||
+      typeof boot.interpreted !== 'boolean' ||
+      !Array.isArray(boot.anomalies) ||
+      typeof boot.digestMismatches !== 'number')
+  )
+    throw new AttestationError(
+      'ERR_INVALID_ARGUMENT',
+      'appraiseBoot: boot must be the claims bootClaims() returned',
+    );
   if (boot === undefined)
     throw new AttestationError(
       'ERR_EVIDENCE_POLICY',

@@ -115,6 +115,8 @@ function uintText(tlv: { tag: number; value: Uint8Array }, what: string): string
  * go-tpm-tools' server package reads (its gceInstanceInfo type) and the fixture's certificate has.
  */
 export function parseGceInstanceInfo(ext: Uint8Array): GceInstanceInfo {
+  if (!(ext instanceof Uint8Array))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'parseGceInstanceInfo: expected a Uint8Array');
   const seq = readTlv(ext);
   if (seq.tag !== 0x30 || seq.end !== ext.length) throw malformed('GCE instance info: not one SEQUENCE');
   const f = readChildren(seq.value);
@@ -221,6 +223,11 @@ export function verifyAkCertificate(
  * self-signed ones are trust anchors, the others candidate intermediates.
  */
 export function splitTpmRoots(list: ReadonlyArray<Uint8Array | string>): GceVtpmRoots {
+  if (!Array.isArray(list) || !list.every((c) => typeof c === 'string' || c instanceof Uint8Array))
+    throw new AttestationError(
+      'ERR_INVALID_ARGUMENT',
+      'splitTpmRoots: expected a list of DER or PEM certificates',
+    );
   const anchors: Uint8Array[] = [];
   const intermediates: Uint8Array[] = [];
   for (const cert of certs(list))
@@ -264,6 +271,8 @@ function checkInput(input: GceVtpmInput): void {
 /** Verifies Google Cloud vTPM evidence at `options.now`. */
 export function verifyGceVtpm(input: GceVtpmInput, options: GceVtpmVerifyOptions): GceVtpmClaims {
   checkInput(input);
+  if (typeof options !== 'object' || options === null)
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'options must be an object with `now`');
   if (!(options.now instanceof Date) || !Number.isFinite(options.now.getTime()))
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.now must be a valid Date');
   const policy = parsePolicy(options.policy);
@@ -319,6 +328,8 @@ export function verifyGceVtpm(input: GceVtpmInput, options: GceVtpmVerifyOptions
 
 /** The quote's qualifyingData for a channel binder: SHA-384(binder), as on Azure (48 bytes fit every vTPM). */
 export function gceVtpmQuoteNonce(binder: Uint8Array): Uint8Array {
+  if (!(binder instanceof Uint8Array) || binder.length !== 64)
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'the binder must be 64 bytes');
   return new Uint8Array(createHash('sha384').update(binder).digest());
 }
 
@@ -326,6 +337,8 @@ export function gceVtpmQuoteNonce(binder: Uint8Array): Uint8Array {
 export function checkGceVtpmBinding(claims: Pick<GceVtpmClaims, 'tpm'>, binder: Uint8Array): void {
   if (!(binder instanceof Uint8Array) || binder.length !== 64)
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'the binder must be 64 bytes');
+  if (typeof claims !== 'object' || claims === null || typeof claims.tpm?.extraData !== 'string')
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'claims must be the claims verifyGceVtpm() returned');
   if (claims.tpm.extraData !== bytesToHex(gceVtpmQuoteNonce(binder)))
     throw new AttestationError(
       'ERR_BINDING_MISMATCH',

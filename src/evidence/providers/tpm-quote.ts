@@ -87,6 +87,18 @@ async function readLog(path: string, explicit: boolean): Promise<Uint8Array | un
 
 function checkOptions(o: TpmQuoteOptions): { banks: PcrBankName[]; pcrs: number[] } {
   const bad = (m: string) => new AttestationError('ERR_INVALID_ARGUMENT', `tpmQuote: ${m}`);
+  if (typeof o !== 'object' || o === null) throw bad('options must be an object');
+  if (o.eventLog !== undefined && o.eventLog !== false && typeof o.eventLog !== 'string')
+    throw bad('eventLog must be a path or false');
+  for (const k of ['akHandle', 'akTemplateNvIndex', 'akCertNvIndex', 'timeoutMs'] as const)
+    if (
+      o[k] !== undefined &&
+      !(Number.isInteger(o[k]) && (o[k] as number) >= 0 && (o[k] as number) <= 0xffffffff)
+    )
+      throw bad(`${k} must be an integer`);
+  if (o.device !== undefined && typeof o.device !== 'string') throw bad('device must be a path');
+  if (o.tcp !== undefined && (typeof o.tcp !== 'object' || o.tcp === null || !Number.isInteger(o.tcp.port)))
+    throw bad('tcp must be { host?, port }');
   if ((o.akHandle === undefined) === (o.akTemplateNvIndex === undefined))
     throw bad('give exactly one of akHandle and akTemplateNvIndex');
   const banks = o.banks ?? ['sha256'];
@@ -162,7 +174,11 @@ export interface GceVtpmOptions
 
 /** tpmQuote() with Google Cloud's AK: the template and certificate NV indices of GCE_AK_NV. */
 export function gceVtpm(options: GceVtpmOptions = {}): TpmQuoteProvider {
+  if (typeof options !== 'object' || options === null)
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'gceVtpm: options must be an object');
   const { key = 'rsa', ...rest } = options;
+  if (key !== 'rsa' && key !== 'ecc')
+    throw new AttestationError('ERR_INVALID_ARGUMENT', "gceVtpm: key must be 'rsa' or 'ecc'");
   return tpmQuote({
     ...rest,
     akTemplateNvIndex: key === 'ecc' ? GCE_AK_NV.ECC_TEMPLATE : GCE_AK_NV.RSA_TEMPLATE,
