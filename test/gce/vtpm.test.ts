@@ -4,6 +4,7 @@
  */
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AttestationError } from '../../src/errors.js';
 import { parseEventLog } from '../../src/evidence/eventlog/index.js';
@@ -305,6 +306,39 @@ describe('the instance-identity extension', () => {
     const retyped = Buffer.from(good);
     retyped[2] = 0x04; // zone as an OCTET STRING
     expect(err(() => parseGceInstanceInfo(new Uint8Array(retyped))).code).toBe('ERR_EVIDENCE_MALFORMED');
+  });
+});
+
+describe('parseGceInstanceInfo properties', () => {
+  const real = new Uint8Array(
+    parseCertificate(file('ak-cert.der')).extensions.get(GCE_INSTANCE_INFO_OID)!.value,
+  );
+  const typedOnly = (bytes: Uint8Array) => {
+    try {
+      parseGceInstanceInfo(bytes);
+    } catch (e) {
+      expect(e).toBeInstanceOf(AttestationError);
+      expect((e as AttestationError).code).toBe('ERR_EVIDENCE_MALFORMED');
+    }
+  };
+  it('arbitrary bytes: a result or ERR_EVIDENCE_MALFORMED', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (b) => typedOnly(b)),
+      { numRuns: 2000 },
+    );
+  });
+  it('the real extension with bytes changed: a result or ERR_EVIDENCE_MALFORMED', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(real.length - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }),
+        (edits) => {
+          const b = new Uint8Array(real);
+          for (const [i, v] of edits) b[i] = v;
+          typedOnly(b);
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 });
 

@@ -97,7 +97,11 @@ function utf8(tlv: { tag: number; value: Uint8Array }, what: string): string {
   // UTF8String (12), PrintableString (19), IA5String (22).
   if (tlv.tag !== 0x0c && tlv.tag !== 0x13 && tlv.tag !== 0x16)
     throw malformed(`GCE instance info: ${what} is not a string`);
-  return new TextDecoder('utf-8', { fatal: true }).decode(tlv.value);
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(tlv.value);
+  } catch {
+    throw malformed(`GCE instance info: ${what} is not UTF-8`);
+  }
 }
 
 function uintText(tlv: { tag: number; value: Uint8Array }, what: string): string {
