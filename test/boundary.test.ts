@@ -98,7 +98,8 @@ const TABLE: Array<{ name: string; call: (v: unknown) => unknown; codes: ErrorCo
     {
       name: 'verifyEvidence(input.chain)',
       call: (v) => api.verifyEvidence({ report, vek, chain: v as never }, { offline: true, now: at }),
-      codes: ['ERR_INVALID_ARGUMENT'],
+      // Bytes of the right type that hold no certificate are refused as a chain (toDerList).
+      codes: ['ERR_INVALID_ARGUMENT', 'ERR_EVIDENCE_CHAIN'],
       refuses: [null, 0, true, {}, [5], [null], Symbol('s')],
     },
     {
