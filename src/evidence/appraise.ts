@@ -8,6 +8,7 @@
  * any workload, passes it, and the claims say so (`workloadPinned: false`).
  */
 import { AttestationError } from '../errors.js';
+import { BOOT_PINS } from './boot.js';
 import type { Policy } from './policy.js';
 import { appraiseSnp } from './snp/appraise.js';
 import { appraiseTdx } from './tdx/appraise.js';
@@ -28,13 +29,6 @@ const FORMATS: readonly EvidenceFormat[] = ['sev-snp', 'tdx'];
  * field added later that pins the workload (a measured-boot pin, a vTPM PCR) is listed here too,
  * and workloadPinned, workloadPins() and the CLI's refusal all follow.
  */
-/**
- * Measured-boot pins (issue 13): register values and the single events a policy reads from a log
- * that replayed to them. `boot.secureBoot` and `boot.requireDigestsVerified` admit any OS that
- * satisfies them and so are not pins.
- */
-const BOOT_PINS = ['boot.pcrs', 'boot.rtmrs', 'boot.kernelCmdlines', 'boot.efiAppDigests'];
-
 const WORKLOAD_PINS: Readonly<Record<EvidenceFormat, readonly string[]>> = Object.freeze({
   'sev-snp': ['snp.measurements', 'snp.hostData', 'snp.idKeyDigests', ...BOOT_PINS],
   tdx: [
@@ -69,14 +63,6 @@ export function workloadPins(format: EvidenceFormat, policy: Policy): string[] {
     const [section, field] = path.split('.') as [keyof Policy, string];
     const s = has(policy, section) ? (policy[section] as object | undefined) : undefined;
     return has(s, field) && (s as Record<string, unknown>)[field] !== undefined;
-  });
-}
-
-/** Whether the (parsed) policy's boot section pins what booted (any of BOOT_PINS). */
-export function bootPinned(policy: Policy): boolean {
-  return BOOT_PINS.some((path) => {
-    const field = path.slice('boot.'.length) as keyof NonNullable<Policy['boot']>;
-    return policy.boot !== undefined && has(policy.boot, field) && policy.boot[field] !== undefined;
   });
 }
 

@@ -154,6 +154,28 @@ function refuse(field: string, message: string, details: Record<string, unknown>
   });
 }
 
+/**
+ * Measured-boot pins, as "boot.field" (appraise.ts lists them among every format's workload pins):
+ * register values and the single events a policy reads from a log that replayed to them.
+ * `boot.secureBoot` and `boot.requireDigestsVerified` admit any OS that satisfies them and so
+ * are not pins.
+ */
+export const BOOT_PINS: readonly string[] = [
+  'boot.pcrs',
+  'boot.rtmrs',
+  'boot.kernelCmdlines',
+  'boot.efiAppDigests',
+];
+
+/** Whether the (parsed) policy's boot section pins what booted (any of BOOT_PINS). */
+export function bootPinned(policy: { boot?: BootPolicy }): boolean {
+  const b = policy.boot as Record<string, unknown> | undefined;
+  return BOOT_PINS.some((path) => {
+    const field = path.slice('boot.'.length);
+    return b !== undefined && Object.hasOwn(b, field) && b[field] !== undefined;
+  });
+}
+
 /** The policy fields that read single events: refused on a log that was not interpreted. */
 const INTERPRETING: ReadonlyArray<keyof BootPolicy> = ['secureBoot', 'kernelCmdlines', 'efiAppDigests'];
 

@@ -207,6 +207,11 @@ describe('policy gce and boot on vTPM evidence', () => {
         verifyGceVtpm(input(), opts({ policy: { boot: { pcrs: { sha256: { '4': ['11'.repeat(32)] } } } } })),
       ).details.field,
     ).toBe('boot.pcrs');
+    const sb = verifyGceVtpm(
+      input(),
+      opts({ policy: { boot: { secureBoot: true }, gce: { zones: ['us-central1-a'] } } }),
+    );
+    expect(sb.workloadPinned).toBe(false);
     const noLog = input();
     delete noLog.eventLog;
     expect(

@@ -13,8 +13,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
-import { bootPinned } from '../appraise.js';
-import { attachBoot, type BootClaims, type EventLogInput } from '../boot.js';
+import { attachBoot, type BootClaims, bootPinned, type EventLogInput } from '../boot.js';
 import { bytesToHex, equalBytes, hexToBytes } from '../bytes.js';
 import { type Policy, parsePolicy, type SnpPolicy, type TdxPolicy } from '../policy.js';
 import { verifySnp } from '../snp/verify.js';

@@ -15,7 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
-import { appraiseBoot, type BootClaims, bootClaims, type EventLogInput } from '../boot.js';
+import { appraiseBoot, type BootClaims, bootClaims, bootPinned, type EventLogInput } from '../boot.js';
 import { bytesToHex, equalBytes } from '../bytes.js';
 import type { AnomalyKind } from '../eventlog/index.js';
 import { type GcePolicy, type Policy, parsePolicy } from '../policy.js';
@@ -241,10 +241,6 @@ export function splitTpmRoots(list: ReadonlyArray<Uint8Array | string>): GceVtpm
   return { anchors, intermediates };
 }
 
-function has(obj: object | undefined, key: string): boolean {
-  return obj !== undefined && Object.hasOwn(obj, key) && (obj as Record<string, unknown>)[key] !== undefined;
-}
-
 /** Applies the policy's `gce` section to the instance identity (ERR_EVIDENCE_POLICY). */
 export function appraiseGce(gce: GceInstanceInfo, policy: GcePolicy | undefined): void {
   if (!policy) return;
@@ -311,9 +307,8 @@ export function verifyGceVtpm(input: GceVtpmInput, options: GceVtpmVerifyOptions
   }
   appraiseGce(gce, policy.gce);
   appraiseBoot(boot, policy.boot);
-  const b = policy.boot;
-  const workloadPinned =
-    b !== undefined && (has(b, 'pcrs') || has(b, 'kernelCmdlines') || has(b, 'efiAppDigests'));
+  // The same pins as for every other format (appraise.ts BOOT_PINS); instance pins are not workload pins.
+  const workloadPinned = bootPinned(policy);
   return {
     format: 'gce-vtpm',
     workloadPinned,
