@@ -32,6 +32,13 @@ export {
 } from './channel/websocket.js';
 export { AttestationError, ERROR_CODES, type ErrorCode } from './errors.js';
 export {
+  appraiseBoot,
+  type BootClaims,
+  bootClaims,
+  type EventLogInput,
+  type VerifiedRegisters,
+} from './evidence/boot.js';
+export {
   type Anomaly,
   type AnomalyKind,
   type BootSummary,
@@ -69,11 +76,33 @@ export {
   type VerifyLaunchEndorsementOptions,
   verifyLaunchEndorsement,
 } from './evidence/gce/endorsement.js';
+export {
+  checkGceVtpmBinding,
+  GCE_INSTANCE_INFO_OID,
+  type GceInstanceInfo,
+  type GceVtpmClaims,
+  type GceVtpmInput,
+  type GceVtpmRoots,
+  type GceVtpmVerifyOptions,
+  gceVtpmQuoteNonce,
+  parseGceInstanceInfo,
+  splitTpmRoots,
+  verifyGceVtpm,
+} from './evidence/gce/vtpm.js';
 export type { CacheStats } from './evidence/lru.js';
-export { type Policy, parsePolicy, type SnpPolicy, type TdxPolicy } from './evidence/policy.js';
+export {
+  type BootPolicy,
+  type GcePolicy,
+  type Policy,
+  parsePolicy,
+  type SnpPolicy,
+  type TdxPolicy,
+} from './evidence/policy.js';
+export { combine } from './evidence/providers/combine.js';
 export {
   type ConfigfsTsmOptions,
   configfsTsm,
+  DEFAULT_CCEL_PATHS,
   type TsmFileSystem,
 } from './evidence/providers/configfs-tsm.js';
 export {
@@ -85,6 +114,16 @@ export {
   type SimulatedTdxOptions,
   simulated,
 } from './evidence/providers/simulated.js';
+export {
+  GCE_AK_NV,
+  type GceVtpmOptions,
+  gceVtpm,
+  TPM_EVENT_LOG_PATH,
+  type TpmQuoteEvidence,
+  type TpmQuoteOptions,
+  type TpmQuoteProvider,
+  tpmQuote,
+} from './evidence/providers/tpm-quote.js';
 export { SNP_CACHE_SIZES } from './evidence/snp/format.js';
 export { AMD_KDS_URL, KdsClient } from './evidence/snp/kds.js';
 export { parseSnpReport, type SnpReport } from './evidence/snp/report.js';

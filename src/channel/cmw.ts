@@ -19,6 +19,18 @@ export const MediaType = {
   PKIX_CERT: 'application/pkix-cert',
   PEM_CHAIN: 'application/pem-certificate-chain',
   JSON: 'application/json',
+  /** A TDX CC event log area (docs/protocol.md §6). */
+  CCEL: 'application/vnd.attested-channel.ccel',
+  /** The ACPI CCEL table. */
+  CCEL_TABLE: 'application/vnd.attested-channel.ccel-table',
+  /** A TCG PC Client event log (binary_bios_measurements). */
+  TPM_EVENT_LOG: 'application/vnd.attested-channel.tpm-event-log',
+  /** TPMS_ATTEST bytes of a TPM2_Quote. */
+  TPM_QUOTE: 'application/vnd.attested-channel.tpm-quote',
+  /** A marshalled TPMT_SIGNATURE. */
+  TPM_SIGNATURE: 'application/vnd.attested-channel.tpm-signature',
+  /** A marshalled TPMT_PUBLIC. */
+  TPM_PUBLIC: 'application/vnd.attested-channel.tpm-public',
 } as const;
 
 /** Media types a challenger lists in REQUEST.accept: those of the report record, from the format table. */
@@ -43,12 +55,35 @@ export function mediaTypeOf(format: EvidenceFormat): string {
   return formatNamed(format).mediaType;
 }
 
-/** Which label may carry which media type, for which report format: the table's records. */
-const LABELS: Readonly<Record<string, { mediaType: string; format?: EvidenceFormat }>> = Object.freeze(
-  Object.fromEntries(
+/**
+ * Which label may carry which media type, for which report format: the table's records, then the
+ * measured-boot records (a TDX CCEL; Google Cloud's vTPM beside either report, so no `format`).
+ */
+const LABELS: Readonly<Record<string, { mediaType: string; format?: EvidenceFormat }>> = Object.freeze({
+  ...Object.fromEntries(
     FORMATS.flatMap((f) => f.records.map((r) => [r.name, { mediaType: r.mediaType, format: f.name }])),
   ),
-);
+  ccel: { mediaType: MediaType.CCEL, format: 'tdx' },
+  'ccel-table': { mediaType: MediaType.CCEL_TABLE, format: 'tdx' },
+  'vtpm-ak-cert': { mediaType: MediaType.PKIX_CERT },
+  'vtpm-ak-public': { mediaType: MediaType.TPM_PUBLIC },
+  'vtpm-quote': { mediaType: MediaType.TPM_QUOTE },
+  'vtpm-signature': { mediaType: MediaType.TPM_SIGNATURE },
+  'vtpm-pcrs': { mediaType: MediaType.JSON },
+  'vtpm-event-log': { mediaType: MediaType.TPM_EVENT_LOG },
+});
+
+/** Caps on the measured-boot records, checked before decoding (eventlog/parse.ts MAX_EVENT_LOG_SIZE). */
+const BOOT_RECORD_LIMITS: Record<string, number> = {
+  ccel: 4 * 1024 * 1024,
+  'ccel-table': 4096,
+  'vtpm-ak-cert': MAX_VEK_SIZE,
+  'vtpm-ak-public': 4096,
+  'vtpm-quote': 4096,
+  'vtpm-signature': 4096,
+  'vtpm-pcrs': 65536,
+  'vtpm-event-log': 4 * 1024 * 1024,
+};
 
 export type CmwRecord = [string, string];
 export type CmwCollection = Record<string, CmwRecord>;
@@ -92,7 +127,69 @@ export function encodeCmw(input: EvidenceInput, format: EvidenceFormat): CmwColl
     const text = typeof input.collateral === 'string' ? input.collateral : JSON.stringify(input.collateral);
     out['collateral'] = [MediaType.JSON, base64url(Buffer.from(text, 'utf8'))];
   }
+  encodeBootRecords(input, format, out);
   return out;
+}
+
+/** The CCEL (TDX) and Google's vTPM records (issue 13). */
+function encodeBootRecords(input: EvidenceInput, format: EvidenceFormat, out: CmwCollection): void {
+  if (input.eventLog !== undefined) {
+    if (format !== 'tdx' || !input.eventLog.ccel)
+      throw new AttestationError(
+        'ERR_PROVIDER_FAILED',
+        'the evidence provider returned an event log the report cannot vouch for (only a TDX CCEL goes with the report; a TPM log goes with its quote in `vtpm`)',
+      );
+    out['ccel'] = [MediaType.CCEL, base64url(input.eventLog.log)];
+    if (input.eventLog.ccelTable)
+      out['ccel-table'] = [MediaType.CCEL_TABLE, base64url(input.eventLog.ccelTable)];
+  }
+  const v = input.vtpm;
+  if (v === undefined) return;
+  const akCert = typeof v.akCert === 'string' ? toDerList(v.akCert, 'ERR_PROVIDER_FAILED')[0] : v.akCert;
+  if (!akCert) throw new AttestationError('ERR_PROVIDER_FAILED', 'the vTPM evidence has no AK certificate');
+  out['vtpm-ak-cert'] = [MediaType.PKIX_CERT, base64url(akCert)];
+  if (v.akPublic) out['vtpm-ak-public'] = [MediaType.TPM_PUBLIC, base64url(v.akPublic)];
+  out['vtpm-quote'] = [MediaType.TPM_QUOTE, base64url(v.tpm.quote)];
+  out['vtpm-signature'] = [MediaType.TPM_SIGNATURE, base64url(v.tpm.signature)];
+  out['vtpm-pcrs'] = [MediaType.JSON, base64url(Buffer.from(JSON.stringify(v.tpm.pcrs), 'utf8'))];
+  if (v.eventLog) out['vtpm-event-log'] = [MediaType.TPM_EVENT_LOG, base64url(v.eventLog.log)];
+}
+
+/** Decodes one measured-boot record into `parts`; false when `label` is not one. */
+function decodeBootRecord(label: string, b64: string, parts: Record<string, Uint8Array>): boolean {
+  const limit = Object.hasOwn(BOOT_RECORD_LIMITS, label) ? BOOT_RECORD_LIMITS[label] : undefined;
+  if (limit === undefined) return false;
+  parts[label] = bytesOf(label, capped(label, b64, limit));
+  return true;
+}
+
+/** The EvidenceInput members of the measured-boot records: all vTPM records or none. */
+function bootInput(parts: Record<string, Uint8Array>, input: EvidenceInput): void {
+  if (parts['ccel-table'] && !parts['ccel']) throw malformed('"ccel-table" without "ccel"');
+  if (parts['ccel'])
+    input.eventLog = {
+      log: parts['ccel'],
+      ccel: true,
+      ...(parts['ccel-table'] ? { ccelTable: parts['ccel-table'] } : {}),
+    };
+  const vtpm = Object.keys(parts).filter((k) => k.startsWith('vtpm-'));
+  if (vtpm.length === 0) return;
+  for (const need of ['vtpm-ak-cert', 'vtpm-quote', 'vtpm-signature', 'vtpm-pcrs'])
+    if (!parts[need]) throw malformed(`vTPM evidence without "${need}"`);
+  let pcrs: unknown;
+  try {
+    pcrs = JSON.parse(text('vtpm-pcrs', parts['vtpm-pcrs']!));
+  } catch (err) {
+    if (err instanceof AttestationError) throw err;
+    throw malformed('"vtpm-pcrs" is not JSON');
+  }
+  if (!isPlainObject(pcrs)) throw malformed('"vtpm-pcrs" is not a JSON object');
+  input.vtpm = {
+    akCert: derCertificate(parts['vtpm-ak-cert']!, 'vtpm-ak-cert'),
+    ...(parts['vtpm-ak-public'] ? { akPublic: parts['vtpm-ak-public'] } : {}),
+    tpm: { quote: parts['vtpm-quote']!, signature: parts['vtpm-signature']!, pcrs: pcrs as never },
+    ...(parts['vtpm-event-log'] ? { eventLog: { log: parts['vtpm-event-log'] } } : {}),
+  };
 }
 
 export interface DecodedCmw {
@@ -153,7 +250,7 @@ function capped(label: string, b64: string, max: number): string {
  * definite length covers the bytes exactly. PEM, or anything else the verifier would have to
  * search through, is refused here.
  */
-function derCertificate(bytes: Uint8Array): Uint8Array {
+function derCertificate(bytes: Uint8Array, label = 'vek'): Uint8Array {
   let length = -1;
   if (bytes.length >= 2 && bytes[0] === 0x30) {
     const first = bytes[1]!;
@@ -164,7 +261,8 @@ function derCertificate(bytes: Uint8Array): Uint8Array {
       length = 2 + (first & 0x7f) + n;
     }
   }
-  if (length !== bytes.length) throw malformed('"vek" is not one DER certificate (application/pkix-cert)');
+  if (length !== bytes.length)
+    throw malformed(`"${label}" is not one DER certificate (application/pkix-cert)`);
   return bytes;
 }
 
@@ -192,6 +290,7 @@ export function decodeCmw(value: unknown, accept: readonly string[]): DecodedCmw
   if (detectFormat(report.bytes) !== format)
     throw malformed(`the report bytes are not ${format === 'sev-snp' ? 'an SNP report' : 'a TDX quote'}`);
   const input: EvidenceInput = { report: report.bytes };
+  const bootParts: Record<string, Uint8Array> = {};
   for (const label of Object.keys(value)) {
     if (label === 'report') continue;
     const spec = Object.hasOwn(LABELS, label) ? LABELS[label] : undefined;
@@ -199,10 +298,13 @@ export function decodeCmw(value: unknown, accept: readonly string[]): DecodedCmw
     const r = record(label, value[label]);
     if (r.mediaType !== spec.mediaType)
       throw malformed(`"${label}" must be ${spec.mediaType}, not ${r.mediaType}`);
-    if (spec.format !== format) throw malformed(`"${label}" does not belong with ${report.mediaType}`);
+    if (spec.format !== undefined && spec.format !== format)
+      throw malformed(`"${label}" does not belong with ${report.mediaType}`);
+    if (decodeBootRecord(label, r.b64, bootParts)) continue;
     if (label === 'vek') input.vek = derCertificate(bytesOf(label, capped(label, r.b64, MAX_VEK_SIZE)));
     else if (label === 'chain') input.chain = chainText(capped(label, r.b64, MAX_CHAIN_SIZE));
     else input.collateral = text(label, bytesOf(label, r.b64));
   }
+  bootInput(bootParts, input);
   return { input, format, mediaType: report.mediaType };
 }

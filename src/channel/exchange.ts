@@ -6,6 +6,7 @@
  */
 import { AttestationError, asAttestationError } from '../errors.js';
 import { bytesToHex, equalBytes } from '../evidence/bytes.js';
+import { checkGceVtpmBinding } from '../evidence/gce/vtpm.js';
 import type { Claims, EvidenceInput } from '../evidence/types.js';
 import { reportDataOf, verifyEvidence } from '../evidence/verify.js';
 import { computeBinder, exportBinderSecret } from './binder.js';
@@ -76,6 +77,8 @@ export async function verifyPeerEvidence(
     }),
   );
   if (claims.reportData.toLowerCase() !== bytesToHex(expected)) throw bindingMismatch();
+  // Google's vTPM beside the report: its quote must be bound to the same binder (SHA-384 of it).
+  if (claims.vtpm) checkGceVtpmBinding(claims.vtpm, expected);
   return claims;
 }
 

@@ -23,6 +23,7 @@ import { toDerList } from '../evidence/x509/pem.js';
 import type { CliIo } from './io.js';
 import { oneLine, parseOptions, usageError } from './io.js';
 import { applyTdxOptions } from './tdx.js';
+import { applyBootOptions, BOOT_OPTIONS, BOOT_USAGE, isVtpmRequest, runVtpmVerify } from './vtpm.js';
 
 const OPTIONS = {
   vek: { type: 'string' },
@@ -36,9 +37,11 @@ const OPTIONS = {
   'pcs-url': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  ...BOOT_OPTIONS,
 } as const;
 
 const USAGE = `usage: attested-channel verify <file> [options]
+       attested-channel verify --tpm-quote F --tpm-signature F --pcrs F --ak-cert F [options]
 
   --vek F        VCEK or VLEK certificate (DER or PEM); default: fetched from AMD KDS (VCEK only)
   --ask F        ASK or ASVK certificate, or the ASK+ARK bundle KDS serves (cert_chain);
@@ -52,7 +55,7 @@ const USAGE = `usage: attested-channel verify <file> [options]
   --kds-url URL  AMD KDS base URL (default https://kdsintf.amd.com)
   --collateral F TDX collateral JSON (schema: "TDX collateral schema" in docs/api.md); default: fetched from Intel PCS
   --pcs-url URL  Intel PCS or PCCS base URL (default https://api.trustedservices.intel.com)
-  --json         print one JSON object (also for usage errors)
+${BOOT_USAGE}  --json         print one JSON object (also for usage errors)
 (--vek, --ask, --ark, --kds-url are for SEV-SNP reports; --collateral, --pcs-url for TDX quotes.)
 
 Exit status: 0 accepted, 1 rejected, 2 usage error.
@@ -181,6 +184,7 @@ async function toRequest(file: string, v: Values): Promise<{ input: EvidenceInpu
     options.kds = { baseUrl: v['kds-url'] };
   }
   await applyTdxOptions(v, input, options, (m) => new UsageError(m));
+  await applyBootOptions(v, input, detectFormat(input.report) === 'tdx', (m) => new UsageError(m));
   return { input, options };
 }
 
@@ -226,6 +230,15 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     io.out(USAGE);
     return 0;
   }
+  if (isVtpmRequest(values))
+    return runVtpmVerify(values, positionals, io, {
+      fail: (m) => new UsageError(m),
+      policyFail: (m) => new UsageError(m, 'ERR_POLICY_INVALID'),
+      iso: ISO_TIME,
+    }).catch((err) => {
+      if (err instanceof UsageError) return usage(err.message, err.code);
+      throw err;
+    });
   if (positionals.length !== 1) return json ? usage('give exactly one evidence file') : usageError(io, USAGE);
   const file = positionals[0]!;
 

@@ -8,6 +8,7 @@
  * any workload, passes it, and the claims say so (`workloadPinned: false`).
  */
 import { AttestationError } from '../errors.js';
+import { BOOT_PINS } from './boot.js';
 import type { Policy } from './policy.js';
 import { appraiseSnp } from './snp/appraise.js';
 import { appraiseTdx } from './tdx/appraise.js';
@@ -29,8 +30,9 @@ const FORMATS: readonly EvidenceFormat[] = ['sev-snp', 'tdx'];
  * and workloadPinned, workloadPins() and the CLI's refusal all follow.
  */
 const WORKLOAD_PINS: Readonly<Record<EvidenceFormat, readonly string[]>> = Object.freeze({
-  'sev-snp': ['snp.measurements', 'snp.hostData', 'snp.idKeyDigests'],
+  'sev-snp': ['snp.measurements', 'snp.hostData', 'snp.idKeyDigests', ...BOOT_PINS],
   tdx: [
+    ...BOOT_PINS,
     'tdx.mrTd',
     'tdx.rtmr0',
     'tdx.rtmr1',

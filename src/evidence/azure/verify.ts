@@ -13,6 +13,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
+import { attachBoot, type BootClaims, bootPinned, type EventLogInput } from '../boot.js';
 import { bytesToHex, equalBytes, hexToBytes } from '../bytes.js';
 import { type Policy, parsePolicy, type SnpPolicy, type TdxPolicy } from '../policy.js';
 import { parseTpmsAttest, parseTpmtSignature } from '../tpm/attest.js';
@@ -41,6 +42,11 @@ export interface AzureEvidenceInput {
     /** PCR values the quote selects, `{"sha256": {"0": hex, …}}`. */
     pcrs: PcrValues;
   };
+  /**
+   * A boot event log: the vTPM's (checked against the quoted PCRs) or, on azure-tdx, the CCEL
+   * (`ccel: true`, checked against RTMR0-3 of the TD quote). The claims then carry `boot`.
+   */
+  eventLog?: EventLogInput;
 }
 
 /** What appraises the hardware report inside the HCL report: the top-level snp / tdx fields. */
@@ -69,6 +75,8 @@ interface AzureCommonClaims {
   /** `vm-configuration` exactly as in the runtime claims (secure-boot, tpm-enabled, console-enabled, …). */
   vmConfiguration: Record<string, unknown> | null;
   tpm: TpmQuoteClaims;
+  /** Measured boot (boot.ts), when the evidence carried an event log. */
+  boot?: BootClaims;
 }
 
 export type AzureSnpClaims = Omit<SnpClaims, 'format'> & { format: 'azure-sev-snp' } & AzureCommonClaims;
@@ -220,10 +228,20 @@ export async function verifyAzure(
     vmConfiguration: runtime.vmConfiguration,
     tpm: quote.claims,
   };
+  // Measured boot: a TPM log against the quoted PCRs, a CCEL against the TD quote's RTMRs.
+  const policy = parsePolicy(options.policy);
+  const withBoot: { format: string; boot?: BootClaims } = { format: `azure-${hardware.format}` };
+  attachBoot(withBoot, input.eventLog, policy.boot, () => {
+    if (!input.eventLog?.ccel) return { pcrs: quote.claims.pcrs };
+    if (hardware.format !== 'tdx') return undefined;
+    return { rtmrs: [hardware.rtmr0, hardware.rtmr1, hardware.rtmr2, hardware.rtmr3] };
+  });
+  if (withBoot.boot) common.boot = withBoot.boot;
+  const workloadPinned = bootPinned(policy);
   // The hardware report measures Microsoft's paravisor and firmware, the same for every customer
-  // on one paravisor build: pinning it does not pin the user's workload (issue 12). Only PCR
-  // values pin it, and no policy field for them exists yet.
+  // on one paravisor build: pinning it does not pin the user's workload (issue 12). Only what
+  // booted inside pins it: the policy's boot pins, checked above against the replayed log.
   return hardware.format === 'sev-snp'
-    ? { ...hardware, format: 'azure-sev-snp', workloadPinned: false, ...common }
-    : { ...hardware, format: 'azure-tdx', workloadPinned: false, ...common };
+    ? { ...hardware, format: 'azure-sev-snp', workloadPinned, ...common }
+    : { ...hardware, format: 'azure-tdx', workloadPinned, ...common };
 }
