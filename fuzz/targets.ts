@@ -38,7 +38,15 @@ import { verifyEvidence } from '../dist/evidence/verify.js';
 import { parseCertificate } from '../dist/evidence/x509/cert.js';
 import { parseCrl } from '../dist/evidence/x509/crl.js';
 import { derToPem, pemToDer } from '../dist/evidence/x509/pem.js';
-import { bootSummary, parseCcelTable, parseEventLog, replayEventLog } from '../dist/index.js';
+import {
+  bootSummary,
+  GCE_INSTANCE_INFO_OID,
+  parseCcelTable,
+  parseEventLog,
+  parseGceInstanceInfo,
+  replayEventLog,
+  verifyGceVtpm,
+} from '../dist/index.js';
 import { ALL_BYTE, derLengthOffsets, IN_PLACE, mutateBytes, mutateText, Rng } from './mutate.js';
 
 export interface Prepared<T> {
@@ -471,6 +479,61 @@ export const TARGETS: FuzzTarget[] = [
           return bootSummary(log);
         },
       } as Prepared<unknown>;
+    },
+  },
+  {
+    name: 'gce-vtpm-signed',
+    inputs: 20_000,
+    budgetMs: 60_000,
+    prepare() {
+      // The real Google Cloud vTPM attestation: AK certificate, quote, signature and event log,
+      // one of them changed in place. The log's bytes outside what a digest covers may change
+      // without a refusal (event data that is not hashed), so only its digests count as signed.
+      const dir = 'gce-vtpm/go-tpm-tools__gce-cos-85-nonce9009/';
+      const base = {
+        akCert: read(`${dir}ak-cert.der`),
+        quote: read(`${dir}quote-sha256.msg`),
+        signature: read(`${dir}quote-sha256.sig`),
+        log: read('eventlog/go-tpm-tools__gce-cos-85-nonce9009/eventlog.bin'),
+      };
+      const pcrs = JSON.parse(readText(`${dir}pcrs.json`));
+      type V = typeof base & { changed: boolean };
+      const at = new Date('2021-12-22T00:00:00Z');
+      return {
+        seeds: [{ ...base, changed: false }],
+        mutate(rng, s) {
+          const v = s as V;
+          const which = rng.pick(['akCert', 'quote', 'signature'] as const);
+          const m = { ...v, [which]: mutateBytes(rng, v[which], [], IN_PLACE) };
+          return { ...m, changed: Buffer.compare(m[which], base[which]) !== 0 };
+        },
+        run(input) {
+          const v = input as V;
+          return verifyGceVtpm(
+            {
+              akCert: v.akCert,
+              tpm: { quote: v.quote, signature: v.signature, pcrs },
+              eventLog: { log: v.log },
+            },
+            { now: at, expectedExtraData: new Uint8Array([0x90, 0x09]) },
+          );
+        },
+        unchanged: (input) => !(input as V).changed,
+      } as Prepared<unknown>;
+    },
+  },
+  {
+    name: 'gce-instance-info',
+    inputs: 50_000,
+    budgetMs: 30_000,
+    prepare() {
+      const cert = parseCertificate(read('gce-vtpm/go-tpm-tools__gce-cos-85-nonce9009/ak-cert.der'));
+      const seeds = [new Uint8Array(cert.extensions.get(GCE_INSTANCE_INFO_OID)!.value)];
+      return {
+        seeds,
+        mutate: (rng, s) => mutateBytes(rng, s as Uint8Array, seeds),
+        run: (b) => parseGceInstanceInfo(b as Uint8Array),
+      };
     },
   },
   {

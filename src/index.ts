@@ -35,6 +35,13 @@ export { azureQuoteNonce, checkAzureBinding } from './evidence/azure/binding.js'
 export { type HclReport, parseHclReport, type RuntimeClaims } from './evidence/azure/hcl.js';
 export type { AzureEvidenceInput, AzureVerifyOptions } from './evidence/azure/verify.js';
 export {
+  appraiseBoot,
+  type BootClaims,
+  bootClaims,
+  type EventLogInput,
+  type VerifiedRegisters,
+} from './evidence/boot.js';
+export {
   type Anomaly,
   type AnomalyKind,
   type BootSummary,
@@ -72,9 +79,24 @@ export {
   type VerifyLaunchEndorsementOptions,
   verifyLaunchEndorsement,
 } from './evidence/gce/endorsement.js';
+export {
+  checkGceVtpmBinding,
+  GCE_INSTANCE_INFO_OID,
+  type GceInstanceInfo,
+  type GceVtpmClaims,
+  type GceVtpmInput,
+  type GceVtpmRoots,
+  type GceVtpmVerifyOptions,
+  gceVtpmQuoteNonce,
+  parseGceInstanceInfo,
+  splitTpmRoots,
+  verifyGceVtpm,
+} from './evidence/gce/vtpm.js';
 export type { CacheStats } from './evidence/lru.js';
 export {
   type AzurePolicy,
+  type BootPolicy,
+  type GcePolicy,
   type Policy,
   parsePolicy,
   type SnpPolicy,
@@ -86,9 +108,11 @@ export {
   type AzureVtpmProvider,
   azureVtpm,
 } from './evidence/providers/azure-vtpm.js';
+export { combine } from './evidence/providers/combine.js';
 export {
   type ConfigfsTsmOptions,
   configfsTsm,
+  DEFAULT_CCEL_PATHS,
   type TsmFileSystem,
 } from './evidence/providers/configfs-tsm.js';
 export {
@@ -102,6 +126,16 @@ export {
   type SimulatedTdxOptions,
   simulated,
 } from './evidence/providers/simulated.js';
+export {
+  GCE_AK_NV,
+  type GceVtpmOptions,
+  gceVtpm,
+  TPM_EVENT_LOG_PATH,
+  type TpmQuoteEvidence,
+  type TpmQuoteOptions,
+  type TpmQuoteProvider,
+  tpmQuote,
+} from './evidence/providers/tpm-quote.js';
 export { SNP_CACHE_SIZES } from './evidence/snp/format.js';
 export { AMD_KDS_URL, KdsClient } from './evidence/snp/kds.js';
 export { parseSnpReport, type SnpReport } from './evidence/snp/report.js';

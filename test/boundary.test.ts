@@ -370,6 +370,76 @@ const TABLE: Array<{ name: string; call: (v: unknown) => unknown; codes: ErrorCo
         codes: ['ERR_INVALID_ARGUMENT', 'ERR_EVIDENCE_MALFORMED'] as ErrorCode[],
       }),
     ),
+    // Measured boot over evidence and Google's vTPM (issue 13).
+    {
+      name: 'bootClaims',
+      call: (v) => api.bootClaims(v as never, v as never, v as never),
+      codes: ['ERR_INVALID_ARGUMENT', 'ERR_EVIDENCE_MALFORMED'],
+      refuses: [null, 0, 'x', true, {}],
+    },
+    {
+      name: 'appraiseBoot',
+      call: (v) => api.appraiseBoot(v as never, v as never),
+      codes: ['ERR_INVALID_ARGUMENT', 'ERR_POLICY_INVALID', 'ERR_EVIDENCE_POLICY'],
+    },
+    {
+      name: 'verifyGceVtpm',
+      call: (v) => api.verifyGceVtpm(v as never, v as never),
+      codes: ['ERR_INVALID_ARGUMENT'],
+      refuses: MISTYPED,
+    },
+    {
+      name: 'verifyGceVtpm(options)',
+      call: (v) =>
+        api.verifyGceVtpm(
+          { akCert: vek, tpm: { quote: new Uint8Array(2), signature: new Uint8Array(2), pcrs: {} } },
+          v as never,
+        ),
+      codes: ['ERR_INVALID_ARGUMENT'],
+      refuses: [null, 0, 'x', true, {}],
+    },
+    {
+      name: 'splitTpmRoots',
+      call: (v) => api.splitTpmRoots(v as never),
+      codes: ['ERR_INVALID_ARGUMENT'],
+      refuses: [null, 0, 'x', true, {}, [5]],
+    },
+    {
+      name: 'parseGceInstanceInfo',
+      call: (v) => api.parseGceInstanceInfo(v as never),
+      codes: ['ERR_INVALID_ARGUMENT', 'ERR_EVIDENCE_MALFORMED'],
+      refuses: [null, 0, 'x', true, {}],
+    },
+    {
+      name: 'gceVtpmQuoteNonce',
+      call: (v) => api.gceVtpmQuoteNonce(v as never),
+      codes: ['ERR_INVALID_ARGUMENT'],
+      refuses: MISTYPED,
+    },
+    {
+      name: 'checkGceVtpmBinding',
+      call: (v) => api.checkGceVtpmBinding(v as never, new Uint8Array(64)),
+      codes: ['ERR_INVALID_ARGUMENT'],
+      refuses: MISTYPED,
+    },
+    {
+      name: 'tpmQuote',
+      call: (v) => api.tpmQuote(v as never),
+      codes: ['ERR_INVALID_ARGUMENT'],
+      refuses: MISTYPED,
+    },
+    {
+      name: 'gceVtpm',
+      call: (v) => api.gceVtpm(v as never),
+      codes: ['ERR_INVALID_ARGUMENT'],
+      refuses: [null, 0, 'x', true, { key: 'dsa' }],
+    },
+    {
+      name: 'combine',
+      call: (v) => api.combine(v as never, v as never),
+      codes: ['ERR_INVALID_ARGUMENT'],
+      refuses: MISTYPED,
+    },
     {
       name: 'verifyLaunchEndorsement',
       call: (v) => api.verifyLaunchEndorsement(v as never, v as never),

@@ -20,12 +20,20 @@ export const MediaType = {
   PKIX_CERT: 'application/pkix-cert',
   PEM_CHAIN: 'application/pem-certificate-chain',
   JSON: 'application/json',
+  /** A TDX CC event log area (docs/protocol.md §6). */
+  CCEL: 'application/vnd.attested-channel.ccel',
+  /** The ACPI CCEL table. */
+  CCEL_TABLE: 'application/vnd.attested-channel.ccel-table',
+  /** A TCG PC Client event log (binary_bios_measurements). */
+  TPM_EVENT_LOG: 'application/vnd.attested-channel.tpm-event-log',
+  /** TPMS_ATTEST bytes of a TPM2_Quote. */
+  TPM_QUOTE: 'application/vnd.attested-channel.tpm-quote',
+  /** A marshalled TPMT_SIGNATURE. */
+  TPM_SIGNATURE: 'application/vnd.attested-channel.tpm-signature',
+  /** A marshalled TPMT_PUBLIC. */
+  TPM_PUBLIC: 'application/vnd.attested-channel.tpm-public',
   /** An Azure HCL report (vTPM NV 0x01400001), either hardware: docs/protocol.md §6.1. */
   AZURE_HCL_REPORT: 'application/vnd.microsoft.azure.hcl-report',
-  /** A TPMS_ATTEST as TPM2_Quote signed it (TPM 2.0 Part 2 §10.12). */
-  TPM_ATTEST: 'application/vnd.tcg.tpm2.tpms-attest',
-  /** A marshalled TPMT_SIGNATURE (TPM 2.0 Part 2 §11.3.4). */
-  TPM_SIGNATURE: 'application/vnd.tcg.tpm2.tpmt-signature',
 } as const;
 
 /** Media types a challenger lists in REQUEST.accept: those of the report record, from the format table (once each). */
@@ -59,14 +67,23 @@ const TDX_LIKE: readonly EvidenceFormat[] = ['tdx', 'azure-tdx'];
 const AZURE: readonly EvidenceFormat[] = ['azure-sev-snp', 'azure-tdx'];
 
 /** Which label may carry which media type, for which report formats. */
-const LABELS: Record<string, { mediaType: string; formats: readonly EvidenceFormat[] }> = {
+const LABELS: Record<string, { mediaType: string; formats?: readonly EvidenceFormat[] }> = {
   vek: { mediaType: MediaType.PKIX_CERT, formats: SNP_LIKE },
   chain: { mediaType: MediaType.PEM_CHAIN, formats: SNP_LIKE },
   collateral: { mediaType: MediaType.JSON, formats: TDX_LIKE },
-  'tpm-quote': { mediaType: MediaType.TPM_ATTEST, formats: AZURE },
+  'tpm-quote': { mediaType: MediaType.TPM_QUOTE, formats: AZURE },
   'tpm-signature': { mediaType: MediaType.TPM_SIGNATURE, formats: AZURE },
   pcrs: { mediaType: MediaType.JSON, formats: AZURE },
   'td-quote': { mediaType: MediaType.TDX_QUOTE, formats: ['azure-tdx'] },
+  // Measured boot: a TDX CCEL; Google Cloud's vTPM beside any report (no formats).
+  ccel: { mediaType: MediaType.CCEL, formats: ['tdx'] },
+  'ccel-table': { mediaType: MediaType.CCEL_TABLE, formats: ['tdx'] },
+  'vtpm-ak-cert': { mediaType: MediaType.PKIX_CERT },
+  'vtpm-ak-public': { mediaType: MediaType.TPM_PUBLIC },
+  'vtpm-quote': { mediaType: MediaType.TPM_QUOTE },
+  'vtpm-signature': { mediaType: MediaType.TPM_SIGNATURE },
+  'vtpm-pcrs': { mediaType: MediaType.JSON },
+  'vtpm-event-log': { mediaType: MediaType.TPM_EVENT_LOG },
 };
 
 /**
@@ -78,6 +95,18 @@ export const MAX_TPM_QUOTE_SIZE = 4096;
 export const MAX_TPM_SIGNATURE_SIZE = 1024;
 export const MAX_PCRS_SIZE = 64 * 1024;
 export const MAX_TD_QUOTE_SIZE = 256 * 1024;
+
+/** Caps on the measured-boot records, checked before decoding (eventlog/parse.ts MAX_EVENT_LOG_SIZE). */
+const BOOT_RECORD_LIMITS: Record<string, number> = {
+  ccel: 4 * 1024 * 1024,
+  'ccel-table': 4096,
+  'vtpm-ak-cert': MAX_VEK_SIZE,
+  'vtpm-ak-public': 4096,
+  'vtpm-quote': 4096,
+  'vtpm-signature': 4096,
+  'vtpm-pcrs': 65536,
+  'vtpm-event-log': 4 * 1024 * 1024,
+};
 
 export type CmwRecord = [string, string];
 export type CmwCollection = Record<string, CmwRecord>;
@@ -135,7 +164,7 @@ function encodeAzure(input: EvidenceInput, format: EvidenceFormat, out: CmwColle
     out['td-quote'] = [MediaType.TDX_QUOTE, base64url(input.tdQuote)];
     if (input.collateral !== undefined) out['collateral'] = collateralRecord(input.collateral);
   }
-  out['tpm-quote'] = [MediaType.TPM_ATTEST, base64url(tpm.quote)];
+  out['tpm-quote'] = [MediaType.TPM_QUOTE, base64url(tpm.quote)];
   out['tpm-signature'] = [MediaType.TPM_SIGNATURE, base64url(tpm.signature)];
   out['pcrs'] = [MediaType.JSON, base64url(Buffer.from(pcrsText(tpm.pcrs), 'utf8'))];
 }
@@ -165,7 +194,69 @@ export function encodeCmw(input: EvidenceInput, declared: ProviderFormat): CmwCo
   } else if (format === 'tdx') {
     if (input.collateral !== undefined) out['collateral'] = collateralRecord(input.collateral);
   } else encodeAzure(input, format, out);
+  encodeBootRecords(input, format, out);
   return out;
+}
+
+/** The CCEL (TDX) and Google's vTPM records (issue 13). */
+function encodeBootRecords(input: EvidenceInput, format: EvidenceFormat, out: CmwCollection): void {
+  if (input.eventLog !== undefined) {
+    if (format !== 'tdx' || !input.eventLog.ccel)
+      throw new AttestationError(
+        'ERR_PROVIDER_FAILED',
+        'the evidence provider returned an event log the report cannot vouch for (only a TDX CCEL goes with the report; a TPM log goes with its quote in `vtpm`)',
+      );
+    out['ccel'] = [MediaType.CCEL, base64url(input.eventLog.log)];
+    if (input.eventLog.ccelTable)
+      out['ccel-table'] = [MediaType.CCEL_TABLE, base64url(input.eventLog.ccelTable)];
+  }
+  const v = input.vtpm;
+  if (v === undefined) return;
+  const akCert = typeof v.akCert === 'string' ? toDerList(v.akCert, 'ERR_PROVIDER_FAILED')[0] : v.akCert;
+  if (!akCert) throw new AttestationError('ERR_PROVIDER_FAILED', 'the vTPM evidence has no AK certificate');
+  out['vtpm-ak-cert'] = [MediaType.PKIX_CERT, base64url(akCert)];
+  if (v.akPublic) out['vtpm-ak-public'] = [MediaType.TPM_PUBLIC, base64url(v.akPublic)];
+  out['vtpm-quote'] = [MediaType.TPM_QUOTE, base64url(v.tpm.quote)];
+  out['vtpm-signature'] = [MediaType.TPM_SIGNATURE, base64url(v.tpm.signature)];
+  out['vtpm-pcrs'] = [MediaType.JSON, base64url(Buffer.from(JSON.stringify(v.tpm.pcrs), 'utf8'))];
+  if (v.eventLog) out['vtpm-event-log'] = [MediaType.TPM_EVENT_LOG, base64url(v.eventLog.log)];
+}
+
+/** Decodes one measured-boot record into `parts`; false when `label` is not one. */
+function decodeBootRecord(label: string, b64: string, parts: Record<string, Uint8Array>): boolean {
+  const limit = Object.hasOwn(BOOT_RECORD_LIMITS, label) ? BOOT_RECORD_LIMITS[label] : undefined;
+  if (limit === undefined) return false;
+  parts[label] = bytesOf(label, capped(label, b64, limit));
+  return true;
+}
+
+/** The EvidenceInput members of the measured-boot records: all vTPM records or none. */
+function bootInput(parts: Record<string, Uint8Array>, input: EvidenceInput): void {
+  if (parts['ccel-table'] && !parts['ccel']) throw malformed('"ccel-table" without "ccel"');
+  if (parts['ccel'])
+    input.eventLog = {
+      log: parts['ccel'],
+      ccel: true,
+      ...(parts['ccel-table'] ? { ccelTable: parts['ccel-table'] } : {}),
+    };
+  const vtpm = Object.keys(parts).filter((k) => k.startsWith('vtpm-'));
+  if (vtpm.length === 0) return;
+  for (const need of ['vtpm-ak-cert', 'vtpm-quote', 'vtpm-signature', 'vtpm-pcrs'])
+    if (!parts[need]) throw malformed(`vTPM evidence without "${need}"`);
+  let pcrs: unknown;
+  try {
+    pcrs = JSON.parse(text('vtpm-pcrs', parts['vtpm-pcrs']!));
+  } catch (err) {
+    if (err instanceof AttestationError) throw err;
+    throw malformed('"vtpm-pcrs" is not JSON');
+  }
+  if (!isPlainObject(pcrs)) throw malformed('"vtpm-pcrs" is not a JSON object');
+  input.vtpm = {
+    akCert: derCertificate(parts['vtpm-ak-cert']!, 'vtpm-ak-cert'),
+    ...(parts['vtpm-ak-public'] ? { akPublic: parts['vtpm-ak-public'] } : {}),
+    tpm: { quote: parts['vtpm-quote']!, signature: parts['vtpm-signature']!, pcrs: pcrs as never },
+    ...(parts['vtpm-event-log'] ? { eventLog: { log: parts['vtpm-event-log'] } } : {}),
+  };
 }
 
 export interface DecodedCmw {
@@ -239,7 +330,7 @@ function capped(label: string, b64: string, max: number): string {
  * definite length covers the bytes exactly. PEM, or anything else the verifier would have to
  * search through, is refused here.
  */
-function derCertificate(bytes: Uint8Array): Uint8Array {
+function derCertificate(bytes: Uint8Array, label = 'vek'): Uint8Array {
   let length = -1;
   if (bytes.length >= 2 && bytes[0] === 0x30) {
     const first = bytes[1]!;
@@ -250,7 +341,8 @@ function derCertificate(bytes: Uint8Array): Uint8Array {
       length = 2 + (first & 0x7f) + n;
     }
   }
-  if (length !== bytes.length) throw malformed('"vek" is not one DER certificate (application/pkix-cert)');
+  if (length !== bytes.length)
+    throw malformed(`"${label}" is not one DER certificate (application/pkix-cert)`);
   return bytes;
 }
 
@@ -288,6 +380,7 @@ export function decodeCmw(value: unknown, accept: readonly string[]): DecodedCmw
     );
   const input: EvidenceInput = { report: report.bytes };
   const tpm: Partial<NonNullable<EvidenceInput['tpm']>> = {};
+  const bootParts: Record<string, Uint8Array> = {};
   for (const label of Object.keys(value)) {
     if (label === 'report') continue;
     const spec = Object.hasOwn(LABELS, label) ? LABELS[label] : undefined;
@@ -295,8 +388,9 @@ export function decodeCmw(value: unknown, accept: readonly string[]): DecodedCmw
     const r = record(label, value[label]);
     if (r.mediaType !== spec.mediaType)
       throw malformed(`"${label}" must be ${spec.mediaType}, not ${r.mediaType}`);
-    if (!spec.formats.includes(format))
+    if (spec.formats !== undefined && !spec.formats.includes(format))
       throw malformed(`"${label}" does not belong with ${report.mediaType} (${format})`);
+    if (decodeBootRecord(label, r.b64, bootParts)) continue;
     if (label === 'vek') input.vek = derCertificate(bytesOf(label, capped(label, r.b64, MAX_VEK_SIZE)));
     else if (label === 'chain') input.chain = chainText(capped(label, r.b64, MAX_CHAIN_SIZE));
     else if (label === 'collateral') input.collateral = text(label, bytesOf(label, r.b64));
@@ -314,5 +408,6 @@ export function decodeCmw(value: unknown, accept: readonly string[]): DecodedCmw
       throw malformed('Azure TDX evidence needs the "td-quote" record');
     input.tpm = { quote: tpm.quote, signature: tpm.signature, pcrs: tpm.pcrs };
   }
+  bootInput(bootParts, input);
   return { input, format, mediaType: report.mediaType };
 }

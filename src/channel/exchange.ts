@@ -7,6 +7,7 @@
 import { AttestationError, asAttestationError } from '../errors.js';
 import { checkAzureBinding, quoteClaimsBinder } from '../evidence/azure/binding.js';
 import { bytesToHex, equalBytes } from '../evidence/bytes.js';
+import { checkGceVtpmBinding } from '../evidence/gce/vtpm.js';
 import { parsePolicy } from '../evidence/policy.js';
 import type { Claims, EvidenceInput } from '../evidence/types.js';
 import { detectFormat, reportDataOf, verifyEvidence } from '../evidence/verify.js';
@@ -85,6 +86,8 @@ export async function verifyPeerEvidence(
     return { ...claims, binding };
   }
   if (claims.reportData.toLowerCase() !== bytesToHex(expected)) throw bindingMismatch();
+  // Google's vTPM beside the report: its quote must be bound to the same binder (SHA-384 of it).
+  if (claims.vtpm) checkGceVtpmBinding(claims.vtpm, expected);
   return claims;
 }
 

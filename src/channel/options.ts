@@ -4,6 +4,7 @@
  */
 import type { TLSSocket } from 'node:tls';
 import { AttestationError } from '../errors.js';
+import type { GceVtpmRoots } from '../evidence/gce/vtpm.js';
 import { type Policy, parsePolicy } from '../evidence/policy.js';
 import type {
   Claims,
@@ -31,6 +32,8 @@ export interface ChannelVerifyOptions {
   verifier?: Verifier;
   policy?: Policy;
   trustAnchors?: TrustAnchors;
+  /** Google vTPM EK/AK CA roots for a peer's `vtpm` evidence, replacing the pinned ones. */
+  vtpmRoots?: GceVtpmRoots;
   /** Time for certificate, CRL and collateral checks. Default: the wall clock at each verification. */
   now?: Date;
   check?: (claims: Claims) => boolean | undefined | Promise<boolean | undefined>;

@@ -30,6 +30,7 @@ import {
 import type { CliIo } from './io.js';
 import { oneLine, parseOptions, usageError } from './io.js';
 import { applyTdxOptions } from './tdx.js';
+import { applyBootOptions, BOOT_OPTIONS, BOOT_USAGE, isVtpmRequest, runVtpmVerify } from './vtpm.js';
 
 const OPTIONS = {
   vek: { type: 'string' },
@@ -43,10 +44,12 @@ const OPTIONS = {
   'pcs-url': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  ...BOOT_OPTIONS,
   ...AZURE_OPTIONS,
 } as const;
 
 const USAGE = `usage: attested-channel verify <file> [options]
+       attested-channel verify --tpm-quote F --tpm-signature F --pcrs F --ak-cert F [options]
 
   --vek F        VCEK or VLEK certificate (DER or PEM); default: fetched from AMD KDS (VCEK only)
   --ask F        ASK or ASVK certificate, or the ASK+ARK bundle KDS serves (cert_chain);
@@ -60,9 +63,9 @@ const USAGE = `usage: attested-channel verify <file> [options]
   --kds-url URL  AMD KDS base URL (default https://kdsintf.amd.com)
   --collateral F TDX collateral JSON (schema: "TDX collateral schema" in docs/api.md); default: fetched from Intel PCS
   --pcs-url URL  Intel PCS or PCCS base URL (default https://api.trustedservices.intel.com)
-  --json         print one JSON object (also for usage errors)
+${BOOT_USAGE}  --json         print one JSON object (also for usage errors)
 ${AZURE_USAGE}(--vek, --ask, --ark, --kds-url are for SEV-SNP reports; --collateral, --pcs-url for TDX quotes;
- --tpm-quote, --tpm-signature, --pcrs, --td-quote, --ak for Azure HCL reports.)
+ with an Azure HCL report file, --tpm-quote, --tpm-signature, --pcrs are its vTPM quote.)
 
 Exit status: 0 accepted, 1 rejected, 2 usage error.
 `;
@@ -194,6 +197,7 @@ async function toRequest(file: string, v: Values): Promise<{ input: EvidenceInpu
   }
   await applyTdxOptions(v, input, options, (m) => new UsageError(m));
   await applyAzureOptions(v, input, options, (m) => new UsageError(m));
+  await applyBootOptions(v, input, detectFormat(input.report) === 'tdx', (m) => new UsageError(m));
   return { input, options };
 }
 
@@ -241,6 +245,17 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     io.out(USAGE);
     return 0;
   }
+  // --tpm-quote without an evidence file: a vTPM quote on its own (Google Cloud); with an HCL
+  // report file it is Azure evidence's quote.
+  if (isVtpmRequest(values) && positionals.length === 0)
+    return runVtpmVerify(values, positionals, io, {
+      fail: (m) => new UsageError(m),
+      policyFail: (m) => new UsageError(m, 'ERR_POLICY_INVALID'),
+      iso: ISO_TIME,
+    }).catch((err) => {
+      if (err instanceof UsageError) return usage(err.message, err.code);
+      throw err;
+    });
   if (positionals.length !== 1) return json ? usage('give exactly one evidence file') : usageError(io, USAGE);
   const file = positionals[0]!;
 

@@ -9,6 +9,7 @@
  */
 import { AttestationError } from '../errors.js';
 import { appraiseAzure } from './azure/appraise.js';
+import { BOOT_PINS } from './boot.js';
 import type { Policy } from './policy.js';
 import { appraiseSnp } from './snp/appraise.js';
 import { appraiseTdx } from './tdx/appraise.js';
@@ -32,8 +33,9 @@ const FORMATS: readonly EvidenceFormat[] = ['sev-snp', 'tdx', 'azure-sev-snp', '
  * and workloadPinned, workloadPins() and the CLI's refusal all follow.
  */
 const WORKLOAD_PINS: Readonly<Record<EvidenceFormat, readonly string[]>> = Object.freeze({
-  'sev-snp': ['snp.measurements', 'snp.hostData', 'snp.idKeyDigests'],
+  'sev-snp': ['snp.measurements', 'snp.hostData', 'snp.idKeyDigests', ...BOOT_PINS],
   tdx: [
+    ...BOOT_PINS,
     'tdx.mrTd',
     'tdx.rtmr0',
     'tdx.rtmr1',
@@ -45,8 +47,8 @@ const WORKLOAD_PINS: Readonly<Record<EvidenceFormat, readonly string[]>> = Objec
   ],
   // The hardware report of Azure evidence measures Microsoft's paravisor, the same for every
   // customer on one paravisor build: only the vTPM's PCRs describe the user's guest.
-  'azure-sev-snp': ['azure.pcrs'],
-  'azure-tdx': ['azure.pcrs'],
+  'azure-sev-snp': ['azure.pcrs', ...BOOT_PINS],
+  'azure-tdx': ['azure.pcrs', ...BOOT_PINS],
 });
 
 function has(obj: object | undefined, key: string): boolean {

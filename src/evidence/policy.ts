@@ -67,10 +67,44 @@ export interface AzurePolicy {
   requireReportBinding?: boolean;
 }
 
+/**
+ * Measured boot (issue 13): applied to the claims' `boot`, i.e. to an event log that replayed to
+ * the registers a verified quote vouches for. Usable with any evidence that carries a log; a
+ * policy with this section refuses evidence without one.
+ */
+export interface BootPolicy {
+  /** Allowed values per bank and PCR index: `{ "sha256": { "4": [hex, …] } }`. */
+  pcrs?: Record<string, Record<string, string[]>>;
+  /** Allowed values per RTMR index 0-3 (CCEL logs): `{ "1": [hex, …] }`. */
+  rtmrs?: Record<string, string[]>;
+  /** The measured SecureBoot variable must have this value. */
+  secureBoot?: boolean;
+  /** Allowed kernel command lines (GRUB's last measured line, exact, without the trailing NUL). */
+  kernelCmdlines?: string[];
+  /** Allowed EFI boot application digests: every application the log records must be listed. */
+  efiAppDigests?: string[];
+  /** Refuse a log in which any event's digest does not match the data it is defined to cover. */
+  requireDigestsVerified?: boolean;
+  /** Anomaly kinds under which single events are still read (default none). */
+  acceptAnomalies?: string[];
+}
+
+/** Google Cloud vTPM evidence (gce/vtpm.ts): the instance identity in the AK certificate. */
+export interface GcePolicy {
+  /** Allowed project ids (e.g. "my-project"). */
+  projectIds?: string[];
+  /** Allowed instance ids (decimal strings). */
+  instanceIds?: string[];
+  /** Allowed zones (e.g. "us-central1-a"). */
+  zones?: string[];
+}
+
 export interface Policy {
   snp?: SnpPolicy;
   tdx?: TdxPolicy;
   azure?: AzurePolicy;
+  boot?: BootPolicy;
+  gce?: GcePolicy;
 }
 
 type FieldKind = 'hexList' | 'bool' | 'uint' | 'uintList' | 'stringList' | 'tcb' | 'signers';
@@ -221,6 +255,97 @@ function checkAzure(raw: unknown): AzurePolicy {
   return out;
 }
 
+/** Anomaly kinds of eventlog/parse.ts that boot.acceptAnomalies may list. */
+export const BOOT_ANOMALY_KINDS: readonly string[] = [
+  'duplicate-separator',
+  'missing-separator',
+  'separator-error',
+  'digest-mismatch',
+  'ccel-log-area-size',
+];
+
+const BANK_HEX: Record<string, number> = { sha1: 40, sha256: 64, sha384: 96, sha512: 128 };
+const BOOT_KEYS = [
+  'pcrs',
+  'rtmrs',
+  'secureBoot',
+  'kernelCmdlines',
+  'efiAppDigests',
+  'requireDigestsVerified',
+  'acceptAnomalies',
+];
+
+function nonEmptyHexList(path: string, value: unknown, hexLen: number[]): string[] {
+  const list = checkField(path, 'hexList', value, hexLen) as string[];
+  if (list.length === 0) throw invalid(path, 'must list at least one value');
+  return list;
+}
+
+/** The boot section: nested maps, so checked here rather than through the field table. */
+function checkBootSection(raw: unknown): BootPolicy {
+  if (!isPlainObject(raw)) throw invalid('boot', 'must be an object');
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    const path = `boot.${k}`;
+    if (!BOOT_KEYS.includes(k)) throw invalid(path, 'unknown field');
+    if (k === 'pcrs') {
+      if (!isPlainObject(v) || Object.keys(v).length === 0)
+        throw invalid(path, 'must be an object of banks, e.g. {"sha256": {"4": [hex]}}');
+      const banks: Record<string, Record<string, string[]>> = {};
+      for (const [bank, indices] of Object.entries(v)) {
+        if (!Object.hasOwn(BANK_HEX, bank))
+          throw invalid(`${path}.${bank}`, `unknown bank (use ${Object.keys(BANK_HEX).join(', ')})`);
+        if (!isPlainObject(indices) || Object.keys(indices).length === 0)
+          throw invalid(`${path}.${bank}`, 'must be an object of PCR indices');
+        const values: Record<string, string[]> = {};
+        for (const [index, list] of Object.entries(indices)) {
+          if (!/^(0|[1-9][0-9]?)$/.test(index) || Number(index) > 23)
+            throw invalid(`${path}.${bank}.${index}`, 'is not a PCR index 0-23');
+          values[index] = nonEmptyHexList(`${path}.${bank}.${index}`, list, [BANK_HEX[bank]!]);
+        }
+        banks[bank] = values;
+      }
+      out.pcrs = banks;
+    } else if (k === 'rtmrs') {
+      if (!isPlainObject(v) || Object.keys(v).length === 0)
+        throw invalid(path, 'must be an object of RTMR indices, e.g. {"1": [hex]}');
+      const values: Record<string, string[]> = {};
+      for (const [index, list] of Object.entries(v)) {
+        if (!/^[0-3]$/.test(index)) throw invalid(`${path}.${index}`, 'is not an RTMR index 0-3');
+        values[index] = nonEmptyHexList(`${path}.${index}`, list, [96]);
+      }
+      out.rtmrs = values;
+    } else if (k === 'secureBoot' || k === 'requireDigestsVerified') out[k] = checkField(path, 'bool', v);
+    else if (k === 'kernelCmdlines') {
+      if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'string'))
+        throw invalid(path, 'must be a non-empty list of strings');
+      out[k] = [...v];
+    } else if (k === 'efiAppDigests') out[k] = nonEmptyHexList(path, v, [40, 64, 96, 128]);
+    else {
+      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && BOOT_ANOMALY_KINDS.includes(x)))
+        throw invalid(path, `must be a list of ${BOOT_ANOMALY_KINDS.join(', ')}`);
+      out[k] = [...v];
+    }
+  }
+  return out as BootPolicy;
+}
+
+/** The gce section: lists of non-empty strings (instance ids in decimal). */
+function checkGceSection(raw: unknown): GcePolicy {
+  if (!isPlainObject(raw)) throw invalid('gce', 'must be an object');
+  const out: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    const path = `gce.${k}`;
+    if (k !== 'projectIds' && k !== 'instanceIds' && k !== 'zones') throw invalid(path, 'unknown field');
+    if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'string' && x.length > 0))
+      throw invalid(path, 'must be a non-empty list of non-empty strings');
+    if (k === 'instanceIds' && !v.every((x) => /^(0|[1-9][0-9]{0,19})$/.test(x)))
+      throw invalid(path, 'instance ids are decimal numbers');
+    out[k] = [...v];
+  }
+  return out as GcePolicy;
+}
+
 /**
  * Validates a policy (an object or its JSON text) and returns a normalised copy (hex lower-cased),
  * frozen. Unknown fields are errors: a misspelt field must never silently loosen a check. A policy
@@ -243,8 +368,10 @@ export function parsePolicy(input: unknown): Policy {
     if (k === 'snp') out.snp = checkSection('snp', v, SNP_FIELDS) as SnpPolicy;
     else if (k === 'tdx') out.tdx = checkSection('tdx', v, TDX_FIELDS) as TdxPolicy;
     else if (k === 'azure') out.azure = checkAzure(v);
+    else if (k === 'boot') out.boot = checkBootSection(v);
+    else if (k === 'gce') out.gce = checkGceSection(v);
     else if (k === '$schema' || k === 'comment') continue;
-    else throw invalid(k, 'unknown section (use "snp", "tdx" and "azure")');
+    else throw invalid(k, 'unknown section (use "snp", "tdx", "azure", "boot" and "gce")');
   }
   return brand(out);
 }

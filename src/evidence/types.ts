@@ -3,6 +3,8 @@
  * and claims; this file is what the dispatcher (verify.ts), the channel and the CLI agree on.
  */
 import type { KeyObject } from 'node:crypto';
+import type { BootClaims, EventLogInput } from './boot.js';
+import type { GceVtpmClaims, GceVtpmInput, GceVtpmRoots } from './gce/vtpm.js';
 import type { CacheStats } from './lru.js';
 import type { Policy } from './policy.js';
 import type { TDX_LEVEL_STATUSES, TDX_RELAUNCH_STATUSES } from './tdx/statuses.js';
@@ -30,6 +32,17 @@ export interface EvidenceInput {
    * their format-table entry lists (formats.ts). The SNP and TDX formats read none.
    */
   records?: Readonly<Record<string, Uint8Array | string>>;
+  /**
+   * A boot event log (issue 13). TDX: the CCEL (`ccel: true`, optionally with its ACPI table),
+   * checked against RTMR0-3 of the quote; the claims then carry `boot`.
+   */
+  eventLog?: EventLogInput;
+  /**
+   * Google Cloud: the vTPM's quote, AK certificate and event log beside the hardware report
+   * (gce/vtpm.ts). Verified under Google's pinned EK/AK CA roots; the claims then carry `vtpm`,
+   * and the policy's `boot` section applies to the vTPM's log, its `gce` section to the instance.
+   */
+  vtpm?: GceVtpmInput;
 }
 
 /** TDX collateral: the nine members of Intel's sgx_ql_qve_collateral_t as dcap-qvl serialises it. */
@@ -94,6 +107,11 @@ export interface VerifierCallOptions {
   policy?: Policy;
   /** The time at which certificates, CRLs and collateral must be valid. Default: the wall clock. */
   now?: Date;
+  /**
+   * Google vTPM EK/AK CA roots and intermediates for `input.vtpm`, replacing the pinned ones. An
+   * input of the call rather than of the Verifier: nothing verified under them is cached.
+   */
+  vtpmRoots?: GceVtpmRoots;
   signal?: AbortSignal;
   /** Called with the verified claims after the policy passed; throw (or return false) to refuse. */
   check?: (claims: Claims) => boolean | undefined | Promise<boolean | undefined>;
@@ -129,6 +147,8 @@ export interface VerifyOptions {
   /** The time at which certificates, CRLs and collateral must be valid. Default: the wall clock. */
   now?: Date;
   trustAnchors?: TrustAnchors;
+  /** Google vTPM EK/AK CA roots and intermediates for `input.vtpm`, replacing the pinned ones. */
+  vtpmRoots?: GceVtpmRoots;
   /** Never touch the network: use only what the evidence, the options and the caches hold. */
   offline?: boolean;
   /** AMD KDS client settings, or a client instance to share its cache. */
@@ -230,6 +250,10 @@ export interface SnpClaims {
   cpuid?: { family: number; model: number; stepping: number };
   launchMitVector?: string;
   currentMitVector?: string;
+  /** Measured boot, when the evidence carried an event log that replayed (boot.ts). */
+  boot?: BootClaims;
+  /** Google Cloud's vTPM evidence, when it came with the report (gce/vtpm.ts). */
+  vtpm?: GceVtpmClaims;
 }
 
 export interface SnpGuestPolicy {
@@ -298,6 +322,10 @@ export interface TdxClaims {
   fmspc: string;
   tcbStatus: TdxTcbStatus;
   advisoryIds: string[];
+  /** Measured boot: the CCEL replayed to RTMR0-3 of the quote (boot.ts). */
+  boot?: BootClaims;
+  /** Google Cloud's vTPM evidence, when it came with the quote (gce/vtpm.ts). */
+  vtpm?: GceVtpmClaims;
 }
 
 // In their own module so that policy.ts can read them without importing this one (which names
@@ -320,6 +348,8 @@ export interface AzureCommonClaims {
   /** `vm-configuration` exactly as in the runtime claims (secure-boot, tpm-enabled, console-enabled, …). */
   vmConfiguration: Record<string, unknown> | null;
   tpm: TpmQuoteClaims;
+  /** Measured boot (boot.ts), when the evidence carried an event log. */
+  boot?: BootClaims;
   /**
    * Which binding held on a channel (set by the channel, absent elsewhere): `'report'` when the
    * HCL report's user-data is the binder as well as the quote's qualifyingData, `'tpm-quote'` when

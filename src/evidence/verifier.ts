@@ -23,10 +23,12 @@
 import { createHash, KeyObject } from 'node:crypto';
 import { AttestationError, asAttestationError, atBoundary, optionsArg, signalArg } from '../errors.js';
 import { checkFormat } from './appraise.js';
+import { attachBoot } from './boot.js';
 import type { FormatSettings, FormatVerifier } from './format.js';
 import { FORMATS, formatOf } from './formats.js';
+import { type GceVtpmRoots, verifyGceVtpm } from './gce/vtpm.js';
 import { Lru } from './lru.js';
-import { parsePolicy } from './policy.js';
+import { type Policy, parsePolicy } from './policy.js';
 import { SNP_REPORT_LENGTH } from './snp/report.js';
 import type {
   Claims,
@@ -90,6 +92,41 @@ export function checkInput(input: EvidenceInput): void {
   }
   if (input.tdQuote !== undefined && !isBytes(input.tdQuote))
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.tdQuote must be a Uint8Array');
+  if (input.eventLog !== undefined && !isBytes(input.eventLog?.log))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.eventLog.log must be a Uint8Array');
+}
+
+/**
+ * Measured boot and Google's vTPM beside a verified raw report (boot.ts, gce/vtpm.ts). With a
+ * vTPM, the policy's boot section applies to the vTPM's log (what measures the guest's OS there)
+ * and a CCEL is still checked against the RTMRs; without one, to the CCEL. The gce section needs
+ * the vTPM's AK certificate: the raw report carries no instance identity.
+ */
+function attachMeasuredBoot(
+  claims: Claims,
+  input: EvidenceInput,
+  policy: Policy,
+  options: { now: Date; vtpmRoots?: GceVtpmRoots | undefined },
+): void {
+  const rawBoot = input.vtpm === undefined ? policy.boot : undefined;
+  attachBoot(claims, input.eventLog, rawBoot, () =>
+    claims.format === 'tdx' ? { rtmrs: [claims.rtmr0, claims.rtmr1, claims.rtmr2, claims.rtmr3] } : undefined,
+  );
+  if (input.vtpm === undefined) {
+    if (policy.gce !== undefined)
+      throw new AttestationError(
+        'ERR_EVIDENCE_POLICY',
+        'policy gce: the policy names Google Cloud instances, but the evidence has no vTPM AK certificate',
+        { details: { field: 'gce' } },
+      );
+    return;
+  }
+  const roots = options.vtpmRoots;
+  claims.vtpm = verifyGceVtpm(input.vtpm, {
+    now: options.now,
+    policy: { ...(policy.boot ? { boot: policy.boot } : {}), ...(policy.gce ? { gce: policy.gce } : {}) },
+    ...(roots ? { roots } : {}),
+  });
 }
 
 /** The options of one verification: `now`, `signal`, `check`. */
@@ -214,12 +251,14 @@ function create(options: VerifierOptions): Verifier {
     // Before any signature or collateral work: a format the policy does not name is refused as
     // such, and costs no fetch. appraiseClaims() checks it again on the verified claims.
     checkFormat(format.name, policy);
+    const now = call.now ?? new Date();
     const claims = await formats.get(format.name)!.verify(input, {
       policy,
-      now: call.now ?? new Date(),
+      now,
       ...(call.signal ? { signal: call.signal } : {}),
       ...(call.expectedAk ? { expectedAk: call.expectedAk } : {}),
     });
+    attachMeasuredBoot(claims, input, policy, { now, vtpmRoots: call.vtpmRoots });
     if (call.check) {
       let verdict: boolean | undefined;
       try {

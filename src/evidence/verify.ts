@@ -149,10 +149,11 @@ export async function verifyEvidence(input: EvidenceInput, options?: VerifyOptio
     checkInput(input);
     checkCall(opts, 'verifyEvidence');
     const verifier = verifierFor(opts);
-    const { policy, now, signal, check, expectedAk } = opts;
+    const { policy, now, signal, check, vtpmRoots, expectedAk } = opts;
     return await verifier.verify(input, {
       ...(policy !== undefined ? { policy } : {}),
       ...(now !== undefined ? { now } : {}),
+      ...(vtpmRoots !== undefined ? { vtpmRoots } : {}),
       ...(signal !== undefined ? { signal } : {}),
       ...(check !== undefined ? { check } : {}),
       ...(expectedAk !== undefined ? { expectedAk } : {}),

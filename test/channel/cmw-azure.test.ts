@@ -33,7 +33,7 @@ describe('CMW: Azure records', () => {
       const input = await provider.getEvidence(new Uint8Array(64).fill(5));
       const cmw = encodeCmw(input, 'azure');
       expect(cmw['report']![0]).toBe(MediaType.AZURE_HCL_REPORT);
-      expect(cmw['tpm-quote']![0]).toBe(MediaType.TPM_ATTEST);
+      expect(cmw['tpm-quote']![0]).toBe(MediaType.TPM_QUOTE);
       expect(cmw['tpm-signature']![0]).toBe(MediaType.TPM_SIGNATURE);
       expect(cmw['pcrs']![0]).toBe(MediaType.JSON);
       const back = decodeCmw(JSON.parse(JSON.stringify(cmw)), REPORT_MEDIA_TYPES);

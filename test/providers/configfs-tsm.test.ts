@@ -6,9 +6,13 @@ import { AttestationError } from '../../src/errors.js';
 import { bytesToHex } from '../../src/evidence/bytes.js';
 import { buildCertTable, CERT_TABLE_GUIDS } from '../../src/evidence/providers/cert-table.js';
 import { configfsTsm, nodeTsmFileSystem } from '../../src/evidence/providers/configfs-tsm.js';
+import { simulated } from '../../src/evidence/providers/simulated.js';
 import { simulatedSnp } from '../../src/evidence/providers/simulated-snp.js';
 import { simulatedTdx } from '../../src/evidence/providers/simulated-tdx.js';
+import type { TdxClaims } from '../../src/evidence/types.js';
+import { verifyEvidence } from '../../src/evidence/verify.js';
 import { toDerList } from '../../src/evidence/x509/pem.js';
+import { fixture } from '../eventlog/fixtures.js';
 import { createFakeTsm, type FakeTsm, type FakeTsmOptions, withRoot } from './fake-tsm.js';
 
 const RD = Uint8Array.from({ length: 64 }, (_, i) => i * 3);
@@ -84,12 +88,41 @@ describe('configfsTsm on a fake kernel folder', () => {
 
   it('TDX: returns the quote and nothing else', async () => {
     const f = await fake({ platform: simulatedTdx({ now: NOW }) });
-    const provider = await configfsTsm({ root: f.root, fs: f.fs });
+    const provider = await configfsTsm({ root: f.root, fs: f.fs, ccel: false });
     expect(provider.format).toBe('tdx');
     const ev = await provider.getEvidence(RD);
     expect(bytesToHex(ev.report.subarray(568, 632))).toBe(bytesToHex(RD));
     expect(Object.keys(ev)).toEqual(['report']);
     expect(await f.entries()).toEqual([]);
+  });
+
+  it('TDX: the CCEL and its table come with the quote and replay to its RTMRs', async () => {
+    const cos = fixture('go-eventlog__cos-113-intel-tdx');
+    const platform = simulated.tdx({ now: NOW, rtmrs: cos.meta.rtmrs! });
+    const f = await fake({ platform });
+    const dir = mkdtempSync(join(tmpdir(), 'ac-ccel-'));
+    try {
+      writeFileSync(join(dir, 'CCEL.log'), cos.log);
+      writeFileSync(join(dir, 'CCEL.table'), cos.table!);
+      const ccel = { log: join(dir, 'CCEL.log'), table: join(dir, 'CCEL.table') };
+      const ev = await (await configfsTsm({ root: f.root, fs: f.fs, ccel })).getEvidence(RD);
+      expect(ev.eventLog?.ccel).toBe(true);
+      expect(Buffer.from(ev.eventLog!.log).equals(Buffer.from(cos.log))).toBe(true);
+      // configfs gives the quote alone; the collateral is the simulated platform's.
+      const { collateral } = await platform.getEvidence(RD);
+      const claims = await verifyEvidence(
+        { ...ev, ...(collateral ? { collateral } : {}) },
+        { now: NOW, offline: true, trustAnchors: simulated.trustAnchors() },
+      );
+      expect((claims as TdxClaims).boot?.rtmrs).toEqual(cos.meta.rtmrs);
+      // A log path given explicitly must be readable.
+      const missing = await failure(
+        (await configfsTsm({ root: f.root, fs: f.fs, ccel: { log: join(dir, 'none') } })).getEvidence(RD),
+      );
+      expect(missing.code).toBe('ERR_PROVIDER_FAILED');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('runs concurrent requests in separate directories', async () => {

@@ -14,6 +14,7 @@
 import { createPublicKey } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
 import { appraiseClaims, checkFormat } from '../appraise.js';
+import { attachBoot, type BootClaims, bootPinned, type EventLogInput } from '../boot.js';
 import { bytesToHex, equalBytes, hexToBytes } from '../bytes.js';
 import type { FormatCall } from '../format.js';
 import { type Policy, parsePolicy } from '../policy.js';
@@ -51,6 +52,11 @@ export interface AzureEvidenceInput {
     /** PCR values the quote selects, `{"sha256": {"0": hex, …}}`. */
     pcrs: PcrValues;
   };
+  /**
+   * A boot event log: the vTPM's (checked against the quoted PCRs) or, on azure-tdx, the CCEL
+   * (`ccel: true`, checked against RTMR0-3 of the TD quote). The claims then carry `boot`.
+   */
+  eventLog?: EventLogInput;
 }
 
 /** Verification of the hardware evidence inside: a Verifier's SEV-SNP and TDX formats. */
@@ -218,13 +224,21 @@ export async function verifyAzure(
     vmConfiguration: runtime.vmConfiguration,
     tpm: quote.claims,
   };
+  // Measured boot: a TPM log against the quoted PCRs, a CCEL against the TD quote's RTMRs.
+  const withBoot: { format: string; boot?: BootClaims } = { format: `azure-${hardware.format}` };
+  attachBoot(withBoot, input.eventLog, policy.boot, () => {
+    if (!input.eventLog?.ccel) return { pcrs: quote.claims.pcrs };
+    if (hardware.format !== 'tdx') return undefined;
+    return { rtmrs: [hardware.rtmr0, hardware.rtmr1, hardware.rtmr2, hardware.rtmr3] };
+  });
+  if (withBoot.boot) common.boot = withBoot.boot;
   const claims: AzureClaims =
     hardware.format === 'sev-snp'
       ? { ...hardware, format: 'azure-sev-snp', ...common }
       : { ...hardware, format: 'azure-tdx', ...common };
   // The hardware report measures Microsoft's paravisor and firmware, the same for every customer
   // on one paravisor build: whether it was pinned says nothing of the user's workload, which only
-  // the PCRs pin (WORKLOAD_PINS in appraise.ts).
+  // the PCRs and the boot pins pin (WORKLOAD_PINS in appraise.ts).
   claims.workloadPinned = appraiseClaims(claims, policy);
   return claims;
 }

@@ -41,6 +41,42 @@ export interface ConfigfsTsmOptions {
   privlevel?: number;
   /** File operations (default: node:fs). */
   fs?: TsmFileSystem;
+  /**
+   * TDX only: the CC event log sent with each quote (its verifier replays it to RTMR0-3).
+   * Default: the ACPI log area and table at DEFAULT_CCEL_PATHS, left out when absent; paths
+   * given explicitly must be readable; false sends none.
+   */
+  ccel?: { log?: string; table?: string } | false;
+}
+
+/** Where Linux exposes the TDX CC event log area and its ACPI table. */
+export const DEFAULT_CCEL_PATHS = {
+  log: '/sys/firmware/acpi/tables/data/CCEL',
+  table: '/sys/firmware/acpi/tables/CCEL',
+} as const;
+
+/** The log area is at most a few MiB (eventlog/parse.ts MAX_EVENT_LOG_SIZE). */
+const MAX_CCEL = 4 * 1024 * 1024;
+
+/** Reads the CCEL (and its table) for a TDX quote; undefined when there is none to send. */
+async function readCcel(
+  fs: TsmFileSystem,
+  option: ConfigfsTsmOptions['ccel'],
+): Promise<EvidenceInput['eventLog'] | undefined> {
+  if (option === false) return undefined;
+  const explicit = option?.log !== undefined;
+  const read = async (path: string, max: number, required: boolean) => {
+    try {
+      return await fs.read(path, max);
+    } catch (err) {
+      if (!required && errnoOf(err) === 'ENOENT') return undefined;
+      throw failed(`reading ${path}`, err);
+    }
+  };
+  const log = await read(option?.log ?? DEFAULT_CCEL_PATHS.log, MAX_CCEL, explicit);
+  if (!log) return undefined;
+  const table = await read(option?.table ?? DEFAULT_CCEL_PATHS.table, 4096, option?.table !== undefined);
+  return { log, ccel: true, ...(table ? { ccelTable: table } : {}) };
 }
 
 export const nodeTsmFileSystem: TsmFileSystem = {
@@ -208,6 +244,9 @@ export async function configfsTsm(options: ConfigfsTsmOptions = {}): Promise<Evi
             throw failed('writing privlevel', err);
           }
         }
+        // The log is read before the quote is made: a log read later could explain events that
+        // extended the RTMRs after the quote.
+        const eventLog = format === 'tdx' ? await readCcel(fs, options.ccel) : undefined;
         try {
           await fs.write(join(dir, 'inblob'), data);
         } catch (err) {
@@ -238,7 +277,7 @@ export async function configfsTsm(options: ConfigfsTsmOptions = {}): Promise<Evi
             'ERR_PROVIDER_FAILED',
             `configfs-tsm: generation changed from ${before} to ${after} (a concurrent writer raced this request)`,
           );
-        if (format === 'tdx') return { report };
+        if (format === 'tdx') return { report, ...(eventLog ? { eventLog } : {}) };
         return { report, ...(auxblob ? snpCerts(report, auxblob) : {}) };
       });
     },

@@ -14,6 +14,9 @@ import type { Duplex } from 'node:stream';
 import { AttestationError } from '../../errors.js';
 import {
   AZURE_AK_HANDLE,
+  type CreatePrimaryResult,
+  createPrimaryCommand,
+  flushContextCommand,
   MAX_RESPONSE_SIZE,
   NV_CHUNK,
   type NvDefinition,
@@ -24,7 +27,9 @@ import {
   nvUndefineSpaceCommand,
   nvWriteCommand,
   type PasswordAuth,
+  parseCreatePrimary,
   parseEmpty,
+  parseFlushContext,
   parseNvRead,
   parseNvReadPublic,
   parsePcrRead,
@@ -481,6 +486,20 @@ export class TpmClient {
         throw failed('TPM2_PCR_Read returned none of the PCRs asked for (is the bank allocated?)');
     }
     return out;
+  }
+
+  /** TPM2_CreatePrimary from a TPMT_PUBLIC template (default: the endorsement hierarchy). */
+  async createPrimary(
+    template: Uint8Array,
+    options: { hierarchy?: number; signal?: AbortSignal } = {},
+  ): Promise<CreatePrimaryResult> {
+    const cmd = createPrimaryCommand(options.hierarchy ?? TPM_RH.ENDORSEMENT, template);
+    return parseCreatePrimary(await this.send(cmd, options.signal));
+  }
+
+  /** TPM2_FlushContext: unloads a transient object. */
+  async flushContext(handle: number, signal?: AbortSignal): Promise<void> {
+    parseFlushContext(await this.send(flushContextCommand(handle), signal));
   }
 
   async close(): Promise<void> {

@@ -29,6 +29,8 @@ export const TPM_CC = {
   GetRandom: 0x017b,
   ReadPublic: 0x0173,
   PCR_Read: 0x017e,
+  CreatePrimary: 0x0131,
+  FlushContext: 0x0165,
 } as const;
 
 export const TPM_RH = {
@@ -444,4 +446,58 @@ export function parsePcrRead(bytes: Uint8Array): PcrReadResult {
   const selected = selection.reduce((n, s) => n + s.pcrs.length, 0);
   if (selected !== count) throw params.fail(`${count} values for ${selected} selected PCRs`);
   return { updateCounter, selection, digests };
+}
+
+// --- Primary keys from a template (Google's AK: TPM 2.0 Part 3 §24.1, §28.4) ----------------
+
+/**
+ * TPM2_CreatePrimary under `hierarchy` from a marshalled TPMT_PUBLIC template, no sensitive data,
+ * no outside info, no creation PCRs. A primary key is derived from the hierarchy's seed and the
+ * template, so the same template gives the same key: how Google's vTPM keeps its AK (the template
+ * in NV, the certificate for the key it derives in NV beside it).
+ */
+export function createPrimaryCommand(
+  hierarchy: number,
+  template: Uint8Array,
+  pw: PasswordAuth = {},
+): Uint8Array {
+  const w = new TpmWriter()
+    // TPM2B_SENSITIVE_CREATE: size 4, empty userAuth, empty data.
+    .u16(4)
+    .u16(0)
+    .u16(0)
+    .tpm2b(template)
+    .tpm2b(new Uint8Array())
+    .u32(0);
+  return buildCommand(TPM_CC.CreatePrimary, [hierarchy], w.finish(), [pw]);
+}
+
+export interface CreatePrimaryResult {
+  /** The transient handle of the loaded key (flush it with TPM2_FlushContext). */
+  handle: number;
+  /** The key's TPMT_PUBLIC. */
+  publicArea: Uint8Array;
+  name: Uint8Array;
+}
+
+export function parseCreatePrimary(bytes: Uint8Array): CreatePrimaryResult {
+  const { handles, params } = parseResponse(bytes, TPM_CC.CreatePrimary, { sessions: true, handleCount: 1 });
+  const publicArea = params.tpm2b('outPublic', 4096);
+  params.tpm2b('creationData', 4096);
+  params.tpm2b('creationHash', 66);
+  // TPMT_TK_CREATION: tag, hierarchy, TPM2B_DIGEST.
+  params.u16('creationTicket tag');
+  params.u32('creationTicket hierarchy');
+  params.tpm2b('creationTicket digest', 66);
+  const name = params.tpm2b('name', 66);
+  params.end();
+  return { handle: handles[0]!, publicArea, name };
+}
+
+export function flushContextCommand(handle: number): Uint8Array {
+  return buildCommand(TPM_CC.FlushContext, [], new TpmWriter().u32(handle).finish());
+}
+
+export function parseFlushContext(bytes: Uint8Array): void {
+  parseResponse(bytes, TPM_CC.FlushContext, { sessions: false }).params.end();
 }
