@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../src/errors.js';
 import * as api from '../src/index.js';
+import * as simulatedApi from '../src/simulated.js';
 
 const root = new URL('../', import.meta.url);
 const read = (p: string) => readFileSync(new URL(p, root), 'utf8');
@@ -16,6 +17,14 @@ describe('docs', () => {
   it('documents every runtime export of src/index.ts', () => {
     const missing = Object.keys(api).filter((name) => !apiMd.includes(name));
     expect(missing).toEqual([]);
+  });
+
+  it('documents the attested-channel/simulated subpath and every runtime export of src/simulated.ts', () => {
+    expect(apiMd).toContain('### attested-channel/simulated');
+    expect(Object.keys(simulatedApi)).toEqual(['simulated']);
+    const section = apiMd.slice(apiMd.indexOf('### attested-channel/simulated'));
+    for (const member of Object.keys(simulatedApi.simulated))
+      expect(section, `simulated.${member}`).toContain(`simulated.${member}`);
   });
 
   it('lists every error code in the error table', () => {

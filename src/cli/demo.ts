@@ -25,8 +25,8 @@ import { createTlsIdentity } from '../channel/identity.js';
 import { createAttestedServer } from '../channel/server.js';
 import { AttestationError } from '../errors.js';
 import { bytesToHex } from '../evidence/bytes.js';
-import { simulated } from '../evidence/providers/simulated.js';
 import type { EvidenceProvider, SnpClaims } from '../evidence/types.js';
+import { loadSimulated } from './endpoint-args.js';
 import type { CliIo } from './io.js';
 import { usageError } from './io.js';
 
@@ -177,6 +177,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     }
   };
 
+  const simulated = await loadSimulated();
   const measurement = simulated.defaults.snpMeasurement;
   const anchors = simulated.trustAnchors();
   const policy = { snp: { measurements: [measurement] } };

@@ -9,7 +9,6 @@ import type { AttestedChannel } from '../channel/channel.js';
 import { createAttestedServer } from '../channel/server.js';
 import { attachWebSocket } from '../channel/websocket.js';
 import { AttestationError } from '../errors.js';
-import { simulated } from '../evidence/providers/simulated.js';
 import { createVerifier } from '../evidence/verifier.js';
 import {
   checkWorkloadPinned,
@@ -17,10 +16,12 @@ import {
   formatHostPort,
   type HostPort,
   loadPolicy,
+  loadSimulated,
   parseHostPort,
   providerFrom,
   runUntilSignal,
   simulatedRootHint,
+  simulatedRoots,
   splice,
 } from './endpoint-args.js';
 import { type CliIo, oneLine, parseOptions, printable } from './io.js';
@@ -125,9 +126,7 @@ export async function startServe(args: string[], io: CliIo): Promise<ServeHandle
           verify: {
             policy,
             // One Verifier for every connection of this server: one set of caches, one bound.
-            verifier: createVerifier(
-              values['simulated-roots'] ? { trustAnchors: simulated.trustAnchors() } : {},
-            ),
+            verifier: createVerifier(await simulatedRoots(values['simulated-roots'])),
           },
         }
       : {}),
@@ -197,6 +196,7 @@ export async function startServe(args: string[], io: CliIo): Promise<ServeHandle
 
   if (!values['configfs'] && evidence) {
     // What a tunnel's policy must pin to accept this simulated VM (and nothing else).
+    const simulated = await loadSimulated(); // --simulate loaded it already
     const pin =
       evidence.format === 'sev-snp'
         ? { snp: { measurements: [simulated.defaults.snpMeasurement] } }

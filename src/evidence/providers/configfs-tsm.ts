@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { AttestationError } from '../../errors.js';
 import type { EvidenceFormat, EvidenceInput, EvidenceProvider } from '../types.js';
 import { CERT_TABLE_GUIDS, parseCertTable } from './cert-table.js';
-import { reportDataArg, throwIfAborted } from './simulated-input.js';
+import { reportDataArg, throwIfAborted } from './input.js';
 
 export const DEFAULT_TSM_ROOT = '/sys/kernel/config/tsm/report';
 

@@ -29,7 +29,7 @@ import {
 import { OID } from '../x509/cert.js';
 import { derIa5String, derInteger } from '../x509/der.js';
 import { derToPem, pemToDer } from '../x509/pem.js';
-import { fixedBytes, reportDataArg, throwIfAborted, uint, uint64 } from './simulated-input.js';
+import { fixedBytes, reportDataArg, throwIfAborted, uint, uint64 } from './input.js';
 import { SIMULATED_KEYS, SIMULATED_ROOTS } from './simulated-keys.js';
 
 export type SnpProduct = 'Milan' | 'Genoa' | 'Turin';

@@ -38,7 +38,7 @@ import {
   derSequence,
 } from '../x509/der.js';
 import { derToPem, pemToDer } from '../x509/pem.js';
-import { fixedBytes, reportDataArg, throwIfAborted } from './simulated-input.js';
+import { fixedBytes, reportDataArg, throwIfAborted } from './input.js';
 import { SIMULATED_ROOTS } from './simulated-keys.js';
 import { simulatedKey } from './simulated-snp.js';
 

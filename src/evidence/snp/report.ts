@@ -64,7 +64,7 @@ export interface SnpReport {
   currentMitVector?: string;
   /** Product from CPUID (v3+) when it is one this library knows; undefined for v2. */
   product?: SnpProduct;
-  /** Raw byte views used by the verifier. */
+  /** @internal Raw byte views for the verifier (not part of the API: their shape may change). */
   raw: {
     bytes: Uint8Array;
     signed: Uint8Array;
