@@ -1,26 +1,10 @@
 /**
  * The sending half of an open channel's DATA (the analogue of ws's Sender): application bytes are
  * framed into DATA frames that each fill one TLS record, coalesced within a tick, built in pooled
- * buffers, and held back when the TLS socket has too much queued. Also the CSPRNG pool the
- * REQUEST contexts come from.
+ * buffers the writer owns, and held back when the TLS socket has too much queued.
  */
-import { randomFillSync } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { FrameType, HEADER_SIZE } from './frames.js';
-
-// REQUEST contexts are public: they come from a pool refilled by one CSPRNG call every 64 of
-// them, since a CSPRNG call on its own costs more inside a handshake than the whole pool does.
-const randomPool = Buffer.alloc(64 * 32);
-let randomAt = randomPool.length;
-
-export function randomContext(): Uint8Array {
-  if (randomAt === randomPool.length) {
-    randomFillSync(randomPool);
-    randomAt = 0;
-  }
-  randomAt += 32;
-  return new Uint8Array(randomPool.subarray(randomAt - 32, randomAt));
-}
 
 /** The largest TLS record's plaintext; each DATA frame we send fills one. */
 const RECORD_SIZE = 16_384;
@@ -28,13 +12,14 @@ const SEND_DATA_PAYLOAD = RECORD_SIZE - HEADER_SIZE;
 /** Bytes we let queue in the TLS socket before the channel reports backpressure to its writer. */
 const WRITE_QUEUE_BYTES = 256 * 1024;
 /**
- * Full DATA frames are built in 64 KiB buffers taken from a small process-wide pool and returned
+ * Full DATA frames are built in 64 KiB buffers taken from the writer's own pool and returned
  * once the socket has written them: bulk transfers would otherwise allocate (and the GC collect)
- * one buffer per write. At most POOL_MAX buffers (2 MiB) wait in the pool.
+ * one buffer per write. While a transfer flows at most WRITE_QUEUE_BYTES plus one write are in
+ * flight, so POOL_MAX buffers (384 KiB) cover it; once the socket has written everything the
+ * pool is emptied, so an idle channel holds none.
  */
 const POOL_FRAMES = 4;
-const POOL_MAX = 32;
-const framePool: Buffer[] = [];
+const POOL_MAX = 6;
 
 export class DataWriter {
   readonly #socket: Duplex;
@@ -47,6 +32,8 @@ export class DataWriter {
   /** The writer's callback, held while #inFlight is over the limit. */
   #backpressured: (() => void) | undefined;
   #discarded = false;
+  /** Written-out frame buffers, reused by the next full frames (see POOL_MAX). */
+  readonly #pool: Buffer[] = [];
 
   constructor(socket: Duplex) {
     this.#socket = socket;
@@ -87,7 +74,7 @@ export class DataWriter {
     };
     for (let f = 0; f < full; f += POOL_FRAMES) {
       const frames = Math.min(POOL_FRAMES, full - f);
-      const out = framePool.pop() ?? Buffer.allocUnsafe(POOL_FRAMES * RECORD_SIZE);
+      const out = this.#pool.pop() ?? Buffer.allocUnsafe(POOL_FRAMES * RECORD_SIZE);
       for (let i = 0; i < frames; i++) {
         const at = i * RECORD_SIZE;
         out[at] = FrameType.DATA;
@@ -147,7 +134,8 @@ export class DataWriter {
     this.#inFlight += length;
     this.#socket.write(length === buffer.length ? buffer : buffer.subarray(0, length), (err) => {
       this.#inFlight -= length;
-      if (pooled && !err && framePool.length < POOL_MAX) framePool.push(buffer);
+      if (this.#inFlight === 0) this.#pool.length = 0;
+      else if (pooled && !err && this.#pool.length < POOL_MAX) this.#pool.push(buffer);
       const waiting = this.#backpressured;
       if (waiting && this.#inFlight <= WRITE_QUEUE_BYTES / 2) {
         this.#backpressured = undefined;

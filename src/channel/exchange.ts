@@ -36,7 +36,7 @@ export async function produceEvidence(
   } catch (err) {
     throw asAttestationError(err, 'ERR_PROVIDER_FAILED', 'the evidence provider failed');
   }
-  const cmw = encodeCmw(input, provider.format);
+  const cmw = encodeCmw(input, provider.format, params.chains);
   const bound = reportDataOf(input.report);
   if (!bound || !equalBytes(bound, reportData))
     throw new AttestationError(

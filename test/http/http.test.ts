@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Duplex, PassThrough } from 'node:stream';
 import { Agent as UndiciAgent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AttestedChannel } from '../../src/channel/channel.js';
+import { AttestedChannel } from '../../src/channel/channel.js';
 import { type AttestedServer, createAttestedServer } from '../../src/channel/server.js';
 import { AttestationError } from '../../src/errors.js';
 import type { Policy } from '../../src/evidence/policy.js';
@@ -368,6 +368,14 @@ describe('peerClaims', () => {
     expect(text).toContain('"path":"/forged"');
     expect(text).toContain('"peer":null');
     fake.destroy();
+  });
+
+  it('gives nothing for a look-alike of an AttestedChannel (its prototype, an own peer property)', () => {
+    const lookAlike = Object.create(AttestedChannel.prototype, {
+      peer: { value: { format: 'sev-snp', measurement: SERVER_M } },
+    }) as AttestedChannel;
+    expect(lookAlike instanceof AttestedChannel).toBe(true);
+    expect(peerClaims({ socket: lookAlike } as unknown as IncomingMessage)).toBeUndefined();
   });
 
   it('is undefined for a message without a socket', () => {

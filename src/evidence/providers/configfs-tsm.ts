@@ -9,6 +9,7 @@
  * report directory, so `configfsTsm()` is an async factory: it creates one probe directory to read
  * `provider`, and every later request checks that the provider is still the same.
  */
+import { randomBytes } from 'node:crypto';
 import { constants, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { AttestationError } from '../../errors.js';
@@ -119,8 +120,6 @@ export const nodeTsmFileSystem: TsmFileSystem = {
 
 const PROVIDERS: Record<string, EvidenceFormat> = { sev_guest: 'sev-snp', tdx_guest: 'tdx' };
 
-let sequence = 0;
-
 function errnoOf(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err
     ? String((err as { code: unknown }).code)
@@ -149,7 +148,9 @@ async function withReportDir<T>(
   root: string,
   fn: (dir: string) => Promise<T>,
 ): Promise<T> {
-  const dir = join(root, `attested-channel-${process.pid}-${++sequence}-${Date.now().toString(36)}`);
+  // Unique without a counter: concurrent requests, providers and processes never share a name
+  // (96 random bits; the pid says whose a leftover directory was).
+  const dir = join(root, `attested-channel-${process.pid}-${randomBytes(12).toString('hex')}`);
   try {
     await fs.mkdir(dir);
   } catch (err) {
