@@ -2,7 +2,7 @@
  * The hand-written API reference must keep up with the code: every runtime export of the package
  * entry and every error code has a place in docs/api.md, and the README links every document.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../src/errors.js';
 import * as api from '../src/index.js';
@@ -36,6 +36,29 @@ describe('docs', () => {
     const documented = new Set(read('docs/api.md').match(/\bERR_[A-Z_]+\b/g) ?? []);
     const unknown = [...documented].filter((c) => !(ERROR_CODES as readonly string[]).includes(c));
     expect(unknown).toEqual([]);
+  });
+
+  it('every docs/reference/… a source comment cites is in the repository, with the section it names', () => {
+    const sources = (dir: string): string[] =>
+      readdirSync(new URL(dir, root), { withFileTypes: true }).flatMap((e) =>
+        e.isDirectory() ? sources(`${dir}${e.name}/`) : e.name.endsWith('.ts') ? [`${dir}${e.name}`] : [],
+      );
+    let cited = 0;
+    for (const file of [...sources('src/'), ...sources('test/')]) {
+      const text = read(file);
+      // A bare name would point outside the repository (it once did).
+      expect(text.match(/(?<!docs\/reference\/)\b(?:snp|tdx)-format\.md/g) ?? [], file).toEqual([]);
+      for (const m of text.matchAll(/docs\/reference\/([\w-]+\.md)(?:,?\s*§(\d+)(?:\.(\d+))?)?/g)) {
+        cited++;
+        const doc = read(`docs/reference/${m[1]}`);
+        if (m[2] === undefined) continue;
+        const heading = m[3] === undefined ? `${m[2]}.` : `${m[2]}.${m[3]}`;
+        expect(doc, `${file} cites ${m[0]}`).toMatch(
+          new RegExp(`^#{2,3} ${heading.replace('.', '\\.')}\\s`, 'm'),
+        );
+      }
+    }
+    expect(cited).toBeGreaterThan(20);
   });
 
   it('README links every document in docs/', () => {

@@ -33,7 +33,7 @@ function rawKey(xy: Uint8Array) {
   });
 }
 
-/** Walks the quote by its length fields (tdx-format.md §1) and returns every part. */
+/** Walks the quote by its length fields (docs/reference/tdx-format.md §1) and returns every part. */
 function split(quote: Uint8Array) {
   const v = view(quote);
   const version = v.getUint16(0, true);
@@ -284,7 +284,7 @@ describe('simulated TDX collateral', () => {
     );
   });
 
-  /** The level Intel QVL's rules pick for the simulated platform (tdx-format.md §4 step 10). */
+  /** The level Intel QVL's rules pick for the simulated platform (docs/reference/tdx-format.md §4 step 10). */
   function matchedLevel(c: TdxCollateral, teeTcbSvn: number[]) {
     const p = SIMULATED_TDX_PLATFORM;
     const info = JSON.parse(c.tcb_info) as {

@@ -1,4 +1,4 @@
-/** VEK shape rules (snp-format.md §4), on VEKs re-issued by the simulated ASK with one thing changed. */
+/** VEK shape rules (docs/reference/snp-format.md §4), on VEKs re-issued by the simulated ASK with one thing changed. */
 import { createPublicKey } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Lru } from '../../src/evidence/lru.js';

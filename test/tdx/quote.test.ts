@@ -30,7 +30,7 @@ function readU32(b: Uint8Array, off: number): number {
 
 const v4 = loadVector('dcap-qvl__quote');
 const v5 = loadVector('go-tdx-guest__quote_v5');
-// Offsets of the v4 layout (tdx-format.md §1).
+// Offsets of the v4 layout (docs/reference/tdx-format.md §1).
 const SIG_LEN = 632;
 const SIG = 636;
 const CERT_TYPE = SIG + 128;

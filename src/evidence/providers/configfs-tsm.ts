@@ -1,6 +1,7 @@
 /**
- * Evidence from the Linux configfs-tsm report interface (kernel ≥ 6.7; snp-format.md §7,
- * tdx-format.md §9), for SEV-SNP and TDX guests alike:
+ * Evidence from the Linux configfs-tsm report interface (kernel ≥ 6.7;
+ * docs/reference/snp-format.md §7, docs/reference/tdx-format.md §9), for SEV-SNP and TDX guests
+ * alike:
  *
  *   mkdir <root>/<unique>; write 64 bytes to inblob; read generation; read outblob (+ auxblob on
  *   SNP); re-read generation; rmdir.

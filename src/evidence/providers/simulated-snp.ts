@@ -1,6 +1,6 @@
 /**
- * A software SEV-SNP platform: byte-exact v5 ATTESTATION_REPORTs (snp-format.md §1–§3) signed by a
- * simulated VCEK or VLEK under a simulated ASK/ASVK and ARK of AMD's algorithms (RSA-4096,
+ * A software SEV-SNP platform: byte-exact v5 ATTESTATION_REPORTs
+ * (docs/reference/snp-format.md §1–§3) signed by a simulated VCEK or VLEK under a simulated ASK/ASVK and ARK of AMD's algorithms (RSA-4096,
  * RSASSA-PSS SHA-384, P-384 VEKs) and names, except that every certificate's O= is
  * SIMULATED_ORGANIZATION. Verifiers accept it only with `simulated.trustAnchors()`.
  *
@@ -89,7 +89,7 @@ interface ProductFacts {
   vcekProductName: string;
 }
 
-// Values seen in real reports of each product (snp-format.md §2, §3, fixtures/snp).
+// Values seen in real reports of each product (docs/reference/snp-format.md §2, §3; test/fixtures/snp).
 const PRODUCTS: Record<SnpProduct, ProductFacts> = {
   Milan: {
     cpuid: [0x19, 0x01, 0x01],
@@ -235,7 +235,7 @@ function resolveTcb(
   return tcb;
 }
 
-/** TCB_VERSION bytes in the product's layout (snp-format.md §2). */
+/** TCB_VERSION bytes in the product's layout (docs/reference/snp-format.md §2). */
 export function encodeTcb(product: SnpProduct, t: SimulatedTcb): Uint8Array {
   const b = new Uint8Array(8);
   if (product === 'Turin') {
@@ -258,7 +258,7 @@ function chainPem(product: SnpProduct, signer: 'vcek' | 'vlek'): string {
   return derToPem(signer === 'vcek' ? chain.ask : chain.asvk) + derToPem(chain.ark);
 }
 
-/** A VCEK or VLEK certificate with AMD's KDS extensions (snp-format.md §4) for `vekKey`. */
+/** A VCEK or VLEK certificate with AMD's KDS extensions (docs/reference/snp-format.md §4) for `vekKey`. */
 function vekCertificate(
   product: SnpProduct,
   signer: 'vcek' | 'vlek',

@@ -1,13 +1,13 @@
 /**
- * A software Intel TDX platform: quotes of the real v4 / v5 layout (tdx-format.md §1) with the
- * ECDSA P-256 attestation key certified by a simulated Quoting Enclave whose report is signed by a
+ * A software Intel TDX platform: quotes of the real v4 / v5 layout (docs/reference/tdx-format.md
+ * §1) with the ECDSA P-256 attestation key certified by a simulated Quoting Enclave whose report is signed by a
  * simulated PCK (Intel SGX Root CA → PCK Platform CA → PCK Certificate, with Intel's SGX
  * extension), plus collateral in the schema of test/fixtures/tdx/README.md signed by a simulated
  * TCB Signing key. Every certificate's O= is SIMULATED_ORGANIZATION; verifiers accept it only
  * with `simulated.trustAnchors()`.
  *
  * The platform's SVNs are fixed; `tcbStatus` arranges the TCB levels of the TCB info around them
- * so that Intel QVL's matching rules (tdx-format.md §4) land on a level carrying that status.
+ * so that Intel QVL's matching rules (docs/reference/tdx-format.md §4) land on a level carrying that status.
  */
 import { createHash, createPublicKey, type KeyObject, sign } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
@@ -161,7 +161,10 @@ function pckSgxExtension(): Uint8Array {
   );
 }
 
-/** The simulated Intel root, PCK Platform CA, PCK leaf and TCB Signing certificates (DER): embedded, a fresh copy each call. */
+/**
+ * The simulated Intel root, PCK Platform CA, PCK and TCB Signing certificates (DER):
+ * embedded, a fresh copy each call.
+ */
 export function simulatedIntelChain(): SimulatedIntelChain {
   return {
     root: pemToDer(SIMULATED_ROOTS.intelRoot)[0]!,

@@ -1,6 +1,6 @@
 /**
- * AMD Key Distribution Service client (snp-format.md §5) on top of the shared CollateralFetcher:
- * VCEKs by chip ID and TCB, the ASK/ASVK+ARK chains, and the ARK-signed CRLs. VLEKs are not
+ * AMD Key Distribution Service client (docs/reference/snp-format.md §5) on top of the shared
+ * CollateralFetcher: VCEKs by chip ID and TCB, the ASK/ASVK+ARK chains, and the ARK-signed CRLs. VLEKs are not
  * publicly downloadable, so there is no VLEK getter: they must come with the evidence.
  * Everything returned is untrusted until the verifier has checked it against the pinned ARKs.
  */
