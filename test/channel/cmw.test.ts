@@ -1,23 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ChainEncoder, decodeCmw, encodeCmw, MediaType, REPORT_MEDIA_TYPES } from '../../src/channel/cmw.js';
-import { AttestationError } from '../../src/errors.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
 import { derToPem } from '../../src/evidence/x509/pem.js';
+import { thrownCode as codeOf } from '../helpers/codes.js';
 import { fakeReport } from './helpers.js';
 
 const b64 = (b: Uint8Array | string) => Buffer.from(b).toString('base64url');
 const snp = fakeReport(new Uint8Array(64).fill(1));
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-    return undefined;
-  } catch (err) {
-    if (err instanceof AttestationError) return err.code;
-    throw err;
-  }
-}
 
 describe('CMW collection', () => {
   it('round-trips real simulated SNP evidence (report, VEK, chain)', async () => {

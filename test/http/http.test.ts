@@ -10,6 +10,10 @@ import type { Policy } from '../../src/evidence/policy.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
 import { type AttestedAgent, attestedAgent, attestedConnector } from '../../src/http/agent.js';
 import { peerClaims, serveHttp } from '../../src/http/server.js';
+import { rejectionCode } from '../helpers/codes.js';
+
+/** Node's HTTP client wraps a channel's error: its cause is the AttestationError. */
+const codeOf = (p: Promise<unknown>) => rejectionCode(p, { unwrapCause: true });
 
 const SERVER_M = simulated.defaults.snpMeasurement;
 const CLIENT_M = 'c1'.repeat(48);
@@ -89,16 +93,6 @@ function get(
     req.on('error', reject);
     req.end();
   });
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    const e = err instanceof AttestationError ? err : (err as { cause?: unknown }).cause;
-    return e instanceof AttestationError ? e.code : `not an AttestationError: ${String(err)}`;
-  }
-  return 'resolved';
 }
 
 let oneWay: Served;

@@ -1,18 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AttestationError } from '../../src/errors.js';
 import { bytesToHex } from '../../src/evidence/bytes.js';
 import { parseTdxQuote } from '../../src/evidence/tdx/quote.js';
+import { thrownCode } from '../helpers/codes.js';
 import { loadVector, VECTOR_IDS } from './fixtures.js';
 
-function malformed(bytes: Uint8Array): string {
-  try {
-    parseTdxQuote(bytes);
-  } catch (err) {
-    return err instanceof AttestationError ? err.code : 'not-an-AttestationError';
-  }
-  return 'accepted';
-}
+const malformed = (bytes: Uint8Array): string => thrownCode(() => parseTdxQuote(bytes));
 
 function u16(b: Uint8Array, off: number, v: number): void {
   b[off] = v & 0xff;
