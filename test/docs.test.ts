@@ -63,7 +63,15 @@ describe('docs', () => {
 
   it('README links every document in docs/', () => {
     const readme = read('README.md');
-    for (const doc of ['api.md', 'protocol.md', 'threat-model.md', 'trust-model.md', 'benchmarks.md'])
+    for (const doc of [
+      'api.md',
+      'protocol.md',
+      'threat-model.md',
+      'trust-model.md',
+      'benchmarks.md',
+      'architecture.md',
+    ])
       expect(readme).toContain(`docs/${doc}`);
+    expect(readme).toContain('(CHANGELOG.md)');
   });
 });
