@@ -1,6 +1,6 @@
 /** The DATA writer's frame buffers: owned by the writer, reused while a transfer flows, gone when idle. */
 import type { Duplex } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DataWriter } from '../../src/channel/data-writer.js';
 import { HEADER_SIZE } from '../../src/channel/frames.js';
 
@@ -23,7 +23,12 @@ function manualSocket() {
 const fourFrames = () => [Buffer.alloc(4 * FRAME_PAYLOAD, 7)];
 
 describe('DataWriter', () => {
-  it('reuses a written frame buffer while others are in flight, and holds none once idle', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('reuses written frame buffers through a lull, and holds none once idle for a second', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const { socket, writes } = manualSocket();
     const writer = new DataWriter(socket);
     writer.write(fourFrames(), () => {});
@@ -35,11 +40,30 @@ describe('DataWriter', () => {
     writer.write(fourFrames(), () => {});
     expect(writes[2]!.chunk.buffer).toBe(a);
     writes[1]!.done(null);
-    writes[2]!.done(null); // nothing in flight: the pool is emptied
+    writes[2]!.done(null); // nothing in flight: a lull, the pool stays for now
+    vi.advanceTimersByTime(999);
     writer.write(fourFrames(), () => {});
-    const d = writes[3]!.chunk.buffer;
-    expect(d).not.toBe(a);
-    expect(d).not.toBe(b);
+    expect([a, b]).toContain(writes[3]!.chunk.buffer);
+    writes[3]!.done(null);
+    vi.advanceTimersByTime(1_000); // idle for a second: the pool is emptied
+    writer.write(fourFrames(), () => {});
+    const e = writes[4]!.chunk.buffer;
+    expect(e).not.toBe(a);
+    expect(e).not.toBe(b);
+  });
+
+  it('a discarded writer keeps no buffer: neither the pooled one nor one written afterwards', () => {
+    const { socket, writes } = manualSocket();
+    const writer = new DataWriter(socket);
+    writer.write(fourFrames(), () => {});
+    writer.write(fourFrames(), () => {});
+    writes[0]!.done(null); // pooled
+    writer.discard();
+    writes[1]!.done(null); // written after the discard: not pooled
+    writer.write(fourFrames(), () => {});
+    const [a, b] = writes.map((w) => w.chunk.buffer);
+    expect(writes[2]!.chunk.buffer).not.toBe(a);
+    expect(writes[2]!.chunk.buffer).not.toBe(b);
   });
 
   it('two writers share no buffer', () => {
