@@ -3,13 +3,16 @@
  * make today: equal to-be-signed parts (the signatures are randomised), and each verifies under
  * its embedded issuer. Regenerate with `npx tsx scripts/simulated-certs.ts` when this fails.
  */
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { simulated } from '../../src/evidence/providers/simulated.js';
 import {
   issueAmdIntermediates,
   SNP_PRODUCTS,
   simulatedAmdChain,
 } from '../../src/evidence/providers/simulated-snp.js';
 import { issueIntelIntermediates, simulatedIntelChain } from '../../src/evidence/providers/simulated-tdx.js';
+import { SIMULATED_ROOT_SHA256 } from '../../src/evidence/simulated-marker.js';
 import { parseCertificate } from '../../src/evidence/x509/cert.js';
 
 const tbsHex = (der: Uint8Array) => Buffer.from(parseCertificate(der).tbs).toString('hex');
@@ -29,6 +32,14 @@ describe('embedded simulated intermediates', () => {
     const issued = issueIntelIntermediates();
     for (const name of ['platformCa', 'pck', 'tcbSigning'] as const)
       expect(tbsHex(embedded[name]), name).toBe(tbsHex(issued[name]));
+  });
+
+  it('SIMULATED_ROOT_SHA256 (what the CLI recognises simulated roots by) are the embedded roots', () => {
+    const anchors = simulated.trustAnchors();
+    const hashes = [...anchors.amdArks, ...anchors.intelRoots].map((d) =>
+      createHash('sha256').update(d).digest('hex'),
+    );
+    expect(hashes).toEqual(SIMULATED_ROOT_SHA256);
   });
 
   it('each call gives a fresh copy: a caller that writes into one does not change the next', () => {
