@@ -5,12 +5,10 @@
  * - src/evidence/ never imports src/channel/, src/http/ or src/cli/ (evidence is below transport);
  * - the simulator (providers/simulated*) is imported statically only by itself and the
  *   `attested-channel/simulated` entry (src/simulated.ts), and dynamically only by the CLI; the
- *   production entry (src/index.ts) reaches none of it;
- * - no module-level mutable state: no top-level `let`/`var`, no top-level `new Map/WeakMap/Set/
- *   WeakSet` or empty array, outside STATE_ALLOWLIST (the verifier's caches, which are moving into
- *   the Verifier object: each entry is to be deleted, never added to).
+ *   production entry (src/index.ts) reaches none of it.
  *
- * (No import cycles: test/imports.test.ts. The DER/X.509 layer knows no vendor: test/x509/layering.test.ts.)
+ * (No import cycles: test/imports.test.ts. The DER/X.509 layer knows no vendor:
+ * test/x509/layering.test.ts. No module-level mutable state: test/architecture/module-state.test.ts.)
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -120,72 +118,5 @@ describe('layering', () => {
           .map((m) => `index.ts reaches ${m} (the production entry loads no simulator)`),
       ].sort(),
     );
-  });
-});
-
-/**
- * Top-level declarations of mutable state that remain, by file. These are the verifier's caches
- * (issue 11 item 1 moves them into the Verifier); entries are only ever removed.
- */
-const STATE_ALLOWLIST: Record<string, string[]> = {
-  'evidence/policy.ts': ['normalised'],
-  'evidence/snp/certs.ts': ['vekExtensionCache', 'shapeChecked', 'chainCache'],
-  'evidence/snp/kds.ts': ['defaultClient', 'byOptions'],
-  'evidence/snp/roots.ts': ['loaded'],
-  'evidence/snp/verify.ts': ['crlCache', 'lastChain', 'lastVerdict'],
-  'evidence/tdx/collateral.ts': ['textCache', 'verifiedCache', 'lastVerified'],
-  'evidence/tdx/pck.ts': ['chainCache', 'lastChain'],
-  'evidence/tdx/pcs.ts': ['defaultClients'],
-  'evidence/tdx/quote.ts': ['lastPckChain'],
-  'evidence/tdx/verify.ts': ['keyCache', 'lastKey', 'lastQe'],
-  'evidence/x509/cert.ts': ['certCache', 'recentCerts'],
-  'evidence/x509/chain.ts': ['canonicalCerts', 'canonicalCrls'],
-};
-
-/**
- * The names of a module's top-level mutable state, read line by line: a top-level declaration
- * starts in column 0. `let`/`var`; a const made with new Map/WeakMap/Set/WeakSet unless typed
- * ReadonlyMap/ReadonlySet (a constant table); a const empty array.
- */
-function topLevelState(text: string): string[] {
-  const names: string[] = [];
-  for (const line of text.split('\n')) {
-    const m =
-      /^(?:export\s+)?(?:let|var)\s+([A-Za-z_$][\w$]*)/.exec(line) ??
-      /^(?:export\s+)?const\s+([A-Za-z_$][\w$]*)\s*(?::(?!\s*Readonly(?:Map|Set)\b)[^=]+)?=\s*new\s+(?:Weak)?(?:Map|Set)\b/.exec(
-        line,
-      ) ??
-      /^(?:export\s+)?const\s+([A-Za-z_$][\w$]*)\s*(?::[^=]+)?=\s*\[\s*\]/.exec(line);
-    if (m) names.push(m[1]!);
-  }
-  return names;
-}
-
-describe('module-level state', () => {
-  it('finds each kind of declaration, and leaves constants and nested ones alone', () => {
-    const text = [
-      'let a = 0;',
-      'export let b: number | undefined;',
-      'const c = new Map<string, number>();',
-      'const d: WeakMap<object, string> = new WeakMap();',
-      'const e = new WeakSet<object>();',
-      'const f: Array<number> = [];',
-      'const G: ReadonlyMap<number, string> = new Map([[1, "x"]]);',
-      'const H = Object.freeze({ x: 1 });',
-      '  let nested = 1;',
-      '  const inner = new Map();',
-    ].join('\n');
-    expect(topLevelState(text)).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
-  });
-
-  it('none in src/ outside the allowlist, and every allowlisted name still exists', () => {
-    const found: Record<string, string[]> = {};
-    for (const file of sources(SRC)) {
-      const names = topLevelState(readFileSync(file, 'utf8'));
-      if (names.length) found[relative(SRC, file).replace(/\\/g, '/')] = names.sort();
-    }
-    const allowed = Object.fromEntries(Object.entries(STATE_ALLOWLIST).map(([f, n]) => [f, [...n].sort()]));
-    // When the Verifier takes one over, delete its entry here: this comparison is exact.
-    expect(found).toEqual(allowed);
   });
 });
