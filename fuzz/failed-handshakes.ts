@@ -24,7 +24,8 @@ import {
   parseRequest,
 } from '../src/channel/frames.js';
 import type { AttestationError } from '../src/errors.js';
-import { type AttestedServer, createAttestedServer, createTlsIdentity, simulated } from '../src/index.js';
+import { type AttestedServer, createAttestedServer, createTlsIdentity } from '../src/index.js';
+import { simulated } from '../src/simulated.js';
 
 export type FailureKind = 'binder' | 'stall' | 'frame' | 'tls';
 export const FAILURE_KINDS: readonly FailureKind[] = ['binder', 'stall', 'frame', 'tls'];

@@ -12,7 +12,8 @@
  *   from test/; dist/index.d.ts references Node's types;
  * - every relative link in the shipped Markdown and every path in the CLI's --help texts names a
  *   file that ships (the rest of the repository is not there for a user of the package);
- * - a consumer: the unpacked tarball in an empty ESM project compiles with this repository's
+ * - a consumer: the unpacked tarball in an empty ESM project, importing both entry points
+ *   (`attested-channel` and `attested-channel/simulated`), compiles with this repository's
  *   TypeScript and no `types` setting (TypeScript 6+ then loads no @types by itself: the
  *   declarations must reference Node's types themselves: else AttestedChannel is no Duplex).
  */
@@ -66,6 +67,8 @@ try {
     'package.json',
     'dist/index.js',
     'dist/index.d.ts',
+    'dist/simulated.js',
+    'dist/simulated.d.ts',
     'dist/cli/bin.js',
   ])
     if (!files.has(need)) fail(`the tarball lacks ${need}`);
@@ -73,9 +76,11 @@ try {
     if (f.endsWith('.map')) fail(`${f}: source maps ship without their sources`);
     if (/^(src|test|bench|examples|scripts)\//.test(f)) fail(`${f} is not meant to ship`);
   }
-  const dts = readFileSync(join(root, 'dist', 'index.d.ts'), 'utf8');
-  if (!dts.startsWith('/// <reference types="node"'))
-    fail('dist/index.d.ts does not reference Node\'s types (`/// <reference types="node" />`)');
+  for (const entry of ['index.d.ts', 'simulated.d.ts']) {
+    const dts = readFileSync(join(root, 'dist', entry), 'utf8');
+    if (!dts.startsWith('/// <reference types="node"'))
+      fail(`dist/${entry} does not reference Node's types (\`/// <reference types="node" />\`)`);
+  }
 
   // Relative links in the shipped Markdown must land on shipped files.
   for (const doc of [...files].filter((f) => f.endsWith('.md'))) {
@@ -130,12 +135,16 @@ try {
     join(consumer, 'index.ts'),
     [
       "import { attestedConnect, type Claims, verifyEvidence } from 'attested-channel';",
+      "import { type SimulatedSnpOptions, simulated } from 'attested-channel/simulated';",
+      "const options: SimulatedSnpOptions = { product: 'Genoa' };",
+      'const evidence = await simulated.snp(options).getEvidence(new Uint8Array(64));',
+      'await verifyEvidence(evidence, { trustAnchors: simulated.trustAnchors(), offline: true });',
       'const claims: Claims = await verifyEvidence({ report: new Uint8Array(1184) });',
       'const checked: boolean = claims.revocation.checked;',
       "const channel = await attestedConnect({ host: 'cvm.example', port: 1, verify: { policy: {} } });",
       'const remote: string | undefined = channel.socket.remoteAddress;',
       "channel.end('bye');",
-      'export { checked, remote };',
+      'export { checked, remote, evidence };',
       '',
     ].join('\n'),
   );

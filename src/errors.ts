@@ -3,34 +3,9 @@
  * Codes are part of the public API: callers branch on them, peers receive them in ALERT and
  * RESULT frames, and docs/api.md lists each one with what it means and what to do.
  */
-export type ErrorCode =
+/** The codes, one list: the ErrorCode type is derived from it. */
+export const ERROR_CODES = [
   // Evidence: parsing, signatures, chains, appraisal.
-  | 'ERR_EVIDENCE_MALFORMED'
-  | 'ERR_EVIDENCE_SIGNATURE'
-  | 'ERR_EVIDENCE_CHAIN'
-  | 'ERR_EVIDENCE_POLICY'
-  | 'ERR_EVIDENCE_TCB'
-  | 'ERR_COLLATERAL_UNAVAILABLE'
-  | 'ERR_UNSUPPORTED_EVIDENCE'
-  | 'ERR_POLICY_INVALID'
-  | 'ERR_EVENTLOG_MISMATCH'
-  // Channel.
-  | 'ERR_BINDING_MISMATCH'
-  | 'ERR_ATTESTATION_TIMEOUT'
-  | 'ERR_PROTOCOL'
-  | 'ERR_PEER_REJECTED'
-  | 'ERR_TLS'
-  | 'ERR_CONNECTION_CLOSED'
-  // Evidence providers.
-  | 'ERR_PROVIDER_UNAVAILABLE'
-  | 'ERR_PROVIDER_FAILED'
-  // Caller mistakes and cancellation.
-  | 'ERR_INVALID_ARGUMENT'
-  | 'ERR_ABORTED'
-  // A bug in this library (or in a dependency): never the peer's or the caller's fault.
-  | 'ERR_INTERNAL';
-
-export const ERROR_CODES: readonly ErrorCode[] = [
   'ERR_EVIDENCE_MALFORMED',
   'ERR_EVIDENCE_SIGNATURE',
   'ERR_EVIDENCE_CHAIN',
@@ -40,18 +15,24 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'ERR_UNSUPPORTED_EVIDENCE',
   'ERR_POLICY_INVALID',
   'ERR_EVENTLOG_MISMATCH',
+  // Channel.
   'ERR_BINDING_MISMATCH',
   'ERR_ATTESTATION_TIMEOUT',
   'ERR_PROTOCOL',
   'ERR_PEER_REJECTED',
   'ERR_TLS',
   'ERR_CONNECTION_CLOSED',
+  // Evidence providers.
   'ERR_PROVIDER_UNAVAILABLE',
   'ERR_PROVIDER_FAILED',
+  // Caller mistakes and cancellation.
   'ERR_INVALID_ARGUMENT',
   'ERR_ABORTED',
+  // A bug in this library (or in a dependency): never the peer's or the caller's fault.
   'ERR_INTERNAL',
-];
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export interface AttestationErrorOptions {
   cause?: unknown;

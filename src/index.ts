@@ -1,6 +1,7 @@
 /// <reference types="node" preserve="true" />
-// The whole public API, as flat named exports. Each export is documented in docs/api.md.
-// The reference above is kept in dist/index.d.ts: the declarations use Node's types (Duplex,
+// The public API, as flat named exports. Each export is documented in docs/api.md. The simulated
+// platform is not here: it is the `attested-channel/simulated` subpath (src/simulated.ts).
+// The reference on the first line is kept in dist/index.d.ts: the declarations use Node's types (Duplex,
 // X509Certificate, Buffer...), and TypeScript 6+ no longer loads @types/node unless asked to.
 
 export { AttestedChannel } from './channel/channel.js';
@@ -115,17 +116,6 @@ export {
   DEFAULT_CCEL_PATHS,
   type TsmFileSystem,
 } from './evidence/providers/configfs-tsm.js';
-export {
-  type AmdCrlOptions,
-  type SimulatedAzureOptions,
-  type SimulatedAzureProvider,
-  type SimulatedIntelCert,
-  type SimulatedSnpOptions,
-  type SimulatedTcb,
-  type SimulatedTcbStatus,
-  type SimulatedTdxOptions,
-  simulated,
-} from './evidence/providers/simulated.js';
 export {
   GCE_AK_NV,
   type GceVtpmOptions,

@@ -12,9 +12,13 @@ import { describe, expect, it } from 'vitest';
 import { MediaType, REPORT_MEDIA_TYPES } from '../src/channel/cmw.js';
 import { INTERNAL } from '../src/channel/options.js';
 import { Session } from '../src/channel/session.js';
-import * as api from '../src/index.js';
+import * as rootApi from '../src/index.js';
 import { AttestationError, type ErrorCode } from '../src/index.js';
+import * as simulatedApi from '../src/simulated.js';
 import { duplexPair, fakeProvider, fakeVerifier } from './channel/helpers.js';
+
+/** Both entry points of the package: the root and attested-channel/simulated. */
+const api = { ...rootApi, ...simulatedApi };
 
 const FIXTURE = new URL('./fixtures/snp/ms-tav__milan-v3/', import.meta.url);
 const report = new Uint8Array(readFileSync(new URL('report.bin', FIXTURE)));

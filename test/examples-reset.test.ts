@@ -20,7 +20,8 @@ import { echoVm } from '../examples/quickstart/index.js';
 import { webServer } from '../examples/websocket/index.js';
 import { PROTOCOL_ID } from '../src/channel/binder.js';
 import type { AttestedChannel } from '../src/channel/channel.js';
-import { type AttestedServer, attestedConnect, simulated } from '../src/index.js';
+import { type AttestedServer, attestedConnect } from '../src/index.js';
+import { simulated } from '../src/simulated.js';
 
 const verify = {
   policy: { snp: { measurements: [simulated.defaults.snpMeasurement] } },

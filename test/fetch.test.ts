@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AttestationError } from '../src/errors.js';
 import { CollateralFetcher } from '../src/evidence/fetch.js';
+import { rejectionCode as codeOf } from './helpers/codes.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, hit: number) => void;
 
@@ -44,15 +45,6 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await s.close();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    return err instanceof AttestationError ? err.code : `not an AttestationError: ${String(err)}`;
-  }
-  return 'resolved';
-}
 
 const BODY = new Uint8Array([1, 2, 3, 250]);
 

@@ -18,18 +18,10 @@ import { parsePolicy } from '../src/evidence/policy.js';
 import { simulated } from '../src/evidence/providers/simulated.js';
 import { normaliseCollateral } from '../src/evidence/tdx/collateral.js';
 import { parseQeIdentity, parseTcbInfo } from '../src/evidence/tdx/tcb.js';
+import { thrownCode as codeOf } from './helpers/codes.js';
 import { loadVector, VECTOR_IDS } from './tdx/fixtures.js';
 
 const PROTO_NAMES = ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf', 'isPrototypeOf'];
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    return err instanceof AttestationError ? err.code : `not an AttestationError: ${String(err)}`;
-  }
-  return 'accepted';
-}
 
 /** Runs `fn` with Object.prototype[name] = value, then removes it whatever happens. */
 function polluted<T>(members: Record<string, unknown>, fn: () => T): T {

@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { AttestationError } from '../src/errors.js';
 import { parsePolicy } from '../src/evidence/policy.js';
 import { TDX_LEVEL_STATUSES, TDX_RELAUNCH_STATUSES } from '../src/evidence/types.js';
-
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return err instanceof AttestationError ? err.code : 'not-an-AttestationError';
-  }
-  return undefined;
-}
+import { thrownCode as code } from './helpers/codes.js';
 
 describe('parsePolicy', () => {
   it('accepts an empty policy and JSON text', () => {

@@ -23,7 +23,11 @@ import { parsePolicy } from '../../src/evidence/policy.js';
 import type { Claims, EvidenceProvider, TrustAnchors } from '../../src/evidence/types.js';
 import { attestedAgent } from '../../src/http/agent.js';
 import { peerClaims } from '../../src/http/server.js';
-import { configfsTsm, simulated } from '../../src/index.js';
+import { configfsTsm } from '../../src/index.js';
+
+// The simulated platform (attested-channel/simulated) is loaded only when asked for: it carries
+// published private keys, and a broker client on real hardware never needs it.
+export const loadSimulated = async () => (await import('../../src/simulated.js')).simulated;
 
 export interface FetchSecretOptions {
   host: string;
@@ -201,13 +205,13 @@ export async function providerFor(
   // configfs-tsm resolves once it knows whether the kernel speaks SEV-SNP or TDX.
   if (kind === undefined) return configfsTsm();
   if (kind === 'snp')
-    return simulated.snp({
+    return (await loadSimulated()).snp({
       ...(measurement ? { measurement } : {}),
       // Guest POLICY bit 19 is DEBUG; bit 17 is reserved-must-be-one, bit 16 allows SMT.
       policy: debug ? 0x30000 | (1 << 19) : 0x30000,
     });
   if (kind === 'tdx')
-    return simulated.tdx({
+    return (await loadSimulated()).tdx({
       ...(measurement ? { mrTd: measurement } : {}),
       // TDATTRIBUTES (little-endian): bit 0 DEBUG, bit 28 SEPT_VE_DISABLE.
       tdAttributes: debug ? '0100001000000000' : '0000001000000000',
@@ -263,7 +267,7 @@ export async function main(argv: string[]): Promise<number> {
         throw new AttestationError('ERR_INVALID_ARGUMENT', '--trust must be "simulated"');
       brokerVerify = {
         policy,
-        ...(values.trust === 'simulated' ? { trustAnchors: simulated.trustAnchors() } : {}),
+        ...(values.trust === 'simulated' ? { trustAnchors: (await loadSimulated()).trustAnchors() } : {}),
       };
     }
     // Before the secret is asked for: a secret released into an --out that cannot be written would

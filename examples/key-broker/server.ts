@@ -13,9 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AttestationError } from '../../src/errors.js';
 import type { EvidenceProvider, TrustAnchors } from '../../src/evidence/types.js';
-import { configfsTsm, simulated } from '../../src/index.js';
+import { configfsTsm } from '../../src/index.js';
 import { startBroker } from './broker.js';
-import { fetchSecret, providerFor, writeSecretFile } from './client.js';
+import { fetchSecret, loadSimulated, providerFor, writeSecretFile } from './client.js';
 import { type BrokerConfig, loadConfig } from './config.js';
 
 const EXAMPLE_CONFIG = fileURLToPath(new URL('./config.example.json', import.meta.url));
@@ -33,14 +33,14 @@ export async function brokerEvidence(config: BrokerConfig): Promise<EvidenceProv
     case 'configfs':
       return configfsTsm();
     case 'simulated-snp':
-      return simulated.snp();
+      return (await loadSimulated()).snp();
     case 'simulated-tdx':
-      return simulated.tdx();
+      return (await loadSimulated()).tdx();
   }
 }
 
-export function brokerTrust(config: BrokerConfig): TrustAnchors | undefined {
-  return config.trust === 'simulated' ? simulated.trustAnchors() : undefined;
+export async function brokerTrust(config: BrokerConfig): Promise<TrustAnchors | undefined> {
+  return config.trust === 'simulated' ? (await loadSimulated()).trustAnchors() : undefined;
 }
 
 async function serve(configPath: string): Promise<number> {
@@ -48,7 +48,7 @@ async function serve(configPath: string): Promise<number> {
   const broker = await startBroker({
     config,
     ...withDefined('evidence', await brokerEvidence(config)),
-    ...withDefined('trustAnchors', brokerTrust(config)),
+    ...withDefined('trustAnchors', await brokerTrust(config)),
   });
   const addr = await broker.listen();
   const names = [...config.secrets.keys()].join(', ');
@@ -115,7 +115,7 @@ async function demo(configPath: string): Promise<number> {
     const broker = await startBroker({
       config,
       ...withDefined('evidence', await brokerEvidence(config)),
-      ...withDefined('trustAnchors', brokerTrust(config)),
+      ...withDefined('trustAnchors', await brokerTrust(config)),
     });
     const { port } = await broker.listen();
     console.log(`broker on 127.0.0.1:${port}; secrets: ${[...config.secrets.keys()].join(', ')}\n`);

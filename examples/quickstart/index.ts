@@ -6,7 +6,8 @@
  * simulator's roots are trusted for that. On a real SEV-SNP guest, use `await configfsTsm()` as
  * the evidence provider and drop `trustAnchors` (AMD's pinned roots are then used).
  *
- * Run: npx tsx examples/quickstart/index.ts
+ * Run: npx tsx examples/quickstart/index.ts. (In your own code the imports are 'attested-channel'
+ * and 'attested-channel/simulated'; the simulator is a subpath of its own, see docs/api.md.)
  */
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -15,8 +16,8 @@ import {
   attestedConnect,
   createAttestedServer,
   type SnpClaims,
-  simulated,
 } from '../../src/index.js';
+import { simulated } from '../../src/simulated.js';
 
 /** The VM: attests with the simulated platform and echoes what it receives. */
 export function echoVm(): AttestedServer {

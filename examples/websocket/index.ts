@@ -14,9 +14,9 @@ import {
   attestedConnect,
   createAttestedServer,
   type SnpClaims,
-  simulated,
   type WebSocketAttachment,
 } from '../../src/index.js';
+import { simulated } from '../../src/simulated.js';
 
 /** An ordinary HTTP server with a normal route, and attested channels on /attested. */
 export function webServer(): { http: Server; attachment: WebSocketAttachment } {

@@ -3,7 +3,7 @@
  * performs the I/O the pure session (session.ts) asks for: TLS checks, exporters and binders, the
  * evidence provider, the verifier, timers, and DATA in both directions once the channel is open.
  */
-import type { X509Certificate } from 'node:crypto';
+import { randomFillSync, type X509Certificate } from 'node:crypto';
 import { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { AttestationError, asAttestationError, internalError } from '../errors.js';
@@ -11,7 +11,7 @@ import type { Claims } from '../evidence/types.js';
 import { certificateSpki } from '../evidence/x509/cert.js';
 import { tlsProblem } from './binder.js';
 import { acceptedMediaTypes, type DecodedCmw, mediaTypeOf } from './cmw.js';
-import { DataWriter, randomContext } from './data-writer.js';
+import { DataWriter } from './data-writer.js';
 import { type OperationScope, produceEvidence, verifyPeerEvidence } from './exchange.js';
 import { encodeAlert } from './frames.js';
 import { type ChannelParams, DEFAULT_TIMEOUT_MS, type Role } from './options.js';
@@ -21,6 +21,14 @@ import { Session, type SessionAction, type SessionEvent, type TimerKey } from '.
 const CLOSE_GRACE_MS = 1_000;
 
 type HeldWrite = { chunks: Buffer[]; callback: (error?: Error | null) => void };
+
+/**
+ * A REQUEST context: 32 bytes from the CSPRNG, one call each (~4 µs against the milliseconds of a
+ * handshake; the process-wide pool that saved them was state without an owner).
+ */
+function randomContext(): Uint8Array {
+  return randomFillSync(new Uint8Array(32));
+}
 
 /**
  * A Duplex that only ever carries attested bytes. attestedConnect() resolves with it, and an
@@ -120,6 +128,14 @@ export class AttestedChannel extends Duplex {
       if (signal.aborted) queueMicrotask(this.#onAbort);
       else signal.addEventListener('abort', this.#onAbort, { once: true });
     }
+  }
+
+  /**
+   * @internal Whether `value` was made by this class: a brand check on a private field, which no
+   * other object can pass (a socket with a forged `peer` property, an Object.create() look-alike).
+   */
+  static isChannel(value: unknown): value is AttestedChannel {
+    return typeof value === 'object' && value !== null && #params in value;
   }
 
   /** @internal Settles when the channel opens (or fails). */

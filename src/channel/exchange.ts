@@ -38,7 +38,7 @@ export async function produceEvidence(
   } catch (err) {
     throw asAttestationError(err, 'ERR_PROVIDER_FAILED', 'the evidence provider failed');
   }
-  const cmw = encodeCmw(input, provider.format);
+  const cmw = encodeCmw(input, provider.format, params.chains);
   if (!claimsBinder(input, reportData))
     throw new AttestationError(
       'ERR_PROVIDER_FAILED',

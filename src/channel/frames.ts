@@ -7,7 +7,7 @@
  * one maximal frame.
  */
 import { isUtf8 } from 'node:buffer';
-import { AttestationError, type ErrorCode, isErrorCode } from '../errors.js';
+import { AttestationError, type ErrorCode } from '../errors.js';
 import { base64url, fromBase64url } from '../evidence/bytes.js';
 
 export const FrameType = {
@@ -102,13 +102,6 @@ function protocolError(message: string): AttestationError {
 
 export function isFrameType(t: number): t is FrameType {
   return t >= FrameType.REQUEST && t <= FrameType.ALERT;
-}
-
-export function frameHeader(type: FrameType, length: number): Buffer {
-  const h = Buffer.allocUnsafe(HEADER_SIZE);
-  h[0] = type;
-  h.writeUInt32BE(length, 1);
-  return h;
 }
 
 /** One frame as one buffer (header and payload together, so TLS sends them in one record). */
@@ -427,9 +420,4 @@ export function encodeResult(context: Uint8Array, failure?: { code: ErrorCode; r
 
 export function encodeAlert(code: ErrorCode, reason: string): Buffer {
   return controlFrame(FrameType.ALERT, { code, reason: clip(reason) });
-}
-
-/** The code a peer reported, kept only when it is one we know (otherwise reported as given in details). */
-export function knownCode(code: string): ErrorCode | undefined {
-  return isErrorCode(code) ? code : undefined;
 }

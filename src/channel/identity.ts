@@ -66,13 +66,7 @@ export function createTlsIdentity(options: CreateTlsIdentityOptions = {}): TlsId
   });
   // Built here around this very key, so identityFrom's checks (a parse and two key exports, ~1 ms
   // on Node 20) would only prove what the lines above did; mutual channels make one per connection.
-  return {
-    key: privateKey,
-    cert,
-    spki: certificateSpki(cert, 'ERR_INVALID_ARGUMENT'),
-    keyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
-    certPem: derToPem(cert),
-  };
+  return new OwnIdentity(privateKey, cert, certificateSpki(cert, 'ERR_INVALID_ARGUMENT'));
 }
 
 /** Wraps an existing key and certificate (the certificate's key must be the private key's). */
@@ -90,39 +84,43 @@ export function identityFrom(key: KeyObject, cert: Uint8Array): TlsIdentity {
       'ERR_INVALID_ARGUMENT',
       'identity certificate does not hold the public key of the key',
     );
-  return {
-    key,
-    cert,
-    spki,
-    keyPem: key.export({ format: 'pem', type: 'pkcs8' }).toString(),
-    certPem: derToPem(cert),
-  };
+  return new OwnIdentity(key, cert, spki);
 }
 
-const contexts = new WeakMap<TlsIdentity, { client?: SecureContext; server?: SecureContext }>();
-let anonymousClient: SecureContext | undefined;
-
 /**
- * The node:tls context of one end: TLS 1.3 only, with this identity's key and certificate (a
- * client that does not attest presents none). One per identity and role, reused across
- * connections: building a context parses the key and certificate again (~0.13 ms).
+ * The identities createTlsIdentity() and identityFrom() return. Each keeps the node:tls contexts
+ * made from it, one per role, so connections reuse them: building a context parses the key and
+ * certificate again (~0.13 ms). They live and die with the identity (no process-wide table).
  */
-export function secureContextFor(
-  identity: TlsIdentity | undefined,
-  role: 'client' | 'server',
-): SecureContext {
-  if (identity === undefined) {
-    if (role === 'server')
-      throw new AttestationError('ERR_INVALID_ARGUMENT', 'a server needs a TLS identity');
-    anonymousClient ??= createSecureContext({ minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' });
-    return anonymousClient;
+class OwnIdentity implements TlsIdentity {
+  readonly keyPem: string;
+  readonly certPem: string;
+  #client: SecureContext | undefined;
+  #server: SecureContext | undefined;
+
+  constructor(
+    readonly key: KeyObject,
+    readonly cert: Uint8Array,
+    readonly spki: Uint8Array,
+  ) {
+    this.keyPem = key.export({ format: 'pem', type: 'pkcs8' }).toString();
+    this.certPem = derToPem(cert);
   }
-  let held = contexts.get(identity);
-  if (!held) {
-    held = {};
-    contexts.set(identity, held);
+
+  static contextOf(identity: TlsIdentity, role: 'client' | 'server'): SecureContext {
+    // Any other object of the TlsIdentity shape (a copy, a literal) has nowhere to keep one.
+    if (!(#client in identity)) return contextFrom(identity, role);
+    if (role === 'client') {
+      identity.#client ??= contextFrom(identity, role);
+      return identity.#client;
+    }
+    identity.#server ??= contextFrom(identity, role);
+    return identity.#server;
   }
-  held[role] ??= createSecureContext({
+}
+
+function contextFrom(identity: TlsIdentity, role: 'client' | 'server'): SecureContext {
+  return createSecureContext({
     key: identity.keyPem,
     cert: identity.certPem,
     minVersion: 'TLSv1.3',
@@ -131,5 +129,28 @@ export function secureContextFor(
     // no session cache behind them nothing can resume. The channel also refuses isSessionReused().
     ...(role === 'server' ? { secureOptions: cryptoConstants.SSL_OP_NO_TICKET } : {}),
   });
-  return held[role];
+}
+
+/**
+ * A client that does not attest presents no certificate: every such connection shares this one
+ * context. Made once when the module loads and never changed (a constant, not a cache).
+ */
+const ANONYMOUS_CLIENT: SecureContext = createSecureContext({ minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' });
+
+/**
+ * The node:tls context of one end: TLS 1.3 only, with this identity's key and certificate (a
+ * client that does not attest presents none). An identity from createTlsIdentity() or
+ * identityFrom() makes each of its two contexts once and keeps it; any other TlsIdentity-shaped
+ * object gets a new context per call.
+ */
+export function secureContextFor(
+  identity: TlsIdentity | undefined,
+  role: 'client' | 'server',
+): SecureContext {
+  if (identity === undefined) {
+    if (role === 'server')
+      throw new AttestationError('ERR_INVALID_ARGUMENT', 'a server needs a TLS identity');
+    return ANONYMOUS_CLIENT;
+  }
+  return OwnIdentity.contextOf(identity, role);
 }

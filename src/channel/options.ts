@@ -16,6 +16,7 @@ import type {
   Verifier,
   VerifyOptions,
 } from '../evidence/types.js';
+import type { ChainEncoder } from './cmw.js';
 import { type FrameLimits, resolveFrameLimits } from './frames.js';
 import type { TlsIdentity } from './identity.js';
 
@@ -154,4 +155,6 @@ export interface ChannelParams {
   internals?: ChannelInternals | undefined;
   /** verify.policy as parsed when the channel was asked for; else it is read at each verification. */
   policy?: Policy | undefined;
+  /** The chain encodings of whoever serves many connections with one provider (the server). */
+  chains?: ChainEncoder | undefined;
 }

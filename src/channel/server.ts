@@ -2,10 +2,11 @@
 import { EventEmitter } from 'node:events';
 import { type AddressInfo, createServer as createNetServer, isIP, type Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { TLSSocket } from 'node:tls';
+import { type SecureContext, TLSSocket } from 'node:tls';
 import { AttestationError } from '../errors.js';
 import { PROTOCOL_ID } from './binder.js';
 import { AttestedChannel } from './channel.js';
+import { ChainEncoder } from './cmw.js';
 import { createTlsIdentity, secureContextFor, type TlsIdentity } from './identity.js';
 import {
   type ChannelInternals,
@@ -63,6 +64,10 @@ export interface AttestedServerEvents {
 export class AttestedServer extends EventEmitter<AttestedServerEvents> {
   readonly #options: AttestedServerOptions;
   readonly #identity: TlsIdentity | undefined;
+  /** The TLS context of #identity, made once for all connections (whatever object the identity is). */
+  readonly #secureContext: SecureContext | undefined;
+  /** Our provider attests every connection with the same chain: its encoding is kept here. */
+  readonly #chains = new ChainEncoder();
   #net: NetServer | undefined;
   #pending = new Set<AttestedChannel>();
   readonly #maxPending: number;
@@ -92,7 +97,7 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
     this.#options = options;
     if (identity !== 'per-connection') {
       this.#identity = identity ?? createTlsIdentity();
-      secureContextFor(this.#identity, 'server'); // built now, so a bad identity fails here
+      this.#secureContext = secureContextFor(this.#identity, 'server'); // now: a bad identity fails here
     }
   }
 
@@ -184,7 +189,7 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
     const identity = this.#identity ?? createTlsIdentity();
     const tlsSocket = new TLSSocket(duplex, {
       isServer: true,
-      secureContext: secureContextFor(identity, 'server'),
+      secureContext: this.#secureContext ?? secureContextFor(identity, 'server'),
       ALPNProtocols: [PROTOCOL_ID],
       // A client certificate is only wanted when the client must attest (its key goes into the binder).
       requestCert: options.verify !== undefined,
@@ -198,6 +203,7 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
       role: 'server',
       identity,
       options,
+      chains: this.#chains,
       timeoutMs: options.timeout ?? DEFAULT_TIMEOUT_MS,
       internals: (options as { [INTERNAL]?: ChannelInternals })[INTERNAL],
     });

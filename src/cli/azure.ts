@@ -14,7 +14,6 @@ import {
   type AzureVtpmProvider,
   azureVtpm,
 } from '../evidence/providers/azure-vtpm.js';
-import { simulated } from '../evidence/providers/simulated.js';
 import { parseSnpReport } from '../evidence/snp/report.js';
 import { parseTpmsAttest, TPM_GENERATED_VALUE } from '../evidence/tpm/attest.js';
 import { hashInfo } from '../evidence/tpm/marshal.js';
@@ -242,7 +241,10 @@ export function azureProviderFrom(values: Record<string, unknown>): AzureVtpmPro
  * A policy that admits a simulated Azure VM of `format` only: its hardware section, and the
  * simulated PCRs that pin the workload (PCR 4, 7 and 11: boot manager, Secure Boot, unified kernel).
  */
-export function simulatedAzurePin(format: string): { azure: Record<string, unknown> } {
+export function simulatedAzurePin(
+  format: string,
+  simulated: { defaults: { azurePcrs: Readonly<Record<string, string>> } },
+): { azure: Record<string, unknown> } {
   const pcrs = simulated.defaults.azurePcrs;
   return {
     azure: {

@@ -25,8 +25,8 @@ import { createTlsIdentity } from '../channel/identity.js';
 import { createAttestedServer } from '../channel/server.js';
 import { AttestationError } from '../errors.js';
 import { bytesToHex } from '../evidence/bytes.js';
-import { simulated } from '../evidence/providers/simulated.js';
 import type { AzureSnpClaims, EvidenceProvider, SnpClaims } from '../evidence/types.js';
+import { loadSimulated } from './endpoint-args.js';
 import type { CliIo } from './io.js';
 import { usageError } from './io.js';
 
@@ -177,6 +177,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     }
   };
 
+  const simulated = await loadSimulated();
   const measurement = simulated.defaults.snpMeasurement;
   const anchors = simulated.trustAnchors();
   const policy = { snp: { measurements: [measurement] } };
@@ -358,7 +359,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     expect(seen !== undefined, 'the VM hears ERR_PEER_REJECTED');
     say('');
 
-    await azureSteps(say, expect, anchors);
+    await azureSteps(say, expect, simulated);
   } catch (err) {
     failures.push(`unexpected error: ${err instanceof Error ? err.message : String(err)}`);
     say(`   ✗ UNEXPECTED ERROR: ${codeOf(err)} ${err instanceof Error ? err.message : String(err)}`);
@@ -382,8 +383,9 @@ export async function run(args: string[], io: CliIo): Promise<number> {
 async function azureSteps(
   say: (line: string) => void,
   expect: (ok: boolean, what: string) => void,
-  anchors: ReturnType<typeof simulated.trustAnchors>,
+  simulated: Awaited<ReturnType<typeof loadSimulated>>,
 ): Promise<void> {
+  const anchors = simulated.trustAnchors();
   const pcr7 = simulated.defaults.azurePcrs['7']!;
   const policy = { azure: { pcrs: { sha256: { '7': [pcr7] } }, requireReportBinding: true } };
   const serve = async (evidence: EvidenceProvider) => {

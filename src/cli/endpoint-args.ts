@@ -3,7 +3,6 @@
  * one-line descriptions of verified claims, a byte-counting splice between two streams, and how
  * their errors become exit codes.
  */
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -12,8 +11,8 @@ import { unpinnedFormats } from '../evidence/appraise.js';
 import type { AzureClaims } from '../evidence/azure/verify.js';
 import { type Policy, parsePolicy } from '../evidence/policy.js';
 import { configfsTsm } from '../evidence/providers/configfs-tsm.js';
-import { simulated } from '../evidence/providers/simulated.js';
-import type { Claims, EvidenceFormat, EvidenceProvider } from '../evidence/types.js';
+import { SIMULATED_ROOT_SHA256 } from '../evidence/simulated-marker.js';
+import type { Claims, EvidenceFormat, EvidenceProvider, TrustAnchors } from '../evidence/types.js';
 import { type CliIo, printable, usageError } from './io.js';
 
 export interface HostPort {
@@ -73,6 +72,19 @@ export function checkWorkloadPinned(policy: Policy, anyWorkload: boolean): Evide
   return unpinned;
 }
 
+/**
+ * The simulated platform, loaded only when a flag asks for it (--simulate, --simulated-roots, the
+ * demo): it carries published private keys, and no other path of the CLI loads it.
+ */
+export async function loadSimulated(): Promise<typeof import('../simulated.js')['simulated']> {
+  return (await import('../simulated.js')).simulated;
+}
+
+/** --simulated-roots: the simulator's roots as the verifier's trust anchors; nothing (the vendors' roots) without it. */
+export async function simulatedRoots(flag: unknown): Promise<{ trustAnchors?: TrustAnchors }> {
+  return flag === true ? { trustAnchors: (await loadSimulated()).trustAnchors() } : {};
+}
+
 /** --simulate snp|tdx or --configfs [--configfs-root DIR]: this side's evidence, or undefined. */
 export async function providerFrom(opts: {
   simulate?: string | undefined;
@@ -81,10 +93,10 @@ export async function providerFrom(opts: {
 }): Promise<EvidenceProvider | undefined> {
   if (opts.simulate !== undefined && opts.configfs)
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'give --simulate or --configfs, not both');
-  if (opts.simulate === 'snp') return simulated.snp();
-  if (opts.simulate === 'tdx') return simulated.tdx();
-  if (opts.simulate === 'azure-snp') return simulated.azure({ tee: 'snp' });
-  if (opts.simulate === 'azure-tdx') return simulated.azure({ tee: 'tdx' });
+  if (opts.simulate === 'snp') return (await loadSimulated()).snp();
+  if (opts.simulate === 'tdx') return (await loadSimulated()).tdx();
+  if (opts.simulate === 'azure-snp') return (await loadSimulated()).azure({ tee: 'snp' });
+  if (opts.simulate === 'azure-tdx') return (await loadSimulated()).azure({ tee: 'tdx' });
   if (opts.simulate !== undefined)
     throw new AttestationError(
       'ERR_INVALID_ARGUMENT',
@@ -104,11 +116,8 @@ export async function providerFrom(opts: {
 export function simulatedRootHint(err: AttestationError, simulatedRoots: boolean): string {
   const fingerprint = err.details['fingerprint'];
   if (simulatedRoots || err.code !== 'ERR_EVIDENCE_CHAIN' || typeof fingerprint !== 'string') return '';
-  const anchors = simulated.trustAnchors();
-  const isSimulated = [...anchors.amdArks, ...anchors.intelRoots].some(
-    (der) => createHash('sha256').update(der).digest('hex') === fingerprint.toLowerCase(),
-  );
-  return isSimulated
+  // By fingerprint, so that a refusal does not load the simulator (and its keys) to explain itself.
+  return SIMULATED_ROOT_SHA256.includes(fingerprint.toLowerCase())
     ? ' (the evidence is SIMULATED, from the simulator of attested-channel: give --simulated-roots to accept it, for testing only)'
     : '';
 }

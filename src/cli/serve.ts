@@ -9,7 +9,6 @@ import type { AttestedChannel } from '../channel/channel.js';
 import { createAttestedServer } from '../channel/server.js';
 import { attachWebSocket } from '../channel/websocket.js';
 import { AttestationError } from '../errors.js';
-import { simulated } from '../evidence/providers/simulated.js';
 import { createVerifier } from '../evidence/verifier.js';
 import { AZURE_SERVE_OPTIONS, AZURE_SERVE_USAGE, azureProviderFrom, simulatedAzurePin } from './azure.js';
 import {
@@ -18,10 +17,12 @@ import {
   formatHostPort,
   type HostPort,
   loadPolicy,
+  loadSimulated,
   parseHostPort,
   providerFrom,
   runUntilSignal,
   simulatedRootHint,
+  simulatedRoots,
   splice,
 } from './endpoint-args.js';
 import { type CliIo, oneLine, parseOptions, printable } from './io.js';
@@ -133,9 +134,7 @@ export async function startServe(args: string[], io: CliIo): Promise<ServeHandle
           verify: {
             policy,
             // One Verifier for every connection of this server: one set of caches, one bound.
-            verifier: createVerifier(
-              values['simulated-roots'] ? { trustAnchors: simulated.trustAnchors() } : {},
-            ),
+            verifier: createVerifier(await simulatedRoots(values['simulated-roots'])),
           },
         }
       : {}),
@@ -212,7 +211,7 @@ export async function startServe(args: string[], io: CliIo): Promise<ServeHandle
 
   if (!values['configfs'] && !azure && evidence) {
     // What a tunnel's policy must pin to accept this simulated VM (and nothing else).
-    say(simulatedPinLine(evidence.format));
+    say(simulatedPinLine(evidence.format, await loadSimulated())); // --simulate loaded it already
   }
 
   // Stops listening once; resolves when the listener and every connection it accepted are closed.
@@ -264,7 +263,7 @@ export function run(args: string[], io: CliIo): Promise<number> {
 }
 
 /** The line `serve --simulate` prints: the value a tunnel's policy pins to admit this simulated VM only. */
-function simulatedPinLine(format: string): string {
+function simulatedPinLine(format: string, simulated: Awaited<ReturnType<typeof loadSimulated>>): string {
   if (format === 'sev-snp' || format === 'tdx') {
     const pin =
       format === 'sev-snp'
@@ -273,6 +272,6 @@ function simulatedPinLine(format: string): string {
     const field = format === 'sev-snp' ? 'measurement' : 'MRTD';
     return `simulated ${field} ${format === 'sev-snp' ? pin.snp!.measurements[0] : pin.tdx!.mrTd[0]}; a tunnel's policy.json that admits this VM only: ${JSON.stringify(pin)} (with tunnel --simulated-roots)`;
   }
-  const pin = simulatedAzurePin(format);
+  const pin = simulatedAzurePin(format, simulated);
   return `simulated Azure VM (${format}): its workload is pinned by PCRs; a tunnel's policy.json that admits this VM only: ${JSON.stringify(pin)} (with tunnel --simulated-roots)`;
 }

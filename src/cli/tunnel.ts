@@ -10,7 +10,6 @@ import { createServer as createNetServer, type Socket } from 'node:net';
 import type { AttestedChannel } from '../channel/channel.js';
 import { type AttestedConnectOptions, attestedConnect } from '../channel/connect.js';
 import { AttestationError } from '../errors.js';
-import { simulated } from '../evidence/providers/simulated.js';
 import { createVerifier } from '../evidence/verifier.js';
 import {
   checkWorkloadPinned,
@@ -22,6 +21,7 @@ import {
   providerFrom,
   runUntilSignal,
   simulatedRootHint,
+  simulatedRoots,
   splice,
 } from './endpoint-args.js';
 import { type CliIo, oneLine, parseOptions, printable } from './io.js';
@@ -233,10 +233,7 @@ export async function startTunnel(args: string[], io: CliIo): Promise<TunnelHand
     ...outer,
     allowHalfOpen: true,
     // One Verifier for every channel of this tunnel: one set of caches, one bound.
-    verify: {
-      policy,
-      verifier: createVerifier(values['simulated-roots'] ? { trustAnchors: simulated.trustAnchors() } : {}),
-    },
+    verify: { policy, verifier: createVerifier(await simulatedRoots(values['simulated-roots'])) },
     ...(evidence ? { evidence } : {}),
     ...(timeout ? { timeout } : {}),
   };

@@ -19,11 +19,6 @@ export function isAllZero(b: Uint8Array): boolean {
   return true;
 }
 
-/** Reverses a little-endian integer into big-endian bytes (SNP signatures are little-endian). */
-export function reversed(b: Uint8Array): Uint8Array {
-  return Uint8Array.from(b).reverse();
-}
-
 export function base64url(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
 }

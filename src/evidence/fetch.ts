@@ -179,7 +179,7 @@ export class CollateralFetcher {
   /** The memory cache: an LRU of `maxEntries` responses by URL (verifier.stats() reports it). */
   private readonly memory: Lru<string, Entry>;
   private readonly inflight = new Map<string, Promise<FetchResult>>();
-  /** Number of HTTP requests actually sent (tests and diagnostics). */
+  /** @internal Number of HTTP requests actually sent (for tests; not part of the API). */
   requests = 0;
 
   constructor(options: CollateralFetcherOptions = {}) {

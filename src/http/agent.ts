@@ -14,7 +14,6 @@ import type { Duplex } from 'node:stream';
 import { type AttestedConnectOptions, attestedConnect } from '../channel/connect.js';
 import { AttestationError, asAttestationError } from '../errors.js';
 import { parsePolicy } from '../evidence/policy.js';
-import { markAttested } from './server.js';
 
 /** attestedConnect's options without a target: the target comes from each request's URL. */
 export type AttestedHttpOptions = Omit<AttestedConnectOptions, 'host' | 'port' | 'socket'>;
@@ -71,10 +70,7 @@ function settingsKey(options: AttestedHttpOptions, instance: string): string {
 function connectTo(options: Readonly<AttestedHttpOptions>, host: string, port: number): Promise<Duplex> {
   const target = (options as { url?: unknown }).url !== undefined ? {} : { host, port };
   return attestedConnect({ ...options, ...target } as AttestedConnectOptions).then(
-    (channel) => {
-      markAttested(channel);
-      return channel;
-    },
+    (channel) => channel,
     (err: unknown) => {
       throw asAttestationError(err, 'ERR_CONNECTION_CLOSED', 'attested channel failed');
     },

@@ -3,23 +3,16 @@
  *
  * An http.Server accepts any Duplex through its 'connection' event, so each attested channel is
  * handed over as is: the HTTP parser runs on the channel's plaintext, which flows only after the
- * peer proved itself. The peer's claims are looked up through a registry of the channels this
- * module handed over (and those the HTTP agent created), never through a property on whatever
- * socket a request came in on: a plain TCP socket with a forged `peer` field gets no claims.
+ * peer proved itself. The peer's claims are read only from a socket that is an AttestedChannel by
+ * the class's brand check (AttestedChannel.isChannel), never from a property of whatever socket a
+ * request came in on: a plain TCP socket with a forged `peer` field gets no claims.
  */
 import { createServer, type Server as HttpServer, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { AttestedChannel } from '../channel/channel.js';
+import { AttestedChannel } from '../channel/channel.js';
 import type { AttestedServer } from '../channel/server.js';
 import { AttestationError } from '../errors.js';
 import type { Claims } from '../evidence/types.js';
-
-const attested = new WeakSet<Duplex>();
-
-/** Records a channel as attested so peerClaims() trusts its `peer`. Internal: used by the HTTP agent too. */
-export function markAttested(channel: AttestedChannel): void {
-  attested.add(channel);
-}
 
 /**
  * The verified claims of the peer a request (server side) or response (client side, through
@@ -31,8 +24,7 @@ export function peerClaims(message: IncomingMessage): Claims | undefined {
   // On the client side Node detaches res.socket once the response ends; the request keeps it.
   const socket = (message?.socket ??
     (message as { req?: { socket?: Duplex | null } } | undefined)?.req?.socket) as Duplex | null | undefined;
-  if (!socket || !attested.has(socket)) return undefined;
-  return (socket as AttestedChannel).peer;
+  return AttestedChannel.isChannel(socket) ? socket.peer : undefined;
 }
 
 /**
@@ -52,7 +44,6 @@ export function serveHttp(
     );
   const live = new Set<AttestedChannel>();
   const onChannel = (channel: AttestedChannel): void => {
-    markAttested(channel);
     live.add(channel);
     channel.once('close', () => live.delete(channel));
     httpServer.emit('connection', channel);

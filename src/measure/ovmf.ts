@@ -2,7 +2,7 @@
  * The parts of an OVMF firmware image a VMM reads before an SEV-SNP launch: the GUIDed footer
  * table at the top of the image and the SEV metadata ("ASEV") it points to. Layout from edk2
  * `OvmfPkg/ResetVector` (`Ia16/ResetVectorVtf0.asm`, `X64/OvmfSevMetadata.asm`), as restated in
- * ../../shared/fixtures/measure/README.md §3–§4 and docs/reference/cloud-evidence.md §5.1.
+ * docs/reference/cloud-evidence.md §5.1.
  *
  * Everything here is pure and works on byte slices, so that the file-reading code can fetch only
  * the top of the image and the metadata, and so that the parser can be fuzzed on arbitrary bytes.

@@ -5,11 +5,9 @@
  * array or object literals and buffers that the file then changes (a constant lookup table built
  * once is not state), and static class collections.
  *
- * ALLOWED lists what may remain, each with why. Two kinds:
- *   - the one documented exception: verifyEvidence()'s small registry of default Verifiers;
- *   - state outside src/evidence's verifiers that other work (issue 11: v2-house, and the channel
- *     split) is removing. Whoever removes one deletes its entry here; the test fails for an
- *     entry that no longer matches anything, so the list only shrinks.
+ * ALLOWED lists what may remain, each with why: only the one documented exception,
+ * verifyEvidence()'s small registry of default Verifiers. The test fails for an entry that no
+ * longer matches anything, so the list only shrinks.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -22,24 +20,6 @@ const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 const ALLOWED: Record<string, string> = {
   // The one exception (docs/api.md "verifyEvidence"): bounded, found by content.
   'evidence/verify.ts: defaultVerifiers': 'the registry of default Verifiers behind verifyEvidence()',
-  // v2-house empties these (issue 11 item 1, outside the verifiers):
-  'channel/identity.ts: contexts': 'v2-house',
-  'channel/identity.ts: anonymousClient': 'v2-house',
-  'channel/cmw.ts: lastChain': 'v2-house',
-  'channel/cmw.ts: lastChainText': 'v2-house',
-  'http/server.ts: attested': 'v2-house',
-  'evidence/providers/configfs-tsm.ts: sequence': 'v2-house',
-  'evidence/providers/simulated-snp.ts: keyCache': 'v2-house (simulator)',
-  'evidence/providers/simulated-snp.ts: chainCache': 'v2-house (simulator)',
-  'evidence/providers/simulated-snp.ts: arkCache': 'v2-house (simulator)',
-  'evidence/providers/simulated-snp.ts: chainPems': 'v2-house (simulator)',
-  'evidence/providers/simulated-snp.ts: vekCache': 'v2-house (simulator)',
-  'evidence/providers/simulated-tdx.ts: intelChain': 'v2-house (simulator)',
-  'evidence/providers/simulated-tdx.ts: certificationData': 'v2-house (simulator)',
-  // The channel's CSPRNG and DATA-frame pools (channel split, issue 11 item 4):
-  'channel/data-writer.ts: randomPool': 'channel split / v2-house',
-  'channel/data-writer.ts: randomAt': 'channel split / v2-house',
-  'channel/data-writer.ts: framePool': 'channel split / v2-house',
 };
 
 function sources(dir: string): string[] {

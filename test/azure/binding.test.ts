@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { azureQuoteNonce, checkAzureBinding } from '../../src/evidence/azure/binding.js';
 import { verifyAzure } from '../../src/evidence/verify.js';
+import { thrownCode as code } from '../helpers/codes.js';
 import { inputOf, loadFixture, optionsOf } from './fixtures.js';
 
 const binder = Uint8Array.from({ length: 64 }, (_, i) => i);
@@ -16,15 +17,6 @@ function claims(extraData: string, userData: string | null) {
     userData,
     tpm: { extraData, pcrs: {}, clock: 0, resetCount: 0, firmwareVersion: '00', akSha256: '00' },
   };
-}
-
-function code(f: () => unknown): string {
-  try {
-    f();
-  } catch (err) {
-    return (err as { code?: string }).code ?? String(err);
-  }
-  return 'accepted';
 }
 
 describe('Azure channel binding', () => {

@@ -10,17 +10,8 @@ import {
   parseRuntimeClaims,
 } from '../../src/evidence/azure/hcl.js';
 import { verifyAzure } from '../../src/evidence/verify.js';
+import { thrownCode as code } from '../helpers/codes.js';
 import { azureFixtures, codeOf, inputOf, loadFixture, mutate, optionsOf } from './fixtures.js';
-
-function code(f: () => unknown): string {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof AttestationError) return err.code;
-    return `not an AttestationError: ${String(err)}`;
-  }
-  return 'accepted';
-}
 
 const fixtures = azureFixtures();
 const reportDataOffset = (tee: string) => (tee === 'sev-snp' ? 0x50 : 0x80);

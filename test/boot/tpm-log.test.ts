@@ -4,12 +4,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { AttestationError } from '../../src/errors.js';
+import type { AttestationError } from '../../src/errors.js';
 import { appraiseBoot, type BootClaims, bootClaims } from '../../src/evidence/boot.js';
 import { parseEventLog, replayEventLog } from '../../src/evidence/eventlog/index.js';
 import { parsePolicy } from '../../src/evidence/policy.js';
 import { akFromTpmPublic, type PcrValues, verifyTpmQuote } from '../../src/evidence/tpm/quote.js';
 import { buildLog, fixture, SEPARATOR, text } from '../eventlog/fixtures.js';
+import { thrownCode as code } from '../helpers/codes.js';
 
 const DIR = new URL('../fixtures/gce-vtpm/go-tpm-tools__gce-cos-85-nonce9009/', import.meta.url);
 const file = (n: string) => new Uint8Array(readFileSync(new URL(n, DIR)));
@@ -24,15 +25,6 @@ function quoted(bank: 'sha1' | 'sha256' | 'sha384') {
   ).claims.pcrs;
 }
 
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(AttestationError);
-    return (err as AttestationError).code;
-  }
-  return undefined;
-}
 function fieldOf(fn: () => unknown): unknown {
   try {
     fn();

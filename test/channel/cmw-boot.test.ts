@@ -7,6 +7,7 @@ import { AttestationError } from '../../src/errors.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
 import type { EvidenceInput } from '../../src/evidence/types.js';
 import { fixture } from '../eventlog/fixtures.js';
+import { thrownCode as codeOf } from '../helpers/codes.js';
 
 const DIR = new URL('../fixtures/gce-vtpm/go-tpm-tools__gce-cos-85-nonce9009/', import.meta.url);
 const file = (n: string) => new Uint8Array(readFileSync(new URL(n, DIR)));
@@ -24,15 +25,6 @@ const vtpm = () => ({
   eventLog: { log: gce.log },
 });
 
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-    return undefined;
-  } catch (err) {
-    if (err instanceof AttestationError) return err.code;
-    throw err;
-  }
-}
 const eq = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
 
 describe('CMW measured-boot records', () => {

@@ -6,26 +6,18 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { decodeCmw, encodeCmw, MediaType, REPORT_MEDIA_TYPES } from '../../src/channel/cmw.js';
-import { AttestationError } from '../../src/errors.js';
+import type { AttestationError } from '../../src/errors.js';
 import { base64url } from '../../src/evidence/bytes.js';
 import { MAX_CHAIN_SIZE, MAX_VEK_SIZE } from '../../src/evidence/snp/verify.js';
 import { verifyEvidence } from '../../src/evidence/verify.js';
 import { derToPem, pemToDer } from '../../src/evidence/x509/pem.js';
+import { thrownCode as codeOf } from '../helpers/codes.js';
 import { allFixtures, loadFixture } from '../snp/fixtures.js';
 
 const f = loadFixture('trustee__azure-milan-v2-hcl');
 const bundle = readFileSync(
   new URL('../fixtures/snp/trustee__azure-milan-v2-hcl/vcek-bundle.pem', import.meta.url),
 );
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-    return 'no error';
-  } catch (err) {
-    return err instanceof AttestationError ? err.code : 'not-an-AttestationError';
-  }
-}
 
 const withVek = (vek: Uint8Array) => ({
   report: [MediaType.SNP_REPORT, base64url(f.report)],

@@ -1,23 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeCmw, encodeCmw, MediaType, REPORT_MEDIA_TYPES } from '../../src/channel/cmw.js';
-import { AttestationError } from '../../src/errors.js';
+import { ChainEncoder, decodeCmw, encodeCmw, MediaType, REPORT_MEDIA_TYPES } from '../../src/channel/cmw.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
 import { derToPem } from '../../src/evidence/x509/pem.js';
+import { thrownCode as codeOf } from '../helpers/codes.js';
 import { fakeReport } from './helpers.js';
 
 const b64 = (b: Uint8Array | string) => Buffer.from(b).toString('base64url');
 const snp = fakeReport(new Uint8Array(64).fill(1));
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-    return undefined;
-  } catch (err) {
-    if (err instanceof AttestationError) return err.code;
-    throw err;
-  }
-}
 
 describe('CMW collection', () => {
   it('round-trips real simulated SNP evidence (report, VEK, chain)', async () => {
@@ -30,6 +20,19 @@ describe('CMW collection', () => {
     expect(Buffer.from(back.input.report).equals(Buffer.from(input.report))).toBe(true);
     if (input.vek) expect(Buffer.from(back.input.vek!).equals(Buffer.from(input.vek))).toBe(true);
     if (input.chain) expect(typeof back.input.chain).toBe('string');
+  });
+
+  it('a ChainEncoder gives each chain its own encoding, as encodeCmw without one does', async () => {
+    const one = await simulated.snp({ product: 'Milan' }).getEvidence(new Uint8Array(64));
+    const two = await simulated.snp({ product: 'Genoa' }).getEvidence(new Uint8Array(64));
+    const chains = new ChainEncoder();
+    for (const input of [one, one, two, one, two, two]) {
+      const memo = encodeCmw(input, 'sev-snp', chains)['chain'];
+      expect(memo).toEqual(encodeCmw(input, 'sev-snp')['chain']);
+    }
+    expect(encodeCmw(one, 'sev-snp', chains)['chain']).not.toEqual(
+      encodeCmw(two, 'sev-snp', chains)['chain'],
+    );
   });
 
   it('each chain decodes to its own text, the same one twice included, and a bad one after a good one fails', () => {

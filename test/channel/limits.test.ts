@@ -22,21 +22,12 @@ import {
 } from '../../src/channel/frames.js';
 import { type AttestedServer, createAttestedServer, type DropInfo } from '../../src/channel/server.js';
 import { Session } from '../../src/channel/session.js';
-import { AttestationError } from '../../src/errors.js';
+import { thrownCode as codeOf } from '../helpers/codes.js';
 import { json, rawClient } from './adversary.js';
 import { closeServer, fakeProvider, fakeVerify, listen, nextServerError } from './helpers.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
-
-const codeOf = (fn: () => unknown): string => {
-  try {
-    fn();
-    return 'no error';
-  } catch (err) {
-    return err instanceof AttestationError ? err.code : 'not-an-AttestationError';
-  }
-};
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {

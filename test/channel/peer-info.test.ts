@@ -151,8 +151,8 @@ describe('channel.peerCertificate', () => {
     const clientCert = serverSide!.peerCertificate;
     expect(clientCert).toBeInstanceOf(X509Certificate);
     expect(clientCert!.raw.equals(channel.socket.getX509Certificate()!.raw)).toBe(true);
-    // What the issue saw: the socket itself answers {} once the channel has read the certificate.
-    expect(Object.keys(channel.socket.getPeerCertificate())).toHaveLength(0);
+    // Node 20 and 22 answer {} from socket.getPeerCertificate() once the channel has read the
+    // certificate (what the issue saw); Node 24 does not. peerCertificate does not depend on it.
     serverSide!.destroy();
   });
 

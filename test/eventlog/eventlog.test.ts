@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { AttestationError } from '../../src/errors.js';
+import type { AttestationError } from '../../src/errors.js';
 import {
   bootSummary,
   checkReplay,
@@ -16,20 +16,11 @@ import {
   parseEventLog,
   replayEventLog,
 } from '../../src/evidence/eventlog/index.js';
+import { thrownCode as code } from '../helpers/codes.js';
 import { buildLog, fixture, loadEventLogFixtures, SEPARATOR, text, u32 } from './fixtures.js';
 
 const fixtures = loadEventLogFixtures();
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(AttestationError);
-    return (err as AttestationError).code;
-  }
-  return undefined;
-}
 
 const expected = (f: (typeof fixtures)[number]) =>
   f.meta.kind === 'ccel' ? { rtmrs: f.meta.rtmrs! } : { pcrs: f.meta.pcrs! };

@@ -2,10 +2,10 @@
 import { constants, createHash, generateKeyPairSync, sign } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AttestationError } from '../../src/errors.js';
 import { GCE_TCB_ROOT_SHA256, verifyLaunchEndorsement } from '../../src/evidence/gce/endorsement.js';
 import { field, message } from '../../src/evidence/gce/protobuf.js';
 import { derToPem } from '../../src/evidence/x509/pem.js';
+import { thrownCode as code } from '../helpers/codes.js';
 import { endorsement, golden, makeRoot, makeSigner, pssSign, rsaKey } from './mint.js';
 
 const root = makeRoot();
@@ -30,16 +30,6 @@ const spec = {
 const signed = golden(spec);
 const good = endorsement(signed, pssSign(signed, signer.key));
 const opts = { root: root.der, rootSha256, now };
-
-function code(f: () => unknown): string {
-  try {
-    f();
-  } catch (err) {
-    expect(err).toBeInstanceOf(AttestationError);
-    return (err as AttestationError).code;
-  }
-  return 'accepted';
-}
 
 describe('verifyLaunchEndorsement', () => {
   it('accepts an endorsement signed under the pinned root and returns what it endorses', () => {

@@ -3,13 +3,17 @@ import type { AddressInfo } from 'node:net';
 import { Duplex, PassThrough } from 'node:stream';
 import { Agent as UndiciAgent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AttestedChannel } from '../../src/channel/channel.js';
+import { AttestedChannel } from '../../src/channel/channel.js';
 import { type AttestedServer, createAttestedServer } from '../../src/channel/server.js';
 import { AttestationError } from '../../src/errors.js';
 import type { Policy } from '../../src/evidence/policy.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
 import { type AttestedAgent, attestedAgent, attestedConnector } from '../../src/http/agent.js';
 import { peerClaims, serveHttp } from '../../src/http/server.js';
+import { rejectionCode } from '../helpers/codes.js';
+
+/** Node's HTTP client wraps a channel's error: its cause is the AttestationError. */
+const codeOf = (p: Promise<unknown>) => rejectionCode(p, { unwrapCause: true });
 
 const SERVER_M = simulated.defaults.snpMeasurement;
 const CLIENT_M = 'c1'.repeat(48);
@@ -89,16 +93,6 @@ function get(
     req.on('error', reject);
     req.end();
   });
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    const e = err instanceof AttestationError ? err : (err as { cause?: unknown }).cause;
-    return e instanceof AttestationError ? e.code : `not an AttestationError: ${String(err)}`;
-  }
-  return 'resolved';
 }
 
 let oneWay: Served;
@@ -368,6 +362,14 @@ describe('peerClaims', () => {
     expect(text).toContain('"path":"/forged"');
     expect(text).toContain('"peer":null');
     fake.destroy();
+  });
+
+  it('gives nothing for a look-alike of an AttestedChannel (its prototype, an own peer property)', () => {
+    const lookAlike = Object.create(AttestedChannel.prototype, {
+      peer: { value: { format: 'sev-snp', measurement: SERVER_M } },
+    }) as AttestedChannel;
+    expect(lookAlike instanceof AttestedChannel).toBe(true);
+    expect(peerClaims({ socket: lookAlike } as unknown as IncomingMessage)).toBeUndefined();
   });
 
   it('is undefined for a message without a socket', () => {

@@ -1,7 +1,6 @@
 import { createPrivateKey, verify } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { AttestationError } from '../../src/errors.js';
 import { bytesToHex } from '../../src/evidence/bytes.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
 import { SIMULATED_KEYS } from '../../src/evidence/providers/simulated-keys.js';
@@ -11,6 +10,7 @@ import { isSignedBy, parseCertificate } from '../../src/evidence/x509/cert.js';
 import { parseCrl } from '../../src/evidence/x509/crl.js';
 import { readTlv } from '../../src/evidence/x509/der.js';
 import { pemToDer } from '../../src/evidence/x509/pem.js';
+import { thrownCode as code } from '../helpers/codes.js';
 
 const RD = Uint8Array.from({ length: 64 }, (_, i) => i + 1);
 const AMD = '1.3.6.1.4.1.3704.1';
@@ -52,15 +52,6 @@ function extInt(der: Uint8Array, oid: string): number | undefined {
   const t = readTlv(ext.value);
   expect(t.tag).toBe(0x02);
   return t.value.reduce((n, b) => n * 256 + b, 0);
-}
-
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return err instanceof AttestationError ? err.code : 'not-an-AttestationError';
-  }
-  return undefined;
 }
 
 describe('simulated SEV-SNP report', () => {

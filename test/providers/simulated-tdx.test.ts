@@ -1,6 +1,5 @@
 import { createHash, createPublicKey, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { AttestationError } from '../../src/errors.js';
 import { bytesToHex } from '../../src/evidence/bytes.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
 import {
@@ -16,6 +15,7 @@ import { isSignedBy, parseCertificate } from '../../src/evidence/x509/cert.js';
 import { parseCrl } from '../../src/evidence/x509/crl.js';
 import { decodeOid, readChildren, readTlv } from '../../src/evidence/x509/der.js';
 import { pemToDer } from '../../src/evidence/x509/pem.js';
+import { thrownCode as code } from '../helpers/codes.js';
 
 const RD = Uint8Array.from({ length: 64 }, (_, i) => 0xff - i);
 const NOW = new Date('2026-03-01T12:00:00Z');
@@ -33,7 +33,7 @@ function rawKey(xy: Uint8Array) {
   });
 }
 
-/** Walks the quote by its length fields (tdx-format.md §1) and returns every part. */
+/** Walks the quote by its length fields (docs/reference/tdx-format.md §1) and returns every part. */
 function split(quote: Uint8Array) {
   const v = view(quote);
   const version = v.getUint16(0, true);
@@ -74,15 +74,6 @@ function split(quote: Uint8Array) {
 
 function p256(data: Uint8Array, sig: Uint8Array, key: ReturnType<typeof createPublicKey>): boolean {
   return verify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, sig);
-}
-
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return err instanceof AttestationError ? err.code : 'not-an-AttestationError';
-  }
-  return undefined;
 }
 
 describe('simulated TDX quote', () => {
@@ -284,7 +275,7 @@ describe('simulated TDX collateral', () => {
     );
   });
 
-  /** The level Intel QVL's rules pick for the simulated platform (tdx-format.md §4 step 10). */
+  /** The level Intel QVL's rules pick for the simulated platform (docs/reference/tdx-format.md §4 step 10). */
   function matchedLevel(c: TdxCollateral, teeTcbSvn: number[]) {
     const p = SIMULATED_TDX_PLATFORM;
     const info = JSON.parse(c.tcb_info) as {

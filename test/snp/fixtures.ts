@@ -89,15 +89,8 @@ export function root(name: string): Uint8Array {
   return read(`${SNP_DIR}roots/${name}`);
 }
 
-/** The error code a promise rejects with ('resolved' when it does not, a marker for foreign errors). */
-export async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (err) {
-    return err instanceof AttestationError ? err.code : `foreign error: ${String(err)}`;
-  }
-  return 'resolved';
-}
+/** The error code a promise rejects with ('accepted' when it resolves): test/helpers/codes.ts. */
+export { rejectionCode as codeOf } from '../helpers/codes.js';
 
 export async function errorOf(p: Promise<unknown>): Promise<AttestationError> {
   try {

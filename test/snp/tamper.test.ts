@@ -61,7 +61,7 @@ describe('tampered real reports', () => {
     // Same product and TCB, different chip: the chain is fine but the key did not sign this report.
     const code = await codeOf(verifyEvidence({ report: milan.report, vek: oakMilan.vek }, at(milan)));
     expect(['ERR_EVIDENCE_SIGNATURE', 'ERR_EVIDENCE_CHAIN']).toContain(code);
-    expect(code).not.toBe('resolved');
+    expect(code).not.toBe('accepted');
   });
 
   it('the VEK of another product fails the chain', async () => {
@@ -105,7 +105,7 @@ describe('tampered real reports', () => {
 
   it('an AMD ARK passed as trust anchor replaces the pins and still verifies', async () => {
     const opts = { ...at(milan), trustAnchors: { amdArks: [root('milan_ark.der')] } };
-    expect(await codeOf(verifyEvidence({ report: milan.report, vek: milan.vek }, opts))).toBe('resolved');
+    expect(await codeOf(verifyEvidence({ report: milan.report, vek: milan.vek }, opts))).toBe('accepted');
     // Anchors replace the built-in roots: with only Genoa's ARK, a Milan report has no anchor.
     const genoaOnly = { ...at(milan), trustAnchors: { amdArks: [root('genoa_ark.der')] } };
     expect(await codeOf(verifyEvidence({ report: milan.report, vek: milan.vek }, genoaOnly))).toBe(
@@ -224,7 +224,7 @@ describe('binding of the VEK to the report (re-signed simulated reports)', () =>
           opts,
         ),
       ),
-    ).toBe('resolved');
+    ).toBe('accepted');
   });
 
   it('simulated evidence is refused by default, with or without its chain', async () => {
@@ -253,7 +253,7 @@ describe('binding of the VEK to the report (re-signed simulated reports)', () =>
 
   it('CURRENT_TCB may differ from REPORTED_TCB', async () => {
     const ev = resign(await sim(), (b) => (b[0x3f] = b[0x3f]! + 1));
-    expect(await codeOf(verifyEvidence(ev, opts))).toBe('resolved');
+    expect(await codeOf(verifyEvidence(ev, opts))).toBe('accepted');
   });
 
   it('CHIP_ID different from the VCEK hwID fails the chain', async () => {
@@ -265,7 +265,7 @@ describe('binding of the VEK to the report (re-signed simulated reports)', () =>
 
   it('Turin: hwID is CHIP_ID[0..8] and the rest must be zero', async () => {
     const ok = await sim({ product: 'Turin' });
-    expect(await codeOf(verifyEvidence(ok, opts))).toBe('resolved');
+    expect(await codeOf(verifyEvidence(ok, opts))).toBe('accepted');
     expect(
       await codeOf(
         verifyEvidence(
@@ -288,7 +288,7 @@ describe('binding of the VEK to the report (re-signed simulated reports)', () =>
 
   it('a masked (all-zero) CHIP_ID skips the hwID comparison', async () => {
     const ev = resign(await sim(), (b) => b.fill(0, 0x1a0, 0x1e0));
-    expect(await codeOf(verifyEvidence(ev, opts))).toBe('resolved');
+    expect(await codeOf(verifyEvidence(ev, opts))).toBe('accepted');
   });
 
   it('CPUID naming another product than the VEK fails the chain', async () => {

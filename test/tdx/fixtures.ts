@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { AttestationError } from '../../src/errors.js';
 import type { TdxCollateral } from '../../src/evidence/types.js';
+import { rejectionCode } from '../helpers/codes.js';
 
 export const TDX_DIR = fileURLToPath(new URL('../fixtures/tdx/', import.meta.url));
 export const INTEL_DIR = fileURLToPath(new URL('../fixtures/intel/', import.meta.url));
@@ -72,14 +73,9 @@ export const VECTOR_IDS = readdirSync(TDX_DIR, { withFileTypes: true })
   .map((d) => d.name)
   .sort();
 
-/** Runs `fn` and returns the AttestationError code it throws (or 'no error' / 'not-an-AttestationError'). */
+/** The error code `fn` rejects with ('accepted' when it resolves): test/helpers/codes.ts. */
 export async function codeOf(fn: () => unknown): Promise<string> {
-  try {
-    await fn();
-  } catch (err) {
-    return err instanceof AttestationError ? err.code : `not-an-AttestationError: ${String(err)}`;
-  }
-  return 'no error';
+  return rejectionCode(fn);
 }
 
 export async function errorOf(fn: () => unknown): Promise<AttestationError> {

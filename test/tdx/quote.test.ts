@@ -1,18 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AttestationError } from '../../src/errors.js';
 import { bytesToHex } from '../../src/evidence/bytes.js';
 import { parseTdxQuote } from '../../src/evidence/tdx/quote.js';
+import { thrownCode } from '../helpers/codes.js';
 import { loadVector, VECTOR_IDS } from './fixtures.js';
 
-function malformed(bytes: Uint8Array): string {
-  try {
-    parseTdxQuote(bytes);
-  } catch (err) {
-    return err instanceof AttestationError ? err.code : 'not-an-AttestationError';
-  }
-  return 'accepted';
-}
+const malformed = (bytes: Uint8Array): string => thrownCode(() => parseTdxQuote(bytes));
 
 function u16(b: Uint8Array, off: number, v: number): void {
   b[off] = v & 0xff;
@@ -30,7 +23,7 @@ function readU32(b: Uint8Array, off: number): number {
 
 const v4 = loadVector('dcap-qvl__quote');
 const v5 = loadVector('go-tdx-guest__quote_v5');
-// Offsets of the v4 layout (tdx-format.md §1).
+// Offsets of the v4 layout (docs/reference/tdx-format.md §1).
 const SIG_LEN = 632;
 const SIG = 636;
 const CERT_TYPE = SIG + 128;

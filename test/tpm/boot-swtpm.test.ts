@@ -24,6 +24,7 @@ import type { SnpClaims } from '../../src/evidence/types.js';
 import { verifyEvidence } from '../../src/evidence/verify.js';
 import { basicConstraints, buildCertificate, keyUsage } from '../../src/evidence/x509/build.js';
 import { buildLog, SEPARATOR, type SyntheticEvent, text } from '../eventlog/fixtures.js';
+import { thrownCode as code } from '../helpers/codes.js';
 import { haveSwtpm, provisionAk, type Swtpm, startSwtpm } from './swtpm.js';
 
 const CMDLINE = 'root=/dev/vda1 ro console=ttyS0';
@@ -45,16 +46,6 @@ function bootEvents(cmdline = CMDLINE): SyntheticEvent[] {
       digests: { sha256: sha('sha256', measured), sha384: sha('sha384', measured) },
     },
   ];
-}
-
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(AttestationError);
-    return (err as AttestationError).code;
-  }
-  return undefined;
 }
 
 /** The RSA restricted signing template Google's vTPM keeps for its AK (fixedTPM, fixedParent, sensitiveDataOrigin, userWithAuth, restricted, sign; RSASSA-SHA256, 2048 bits). */

@@ -3,7 +3,6 @@ import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:cryp
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AttestationError } from '../../src/errors.js';
 import { parseTpmsAttest, parseTpmtSignature } from '../../src/evidence/tpm/attest.js';
 import { TPM_ALG, TpmWriter } from '../../src/evidence/tpm/marshal.js';
 import { parseTpm2bPublic, parseTpmtPublic, tpmName, tpmPublicToKey } from '../../src/evidence/tpm/public.js';
@@ -17,6 +16,7 @@ import {
 } from '../../src/evidence/tpm/quote.js';
 import { AZURE_DIR, akOfReport } from '../azure/fixtures.js';
 import { pcrBank, signQuote } from '../azure/synthetic.js';
+import { thrownCode as code } from '../helpers/codes.js';
 
 const dir = `${AZURE_DIR}trustee__snp-hcl-report/`;
 const real = {
@@ -25,16 +25,6 @@ const real = {
   pcrs: JSON.parse(readFileSync(`${dir}pcrs.json`, 'utf8')) as PcrValues,
   ak: akOfReport(new Uint8Array(readFileSync(`${dir}hcl-report.bin`))),
 };
-
-function code(f: () => unknown): string {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof AttestationError) return err.code;
-    return `not an AttestationError: ${String(err)}`;
-  }
-  return 'accepted';
-}
 
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const p256 = generateKeyPairSync('ec', { namedCurve: 'P-256' });

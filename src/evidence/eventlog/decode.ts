@@ -62,7 +62,7 @@ export const EV = {
   EFI_SPDM_FIRMWARE_CONFIG: 0x800000e2,
 } as const;
 
-const TYPE_NAMES = new Map<number, string>(Object.entries(EV).map(([k, v]) => [v, `EV_${k}`]));
+const TYPE_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(EV).map(([k, v]) => [v, `EV_${k}`]));
 
 export function eventTypeName(type: number): string {
   return TYPE_NAMES.get(type) ?? `unknown (0x${type.toString(16).padStart(8, '0')})`;

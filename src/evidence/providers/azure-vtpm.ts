@@ -17,7 +17,7 @@ import { TpmClient, type TpmFraming } from '../tpm/client.js';
 import { AZURE_AK_HANDLE, AZURE_NV } from '../tpm/commands.js';
 import { TPM_ALG } from '../tpm/marshal.js';
 import { pemToDer } from '../x509/pem.js';
-import { reportDataArg, throwIfAborted } from './simulated-input.js';
+import { reportDataArg, throwIfAborted } from './input.js';
 
 export const AZURE_IMDS_URL = 'http://169.254.169.254';
 const MAX_IMDS_BODY = 256 * 1024;

@@ -1,6 +1,7 @@
 /**
- * The SEV-SNP extended-report certificate table (GHCB spec §4.1.8.1; snp-format.md §6), which the
- * Linux kernel hands out unchanged as configfs-tsm `auxblob`. Its content comes from the host, so
+ * The SEV-SNP extended-report certificate table (GHCB spec §4.1.8.1;
+ * docs/reference/snp-format.md §6), which the Linux kernel hands out unchanged as configfs-tsm
+ * `auxblob`. Its content comes from the host, so
  * every offset and length is bounds-checked before a byte is copied.
  */
 import { AttestationError } from '../../errors.js';

@@ -1,6 +1,7 @@
 /**
- * Evidence from the Linux configfs-tsm report interface (kernel ≥ 6.7; snp-format.md §7,
- * tdx-format.md §9), for SEV-SNP and TDX guests alike:
+ * Evidence from the Linux configfs-tsm report interface (kernel ≥ 6.7;
+ * docs/reference/snp-format.md §7, docs/reference/tdx-format.md §9), for SEV-SNP and TDX guests
+ * alike:
  *
  *   mkdir <root>/<unique>; write 64 bytes to inblob; read generation; read outblob (+ auxblob on
  *   SNP); re-read generation; rmdir.
@@ -9,12 +10,13 @@
  * report directory, so `configfsTsm()` is an async factory: it creates one probe directory to read
  * `provider`, and every later request checks that the provider is still the same.
  */
+import { randomBytes } from 'node:crypto';
 import { constants, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { AttestationError } from '../../errors.js';
 import type { EvidenceFormat, EvidenceInput, EvidenceProvider } from '../types.js';
 import { CERT_TABLE_GUIDS, parseCertTable } from './cert-table.js';
-import { reportDataArg, throwIfAborted } from './simulated-input.js';
+import { reportDataArg, throwIfAborted } from './input.js';
 
 export const DEFAULT_TSM_ROOT = '/sys/kernel/config/tsm/report';
 
@@ -119,8 +121,6 @@ export const nodeTsmFileSystem: TsmFileSystem = {
 
 const PROVIDERS: Record<string, EvidenceFormat> = { sev_guest: 'sev-snp', tdx_guest: 'tdx' };
 
-let sequence = 0;
-
 function errnoOf(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err
     ? String((err as { code: unknown }).code)
@@ -149,7 +149,9 @@ async function withReportDir<T>(
   root: string,
   fn: (dir: string) => Promise<T>,
 ): Promise<T> {
-  const dir = join(root, `attested-channel-${process.pid}-${++sequence}-${Date.now().toString(36)}`);
+  // Unique without a counter: concurrent requests, providers and processes never share a name
+  // (96 random bits; the pid says whose a leftover directory was).
+  const dir = join(root, `attested-channel-${process.pid}-${randomBytes(12).toString('hex')}`);
   try {
     await fs.mkdir(dir);
   } catch (err) {

@@ -18,7 +18,7 @@ import { parseTdxQuote } from '../tdx/quote.js';
 import { TPM_GENERATED_VALUE, TPM_ST_ATTEST_QUOTE } from '../tpm/attest.js';
 import { TPM_ALG, TpmWriter, writePcrSelection } from '../tpm/marshal.js';
 import type { EvidenceInput, EvidenceProvider } from '../types.js';
-import { fixedBytes, reportDataArg, throwIfAborted } from './simulated-input.js';
+import { fixedBytes, reportDataArg, throwIfAborted } from './input.js';
 import { type SimulatedSnpOptions, simulatedKey, simulatedSnp } from './simulated-snp.js';
 import { type SimulatedTdxOptions, simulatedTdx } from './simulated-tdx.js';
 

@@ -1,11 +1,13 @@
 /**
- * A software SEV-SNP platform: byte-exact v5 ATTESTATION_REPORTs (snp-format.md §1–§3) signed by a
- * simulated VCEK or VLEK under a simulated ASK/ASVK and ARK of AMD's algorithms (RSA-4096,
+ * A software SEV-SNP platform: byte-exact v5 ATTESTATION_REPORTs
+ * (docs/reference/snp-format.md §1–§3) signed by a simulated VCEK or VLEK under a simulated ASK/ASVK and ARK of AMD's algorithms (RSA-4096,
  * RSASSA-PSS SHA-384, P-384 VEKs) and names, except that every certificate's O= is
  * SIMULATED_ORGANIZATION. Verifiers accept it only with `simulated.trustAnchors()`.
  *
- * Keys are embedded (simulated-keys.ts); certificates are built on first use and cached for the
- * process, so creating a provider costs nothing and a report costs one P-384 signature.
+ * Keys, roots and intermediates are embedded (simulated-keys.ts), so every function here is pure
+ * and keeps nothing between calls: a provider owns what it reuses (its VEK key, made when it is
+ * created; its VEK certificate, signed on its first report), and a report then costs one P-384
+ * signature.
  */
 import {
   createHash,
@@ -29,8 +31,8 @@ import {
 import { OID } from '../x509/cert.js';
 import { derIa5String, derInteger } from '../x509/der.js';
 import { derToPem, pemToDer } from '../x509/pem.js';
-import { fixedBytes, reportDataArg, throwIfAborted, uint, uint64 } from './simulated-input.js';
-import { SIMULATED_KEYS, SIMULATED_ROOTS } from './simulated-keys.js';
+import { fixedBytes, reportDataArg, throwIfAborted, uint, uint64 } from './input.js';
+import { SIMULATED_INTERMEDIATES, SIMULATED_KEYS, SIMULATED_ROOTS } from './simulated-keys.js';
 
 export type SnpProduct = 'Milan' | 'Genoa' | 'Turin';
 export const SNP_PRODUCTS: readonly SnpProduct[] = ['Milan', 'Genoa', 'Turin'];
@@ -87,7 +89,7 @@ interface ProductFacts {
   vcekProductName: string;
 }
 
-// Values seen in real reports of each product (snp-format.md §2, §3, fixtures/snp).
+// Values seen in real reports of each product (docs/reference/snp-format.md §2, §3; test/fixtures/snp).
 const PRODUCTS: Record<SnpProduct, ProductFacts> = {
   Milan: {
     cpuid: [0x19, 0x01, 0x01],
@@ -132,15 +134,9 @@ function amdName(cn: string): NameSpec {
   ];
 }
 
-const keyCache = new Map<string, KeyObject>();
-/** Loads an embedded PKCS#8 key once per process. */
+/** An embedded PKCS#8 key, parsed anew (~1 ms): callers that sign often keep the KeyObject. */
 export function simulatedKey(name: keyof typeof SIMULATED_KEYS): KeyObject {
-  let key = keyCache.get(name);
-  if (!key) {
-    key = createPrivateKey(SIMULATED_KEYS[name]);
-    keyCache.set(name, key);
-  }
-  return key;
+  return createPrivateKey(SIMULATED_KEYS[name]);
 }
 
 export interface SimulatedAmdChain {
@@ -148,8 +144,6 @@ export interface SimulatedAmdChain {
   ask: Uint8Array;
   asvk: Uint8Array;
 }
-
-const chainCache = new Map<SnpProduct, SimulatedAmdChain>();
 
 function productKeys(product: SnpProduct) {
   const p = product.toLowerCase() as 'milan' | 'genoa' | 'turin';
@@ -166,7 +160,6 @@ function checkProduct(product: unknown): SnpProduct {
   return product as SnpProduct;
 }
 
-const arkCache = new Map<SnpProduct, Uint8Array>();
 const VALIDITY = { notBefore: VALID_FROM, notAfter: VALID_TO, algorithm: 'rsa-pss-sha384' as const };
 
 function crlPoint(product: SnpProduct, kind: 'vcek' | 'vlek') {
@@ -179,20 +172,28 @@ function crlPoint(product: SnpProduct, kind: 'vcek' | 'vlek') {
 /** The simulated ARK of a product (DER, self-signed): embedded, the same in every process. */
 export function simulatedArk(product: SnpProduct = 'Milan'): Uint8Array {
   checkProduct(product);
-  let ark = arkCache.get(product);
-  if (!ark) {
-    const name = `${product.toLowerCase() as 'milan' | 'genoa' | 'turin'}Ark` as const;
-    ark = pemToDer(SIMULATED_ROOTS[name])[0]!;
-    arkCache.set(product, ark);
-  }
-  return ark;
+  const name = `${product.toLowerCase() as 'milan' | 'genoa' | 'turin'}Ark` as const;
+  return pemToDer(SIMULATED_ROOTS[name])[0]!;
 }
 
-/** The simulated ARK, ASK and ASVK of a product (DER), built once per process. */
+/** The simulated ARK, ASK and ASVK of a product (DER): embedded, a fresh copy for each call. */
 export function simulatedAmdChain(product: SnpProduct = 'Milan'): SimulatedAmdChain {
   checkProduct(product);
-  const hit = chainCache.get(product);
-  if (hit) return hit;
+  const p = product.toLowerCase() as 'milan' | 'genoa' | 'turin';
+  return {
+    ark: simulatedArk(product),
+    ask: pemToDer(SIMULATED_INTERMEDIATES[`${p}Ask`])[0]!,
+    asvk: pemToDer(SIMULATED_INTERMEDIATES[`${p}Asvk`])[0]!,
+  };
+}
+
+/**
+ * Issues a product's ASK and ASVK under its ARK, as SIMULATED_INTERMEDIATES holds them (their
+ * to-be-signed parts are equal; RSA-PSS signatures differ each time). Only
+ * scripts/simulated-certs.ts and the test that holds the embedded ones to it call this.
+ */
+export function issueAmdIntermediates(product: SnpProduct): { ask: Uint8Array; asvk: Uint8Array } {
+  checkProduct(product);
   const keys = productKeys(product);
   const intermediate = (cn: string, serial: Uint8Array, key: KeyObject, kind: 'vcek' | 'vlek') =>
     buildCertificate({
@@ -208,13 +209,10 @@ export function simulatedAmdChain(product: SnpProduct = 'Milan'): SimulatedAmdCh
         crlPoint(product, kind),
       ],
     });
-  const chain = {
-    ark: simulatedArk(product),
+  return {
     ask: intermediate(`SEV-${product}`, Uint8Array.of(0x01, 0x00, 0x01), keys.ask, 'vcek'),
     asvk: intermediate(`SEV-VLEK-${product}`, Uint8Array.of(0x01, 0x01, 0x01), keys.asvk, 'vlek'),
   };
-  chainCache.set(product, chain);
-  return chain;
 }
 
 function resolveTcb(
@@ -237,7 +235,7 @@ function resolveTcb(
   return tcb;
 }
 
-/** TCB_VERSION bytes in the product's layout (snp-format.md §2). */
+/** TCB_VERSION bytes in the product's layout (docs/reference/snp-format.md §2). */
 export function encodeTcb(product: SnpProduct, t: SimulatedTcb): Uint8Array {
   const b = new Uint8Array(8);
   if (product === 'Turin') {
@@ -254,33 +252,21 @@ export function encodeTcb(product: SnpProduct, t: SimulatedTcb): Uint8Array {
   return b;
 }
 
-const chainPems = new Map<string, string>();
-
 /** ASK (or ASVK) then ARK, PEM: what the evidence carries besides the VEK. */
 function chainPem(product: SnpProduct, signer: 'vcek' | 'vlek'): string {
-  const key = `${product}|${signer}`;
-  let pem = chainPems.get(key);
-  if (pem === undefined) {
-    const chain = simulatedAmdChain(product);
-    pem = derToPem(signer === 'vcek' ? chain.ask : chain.asvk) + derToPem(chain.ark);
-    chainPems.set(key, pem);
-  }
-  return pem;
+  const chain = simulatedAmdChain(product);
+  return derToPem(signer === 'vcek' ? chain.ask : chain.asvk) + derToPem(chain.ark);
 }
 
-const vekCache = new Map<string, Uint8Array>();
-
-/** A VCEK or VLEK certificate with AMD's KDS extensions (snp-format.md §4), cached by content. */
+/** A VCEK or VLEK certificate with AMD's KDS extensions (docs/reference/snp-format.md §4) for `vekKey`. */
 function vekCertificate(
   product: SnpProduct,
   signer: 'vcek' | 'vlek',
   tcb: SimulatedTcb,
   chipId: Uint8Array,
   cspId: string,
+  vekKey: KeyObject,
 ): Uint8Array {
-  const cacheKey = `${product}|${signer}|${JSON.stringify(tcb)}|${Buffer.from(chipId).toString('hex')}|${cspId}`;
-  const hit = vekCache.get(cacheKey);
-  if (hit) return hit;
   const turin = product === 'Turin';
   const ext = (suffix: string, value: Uint8Array) => ({ oid: `${AMD_OID}.${suffix}`, value });
   const extensions = [
@@ -298,8 +284,7 @@ function vekCertificate(
   if (signer === 'vcek') extensions.push(ext('4', turin ? chipId.slice(0, 8) : chipId));
   else extensions.push(ext('5', derIa5String(cspId)));
   const keys = productKeys(product);
-  const vekKey = simulatedKey(signer);
-  const der = buildCertificate({
+  return buildCertificate({
     subject: amdName(signer === 'vcek' ? 'SEV-VCEK' : 'SEV-VLEK'),
     issuer: amdName(signer === 'vcek' ? `SEV-${product}` : `SEV-VLEK-${product}`),
     serial: Uint8Array.of(0),
@@ -310,9 +295,6 @@ function vekCertificate(
     algorithm: 'rsa-pss-sha384',
     extensions,
   });
-  if (vekCache.size > 64) vekCache.clear();
-  vekCache.set(cacheKey, der);
-  return der;
 }
 
 export interface AmdCrlOptions {
@@ -435,7 +417,9 @@ export function simulatedSnp(options: SimulatedSnpOptions = {}): EvidenceProvide
   template.set(facts.firmware, 0x1e8);
   template.set(facts.firmware, 0x1ec);
   template.set(encodeTcb(product, current), 0x1f0);
-  // Made on the first report: building it signs a certificate.
+  // The provider's own: its signing key, and (on the first report: it signs a certificate) its VEK.
+  const vekKey = simulatedKey(signer);
+  const chain = chainPem(product, signer);
   let vek: Uint8Array | undefined;
 
   return {
@@ -445,9 +429,9 @@ export function simulatedSnp(options: SimulatedSnpOptions = {}): EvidenceProvide
       const data = reportDataArg(reportData);
       const report = template.slice();
       report.set(data, 0x050);
-      signSnpReport(report, simulatedKey(signer));
-      vek ??= vekCertificate(product, signer, reported, chipId, cspId);
-      return { report, vek, chain: chainPem(product, signer) };
+      signSnpReport(report, vekKey);
+      vek ??= vekCertificate(product, signer, reported, chipId, cspId, vekKey);
+      return { report, vek, chain };
     },
   };
 }

@@ -1,13 +1,13 @@
 /**
- * A software Intel TDX platform: quotes of the real v4 / v5 layout (tdx-format.md §1) with the
- * ECDSA P-256 attestation key certified by a simulated Quoting Enclave whose report is signed by a
+ * A software Intel TDX platform: quotes of the real v4 / v5 layout (docs/reference/tdx-format.md
+ * §1) with the ECDSA P-256 attestation key certified by a simulated Quoting Enclave whose report is signed by a
  * simulated PCK (Intel SGX Root CA → PCK Platform CA → PCK Certificate, with Intel's SGX
  * extension), plus collateral in the schema of test/fixtures/tdx/README.md signed by a simulated
  * TCB Signing key. Every certificate's O= is SIMULATED_ORGANIZATION; verifiers accept it only
  * with `simulated.trustAnchors()`.
  *
  * The platform's SVNs are fixed; `tcbStatus` arranges the TCB levels of the TCB info around them
- * so that Intel QVL's matching rules (tdx-format.md §4) land on a level carrying that status.
+ * so that Intel QVL's matching rules (docs/reference/tdx-format.md §4) land on a level carrying that status.
  */
 import { createHash, createPublicKey, type KeyObject, sign } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
@@ -38,8 +38,8 @@ import {
   derSequence,
 } from '../x509/der.js';
 import { derToPem, pemToDer } from '../x509/pem.js';
-import { fixedBytes, reportDataArg, throwIfAborted } from './simulated-input.js';
-import { SIMULATED_ROOTS } from './simulated-keys.js';
+import { fixedBytes, reportDataArg, throwIfAborted } from './input.js';
+import { SIMULATED_INTERMEDIATES, SIMULATED_ROOTS } from './simulated-keys.js';
 import { simulatedKey } from './simulated-snp.js';
 
 /** What the simulated collateral can give the platform: a level's status, or no matching level. */
@@ -125,8 +125,6 @@ export interface SimulatedIntelChain {
   tcbSigning: Uint8Array;
 }
 
-let intelChain: SimulatedIntelChain | undefined;
-
 function pckSgxExtension(): Uint8Array {
   const p = SIMULATED_TDX_PLATFORM;
   const arc = (suffix: string) => derOid(`${SGX_EXT}.${suffix}`);
@@ -163,9 +161,25 @@ function pckSgxExtension(): Uint8Array {
   );
 }
 
-/** The simulated Intel root, PCK Platform CA, PCK leaf and TCB Signing certificates (DER), built once. */
+/**
+ * The simulated Intel root, PCK Platform CA, PCK and TCB Signing certificates (DER):
+ * embedded, a fresh copy each call.
+ */
 export function simulatedIntelChain(): SimulatedIntelChain {
-  if (intelChain) return intelChain;
+  return {
+    root: pemToDer(SIMULATED_ROOTS.intelRoot)[0]!,
+    platformCa: pemToDer(SIMULATED_INTERMEDIATES.intelPlatformCa)[0]!,
+    pck: pemToDer(SIMULATED_INTERMEDIATES.intelPck)[0]!,
+    tcbSigning: pemToDer(SIMULATED_INTERMEDIATES.intelTcbSigning)[0]!,
+  };
+}
+
+/**
+ * Issues the PCK Platform CA, PCK and TCB Signing certificates under the simulated root, as
+ * SIMULATED_INTERMEDIATES holds them (equal to-be-signed parts; ECDSA signatures differ each
+ * time). Only scripts/simulated-certs.ts and the test that holds the embedded ones to it call this.
+ */
+export function issueIntelIntermediates(): Omit<SimulatedIntelChain, 'root'> {
   const rootKey = simulatedKey('intelRoot');
   const caKey = simulatedKey('intelPlatformCa');
   const rootName = intelName('Intel SGX Root CA');
@@ -175,8 +189,6 @@ export function simulatedIntelChain(): SimulatedIntelChain {
     value: crlDistributionPoint('https://certificates.trustedservices.intel.com/IntelSGXRootCA.der'),
   };
   const common = { notBefore: VALID_FROM, notAfter: VALID_TO, algorithm: 'ecdsa-sha256' as const };
-  // Embedded, so every process trusts the same root (see SIMULATED_ROOTS).
-  const root = pemToDer(SIMULATED_ROOTS.intelRoot)[0]!;
   const platformCa = buildCertificate({
     ...common,
     subject: caName,
@@ -222,8 +234,7 @@ export function simulatedIntelChain(): SimulatedIntelChain {
       { oid: OID.basicConstraints, value: basicConstraints(false), critical: true },
     ],
   });
-  intelChain = { root, platformCa, pck, tcbSigning };
-  return intelChain;
+  return { platformCa, pck, tcbSigning };
 }
 
 /** Raw X‖Y of a P-256 key (the last 64 bytes of its uncompressed SPKI point). */
@@ -250,12 +261,12 @@ function u32(n: number): Uint8Array {
 
 const QE_AUTH_DATA = Uint8Array.from({ length: 32 }, (_, i) => i);
 
-/** The QE report certification data (type 6) with its nested PCK chain (type 5); the same for every quote. */
-let certificationData: Uint8Array | undefined;
-function qeCertificationData(): Uint8Array {
-  if (certificationData) return certificationData;
+/**
+ * The QE report certification data (type 6) with its nested PCK chain (type 5) for the attestation
+ * key `attKey` (raw X‖Y): the same for every quote of one platform, which makes it once.
+ */
+function qeCertificationData(attKey: Uint8Array): Uint8Array {
   const chain = simulatedIntelChain();
-  const attKey = rawPublicKey(simulatedKey('tdxAttestation'));
   const qe = new Uint8Array(384);
   qe.set(Buffer.from('0303191b04ff00060000000000000000', 'hex'), 0); // CPUSVN
   qe.set(Buffer.from('1500000000000000e700000000000000', 'hex'), 48); // ATTRIBUTES
@@ -271,8 +282,7 @@ function qeCertificationData(): Uint8Array {
     'latin1',
   );
   const inner = concat(u16(5), u32(pem.length), pem);
-  certificationData = concat(qe, qeSig, u16(QE_AUTH_DATA.length), QE_AUTH_DATA, inner);
-  return certificationData;
+  return concat(qe, qeSig, u16(QE_AUTH_DATA.length), QE_AUTH_DATA, inner);
 }
 
 function isoSeconds(d: Date): string {
@@ -505,6 +515,11 @@ export function simulatedTdx(options: SimulatedTdxOptions = {}): EvidenceProvide
   // Validates status, now and revoked at creation time.
   if (withCollateral)
     simulatedTdxCollateral({ tcbStatus, revoked, teeTcbSvn, now: options.now ?? new Date() });
+  // The platform's own: its attestation key, and (on the first quote: it signs a QE report) its
+  // certification data.
+  const attKey = simulatedKey('tdxAttestation');
+  const attPublic = rawPublicKey(attKey);
+  let certification: Uint8Array | undefined;
   let cached: { key: number; collateral: TdxCollateral } | undefined;
   const collateralAt = (): TdxCollateral => {
     // Without a fixed `now`, re-issue hourly so a long-running attester never serves stale collateral.
@@ -549,9 +564,9 @@ export function simulatedTdx(options: SimulatedTdxOptions = {}): EvidenceProvide
         version === 4
           ? concat(header, body10)
           : concat(header, u16(3), u32(648), body10, teeTcbSvn /* TEE_TCB_SVN2 */, mrServiceTd);
-      const attKey = simulatedKey('tdxAttestation');
-      const cert = qeCertificationData();
-      const sigData = concat(p1363(signed, attKey), rawPublicKey(attKey), u16(6), u32(cert.length), cert);
+      certification ??= qeCertificationData(attPublic);
+      const cert = certification;
+      const sigData = concat(p1363(signed, attKey), attPublic, u16(6), u32(cert.length), cert);
       const quote = concat(signed, u32(sigData.length), sigData);
       return withCollateral ? { report: quote, collateral: collateralAt() } : { report: quote };
     },

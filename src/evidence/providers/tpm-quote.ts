@@ -15,7 +15,7 @@ import type { EventLogInput } from '../boot.js';
 import { gceVtpmQuoteNonce } from '../gce/vtpm.js';
 import { TpmClient, type TpmFraming } from '../tpm/client.js';
 import { hashAlgOfName, type PcrBankName } from '../tpm/marshal.js';
-import { reportDataArg, throwIfAborted } from './simulated-input.js';
+import { reportDataArg, throwIfAborted } from './input.js';
 
 /** Where Linux exposes the firmware's TPM event log. */
 export const TPM_EVENT_LOG_PATH = '/sys/kernel/security/tpm0/binary_bios_measurements';

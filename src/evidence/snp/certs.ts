@@ -1,5 +1,5 @@
 /**
- * AMD certificates: the VCEK/VLEK extensions (snp-format.md §4) and the chain
+ * AMD certificates: the VCEK/VLEK extensions (docs/reference/snp-format.md §4) and the chain
  * VEK → ASK/ASVK → ARK. Names are checked by CN pattern (ARK-<P>, SEV-<P>, SEV-VLEK-<P>,
  * SEV-VCEK/SEV-VLEK) and never by O=, so that a simulated chain differs from AMD's only in the
  * organisation and in which anchor accepts it. Trust comes only from the anchors: AMD's pinned

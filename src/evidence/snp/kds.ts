@@ -1,6 +1,6 @@
 /**
- * AMD Key Distribution Service client (snp-format.md §5) on top of the shared CollateralFetcher:
- * VCEKs by chip ID and TCB, the ASK/ASVK+ARK chains, and the ARK-signed CRLs. VLEKs are not
+ * AMD Key Distribution Service client (docs/reference/snp-format.md §5) on top of the shared
+ * CollateralFetcher: VCEKs by chip ID and TCB, the ASK/ASVK+ARK chains, and the ARK-signed CRLs. VLEKs are not
  * publicly downloadable, so there is no VLEK getter: they must come with the evidence.
  * Everything returned is untrusted until the verifier has checked it against the pinned ARKs.
  */
@@ -29,7 +29,7 @@ export class KdsClient implements CollateralClient {
     this.fetcher = new CollateralFetcher({ ...options, baseUrl: options.baseUrl ?? AMD_KDS_URL });
   }
 
-  /** `/vcek/v1/{product}/{hwid}?…`: Turin uses the 8-byte ID and lists fmcSPL first. */
+  /** @internal `/vcek/v1/{product}/{hwid}?…`: Turin uses the 8-byte ID and lists fmcSPL first. */
   static vcekPath(product: SnpProduct, chipId: Uint8Array, tcb: TcbVersion): string {
     if (chipId.length !== 64) throw new AttestationError('ERR_INVALID_ARGUMENT', 'CHIP_ID must be 64 bytes');
     const turin = hasFmc(product);
@@ -38,10 +38,12 @@ export class KdsClient implements CollateralClient {
     return `/vcek/v1/${product}/${hwid}?${turin ? `fmcSPL=${tcb.fmc ?? 0}&` : ''}${q}`;
   }
 
+  /** @internal The KDS path of a product's ASK/ASVK + ARK chain. */
   static chainPath(product: SnpProduct, signer: 'vcek' | 'vlek'): string {
     return `/${signer}/v1/${product}/cert_chain`;
   }
 
+  /** @internal The KDS path of a product's CRL. */
   static crlPath(product: SnpProduct, signer: 'vcek' | 'vlek'): string {
     return `/${signer}/v1/${product}/crl`;
   }

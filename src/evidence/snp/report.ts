@@ -10,7 +10,7 @@
  * undefined. Call `decodeTcb(report.raw.reportedTcb, product)` once the product is known.
  */
 import { AttestationError } from '../../errors.js';
-import { bytesToHex, isAllZero } from '../bytes.js';
+import { bytesToHex } from '../bytes.js';
 import type { SnpGuestPolicy, SnpPlatformInfo, TcbVersion } from '../types.js';
 import type { SnpProduct } from './roots.js';
 import { decodeTcb, productFromCpuid } from './tcb.js';
@@ -64,7 +64,7 @@ export interface SnpReport {
   currentMitVector?: string;
   /** Product from CPUID (v3+) when it is one this library knows; undefined for v2. */
   product?: SnpProduct;
-  /** Raw byte views used by the verifier. */
+  /** @internal Raw byte views for the verifier (not part of the API: their shape may change). */
   raw: {
     bytes: Uint8Array;
     signed: Uint8Array;
@@ -253,9 +253,4 @@ export function withProduct(report: SnpReport, product: SnpProduct): SnpReport {
     committedTcb: decodeTcb(report.raw.committedTcb, product),
     launchTcb: decodeTcb(report.raw.launchTcb, product),
   };
-}
-
-/** CHIP_ID all zero: the host masked it (MASK_CHIP_ID), and VLEK-signed reports always do. */
-export function chipIdMasked(report: SnpReport): boolean {
-  return isAllZero(report.raw.chipId);
 }

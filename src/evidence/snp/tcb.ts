@@ -1,7 +1,8 @@
 /**
  * TCB_VERSION: eight bytes whose meaning depends on the processor generation. Milan and Genoa
  * put bootloader, tee, snp and microcode SPLs at bytes 0, 1, 6, 7; Turin adds an FMC SPL and
- * packs them as fmc, bootloader, tee, snp at bytes 0..3 with microcode at 7 (snp-format.md §2).
+ * packs them as fmc, bootloader, tee, snp at bytes 0..3 with microcode at 7
+ * (docs/reference/snp-format.md §2).
  * Reading a Turin TCB with the Milan layout gives plausible but wrong numbers, so the product
  * must be known before a TCB is decoded or compared.
  */

@@ -66,7 +66,7 @@ function failed(message: string, cause?: unknown): AttestationError {
   return new AttestationError('ERR_PROVIDER_FAILED', message, cause === undefined ? {} : { cause });
 }
 
-const ABSENT = new Set([
+const ABSENT: ReadonlySet<string> = new Set([
   'ENOENT',
   'ECONNREFUSED',
   'EACCES',
@@ -278,7 +278,7 @@ export async function deviceTransport(
 }
 
 /** TPM_RC_RETRY, TPM_RC_YIELDED, TPM_RC_TESTING. */
-const RETRY_CODES = new Set([0x922, 0x908, 0x90a]);
+const RETRY_CODES: ReadonlySet<number> = new Set([0x922, 0x908, 0x90a]);
 const MAX_RETRIES = 20;
 
 export interface TpmClientOptions {

@@ -44,7 +44,7 @@ export interface VerifiedTpmQuote {
 }
 
 /** Signature hashes accepted: SHA-1 signatures are forgeable by collision. */
-const SIGNATURE_HASHES = new Set<number>([TPM_ALG.SHA256, TPM_ALG.SHA384, TPM_ALG.SHA512]);
+const SIGNATURE_HASHES: ReadonlySet<number> = new Set([TPM_ALG.SHA256, TPM_ALG.SHA384, TPM_ALG.SHA512]);
 const PCR_INDEX_MAX = PCR_SELECT_MAX_BYTES * 8 - 1;
 const MIN_RSA_BITS = 2048;
 

@@ -1,4 +1,7 @@
-/** Argument checks shared by the simulators: bad options are caller mistakes (ERR_INVALID_ARGUMENT). */
+/**
+ * Argument checks shared by the evidence providers (configfs-tsm and the simulators): bad
+ * options are caller mistakes (ERR_INVALID_ARGUMENT).
+ */
 import { AttestationError } from '../../errors.js';
 import { hexToBytes } from '../bytes.js';
 
