@@ -285,7 +285,8 @@ function derCertificate(bytes: Uint8Array, label = 'vek'): Uint8Array {
 
 /**
  * CMW collection → EvidenceInput. `accept` is the list of report media types the challenger
- * offered; a report of any other type is ERR_UNSUPPORTED_EVIDENCE.
+ * offered; a report of an unknown type is ERR_UNSUPPORTED_EVIDENCE, one of a known format that was
+ * not offered ERR_EVIDENCE_POLICY (details.field "format").
  */
 export function decodeCmw(value: unknown, accept: readonly string[]): DecodedCmw {
   if (!isPlainObject(value)) throw malformed('the collection is not a JSON object');
@@ -298,10 +299,19 @@ export function decodeCmw(value: unknown, accept: readonly string[]): DecodedCmw
       'ERR_UNSUPPORTED_EVIDENCE',
       `report media type "${report.mediaType}" is not known`,
     );
+  // A known format the challenger did not offer is one its policy does not name (cmw.ts
+  // acceptedMediaTypes): refused as verifyEvidence() refuses it, by the policy, field "format".
   if (!accept.includes(report.mediaType))
     throw new AttestationError(
-      'ERR_UNSUPPORTED_EVIDENCE',
-      `report media type "${report.mediaType}" was not offered`,
+      'ERR_EVIDENCE_POLICY',
+      `policy: ${reportFormat.name} evidence was not offered (the policy names ${accept.map((m) => formatOfMediaType(m)?.name ?? m).join(', ') || 'no format'})`,
+      {
+        details: {
+          field: 'format',
+          format: reportFormat.name,
+          allowed: accept.map((m) => formatOfMediaType(m)?.name ?? m),
+        },
+      },
     );
   const format: EvidenceFormat = reportFormat.name;
   if (detectFormat(report.bytes) !== format)
