@@ -168,7 +168,8 @@ describe('channels: REQUEST.accept lists only the formats the policy names', () 
         verify: { policy: { snp: { measurements: [M] } }, trustAnchors: anchors, now: NOW },
       }),
     );
-    expect(err.code).not.toBe(undefined);
+    // The client learns it from the server's ALERT: no channel, no data sent.
+    expect(err.code).toBe('ERR_PEER_REJECTED');
     const s = await serverError;
     // The server was offered only the SNP report type.
     expect(s.code).toBe('ERR_UNSUPPORTED_EVIDENCE');

@@ -6,7 +6,7 @@
 import { AttestationError } from '../errors.js';
 import { policyFormats } from '../evidence/appraise.js';
 import { base64url, fromBase64url } from '../evidence/bytes.js';
-import { FORMATS, formatNamed } from '../evidence/formats.js';
+import { FORMATS, formatNamed, formatOfMediaType } from '../evidence/formats.js';
 import { type Policy, parsePolicy } from '../evidence/policy.js';
 import { MAX_CHAIN_SIZE, MAX_VEK_SIZE } from '../evidence/snp/verify.js';
 import type { PcrValues } from '../evidence/tpm/quote.js';
@@ -365,7 +365,8 @@ function derCertificate(bytes: Uint8Array, label = 'vek'): Uint8Array {
 
 /**
  * CMW collection → EvidenceInput. `accept` is the list of report media types the challenger
- * offered; a report of any other type is ERR_UNSUPPORTED_EVIDENCE.
+ * offered; a report of an unknown type is ERR_UNSUPPORTED_EVIDENCE, one of a known format that was
+ * not offered ERR_EVIDENCE_POLICY (details.field "format").
  */
 export function decodeCmw(value: unknown, accept: readonly string[]): DecodedCmw {
   if (!isPlainObject(value)) throw malformed('the collection is not a JSON object');
@@ -377,10 +378,20 @@ export function decodeCmw(value: unknown, accept: readonly string[]): DecodedCmw
       'ERR_UNSUPPORTED_EVIDENCE',
       `report media type "${report.mediaType}" is not known`,
     );
+  const reportFormat = formatOfMediaType(report.mediaType)!;
+  // A known format the challenger did not offer is one its policy does not name (cmw.ts
+  // acceptedMediaTypes): refused as verifyEvidence() refuses it, by the policy, field "format".
   if (!accept.includes(report.mediaType))
     throw new AttestationError(
-      'ERR_UNSUPPORTED_EVIDENCE',
-      `report media type "${report.mediaType}" was not offered`,
+      'ERR_EVIDENCE_POLICY',
+      `policy: ${reportFormat.name} evidence was not offered (the policy names ${accept.map((m) => formatOfMediaType(m)?.name ?? m).join(', ') || 'no format'})`,
+      {
+        details: {
+          field: 'format',
+          format: reportFormat.name,
+          allowed: accept.map((m) => formatOfMediaType(m)?.name ?? m),
+        },
+      },
     );
   const detected = detectFormat(report.bytes);
   const format: EvidenceFormat =

@@ -82,10 +82,10 @@ describe('CMW: Azure records', () => {
       expect(codeOf(() => decodeCmw(c, REPORT_MEDIA_TYPES))).toBe('ERR_EVIDENCE_MALFORMED');
   });
 
-  it('an HCL report the challenger did not offer is ERR_UNSUPPORTED_EVIDENCE', async () => {
+  it('an HCL report the challenger did not offer is the policy refusal (ERR_EVIDENCE_POLICY)', async () => {
     const snp = encodeCmw(await snpAzure.getEvidence(new Uint8Array(64)), 'azure');
     expect(codeOf(() => decodeCmw(snp, [MediaType.SNP_REPORT, MediaType.TDX_QUOTE]))).toBe(
-      'ERR_UNSUPPORTED_EVIDENCE',
+      'ERR_EVIDENCE_POLICY',
     );
   });
 
@@ -128,7 +128,12 @@ describe('CMW: Azure records', () => {
     fc.assert(
       fc.property(coll, (extra) => {
         const c = codeOf(() => decodeCmw({ ...snp, ...extra }, REPORT_MEDIA_TYPES));
-        expect([undefined, 'ERR_EVIDENCE_MALFORMED', 'ERR_UNSUPPORTED_EVIDENCE']).toContain(c);
+        expect([
+          undefined,
+          'ERR_EVIDENCE_MALFORMED',
+          'ERR_UNSUPPORTED_EVIDENCE',
+          'ERR_EVIDENCE_POLICY',
+        ]).toContain(c);
       }),
       { numRuns: 300 },
     );

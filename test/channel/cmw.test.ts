@@ -73,9 +73,16 @@ describe('CMW collection', () => {
     expect(codeOf(() => encodeCmw({ report: snp }, 'tdx'))).toBe('ERR_PROVIDER_FAILED');
   });
 
-  it('refuses a report type that was not offered, or unknown, with ERR_UNSUPPORTED_EVIDENCE', () => {
+  it('refuses a known report type that was not offered by the policy (field "format"), an unknown one as unsupported', () => {
     const c = { report: [MediaType.SNP_REPORT, b64(snp)] };
-    expect(codeOf(() => decodeCmw(c, [MediaType.TDX_QUOTE]))).toBe('ERR_UNSUPPORTED_EVIDENCE');
+    expect(codeOf(() => decodeCmw(c, [MediaType.TDX_QUOTE]))).toBe('ERR_EVIDENCE_POLICY');
+    let details: unknown;
+    try {
+      decodeCmw(c, [MediaType.TDX_QUOTE]);
+    } catch (err) {
+      details = (err as { details?: unknown }).details;
+    }
+    expect(details).toEqual({ field: 'format', format: 'sev-snp', allowed: ['tdx'] });
     expect(codeOf(() => decodeCmw({ report: ['application/x-other', b64(snp)] }, REPORT_MEDIA_TYPES))).toBe(
       'ERR_UNSUPPORTED_EVIDENCE',
     );

@@ -202,7 +202,7 @@ describe('session: handshake', () => {
     expect(p.failure('b')?.code).toBe('ERR_UNSUPPORTED_EVIDENCE');
   });
 
-  it('evidence of a type not offered is refused by the challenger with ERR_UNSUPPORTED_EVIDENCE', () => {
+  it('evidence of a format not offered (a peer ignoring accept) is refused by the policy: ERR_EVIDENCE_POLICY', () => {
     const a = new Session(config({ role: 'client', accept: [MediaType.TDX_QUOTE] }));
     const out = a.handle({ type: 'start', handshakeMs: 5 });
     const ctx = parseRequest(
@@ -211,7 +211,8 @@ describe('session: handshake', () => {
     a.handle({ type: 'bytes', chunk: encodeRequest(new Uint8Array(32).fill(1), []) });
     const cmw = encodeCmw({ report: fakeReport(new Uint8Array(64)) }, 'sev-snp');
     a.handle({ type: 'bytes', chunk: encodeEvidence(ctx, cmw) });
-    expect(a.error?.code).toBe('ERR_UNSUPPORTED_EVIDENCE');
+    expect(a.error?.code).toBe('ERR_EVIDENCE_POLICY');
+    expect(a.error?.details).toMatchObject({ field: 'format', format: 'sev-snp' });
   });
 
   it('neither side asking for evidence is refused', () => {
