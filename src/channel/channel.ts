@@ -4,18 +4,19 @@
  * evidence provider, the verifier, timers, and DATA in both directions once the channel is open.
  */
 import { randomFillSync, type X509Certificate } from 'node:crypto';
-import { Duplex } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
 import { AttestationError, asAttestationError, internalError } from '../errors.js';
 import type { Claims } from '../evidence/types.js';
 import { certificateSpki } from '../evidence/x509/cert.js';
 import { tlsProblem } from './binder.js';
 import { acceptedMediaTypes, type DecodedCmw, mediaTypeOf } from './cmw.js';
 import { DataWriter } from './data-writer.js';
-import { type OperationScope, produceEvidence, verifyPeerEvidence } from './exchange.js';
+import { Operations, produceEvidence, verifyPeerEvidence } from './exchange.js';
 import { encodeAlert } from './frames.js';
 import { type ChannelParams, DEFAULT_TIMEOUT_MS, type Role } from './options.js';
-import { Session, type SessionAction, type SessionEvent, type TimerKey } from './session.js';
+import { ReattestSchedule, reattestRefusal } from './reattest.js';
+import { Session, type SessionAction, type SessionEvent } from './session.js';
+import { SessionTimers } from './session-timers.js';
+import { SocketDuplex } from './socket-duplex.js';
 
 /** After a failure we end TLS gracefully so the ALERT arrives; a peer that never closes is cut off after this. */
 const CLOSE_GRACE_MS = 1_000;
@@ -36,20 +37,16 @@ function randomContext(): Uint8Array {
  * verified and bound to this very connection. Events beyond Duplex: 'reattested' (claims) after
  * each successful re-attestation, 'timeout' (see setTimeout).
  */
-export class AttestedChannel extends Duplex {
+export class AttestedChannel extends SocketDuplex {
   readonly role: Role;
-  /** The TLS connection underneath. Writing to it directly breaks the framing; read-only use. */
-  readonly socket: TLSSocket;
   #params: ChannelParams;
   #session: Session;
   #tlsUp = false;
-  #timers = new Map<TimerKey, NodeJS.Timeout>();
+  #timers = new SessionTimers((key) => this.#feed({ type: 'timeout', key }));
   #tlsTimer: NodeJS.Timeout | undefined;
-  #reattestTimer: NodeJS.Timeout | undefined;
+  #reattestSchedule: ReattestSchedule;
   #graceTimer: NodeJS.Timeout | undefined;
-  #abort = new AbortController();
-  /** Provider and verifier calls still running: only they need to hear of a close. */
-  #operations = 0;
+  #operations = new Operations();
   #opened = false;
   /** Until the application has had its chance to receive the channel (see #fail). */
   #justOpened = false;
@@ -64,23 +61,19 @@ export class AttestedChannel extends Duplex {
   #peerSpki: Uint8Array | undefined;
   #ready: Promise<AttestedChannel>;
   #settle!: { resolve: (c: AttestedChannel) => void; reject: (e: AttestationError) => void };
-  /** Aborts the provider and verifier calls in flight (an abort builds an error: only when needed). */
-  #stopOperations(reason: AttestationError | null): void {
-    if (this.#operations === 0 || this.#abort.signal.aborted) return;
-    this.#abort.abort(reason ?? new AttestationError('ERR_CONNECTION_CLOSED', 'the channel was destroyed'));
-  }
-
   #onAbort = (): void => {
     this.#fail(new AttestationError('ERR_ABORTED', 'aborted', { cause: this.#params.signal?.reason }));
   };
 
   /** @internal Channels are made by attestedConnect() and createAttestedServer(). */
   constructor(params: ChannelParams) {
-    super({ allowHalfOpen: params.options.allowHalfOpen === true });
+    super(params.socket, { allowHalfOpen: params.options.allowHalfOpen === true });
     this.#params = params;
-    this.socket = params.socket;
     this.role = params.role;
     this.#writer = new DataWriter(params.socket);
+    this.#reattestSchedule = new ReattestSchedule(params.options.reattestEvery, () =>
+      this.#scheduledReattest(),
+    );
     this.#ready = new Promise<AttestedChannel>((resolve, reject) => {
       this.#settle = { resolve, reject };
     });
@@ -110,7 +103,6 @@ export class AttestedChannel extends Duplex {
     socket.on('end', () => this.#feed({ type: 'peer-end' }));
     socket.on('error', (err: Error) => this.#onTransportError(err));
     socket.on('close', () => this.#onTransportClose());
-    socket.on('timeout', () => this.emit('timeout'));
     this.#tlsTimer = setTimeout(
       () =>
         this.#fail(
@@ -168,67 +160,19 @@ export class AttestedChannel extends Duplex {
    * while one is pending share it. A failure closes the channel with that error.
    */
   reattest(): Promise<Claims> {
-    const session = this.#session;
-    if (this.#failure) return Promise.reject(this.#failure);
-    if (!this.#opened || !session || this.destroyed)
-      return Promise.reject(new AttestationError('ERR_CONNECTION_CLOSED', 'the channel is not open'));
-    if (this.#params.options.verify === undefined)
-      return Promise.reject(
-        new AttestationError(
-          'ERR_INVALID_ARGUMENT',
-          'this side does not verify the peer (no verify options)',
-        ),
-      );
-    if (session.state !== 'open' || this.socket.readableEnded)
-      return Promise.reject(
-        new AttestationError('ERR_CONNECTION_CLOSED', 'the peer has ended the connection'),
-      );
-    if (this.socket.writableEnded)
-      return Promise.reject(
-        new AttestationError(
-          'ERR_CONNECTION_CLOSED',
-          'this side has ended the connection (no REQUEST can be sent)',
-        ),
-      );
+    const refusal = reattestRefusal({
+      failure: this.#failure,
+      open: this.#opened,
+      destroyed: this.destroyed,
+      verifies: this.#params.options.verify !== undefined,
+      sessionOpen: this.#session.state === 'open',
+      peerEnded: this.socket.readableEnded,
+      weEnded: this.socket.writableEnded,
+    });
+    if (refusal) return Promise.reject(refusal);
     const promise = new Promise<Claims>((resolve, reject) => this.#waiters.push({ resolve, reject }));
     this.#feed({ type: 'reattest' });
     return promise;
-  }
-
-  /** Like net.Socket#ref: the channel keeps the event loop alive (the default). */
-  ref(): this {
-    this.socket.ref();
-    return this;
-  }
-
-  /** Like net.Socket#unref: the channel alone does not keep the process alive (an idle pooled one). */
-  unref(): this {
-    this.socket.unref();
-    return this;
-  }
-
-  /** Like net.Socket#setKeepAlive, for the TCP connection underneath (no effect over other transports). */
-  setKeepAlive(enable?: boolean, initialDelay?: number): this {
-    if (enable !== undefined && typeof enable !== 'boolean')
-      throw new AttestationError('ERR_INVALID_ARGUMENT', 'setKeepAlive: enable must be a boolean');
-    if (initialDelay !== undefined && !(Number.isFinite(initialDelay) && initialDelay >= 0))
-      throw new AttestationError('ERR_INVALID_ARGUMENT', 'setKeepAlive: initialDelay must be a number of ms');
-    this.socket.setKeepAlive(enable, initialDelay);
-    return this;
-  }
-
-  /** Like net.Socket#setTimeout: 'timeout' is emitted after `ms` of inactivity (0 disables). */
-  setTimeout(ms: number, callback?: () => void): this {
-    if (!(Number.isFinite(ms) && ms >= 0 && ms <= 2_147_483_647))
-      throw new AttestationError('ERR_INVALID_ARGUMENT', 'setTimeout: ms must be a number of ms');
-    if (callback !== undefined && typeof callback !== 'function')
-      throw new AttestationError('ERR_INVALID_ARGUMENT', 'setTimeout: callback must be a function');
-    this.socket.setTimeout(ms);
-    if (callback) {
-      if (ms === 0) this.off('timeout', callback);
-      else this.once('timeout', callback);
-    }
-    return this;
   }
 
   // ---- Duplex -------------------------------------------------------------------------------
@@ -268,7 +212,7 @@ export class AttestedChannel extends Duplex {
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.#clearTimers();
     this.#writer.releaseWaiter();
-    this.#stopOperations(null);
+    this.#operations.stop(null);
     this.#params.signal?.removeEventListener('abort', this.#onAbort);
     // Built only when someone is waiting: an Error captures a stack, and most channels end open.
     if (this.#waiters.length > 0 || !this.#opened) {
@@ -370,21 +314,11 @@ export class AttestedChannel extends Duplex {
         case 'end':
           this.push(null);
           break;
-        case 'arm-timer': {
-          clearTimeout(this.#timers.get(a.key));
-          const key = a.key;
-          this.#timers.set(
-            key,
-            setTimeout(() => {
-              this.#timers.delete(key);
-              this.#feed({ type: 'timeout', key });
-            }, a.ms),
-          );
+        case 'arm-timer':
+          this.#timers.arm(a.key, a.ms);
           break;
-        }
         case 'clear-timer':
-          clearTimeout(this.#timers.get(a.key));
-          this.#timers.delete(a.key);
+          this.#timers.clear(a.key);
           break;
         case 'fail':
           this.#fail(a.error);
@@ -393,22 +327,9 @@ export class AttestedChannel extends Duplex {
     }
   }
 
-  /** Provider and verifier calls run through this: abortable, and counted while in flight. */
-  #scope: OperationScope = {
-    signal: this.#abort.signal,
-    run: async (operation) => {
-      this.#operations++;
-      try {
-        return await operation();
-      } finally {
-        this.#operations--;
-      }
-    },
-  };
-
   async #attest(context: Uint8Array): Promise<void> {
     try {
-      const cmw = await produceEvidence(this.#params, context, this.#scope);
+      const cmw = await produceEvidence(this.#params, context, this.#operations);
       this.#feed({ type: 'evidence', context, cmw });
     } catch (err) {
       this.#feed({ type: 'attest-failed', context, error: asAttestationError(err, 'ERR_PROVIDER_FAILED') });
@@ -417,7 +338,13 @@ export class AttestedChannel extends Duplex {
 
   async #verify(context: Uint8Array, evidence: DecodedCmw): Promise<void> {
     try {
-      const claims = await verifyPeerEvidence(this.#params, this.#peerSpki, context, evidence, this.#scope);
+      const claims = await verifyPeerEvidence(
+        this.#params,
+        this.#peerSpki,
+        context,
+        evidence,
+        this.#operations,
+      );
       this.#feed({ type: 'verified', context, claims });
     } catch (err) {
       // Verifiers throw only AttestationError: anything else is our bug, not the peer's evidence.
@@ -451,27 +378,25 @@ export class AttestedChannel extends Duplex {
   }
 
   #scheduleReattest(): void {
-    const every = this.#params.options.reattestEvery;
-    if (every === undefined || this.destroyed || this.#failure) return;
-    clearTimeout(this.#reattestTimer);
-    this.#reattestTimer = setTimeout(() => {
-      this.#reattestTimer = undefined;
-      // A failure closes the channel with its code; the channel's 'error' event reports it.
-      this.reattest().catch((err: AttestationError) => {
-        // It could not even start (the peer ended its side, or we ended ours, on a half-open
-        // channel): carrying on would keep the channel open unattested, silently. End it instead.
-        if (this.#failure || this.destroyed) return;
-        const error = new AttestationError(
-          'ERR_CONNECTION_CLOSED',
-          `the scheduled re-attestation cannot run: ${err.message}`,
-          { details: { reattest: 'not-possible' } },
-        );
-        if (!this.socket.destroyed && !this.socket.writableEnded)
-          this.socket.write(encodeAlert(error.code, error.message));
-        this.#fail(error);
-      });
-    }, every);
-    this.#reattestTimer.unref();
+    if (this.destroyed || this.#failure) return;
+    this.#reattestSchedule.arm();
+  }
+
+  /** A scheduled re-attestation; a failure closes the channel with its code ('error' reports it). */
+  #scheduledReattest(): void {
+    this.reattest().catch((err: AttestationError) => {
+      // It could not even start (the peer ended its side, or we ended ours, on a half-open
+      // channel): carrying on would keep the channel open unattested, silently. End it instead.
+      if (this.#failure || this.destroyed) return;
+      const error = new AttestationError(
+        'ERR_CONNECTION_CLOSED',
+        `the scheduled re-attestation cannot run: ${err.message}`,
+        { details: { reattest: 'not-possible' } },
+      );
+      if (!this.socket.destroyed && !this.socket.writableEnded)
+        this.socket.write(encodeAlert(error.code, error.message));
+      this.#fail(error);
+    });
   }
 
   #onTransportError(err: Error): void {
@@ -500,7 +425,7 @@ export class AttestedChannel extends Duplex {
     this.#failure = error;
     this.#writer.discard(); // unsent DATA goes nowhere after a failure
     this.#clearTimers();
-    this.#stopOperations(error);
+    this.#operations.stop(error);
     const socket = this.socket;
     if (!socket.destroyed) {
       if (this.#tlsUp && !socket.writableEnded) {
@@ -539,9 +464,7 @@ export class AttestedChannel extends Duplex {
   #clearTimers(): void {
     clearTimeout(this.#tlsTimer);
     this.#tlsTimer = undefined;
-    clearTimeout(this.#reattestTimer);
-    this.#reattestTimer = undefined;
-    for (const t of this.#timers.values()) clearTimeout(t);
-    this.#timers.clear();
+    this.#reattestSchedule.cancel();
+    this.#timers.clearAll();
   }
 }

@@ -21,6 +21,33 @@ export interface OperationScope {
   run<T>(operation: () => Promise<T>): Promise<T>;
 }
 
+/**
+ * The provider and verifier calls of one channel: abortable together, and counted while in flight,
+ * because only they need to hear of a close (an abort builds an error: only when one is running).
+ */
+export class Operations implements OperationScope {
+  readonly #abort = new AbortController();
+  #inFlight = 0;
+
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  async run<T>(operation: () => Promise<T>): Promise<T> {
+    this.#inFlight++;
+    try {
+      return await operation();
+    } finally {
+      this.#inFlight--;
+    }
+  }
+
+  stop(reason: AttestationError | null): void {
+    if (this.#inFlight === 0 || this.#abort.signal.aborted) return;
+    this.#abort.abort(reason ?? new AttestationError('ERR_CONNECTION_CLOSED', 'the channel was destroyed'));
+  }
+}
+
 /** This side's evidence for the peer's REQUEST `context`, as the CMW collection to send. */
 export async function produceEvidence(
   params: ChannelParams,
