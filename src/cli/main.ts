@@ -37,6 +37,14 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'the launch measurement a VM built from your firmware and kernel will report',
     load: async () => (await import('./measure.js')).run,
   },
+  policy: {
+    summary: 'write a strict policy from measure output, verified evidence, a boot log or an endorsement',
+    load: async () => (await import('./policy.js')).run,
+  },
+  explain: {
+    summary: 'say in plain words what a piece of evidence proves',
+    load: async () => (await import('./explain.js')).run,
+  },
 };
 
 export function usage(): string {

@@ -317,3 +317,6 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     return 1;
   }
 }
+
+// For the commands that take the same evidence options (policy --from-evidence, explain).
+export { OPTIONS as VERIFY_OPTIONS, toRequest, UsageError as VerifyUsageError };

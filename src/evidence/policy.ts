@@ -209,6 +209,10 @@ function checkSection(
   if (!isPlainObject(raw)) throw invalid(name, 'must be an object');
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(raw)) {
+    if (k === 'comments') {
+      checkComments(name, v, raw);
+      continue;
+    }
     // Own properties only: "constructor", "toString" or "__proto__" are unknown fields, not Object.prototype's.
     const spec = Object.hasOwn(fields, k) ? fields[k] : undefined;
     if (!spec) throw invalid(`${name}.${k}`, 'unknown field');
@@ -344,6 +348,21 @@ function checkGceSection(raw: unknown): GcePolicy {
     out[k] = [...v];
   }
   return out as GcePolicy;
+}
+
+/**
+ * A section's `comments`: `{ "<field>": "why", "<field>.<key>": "why" }`, text for people (what a
+ * pin covers, where its value came from), never read by appraisal and not kept in the parsed
+ * policy. Each key names a field of the section, so a comment cannot describe a pin that is not there.
+ */
+function checkComments(name: string, value: unknown, section: Record<string, unknown>): void {
+  if (!isPlainObject(value)) throw invalid(`${name}.comments`, 'must be an object of strings');
+  for (const [k, v] of Object.entries(value)) {
+    const field = k.split('.')[0]!;
+    if (field === 'comments' || !Object.hasOwn(section, field))
+      throw invalid(`${name}.comments.${k}`, 'names no field of this section');
+    if (typeof v !== 'string') throw invalid(`${name}.comments.${k}`, 'must be a string');
+  }
 }
 
 /**

@@ -1,0 +1,123 @@
+/**
+ * `attested-channel explain <evidence…> [--json] [--no-verify]`: verifies each evidence file (the
+ * options of `verify`) or, with --no-verify, only parses it, and says in plain words what it
+ * proves: explainClaims() (src/explain/explain.ts), one sentence per fact, or its report as JSON
+ * (`{"ok": true, "file", "report"}` per file, one line each). Exit 0 explained, 1 evidence refused
+ * or unreadable, 2 usage error.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { AttestationError } from '../errors.js';
+import { parseEventLog } from '../evidence/eventlog/parse.js';
+import { verifyLaunchEndorsement } from '../evidence/gce/endorsement.js';
+import { verifyEvidence } from '../evidence/verify.js';
+import { type ExplainOptions, explainClaims } from '../explain/explain.js';
+import { parsedClaims } from '../explain/unverified.js';
+import { escapeText } from './eventlog.js';
+import type { CliIo } from './io.js';
+import { usageError } from './io.js';
+import { toRequest, VERIFY_OPTIONS, VerifyUsageError } from './verify.js';
+
+const USAGE = `usage: attested-channel explain <evidence…> [options]
+
+Verifies the evidence (with the options of 'verify': --vek, --ask, --ark, --collateral, --policy,
+--at, --offline, --kds-url, --pcs-url) and says what it proves: TEE and signing key, whose code the
+measurement covers, whether your OS is covered, VMPL, debug, migration agent, TCB, revocation,
+the REPORT_DATA binder, simulation.
+
+  --no-verify          parse only: what the evidence says about itself (nothing is established)
+  --event-log F        the VM's boot event log, checked against the evidence's registers
+  --ccel               the log is a TDX CCEL log
+  --endorsement F      a Google launch endorsement to recognise the firmware by, verified
+  --gce-root F         under this GCE-cc-tcb-root certificate (DER or PEM)
+  --json               one JSON object per file: {"ok": true, "file", "report": {…}}
+
+Exit status: 0 explained, 1 evidence refused or unreadable, 2 usage error.
+`;
+
+const OPTIONS = {
+  ...VERIFY_OPTIONS,
+  'no-verify': { type: 'boolean' },
+  'event-log': { type: 'string' },
+  ccel: { type: 'boolean' },
+  endorsement: { type: 'string' },
+  'gce-root': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+class UsageError extends Error {}
+
+async function read(path: string, what: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (err) {
+    throw new UsageError(`cannot read ${what} ${path}: ${(err as Error).message}`);
+  }
+}
+
+export async function run(args: string[], io: CliIo): Promise<number> {
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
+  try {
+    parsed = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    return usageError(io, `${(err as Error).message}\n\n${USAGE}`);
+  }
+  const v = parsed.values;
+  if (v.help) {
+    io.out(USAGE);
+    return 0;
+  }
+  if (parsed.positionals.length === 0) return usageError(io, USAGE);
+  let status = 0;
+  let extra: ExplainOptions;
+  try {
+    if (v.ccel && !v['event-log']) throw new UsageError('--ccel needs --event-log');
+    if ((v.endorsement === undefined) !== (v['gce-root'] === undefined))
+      throw new UsageError('--endorsement and --gce-root go together');
+    extra = {};
+    if (v['event-log'])
+      extra.eventLog = parseEventLog(await read(v['event-log'], '--event-log'), { ccel: v.ccel === true });
+    if (v.endorsement) {
+      const now = v.at === undefined ? new Date() : new Date(v.at);
+      if (!Number.isFinite(now.getTime())) throw new UsageError(`--at ${v.at} is not an ISO-8601 time`);
+      extra.endorsement = verifyLaunchEndorsement(await read(v.endorsement, '--endorsement'), {
+        root: await read(v['gce-root']!, '--gce-root'),
+        now,
+      });
+    }
+  } catch (err) {
+    if (err instanceof UsageError) return usageError(io, err.message);
+    const e =
+      err instanceof AttestationError ? err : new AttestationError('ERR_INVALID_ARGUMENT', String(err));
+    io.err(`attested-channel: ${e.code}: ${escapeText(e.message)}\n`);
+    return 1;
+  }
+  for (const file of parsed.positionals) {
+    try {
+      let report: ReturnType<typeof explainClaims>;
+      if (v['no-verify']) {
+        report = explainClaims(parsedClaims(await read(file, 'evidence')), { ...extra, verified: false });
+      } else {
+        const { input, options } = await toRequest(file, v as Parameters<typeof toRequest>[1]);
+        report = explainClaims(await verifyEvidence(input, options), extra);
+      }
+      if (v.json) io.out(`${JSON.stringify({ ok: true, file, report })}\n`);
+      else
+        io.out(
+          `${parsed.positionals.length > 1 ? `${file}:\n` : ''}${report.summary.map((s) => `${escapeText(s)}\n`).join('')}`,
+        );
+    } catch (err) {
+      if (err instanceof UsageError || err instanceof VerifyUsageError) return usageError(io, err.message);
+      const e =
+        err instanceof AttestationError ? err : new AttestationError('ERR_EVIDENCE_MALFORMED', String(err));
+      if (v.json)
+        io.out(`${JSON.stringify({ ok: false, file, error: { code: e.code, message: e.message } })}\n`);
+      else
+        io.err(
+          `REFUSED: ${file}: ${e.code}: ${escapeText(e.message)}\n${v['no-verify'] ? '' : "Nothing in it is established; 'explain --no-verify' says what it claims.\n"}`,
+        );
+      status = 1;
+    }
+  }
+  return status;
+}

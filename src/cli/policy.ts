@@ -1,0 +1,210 @@
+/**
+ * `attested-channel policy --from-… [--out F]`: writes a strict policy file from known-good values
+ * (a `measure` result, a verified evidence file, a boot event log, a Google launch endorsement),
+ * every pin with a comment. It never writes a policy that pins no workload (ERR_POLICY_INVALID,
+ * exit 1). Exit 0 written, 1 a source was refused or unusable, 2 usage error.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { AttestationError } from '../errors.js';
+import { parseEventLog } from '../evidence/eventlog/parse.js';
+import { bootSummary } from '../evidence/eventlog/summary.js';
+import { verifyLaunchEndorsement } from '../evidence/gce/endorsement.js';
+import { parsePolicy } from '../evidence/policy.js';
+import { verifyEvidence } from '../evidence/verify.js';
+import {
+  bootSectionSupported,
+  finishPolicy,
+  formatPolicy,
+  mergePolicyDrafts,
+  type PolicyDraft,
+  policyFromBootSummary,
+  policyFromClaims,
+  policyFromEndorsement,
+  policyFromMeasurement,
+} from '../explain/policy-builder.js';
+import type { CliIo } from './io.js';
+import { usageError } from './io.js';
+import { toRequest, VERIFY_OPTIONS, VerifyUsageError } from './verify.js';
+
+const USAGE = `usage: attested-channel policy [sources] [--out FILE]
+
+Writes a strict policy (JSON, every pin with a comment) from known-good values. Sources, any mix:
+
+  --from-measure F      the JSON of 'attested-channel measure snp --json' (repeatable)
+  --from-evidence F     a report or quote, verified first with the options of 'verify'
+                        (--vek, --ask, --ark, --collateral, --at, --offline, --kds-url, --pcs-url;
+                        --policy F: verify under F and carry its settings over); pins measurement
+                        or MRTD/RTMRs, host data, ID key digest, VMPL, signer, guest SVN, TCB floor
+      --pin-chip        also pin the CHIP_ID (VCEK-signed SEV-SNP only): this one machine
+      --pcrs LIST       Azure evidence: the PCRs to pin (default 0-9,11-14)
+  --from-eventlog F     a boot event log (add --ccel for a TDX CCEL log): RTMRs or PCRs, Secure
+                        Boot, kernel command line, EFI application digests (repeatable)
+  --from-endorsement F  a Google launch endorsement (VMLaunchEndorsement), verified under
+      --gce-root F      Google's GCE-cc-tcb-root certificate (DER or PEM), at --at (default now)
+      --vcpus N         SEV-SNP: the VM's vCPU count; or
+      --ram-gib N       TDX: the VM's RAM in GiB
+  --comment TEXT        a comment for the whole policy
+  --out FILE            write the policy there (default: stdout)
+
+Exit status: 0 written, 1 a source was refused or the policy would pin no workload, 2 usage error.
+`;
+
+const OPTIONS = {
+  ...VERIFY_OPTIONS,
+  'from-measure': { type: 'string', multiple: true },
+  'from-evidence': { type: 'string' },
+  'pin-chip': { type: 'boolean' },
+  pcrs: { type: 'string' },
+  'from-eventlog': { type: 'string', multiple: true },
+  ccel: { type: 'boolean' },
+  'from-endorsement': { type: 'string' },
+  'gce-root': { type: 'string' },
+  vcpus: { type: 'string' },
+  'ram-gib': { type: 'string' },
+  comment: { type: 'string' },
+  out: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+class UsageError extends Error {}
+
+async function read(path: string, what: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (err) {
+    throw new UsageError(`cannot read ${what} ${path}: ${(err as Error).message}`);
+  }
+}
+
+function count(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[1-9][0-9]{0,5}$/.test(value)) throw new UsageError(`${name} takes a positive decimal number`);
+  return Number(value);
+}
+
+function pcrList(value: string | undefined): number[] | undefined {
+  if (value === undefined) return undefined;
+  const out = new Set<number>();
+  for (const part of value.split(',')) {
+    const m = /^(\d{1,2})(?:-(\d{1,2}))?$/.exec(part.trim());
+    const lo = m ? Number(m[1]) : Number.NaN;
+    const hi = m?.[2] !== undefined ? Number(m[2]) : lo;
+    if (!m || lo > hi || hi > 23)
+      throw new UsageError(`--pcrs ${value}: give PCR numbers 0-23, e.g. 0-9,11-14`);
+    for (let i = lo; i <= hi; i++) out.add(i);
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
+export async function run(args: string[], io: CliIo): Promise<number> {
+  let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
+  try {
+    ({ values } = parseArgs({ args, options: OPTIONS, strict: true }));
+  } catch (err) {
+    return usageError(io, `${(err as Error).message}\n\n${USAGE}`);
+  }
+  if (values.help) {
+    io.out(USAGE);
+    return 0;
+  }
+  const v = values;
+  try {
+    if (v.json) throw new UsageError('policy always prints JSON: drop --json');
+    const sources =
+      (v['from-measure']?.length ?? 0) +
+      (v['from-evidence'] ? 1 : 0) +
+      (v['from-eventlog']?.length ?? 0) +
+      (v['from-endorsement'] ? 1 : 0);
+    if (sources === 0) throw new UsageError(`give at least one source\n\n${USAGE}`);
+    if (v['pin-chip'] && !v['from-evidence']) throw new UsageError('--pin-chip needs --from-evidence');
+    if (v.pcrs !== undefined && !v['from-evidence']) throw new UsageError('--pcrs needs --from-evidence');
+    if (v.ccel && !v['from-eventlog']) throw new UsageError('--ccel needs --from-eventlog');
+    const endorsementOnly = [v['gce-root'], v.vcpus, v['ram-gib']].some((x) => x !== undefined);
+    if (endorsementOnly && !v['from-endorsement'])
+      throw new UsageError('--gce-root, --vcpus and --ram-gib need --from-endorsement');
+
+    const drafts: PolicyDraft[] = [];
+    const notes: string[] = [];
+    for (const f of v['from-measure'] ?? []) {
+      const text = Buffer.from(await read(f, '--from-measure')).toString('utf8');
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        throw new UsageError(`--from-measure ${f} is not JSON (the output of 'measure snp --json')`);
+      }
+      drafts.push(policyFromMeasurement(json as Parameters<typeof policyFromMeasurement>[0], f));
+    }
+    if (v['from-evidence']) {
+      const file = v['from-evidence'];
+      const { input, options } = await toRequest(file, v as Parameters<typeof toRequest>[1]);
+      const claims = await verifyEvidence(input, options);
+      const pcrs = pcrList(v.pcrs);
+      drafts.push(
+        policyFromClaims(claims, {
+          origin: file,
+          ...(v['pin-chip'] ? { pinChip: true } : {}),
+          ...(options.policy ? { base: parsePolicy(options.policy) } : {}),
+          ...(pcrs ? { pcrs } : {}),
+        }),
+      );
+    } else if (v.policy !== undefined) throw new UsageError('--policy needs --from-evidence');
+    const boot = bootSectionSupported();
+    for (const f of v['from-eventlog'] ?? []) {
+      const log = parseEventLog(await read(f, '--from-eventlog'), { ccel: v.ccel === true });
+      const summary = bootSummary(log);
+      if (!boot && log.kind !== 'ccel')
+        throw new AttestationError(
+          'ERR_POLICY_INVALID',
+          `--from-eventlog ${f}: a TPM log's pins go in the policy's boot section, which this version of the library does not have yet`,
+        );
+      if (!boot)
+        notes.push(
+          `${f}: RTMR pins only (this version's policies have no boot section for Secure Boot, command line and EFI apps; the RTMRs cover them)`,
+        );
+      drafts.push(policyFromBootSummary(summary, { origin: f, boot }));
+    }
+    if (v['from-endorsement']) {
+      if (!v['gce-root'])
+        throw new UsageError("--from-endorsement needs --gce-root (Google's GCE-cc-tcb-root certificate)");
+      const vcpus = count(v.vcpus, '--vcpus');
+      const ramGib = count(v['ram-gib'], '--ram-gib');
+      if ((vcpus === undefined) === (ramGib === undefined))
+        throw new UsageError(
+          '--from-endorsement needs --vcpus N (SEV-SNP) or --ram-gib N (TDX), one of them',
+        );
+      const at = v.at === undefined ? new Date() : new Date(v.at);
+      if (!Number.isFinite(at.getTime())) throw new UsageError(`--at ${v.at} is not an ISO-8601 time`);
+      const e = verifyLaunchEndorsement(await read(v['from-endorsement'], '--from-endorsement'), {
+        root: await read(v['gce-root'], '--gce-root'),
+        now: at,
+      });
+      drafts.push(policyFromEndorsement(e, { ...(vcpus ? { vcpus } : {}), ...(ramGib ? { ramGib } : {}) }));
+      if (sources === 1)
+        notes.push(
+          "the endorsement pins Google's firmware, the same for every customer: add --from-eventlog to pin your OS",
+        );
+    }
+    const draft = mergePolicyDrafts(drafts);
+    if (v.comment !== undefined) draft.comment = v.comment;
+    finishPolicy(draft);
+    const text = formatPolicy(draft);
+    if (v.out !== undefined) {
+      try {
+        await writeFile(v.out, text, { mode: 0o644 });
+      } catch (err) {
+        throw new UsageError(`cannot write --out ${v.out}: ${(err as Error).message}`);
+      }
+      io.err(`wrote ${v.out}\n`);
+    } else io.out(text);
+    for (const n of notes) io.err(`note: ${n}\n`);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof VerifyUsageError) return usageError(io, err.message);
+    const e =
+      err instanceof AttestationError ? err : new AttestationError('ERR_INVALID_ARGUMENT', String(err));
+    io.err(`attested-channel: ${e.code}: ${e.message}\n`);
+    return 1;
+  }
+}
