@@ -30,6 +30,7 @@ the REPORT_DATA binder, simulation.
   --ccel               the log is a TDX CCEL log
   --endorsement F      a Google launch endorsement to recognise the firmware by, verified
   --gce-root F         under this GCE-cc-tcb-root certificate (DER or PEM)
+  --gce-root-sha256 H  the SHA-256 the root must have (default: Google's, pinned)
   --json               one JSON object per file: {"ok": true, "file", "report": {…}}
 
 Exit status: 0 explained, 1 evidence refused or unreadable, 2 usage error.
@@ -42,6 +43,7 @@ const OPTIONS = {
   ccel: { type: 'boolean' },
   endorsement: { type: 'string' },
   'gce-root': { type: 'string' },
+  'gce-root-sha256': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -82,6 +84,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       if (!Number.isFinite(now.getTime())) throw new UsageError(`--at ${v.at} is not an ISO-8601 time`);
       extra.endorsement = verifyLaunchEndorsement(await read(v.endorsement, '--endorsement'), {
         root: await read(v['gce-root']!, '--gce-root'),
+        ...(v['gce-root-sha256'] ? { rootSha256: v['gce-root-sha256'] } : {}),
         now,
       });
     }

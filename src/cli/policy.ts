@@ -42,6 +42,7 @@ Writes a strict policy (JSON, every pin with a comment) from known-good values. 
                         Boot, kernel command line, EFI application digests (repeatable)
   --from-endorsement F  a Google launch endorsement (VMLaunchEndorsement), verified under
       --gce-root F      Google's GCE-cc-tcb-root certificate (DER or PEM), at --at (default now)
+      --gce-root-sha256 HEX  the SHA-256 the root must have (default: Google's, pinned)
       --vcpus N         SEV-SNP: the VM's vCPU count; or
       --ram-gib N       TDX: the VM's RAM in GiB
   --comment TEXT        a comment for the whole policy
@@ -60,6 +61,7 @@ const OPTIONS = {
   ccel: { type: 'boolean' },
   'from-endorsement': { type: 'string' },
   'gce-root': { type: 'string' },
+  'gce-root-sha256': { type: 'string' },
   vcpus: { type: 'string' },
   'ram-gib': { type: 'string' },
   comment: { type: 'string' },
@@ -120,7 +122,9 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     if (v['pin-chip'] && !v['from-evidence']) throw new UsageError('--pin-chip needs --from-evidence');
     if (v.pcrs !== undefined && !v['from-evidence']) throw new UsageError('--pcrs needs --from-evidence');
     if (v.ccel && !v['from-eventlog']) throw new UsageError('--ccel needs --from-eventlog');
-    const endorsementOnly = [v['gce-root'], v.vcpus, v['ram-gib']].some((x) => x !== undefined);
+    const endorsementOnly = [v['gce-root'], v['gce-root-sha256'], v.vcpus, v['ram-gib']].some(
+      (x) => x !== undefined,
+    );
     if (endorsementOnly && !v['from-endorsement'])
       throw new UsageError('--gce-root, --vcpus and --ram-gib need --from-endorsement');
 
@@ -178,6 +182,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       if (!Number.isFinite(at.getTime())) throw new UsageError(`--at ${v.at} is not an ISO-8601 time`);
       const e = verifyLaunchEndorsement(await read(v['from-endorsement'], '--from-endorsement'), {
         root: await read(v['gce-root'], '--gce-root'),
+        ...(v['gce-root-sha256'] ? { rootSha256: v['gce-root-sha256'] } : {}),
         now: at,
       });
       drafts.push(policyFromEndorsement(e, { ...(vcpus ? { vcpus } : {}), ...(ramGib ? { ramGib } : {}) }));

@@ -1,0 +1,427 @@
+/**
+ * `attested-channel policy` and the policy builder: policies written from real evidence pass
+ * parsePolicy(), accept the evidence they came from, and refuse the same claims with any one
+ * pinned field changed; every pin carries a comment; nothing that pins no workload is written.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import { AttestationError } from '../../src/errors.js';
+import { appraiseClaims } from '../../src/evidence/appraise.js';
+import { verifyAzure } from '../../src/evidence/azure/verify.js';
+import { parseEventLog } from '../../src/evidence/eventlog/parse.js';
+import { bootSummary } from '../../src/evidence/eventlog/summary.js';
+import { parsePolicy } from '../../src/evidence/policy.js';
+import type { Claims } from '../../src/evidence/types.js';
+import { verifyEvidence } from '../../src/evidence/verify.js';
+import {
+  bootSectionSupported,
+  finishPolicy,
+  mergePolicyDrafts,
+  type PolicyDraft,
+  policyFromBootSummary,
+  policyFromClaims,
+} from '../../src/explain/policy-builder.js';
+import { parsedClaims } from '../../src/explain/unverified.js';
+import { inputOf, loadFixture as loadAzure, optionsOf } from '../azure/fixtures.js';
+import { file, VECTORS } from '../measure/vectors.js';
+import { loadFixture, SNP_DIR } from '../snp/fixtures.js';
+
+const FIX = join(import.meta.dirname, '..', 'fixtures');
+const dir = mkdtempSync(join(tmpdir(), 'ac-policy-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(args, {
+    out: (t) => {
+      out += t;
+    },
+    err: (t) => {
+      err += t;
+    },
+  });
+  return { code, out, err };
+}
+
+function codeOf(f: () => unknown): string {
+  try {
+    f();
+  } catch (err) {
+    return err instanceof AttestationError ? err.code : `foreign: ${String(err)}`;
+  }
+  return 'accepted';
+}
+
+/** Every field of every section (nested sections too) has a comment. */
+function expectEveryPinCommented(draft: PolicyDraft): void {
+  for (const [name, s] of Object.entries(draft)) {
+    if (name === 'comment' || typeof s !== 'object' || s === null) continue;
+    const sec = s as Record<string, unknown>;
+    const comments = (sec.comments ?? {}) as Record<string, string>;
+    for (const [k, v] of Object.entries(sec)) {
+      if (k === 'comments') continue;
+      if (typeof v === 'object' && v !== null && !Array.isArray(v) && (k === 'snp' || k === 'tdx')) {
+        expectEveryPinCommented({ [k]: v });
+        continue;
+      }
+      expect(typeof comments[k], `${name}.${k} has a comment`).toBe('string');
+      expect(comments[k]!.length).toBeGreaterThan(10);
+    }
+  }
+}
+
+/** Flips the last hex digit of a claim value (a list of values: its first). */
+function changed(v: string): string {
+  return v.slice(0, -1) + (v.endsWith('0') ? '1' : '0');
+}
+
+const snpArgs = (name: string) => {
+  const d = `${SNP_DIR}${name}/`;
+  const at = loadFixture(name).meta.suggested_verify_at;
+  return [
+    `${d}report.bin`,
+    '--vek',
+    `${d}vek.der`,
+    '--ask',
+    `${d}ask.der`,
+    '--ark',
+    `${d}ark.der`,
+    '--at',
+    at,
+    '--offline',
+  ];
+};
+
+describe('policy --from-evidence (SEV-SNP, real reports)', () => {
+  beforeAll(async () => {
+    await import('../../src/cli/policy.js');
+  }, 120_000);
+
+  for (const name of [
+    'ms-tav__milan-v3',
+    'ms-tav__turin-v5',
+    'trustee__milan-v3-vlek-aws',
+    'ms-tav__genoa-v3',
+  ]) {
+    it(`${name}: parses, accepts the report, refuses each pinned field changed`, async () => {
+      const fx = loadFixture(name);
+      const r = await cli('policy', '--from-evidence', ...snpArgs(name));
+      expect(r.err).toBe('');
+      expect(r.code).toBe(0);
+      const draft = JSON.parse(r.out) as PolicyDraft;
+      expectEveryPinCommented(draft);
+      const policy = parsePolicy(draft);
+      expect(Object.keys(policy)).toEqual(['snp']);
+      const input = { report: fx.report, vek: fx.vek, chain: [fx.ask, fx.ark] };
+      const claims = await verifyEvidence(input, { policy, now: fx.at, offline: true });
+      expect(claims.workloadPinned).toBe(true);
+      if (claims.format !== 'sev-snp') throw new Error('not SNP');
+      expect(policy.snp?.measurements).toEqual([fx.meta.fields.measurement]);
+      expect(policy.snp?.hostData).toEqual([fx.meta.fields.host_data]);
+      // One field changed at a time: each pin refuses on its own.
+      const variants: Array<[string, Partial<typeof claims>]> = [
+        ['measurements', { measurement: changed(claims.measurement) }],
+        ['hostData', { hostData: changed(claims.hostData) }],
+        ['idKeyDigests', { idKeyDigest: changed(claims.idKeyDigest) }],
+        ['vmpls', { vmpl: claims.vmpl + 1 }],
+        ['signers', { signer: claims.signer === 'vcek' ? 'vlek' : 'vcek' }],
+        ['minGuestSvn', { guestSvn: claims.guestSvn - 1 }],
+        ['minTcb', { reportedTcb: { ...claims.reportedTcb, snp: claims.reportedTcb.snp - 1 } }],
+      ];
+      for (const [field, change] of variants) {
+        if (field === 'minGuestSvn' && claims.guestSvn === 0) continue;
+        const err = (() => {
+          try {
+            appraiseClaims({ ...claims, ...change } as Claims, policy);
+          } catch (e) {
+            return e as AttestationError;
+          }
+          return undefined;
+        })();
+        expect(err?.code, field).toMatch(/^ERR_EVIDENCE_(POLICY|TCB)$/);
+      }
+      // The TDX guests the policy does not name are refused as a format.
+      expect(codeOf(() => appraiseClaims({ ...claims, format: 'tdx' } as unknown as Claims, policy))).toBe(
+        'ERR_EVIDENCE_POLICY',
+      );
+    });
+  }
+
+  it('--pin-chip pins the VCEK chip and refuses another chip; a VLEK report has none to pin', async () => {
+    const fx = loadFixture('ms-tav__milan-v3');
+    const r = await cli('policy', '--from-evidence', ...snpArgs('ms-tav__milan-v3'), '--pin-chip');
+    expect(r.code).toBe(0);
+    const policy = parsePolicy(r.out);
+    expect(policy.snp?.chipIds).toEqual([fx.meta.fields.chip_id]);
+    const claims = await verifyEvidence(
+      { report: fx.report, vek: fx.vek, chain: [fx.ask, fx.ark] },
+      { policy, now: fx.at, offline: true },
+    );
+    if (claims.format !== 'sev-snp') throw new Error('not SNP');
+    expect(codeOf(() => appraiseClaims({ ...claims, chipId: changed(claims.chipId) }, policy))).toBe(
+      'ERR_EVIDENCE_POLICY',
+    );
+    const vlek = await cli(
+      'policy',
+      '--from-evidence',
+      ...snpArgs('trustee__milan-v3-vlek-aws'),
+      '--pin-chip',
+    );
+    expect(vlek.code).toBe(1);
+    expect(vlek.err).toMatch(/ERR_INVALID_ARGUMENT: cannot pin the chip: CHIP_ID is zero/);
+  });
+
+  it('evidence the default policy refuses (debug) is refused, and passes with a base policy carried over', async () => {
+    const refused = await cli('policy', '--from-evidence', ...snpArgs('go-sev-guest__milan-v2'));
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/ERR_EVIDENCE_POLICY/);
+    const base = join(dir, 'base.json');
+    writeFileSync(base, JSON.stringify({ snp: { allowDebug: true } }));
+    const r = await cli('policy', '--from-evidence', ...snpArgs('go-sev-guest__milan-v2'), '--policy', base);
+    expect(r.code).toBe(0);
+    const draft = JSON.parse(r.out);
+    expect(draft.snp.allowDebug).toBe(true);
+    expect(draft.snp.comments.allowDebug).toMatch(/carried over/);
+    expectEveryPinCommented(draft);
+  });
+
+  it('a tampered report is refused before any policy is written', async () => {
+    const fx = loadFixture('ms-tav__milan-v3');
+    const bad = Uint8Array.from(fx.report);
+    bad[0x90] ^= 1;
+    const path = join(dir, 'tampered.bin');
+    writeFileSync(path, bad);
+    const args = snpArgs('ms-tav__milan-v3');
+    args[0] = path;
+    const r = await cli('policy', '--from-evidence', ...args);
+    expect(r.code).toBe(1);
+    expect(r.out).toBe('');
+    expect(r.err).toMatch(/ERR_EVIDENCE_SIGNATURE/);
+  });
+});
+
+describe('policy --from-evidence (TDX, real quote)', () => {
+  it('dcap-qvl__quote: pins MRTD, RTMR0-3, MRCONFIGID, MROWNER, MROWNERCONFIG; each refuses changed', async () => {
+    const d = join(FIX, 'tdx', 'dcap-qvl__quote');
+    const at = '2025-07-19T10:00:34Z';
+    const r = await cli(
+      'policy',
+      '--from-evidence',
+      join(d, 'quote.bin'),
+      '--collateral',
+      join(d, 'collateral.json'),
+      '--at',
+      at,
+      '--offline',
+    );
+    expect(r.code).toBe(0);
+    const draft = JSON.parse(r.out);
+    expectEveryPinCommented(draft);
+    const policy = parsePolicy(draft);
+    const claims = await verifyEvidence(
+      {
+        report: new Uint8Array(readFileSync(join(d, 'quote.bin'))),
+        collateral: readFileSync(join(d, 'collateral.json'), 'utf8'),
+      },
+      { policy, now: new Date(at), offline: true },
+    );
+    expect(claims.workloadPinned).toBe(true);
+    if (claims.format !== 'tdx') throw new Error('not TDX');
+    for (const f of [
+      'mrTd',
+      'rtmr0',
+      'rtmr1',
+      'rtmr2',
+      'rtmr3',
+      'mrConfigId',
+      'mrOwner',
+      'mrOwnerConfig',
+    ] as const) {
+      expect(
+        codeOf(() => appraiseClaims({ ...claims, [f]: changed(claims[f]) }, policy)),
+        f,
+      ).toBe('ERR_EVIDENCE_POLICY');
+    }
+  });
+});
+
+describe('policy --from-measure', () => {
+  it('pins the computed measurement with its inputs in the comment; two outputs give both', async () => {
+    const vs = VECTORS.vectors
+      .filter((x) => x.mode === 'snp' && x.expect === 'ok' && x.vcpu_type)
+      .slice(0, 2);
+    const paths: string[] = [];
+    for (const [i, v] of vs.entries()) {
+      const m = await cli(
+        'measure',
+        'snp',
+        '--ovmf',
+        file(v.ovmf),
+        '--vcpus',
+        String(v.vcpus),
+        '--vcpu-type',
+        v.vcpu_type!,
+        '--vmm-type',
+        v.vmm_type,
+        '--guest-features',
+        v.guest_features,
+        ...(v.kernel ? ['--kernel', file(v.kernel)] : []),
+        ...(v.initrd ? ['--initrd', file(v.initrd)] : []),
+        ...(v.append !== null ? ['--append', v.append] : []),
+        '--json',
+      );
+      expect(m.code).toBe(0);
+      paths.push(join(dir, `m${i}.json`));
+      writeFileSync(paths[i]!, m.out);
+    }
+    const r = await cli('policy', ...paths.flatMap((p) => ['--from-measure', p]), '--comment', 'my image');
+    expect(r.code).toBe(0);
+    const draft = JSON.parse(r.out);
+    expect(draft.comment).toBe('my image');
+    expect(parsePolicy(draft).snp?.measurements).toEqual([...new Set(vs.map((v) => v.measurement))]);
+    expect(draft.snp.comments.measurements).toMatch(/computed by `measure`/);
+    expect(draft.snp.comments.measurements).toMatch(new RegExp(`${vs[0]!.vcpus} vCPUs`));
+    expectEveryPinCommented(draft);
+  });
+
+  it('a file that is not measure output is refused', async () => {
+    const p = join(dir, 'not-measure.json');
+    writeFileSync(p, JSON.stringify({ ok: false, error: { code: 'ERR_INVALID_ARGUMENT' } }));
+    const r = await cli('policy', '--from-measure', p);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/ERR_INVALID_ARGUMENT/);
+  });
+});
+
+describe('policy --from-eventlog', () => {
+  const ccel = join(FIX, 'eventlog', 'go-eventlog__cos-113-intel-tdx');
+  const quote = new Uint8Array(
+    readFileSync(join(FIX, 'tdx', 'go-tdx-guest__quote_cos113_ccel', 'quote.bin')),
+  );
+
+  it('a CCEL log pins the RTMRs it extends, equal to those the quote of the same boot carries', async () => {
+    const r = await cli('policy', '--from-eventlog', join(ccel, 'ccel.bin'), '--ccel');
+    expect(r.code).toBe(0);
+    const draft = JSON.parse(r.out);
+    expectEveryPinCommented(draft);
+    const claims = parsedClaims(quote);
+    if (claims.format !== 'tdx') throw new Error('not TDX');
+    expect(draft.tdx.rtmr0).toEqual([claims.rtmr0]);
+    expect(draft.tdx.rtmr1).toEqual([claims.rtmr1]);
+    expect(draft.tdx.rtmr2).toEqual([claims.rtmr2]);
+    expect(draft.tdx.rtmr3).toBeUndefined();
+    if (bootSectionSupported()) expect(draft.boot.kernelCmdlines).toHaveLength(1);
+    else {
+      expect(draft.boot).toBeUndefined();
+      expect(r.err).toMatch(/RTMR pins only/);
+    }
+    // The pinned RTMRs refuse the same quote with one of them changed (appraisal of the TDX section's RTMRs).
+    const policy = parsePolicy({
+      tdx: { ...draft.tdx, acceptTcbStatus: ['UpToDate'], requireSeptVeDisable: false },
+    });
+    expect(codeOf(() => appraiseClaims({ ...claims, rtmr1: changed(claims.rtmr1) }, policy))).toBe(
+      'ERR_EVIDENCE_POLICY',
+    );
+  });
+
+  it('the builder takes only digest-verified content and skips a zero RTMR', () => {
+    const log = parseEventLog(new Uint8Array(readFileSync(join(ccel, 'ccel.bin'))), { ccel: true });
+    const draft = policyFromBootSummary(bootSummary(log), { boot: true });
+    const boot = draft.boot as Record<string, unknown>;
+    expect(boot.kernelCmdlines).toEqual([bootSummary(log).kernelCmdline]);
+    expect((boot.efiAppDigests as string[]).length).toBeGreaterThan(0);
+    expect((draft.tdx as Record<string, unknown>).rtmr3).toBeUndefined();
+  });
+
+  it('a TPM log pins its PCRs in the boot section (refused while the library has none)', async () => {
+    const log = join(FIX, 'eventlog', 'go-tpm-tools__ubuntu-2404-amd-sevsnp', 'eventlog.bin');
+    const r = await cli('policy', '--from-eventlog', log);
+    if (bootSectionSupported()) {
+      expect(r.code).toBe(0);
+      expect(Object.keys(JSON.parse(r.out).boot.pcrs.sha256)).toContain('4');
+    } else {
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(/ERR_POLICY_INVALID: .*boot section/);
+    }
+  });
+});
+
+describe('policies that pin no workload are never written', () => {
+  it('finishPolicy refuses an empty draft and one of hardware fields alone', () => {
+    expect(codeOf(() => finishPolicy({}))).toBe('ERR_POLICY_INVALID');
+    expect(codeOf(() => finishPolicy({ snp: { minTcb: { snp: 8 } } }))).toBe('ERR_POLICY_INVALID');
+    expect(codeOf(() => finishPolicy({ snp: { measurements: ['00'.repeat(48)] } }))).toBe('accepted');
+    // A policy pinning SEV-SNP but also admitting TDX guests unpinned.
+    expect(codeOf(() => finishPolicy({ snp: { measurements: ['00'.repeat(48)] }, tdx: {} }))).toBe(
+      'ERR_POLICY_INVALID',
+    );
+  });
+
+  it('the command without a source is a usage error', async () => {
+    expect((await cli('policy')).code).toBe(2);
+    expect((await cli('policy', '--pin-chip', '--from-measure', 'x')).code).toBe(2);
+  });
+
+  it('merging keeps every source admitted: lists united, floors lowered', () => {
+    const m = mergePolicyDrafts([
+      { snp: { measurements: ['aa'], minTcb: { snp: 8, tee: 1 }, comments: { measurements: 'a' } } },
+      { snp: { measurements: ['bb'], minTcb: { snp: 5, tee: 2 }, comments: { measurements: 'b' } } },
+    ]);
+    expect(m).toEqual({
+      snp: { measurements: ['aa', 'bb'], minTcb: { snp: 5, tee: 1 }, comments: { measurements: 'a; b' } },
+    });
+    expect(
+      codeOf(() => mergePolicyDrafts([{ snp: { allowDebug: true } }, { snp: { allowDebug: false } }])),
+    ).toBe('ERR_INVALID_ARGUMENT');
+  });
+});
+
+describe('policy from Azure evidence (library)', () => {
+  it('pins the vTPM PCRs as the workload and the paravisor measurement as Microsoft’s', async () => {
+    const fx = loadAzure('trustee__snp-evidence-v0');
+    const claims = await verifyAzure(inputOf(fx), optionsOf(fx));
+    const draft = policyFromClaims(claims, { origin: 'hcl-report.bin' });
+    const azure = draft.azure as Record<string, Record<string, unknown>>;
+    expect(azure.snp!.measurements).toEqual([claims.measurement]);
+    expect(String((azure.snp!.comments as Record<string, string>).measurements)).toMatch(/Microsoft/);
+    const pcrs = azure.pcrs as unknown as Record<string, Record<string, string[]>>;
+    expect(Object.keys(pcrs.sha256!).map(Number)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14]);
+    expect(pcrs.sha256!['7']).toEqual([claims.tpm.pcrs.sha256!['7']]);
+    expect(pcrs.sha256!['10']).toBeUndefined();
+    expectEveryPinCommented(draft);
+    const only = policyFromClaims(claims, { pcrs: [4, 7] });
+    expect(Object.keys((only.azure as { pcrs: { sha256: object } }).pcrs.sha256)).toEqual(['4', '7']);
+  });
+});
+
+describe('parsePolicy: section comments', () => {
+  const m = '00'.repeat(48);
+  it('accepts a comment for a field the section has, and drops it from the parsed policy', () => {
+    const p = parsePolicy({
+      snp: {
+        measurements: [m],
+        comments: { measurements: 'my build', 'minTcb.snp': 'x' },
+        minTcb: { snp: 1 },
+      },
+    });
+    expect(p).toEqual({ snp: { measurements: [m], minTcb: { snp: 1 } } });
+  });
+  it('refuses a comment naming a field the section lacks, or an unknown field, or not a string', () => {
+    const bad = [
+      { snp: { measurements: [m], comments: { hostData: 'no such pin here' } } },
+      { snp: { measurements: [m], comments: { measurment: 'misspelt' } } },
+      { snp: { measurements: [m], comments: { measurements: 1 } } },
+      { snp: { measurements: [m], comments: ['measurements'] } },
+      { snp: { measurements: [m], comments: { comments: 'x' } } },
+    ];
+    for (const b of bad)
+      expect(
+        codeOf(() => parsePolicy(b)),
+        JSON.stringify(b),
+      ).toBe('ERR_POLICY_INVALID');
+  });
+});
