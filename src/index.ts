@@ -181,6 +181,28 @@ export { TDX_LEVEL_STATUSES, TDX_RELAUNCH_STATUSES } from './evidence/types.js';
 export { CERTIFICATE_CACHE_SIZE, createVerifier, VERIFIER_MEMORY_BOUND_BYTES } from './evidence/verifier.js';
 export { DEFAULT_VERIFIERS, detectFormat, verifyAzure, verifyEvidence } from './evidence/verify.js';
 export {
+  type ExplainableClaims,
+  type ExplainOptions,
+  type ExplainReport,
+  explainClaims,
+} from './explain/explain.js';
+export { KNOWN_IMAGES, type KnownImage, knownImage } from './explain/known-images.js';
+export {
+  DEFAULT_PCRS,
+  finishPolicy,
+  formatPolicy,
+  type MeasureResult,
+  mergePolicyDrafts,
+  type PolicyDraft,
+  type PolicyFromClaimsOptions,
+  type PolicyFromEndorsementOptions,
+  policyFromBootSummary,
+  policyFromClaims,
+  policyFromEndorsement,
+  policyFromMeasurement,
+} from './explain/policy-builder.js';
+export { parsedClaims } from './explain/unverified.js';
+export {
   AttestedAgent,
   type AttestedHttpOptions,
   attestedAgent,

@@ -206,7 +206,7 @@ function explainOs(
   }
   const secureBoot = summary.interpreted ? (summary.secureBoot ?? null) : null;
   const kernelCmdline = summary.interpreted ? (summary.kernelCmdline ?? null) : null;
-  const unverified = verified ? '' : ' (but the evidence itself was not verified)';
+
   const facts = [
     `Secure Boot ${secureBoot === null ? 'not measured' : secureBoot ? 'on' : 'OFF'}`,
     `kernel command line ${kernelCmdline === null ? 'not measured' : JSON.stringify(kernelCmdline)}`,
@@ -218,7 +218,9 @@ function explainOs(
     secureBoot,
     kernelCmdline,
     matched,
-    text: `Your OS: covered by the boot log, which replays to ${matched.join(', ')}${unverified}; ${facts.join('; ')}.`,
+    text: verified
+      ? `Your OS: covered by the boot log, which replays to ${matched.join(', ')}; ${facts.join('; ')}.`
+      : `Your OS: NOT established — the boot log replays to ${matched.join(', ')}, but the evidence holding them was not verified; ${facts.join('; ')}.`,
   };
 }
 
