@@ -328,3 +328,38 @@ describe('simulated evidence', () => {
     }
   });
 });
+
+describe('a verified boot log covers the OS', () => {
+  it('a (simulated) TD whose RTMRs the CCEL log replays to: covered, with Secure Boot and the command line', async () => {
+    const { simulated } = await import('../../src/evidence/providers/simulated.js');
+    const bytes = new Uint8Array(
+      readFileSync(join(FIX, 'eventlog', 'go-eventlog__cos-113-intel-tdx', 'ccel.bin')),
+    );
+    const log = parseEventLog(bytes, { ccel: true });
+    const cos = parsedClaims(
+      new Uint8Array(readFileSync(join(FIX, 'tdx', 'go-tdx-guest__quote_cos113_ccel', 'quote.bin'))),
+    );
+    if (cos.format !== 'tdx') throw new Error('not TDX');
+    const td = simulated.tdx({ rtmrs: [cos.rtmr0, cos.rtmr1, cos.rtmr2] });
+    const claims = await verifyEvidence(await td.getEvidence(new Uint8Array(64)), {
+      trustAnchors: simulated.trustAnchors(),
+      offline: true,
+    });
+    const r = explainClaims(claims, { eventLog: log });
+    expect(r.os).toMatchObject({
+      covered: true,
+      measuredIn: 'rtmrs',
+      secureBoot: false,
+      matched: ['RTMR0', 'RTMR1', 'RTMR2'],
+    });
+    expect(r.os.kernelCmdline).toMatch(/dm_verity/);
+    expect(r.os.text).toMatch(/^Your OS: covered/);
+    // The same log against a TD whose RTMR2 differs (another kernel command line) covers nothing.
+    const other = simulated.tdx({ rtmrs: [cos.rtmr0, cos.rtmr1, cos.rtmr0] });
+    const c2 = await verifyEvidence(await other.getEvidence(new Uint8Array(64)), {
+      trustAnchors: simulated.trustAnchors(),
+      offline: true,
+    });
+    expect(explainClaims(c2, { eventLog: log }).os).toMatchObject({ covered: false, matched: [] });
+  });
+});
