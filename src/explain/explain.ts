@@ -160,11 +160,48 @@ function quotedRegisters(claims: ExplainableClaims): Parameters<typeof checkRepl
   return undefined;
 }
 
+/**
+ * The claims' `boot` (issue 13: a log the verifier itself replayed to the quoted registers), read
+ * structurally so that claims without it explain as before.
+ */
+interface VerifiedBoot {
+  source: 'tpm' | 'ccel';
+  pcrs?: Record<string, Record<string, string>>;
+  rtmrs?: string[];
+  secureBoot: boolean | null;
+  kernelCmdline: string | null;
+  interpreted: boolean;
+}
+
+export function verifiedBootOf(claims: object): VerifiedBoot | undefined {
+  const b = (claims as { boot?: unknown }).boot;
+  return typeof b === 'object' && b !== null && 'source' in b ? (b as VerifiedBoot) : undefined;
+}
+
 function explainOs(
   claims: ExplainableClaims,
   verified: boolean,
   log: EventLog | undefined,
 ): ExplainReport['os'] {
+  const boot = verified && !log ? verifiedBootOf(claims) : undefined;
+  if (boot) {
+    const matched =
+      boot.source === 'ccel'
+        ? (boot.rtmrs ?? []).flatMap((v, i) => (/^0*$/.test(v) ? [] : [`RTMR${i}`]))
+        : Object.entries(boot.pcrs ?? {}).flatMap(([bank, v]) =>
+            Object.keys(v).map((i) => `${bank}:PCR${i}`),
+          );
+    const secureBoot = boot.interpreted ? boot.secureBoot : null;
+    const kernelCmdline = boot.interpreted ? boot.kernelCmdline : null;
+    return {
+      covered: true,
+      measuredIn: boot.source === 'ccel' ? 'rtmrs' : 'pcrs',
+      secureBoot,
+      kernelCmdline,
+      matched,
+      text: `Your OS: covered by the boot log the verifier replayed to ${matched.join(', ')}; Secure Boot ${secureBoot === null ? 'not measured' : secureBoot ? 'on' : 'OFF'}; kernel command line ${kernelCmdline === null ? 'not measured' : JSON.stringify(kernelCmdline)}.`,
+    };
+  }
   const measuredIn: ExplainReport['os']['measuredIn'] = isAzure(claims)
     ? 'pcrs'
     : claims.format === 'tdx'

@@ -192,7 +192,7 @@ describe('policy --from-evidence (SEV-SNP, real reports)', () => {
   it('a tampered report is refused before any policy is written', async () => {
     const fx = loadFixture('ms-tav__milan-v3');
     const bad = Uint8Array.from(fx.report);
-    bad[0x90] ^= 1;
+    bad[0x90] = bad[0x90]! ^ 1;
     const path = join(dir, 'tampered.bin');
     writeFileSync(path, bad);
     const args = snpArgs('ms-tav__milan-v3');
@@ -384,6 +384,7 @@ describe('policy from Azure evidence (library)', () => {
   it('pins the vTPM PCRs as the workload and the paravisor measurement as Microsoft’s', async () => {
     const fx = loadAzure('trustee__snp-evidence-v0');
     const claims = await verifyAzure(inputOf(fx), optionsOf(fx));
+    if (claims.format !== 'azure-sev-snp') throw new Error('not Azure SNP');
     const draft = policyFromClaims(claims, { origin: 'hcl-report.bin' });
     const azure = draft.azure as Record<string, Record<string, unknown>>;
     expect(azure.snp!.measurements).toEqual([claims.measurement]);
