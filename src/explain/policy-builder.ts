@@ -188,6 +188,39 @@ export function policyFromClaims(
   claims: Claims | AzureClaims,
   options: PolicyFromClaimsOptions = {},
 ): PolicyDraft {
+  const draft = registerPins(claims, options);
+  // A boot log the verifier replayed (claims.boot): its registers are pinned above (RTMRs, or
+  // Azure's PCRs); what the log reads from single events goes to the boot section.
+  const boot = (claims as { boot?: BootClaimsLike }).boot;
+  if (boot && typeof boot === 'object' && boot.interpreted && bootSectionSupported()) {
+    const from = options.origin ? ` (from ${options.origin})` : '';
+    const s = section(draft, ['boot']);
+    if (boot.secureBoot === true)
+      pin(s, 'secureBoot', true, `Secure Boot was on in the verified boot log${from}`);
+    if (typeof boot.kernelCmdline === 'string')
+      pin(s, 'kernelCmdlines', [boot.kernelCmdline], `the kernel command line GRUB measured${from}`);
+    const apps = [...new Set((boot.efiApps ?? []).map((a) => a.digest))];
+    if (apps.length > 0)
+      pin(
+        s,
+        'efiAppDigests',
+        apps,
+        `the EFI applications booted${from}: ${(boot.efiApps ?? []).map((a) => a.path ?? '?').join(', ')}`,
+      );
+    if (Object.keys(s).length === 0) delete draft.boot;
+  }
+  return draft;
+}
+
+/** The claims' `boot` as issue 13's verifiers add it, read structurally. */
+interface BootClaimsLike {
+  interpreted: boolean;
+  secureBoot: boolean | null;
+  kernelCmdline: string | null;
+  efiApps: Array<{ path: string | null; digest: string }> | null;
+}
+
+function registerPins(claims: Claims | AzureClaims, options: PolicyFromClaimsOptions): PolicyDraft {
   const draft: PolicyDraft = {};
   const base = options.base ?? {};
   if (claims.format === 'sev-snp' || claims.format === 'tdx') {
