@@ -6,6 +6,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { AttestationError } from '../../src/errors.js';
@@ -424,5 +425,53 @@ describe('parsePolicy: section comments', () => {
         codeOf(() => parsePolicy(b)),
         JSON.stringify(b),
       ).toBe('ERR_POLICY_INVALID');
+  });
+});
+
+describe('parsePolicy: comments, property', () => {
+  it('any comments object is accepted exactly when each key names a present field and each value is a string', () => {
+    const m = '00'.repeat(48);
+    const key = fc.oneof(
+      fc.constantFrom(
+        'measurements',
+        'minTcb',
+        'minTcb.snp',
+        'hostData',
+        'comments',
+        '__proto__',
+        'constructor',
+        '',
+      ),
+      fc.string({ maxLength: 12 }),
+    );
+    const value = fc.oneof(
+      fc.string({ maxLength: 8 }),
+      fc.integer(),
+      fc.constant(null),
+      fc.array(fc.string(), { maxLength: 2 }),
+    );
+    fc.assert(
+      fc.property(fc.dictionary(key, value, { maxKeys: 5 }), (comments) => {
+        const input = JSON.parse(
+          JSON.stringify({ snp: { measurements: [m], minTcb: { snp: 1 }, comments } }),
+        );
+        const entries = Object.entries(input.snp.comments as Record<string, unknown>);
+        const ok = entries.every(
+          ([k, v]) => typeof v === 'string' && ['measurements', 'minTcb'].includes(k.split('.')[0]!),
+        );
+        let got: unknown;
+        try {
+          got = parsePolicy(input);
+        } catch (err) {
+          expect(err).toBeInstanceOf(AttestationError);
+          expect((err as AttestationError).code).toBe('ERR_POLICY_INVALID');
+          expect(ok).toBe(false);
+          return;
+        }
+        expect(ok).toBe(true);
+        expect(got).toEqual({ snp: { measurements: [m], minTcb: { snp: 1 } } });
+      }),
+      { numRuns: 300 },
+    );
   });
 });
