@@ -3,6 +3,7 @@
  * parsePolicy(), accept the evidence they came from, and refuse the same claims with any one
  * pinned field changed; every pin carries a comment; nothing that pins no workload is written.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +28,7 @@ import {
 } from '../../src/explain/policy-builder.js';
 import { parsedClaims } from '../../src/explain/unverified.js';
 import { inputOf, loadFixture as loadAzure, optionsOf } from '../azure/fixtures.js';
+import { endorsement, golden, makeRoot, makeSigner, pssSign } from '../gce/mint.js';
 import { file, VECTORS } from '../measure/vectors.js';
 import { loadFixture, SNP_DIR } from '../snp/fixtures.js';
 
@@ -250,6 +252,33 @@ describe('policy --from-evidence (TDX, real quote)', () => {
   });
 });
 
+describe('policy --from-evidence carries the base policy it verified under', () => {
+  it('an OutOfDate TDX quote: refused alone, written under a base that accepts OutOfDate, the status carried', async () => {
+    const d = join(FIX, 'tdx', 'automata__quote_v4_gcp_8000');
+    const args = ['--from-evidence', join(d, 'quote.bin'), '--collateral', join(d, 'collateral.json')];
+    const at = ['--at', '2025-06-05T03:45:00Z', '--offline'];
+    const refused = await cli('policy', ...args, ...at);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/ERR_EVIDENCE_TCB/);
+    const base = join(dir, 'base-tdx.json');
+    writeFileSync(base, JSON.stringify({ tdx: { acceptTcbStatus: ['UpToDate', 'OutOfDate'] } }));
+    const r = await cli('policy', ...args, ...at, '--policy', base);
+    expect(r.code).toBe(0);
+    const draft = JSON.parse(r.out);
+    expect(draft.tdx.acceptTcbStatus).toEqual(['UpToDate', 'OutOfDate']);
+    expect(draft.tdx.comments.acceptTcbStatus).toMatch(/carried over/);
+    const policy = parsePolicy(draft);
+    const claims = await verifyEvidence(
+      {
+        report: new Uint8Array(readFileSync(join(d, 'quote.bin'))),
+        collateral: readFileSync(join(d, 'collateral.json'), 'utf8'),
+      },
+      { policy, now: new Date('2025-06-05T03:45:00Z'), offline: true },
+    );
+    expect(claims.workloadPinned).toBe(true);
+  });
+});
+
 describe('policy --from-measure', () => {
   it('pins the computed measurement with its inputs in the comment; two outputs give both', async () => {
     const vs = VECTORS.vectors
@@ -348,6 +377,48 @@ describe('policy --from-eventlog', () => {
       expect(r.code).toBe(1);
       expect(r.err).toMatch(/ERR_POLICY_INVALID: .*boot section/);
     }
+  });
+});
+
+describe('policy --from-endorsement (an endorsement minted by a test root, in Google’s format)', () => {
+  it('pins the golden measurement for the vCPU count; the policy accepts a report with it', async () => {
+    const fx = loadFixture('ms-tav__milan-v3');
+    const root = makeRoot();
+    const signer = makeSigner(root);
+    const signed = golden({
+      cert: signer.der,
+      snp: {
+        measurements: [
+          [2, new Uint8Array(48).fill(9)],
+          [4, Buffer.from(fx.meta.fields.measurement, 'hex')],
+        ],
+      },
+    });
+    const e = join(dir, 'endorsement.binarypb');
+    const rootPath = join(dir, 'gce-root.der');
+    writeFileSync(e, endorsement(signed, pssSign(signed, signer.key)));
+    writeFileSync(rootPath, root.der);
+    const sha = createHash('sha256').update(root.der).digest('hex');
+    const base = ['policy', '--from-endorsement', e, '--gce-root', rootPath, '--at', '2026-01-01T00:00:00Z'];
+    const r = await cli(...base, '--gce-root-sha256', sha, '--vcpus', '4');
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/pins Google's firmware/);
+    const draft = JSON.parse(r.out);
+    expect(draft.snp.measurements).toEqual([fx.meta.fields.measurement]);
+    expect(draft.snp.comments.measurements).toMatch(/4 vCPUs/);
+    const claims = await verifyEvidence(
+      { report: fx.report, vek: fx.vek, chain: [fx.ask, fx.ark] },
+      { policy: parsePolicy(draft), now: fx.at, offline: true },
+    );
+    expect(claims.workloadPinned).toBe(true);
+    // No measurement for 8 vCPUs; the root not the pinned one (Google's fingerprint by default).
+    expect((await cli(...base, '--gce-root-sha256', sha, '--vcpus', '8')).err).toMatch(
+      /ERR_INVALID_ARGUMENT: .*8 vCPUs/,
+    );
+    const unpinned = await cli(...base, '--vcpus', '4');
+    expect(unpinned.code).toBe(1);
+    expect(unpinned.err).toMatch(/ERR_EVIDENCE_CHAIN/);
+    expect((await cli(...base, '--gce-root-sha256', sha)).code).toBe(2);
   });
 });
 
