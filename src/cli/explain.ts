@@ -6,7 +6,6 @@
  * or unreadable, 2 usage error.
  */
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { AttestationError } from '../errors.js';
 import { parseEventLog } from '../evidence/eventlog/parse.js';
 import { verifyLaunchEndorsement } from '../evidence/gce/endorsement.js';
@@ -15,7 +14,7 @@ import { type ExplainOptions, explainClaims } from '../explain/explain.js';
 import { parsedClaims } from '../explain/unverified.js';
 import { escapeText } from './eventlog.js';
 import type { CliIo } from './io.js';
-import { usageError } from './io.js';
+import { oneLine, parseOptions, usageError } from './io.js';
 import { toRequest, VERIFY_OPTIONS, VerifyUsageError } from './verify.js';
 
 const USAGE = `usage: attested-channel explain <evidence…> [options]
@@ -58,18 +57,28 @@ async function read(path: string, what: string): Promise<Uint8Array> {
 }
 
 export async function run(args: string[], io: CliIo): Promise<number> {
-  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
+  // Known before the arguments parse, so that with --json a usage error is one JSON object too.
+  const json = args.includes('--json');
+  const usage = (message: string): number => {
+    if (!json) return usageError(io, message);
+    io.out(
+      `${JSON.stringify({ ok: false, error: { code: 'ERR_INVALID_ARGUMENT', message: oneLine(message) } })}\n`,
+    );
+    return 2;
+  };
+  let parsed: ReturnType<typeof parseOptions<typeof OPTIONS>>;
   try {
-    parsed = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseOptions(args, OPTIONS, true);
   } catch (err) {
-    return usageError(io, `${(err as Error).message}\n\n${USAGE}`);
+    return json ? usage((err as Error).message) : usageError(io, `${(err as Error).message}\n\n${USAGE}`);
   }
   const v = parsed.values;
   if (v.help) {
     io.out(USAGE);
     return 0;
   }
-  if (parsed.positionals.length === 0) return usageError(io, USAGE);
+  if (parsed.positionals.length === 0)
+    return json ? usage('give at least one evidence file') : usageError(io, USAGE);
   let status = 0;
   let extra: ExplainOptions;
   try {
@@ -89,10 +98,12 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       });
     }
   } catch (err) {
-    if (err instanceof UsageError) return usageError(io, err.message);
+    if (err instanceof UsageError) return usage(err.message);
     const e =
       err instanceof AttestationError ? err : new AttestationError('ERR_INVALID_ARGUMENT', String(err));
-    io.err(`attested-channel: ${e.code}: ${escapeText(e.message)}\n`);
+    if (json)
+      io.out(`${JSON.stringify({ ok: false, error: { code: e.code, message: oneLine(e.message) } })}\n`);
+    else io.err(`attested-channel: ${e.code}: ${escapeText(oneLine(e.message))}\n`);
     return 1;
   }
   for (const file of parsed.positionals) {
@@ -110,14 +121,16 @@ export async function run(args: string[], io: CliIo): Promise<number> {
           `${parsed.positionals.length > 1 ? `${file}:\n` : ''}${report.summary.map((s) => `${escapeText(s)}\n`).join('')}`,
         );
     } catch (err) {
-      if (err instanceof UsageError || err instanceof VerifyUsageError) return usageError(io, err.message);
+      if (err instanceof UsageError || err instanceof VerifyUsageError) return usage(err.message);
       const e =
         err instanceof AttestationError ? err : new AttestationError('ERR_EVIDENCE_MALFORMED', String(err));
       if (v.json)
-        io.out(`${JSON.stringify({ ok: false, file, error: { code: e.code, message: e.message } })}\n`);
+        io.out(
+          `${JSON.stringify({ ok: false, file, error: { code: e.code, message: oneLine(e.message) } })}\n`,
+        );
       else
         io.err(
-          `REFUSED: ${file}: ${e.code}: ${escapeText(e.message)}\n${v['no-verify'] ? '' : "Nothing in it is established; 'explain --no-verify' says what it claims.\n"}`,
+          `REFUSED: ${file}: ${e.code}: ${escapeText(oneLine(e.message))}\n${v['no-verify'] ? '' : "Nothing in it is established; 'explain --no-verify' says what it claims.\n"}`,
         );
       status = 1;
     }

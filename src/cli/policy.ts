@@ -5,7 +5,6 @@
  * exit 1). Exit 0 written, 1 a source was refused or unusable, 2 usage error.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { AttestationError } from '../errors.js';
 import { parseEventLog } from '../evidence/eventlog/parse.js';
 import { bootSummary } from '../evidence/eventlog/summary.js';
@@ -24,7 +23,7 @@ import {
   policyFromMeasurement,
 } from '../explain/policy-builder.js';
 import type { CliIo } from './io.js';
-import { usageError } from './io.js';
+import { oneLine, parseOptions, usageError } from './io.js';
 import { toRequest, VERIFY_OPTIONS, VerifyUsageError } from './verify.js';
 
 const USAGE = `usage: attested-channel policy [sources] [--out FILE]
@@ -100,9 +99,9 @@ function pcrList(value: string | undefined): number[] | undefined {
 }
 
 export async function run(args: string[], io: CliIo): Promise<number> {
-  let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
+  let values: ReturnType<typeof parseOptions<typeof OPTIONS>>['values'];
   try {
-    ({ values } = parseArgs({ args, options: OPTIONS, strict: true }));
+    ({ values } = parseOptions(args, OPTIONS));
   } catch (err) {
     return usageError(io, `${(err as Error).message}\n\n${USAGE}`);
   }
@@ -209,7 +208,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     if (err instanceof UsageError || err instanceof VerifyUsageError) return usageError(io, err.message);
     const e =
       err instanceof AttestationError ? err : new AttestationError('ERR_INVALID_ARGUMENT', String(err));
-    io.err(`attested-channel: ${e.code}: ${e.message}\n`);
+    io.err(`attested-channel: ${e.code}: ${oneLine(e.message)}\n`);
     return 1;
   }
 }

@@ -310,6 +310,16 @@ describe('attested-channel explain', () => {
       error: { code: expect.stringMatching(/^ERR_EVIDENCE_/) },
     });
     expect((await cli('explain')).code).toBe(2);
+    const twice = await cli(
+      'explain',
+      ...snpArgs('ms-tav__milan-v3'),
+      '--at',
+      '2026-02-06T01:04:33Z',
+      '--json',
+    );
+    expect(twice.code).toBe(2);
+    expect(JSON.parse(twice.out)).toMatchObject({ ok: false, error: { code: 'ERR_INVALID_ARGUMENT' } });
+    expect((await cli('policy', '--from-measure', 'a', '--out', 'x', '--out', 'y')).code).toBe(2);
     expect((await cli('explain', '--ccel', 'x')).code).toBe(2);
   });
 });
