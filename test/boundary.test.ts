@@ -85,6 +85,15 @@ const LATER_APIS = {
   snpSvsmLaunchDigest: api.snpSvsmLaunchDigest,
   snpLaunchDigest: api.snpLaunchDigest,
 };
+const EXPLAIN_APIS = {
+  explainClaims: api.explainClaims,
+  policyFromClaims: api.policyFromClaims,
+  policyFromMeasurement: api.policyFromMeasurement,
+  policyFromBootSummary: api.policyFromBootSummary,
+  policyFromEndorsement: api.policyFromEndorsement,
+  mergePolicyDrafts: api.mergePolicyDrafts,
+  formatPolicy: api.formatPolicy,
+};
 const aborted = AbortSignal.abort();
 
 /**
@@ -540,6 +549,53 @@ const TABLE: Array<{ name: string; call: (v: unknown) => unknown; codes: ErrorCo
       call: (v) => api.simulated.azure().getEvidence(v as never, { signal: v as never }),
       codes: ['ERR_INVALID_ARGUMENT'],
       refuses: MISTYPED,
+    },
+    // Explaining evidence and writing policies (src/explain/).
+    ...(['explainClaims', 'policyFromClaims'] as const).map((name) => ({
+      name,
+      call: (v: unknown) => (EXPLAIN_APIS[name] as (...a: unknown[]) => unknown)(v, v),
+      codes: ['ERR_INVALID_ARGUMENT'] as ErrorCode[],
+      refuses: MISTYPED,
+    })),
+    ...(['explainClaims', 'policyFromClaims'] as const).map((name) => ({
+      name: `${name}(options)`,
+      call: (v: unknown) => (EXPLAIN_APIS[name] as (...a: unknown[]) => unknown)(api.parsedClaims(report), v),
+      codes: ['ERR_INVALID_ARGUMENT'] as ErrorCode[],
+      refuses: [null, 0, 'x', true, [], { eventLog: 1 }, { pcrs: [24] }].filter((v) =>
+        name === 'explainClaims' ? !('pcrs' in Object(v)) : !('eventLog' in Object(v)),
+      ),
+    })),
+    {
+      name: 'parsedClaims',
+      call: (v) => api.parsedClaims(v as never),
+      codes: ['ERR_INVALID_ARGUMENT', 'ERR_EVIDENCE_MALFORMED'],
+      refuses: [null, 0, 'x', true, [], {}],
+    },
+    {
+      name: 'knownImage',
+      call: (v) => api.knownImage(v as never, v as never),
+      codes: ['ERR_INVALID_ARGUMENT'],
+      refuses: MISTYPED,
+    },
+    ...(['policyFromMeasurement', 'policyFromBootSummary', 'policyFromEndorsement'] as const).map((name) => ({
+      name,
+      call: (v: unknown) => (EXPLAIN_APIS[name] as (...a: unknown[]) => unknown)(v, v),
+      codes: ['ERR_INVALID_ARGUMENT'] as ErrorCode[],
+      refuses: MISTYPED,
+    })),
+    ...(['mergePolicyDrafts', 'formatPolicy'] as const).map((name) => ({
+      name,
+      call: (v: unknown) => (EXPLAIN_APIS[name] as (a: unknown) => unknown)(v),
+      codes: ['ERR_INVALID_ARGUMENT'] as ErrorCode[],
+      refuses: [null, 0, 'x', true, 10n, Symbol('s'), () => 1, [10n]].filter(
+        (v) => name === 'formatPolicy' || !Array.isArray(v),
+      ),
+    })),
+    {
+      name: 'finishPolicy',
+      call: (v) => api.finishPolicy(v as never),
+      codes: ['ERR_INVALID_ARGUMENT', 'ERR_POLICY_INVALID'],
+      refuses: [null, 0, 'x', true, 10n, [], { snp: { minTcb: { snp: 1 } } }].slice(0, 6),
     },
     {
       name: 'simulated.snp().getEvidence',

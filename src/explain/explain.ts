@@ -15,6 +15,7 @@ import { checkReplay, replayEventLog } from '../evidence/eventlog/replay.js';
 import { type BootSummary, bootSummary } from '../evidence/eventlog/summary.js';
 import type { LaunchEndorsement } from '../evidence/gce/endorsement.js';
 import type { Claims, RevocationStatus, SnpClaims, TcbVersion, TdxClaims } from '../evidence/types.js';
+import { badArgument, checkClaims, checkEndorsement, checkOptions, isPlainObject } from './args.js';
 import { knownImage } from './known-images.js';
 
 /** Claims explainClaims() reads: those of verifyEvidence() or verifyAzure(). */
@@ -266,8 +267,14 @@ function explainOs(
  * the claims and options, touches no network or clock.
  */
 export function explainClaims(claims: ExplainableClaims, options: ExplainOptions = {}): ExplainReport {
-  if (typeof claims !== 'object' || claims === null || typeof claims.format !== 'string')
-    throw new AttestationError('ERR_INVALID_ARGUMENT', 'explainClaims: claims must be verified claims');
+  checkClaims('explainClaims', claims);
+  const o = checkOptions('explainClaims', options);
+  if (o.verified !== undefined && typeof o.verified !== 'boolean')
+    throw badArgument('explainClaims: options.verified must be a boolean');
+  const log = o.eventLog as Record<string, unknown> | undefined;
+  if (log !== undefined && !(isPlainObject(log) && typeof log.kind === 'string' && Array.isArray(log.events)))
+    throw badArgument('explainClaims: options.eventLog must be one parseEventLog() returned');
+  if (o.endorsement !== undefined) checkEndorsement('explainClaims', o.endorsement);
   const verified = options.verified !== false;
   const azure = isAzure(claims);
   const snp = isSnp(claims);

@@ -9,6 +9,7 @@
  * fixture. A provider ships new builds often, so this table is never complete: an unknown value
  * says "unknown image", not "untrusted image".
  */
+import { AttestationError } from '../errors.js';
 
 export interface KnownImage {
   /** The register: SEV-SNP MEASUREMENT or TDX MRTD. */
@@ -90,6 +91,11 @@ export const KNOWN_IMAGES: readonly KnownImage[] = Object.freeze([
 
 /** The entry for a register value, or undefined. */
 export function knownImage(register: KnownImage['register'], value: string): KnownImage | undefined {
+  if ((register !== 'measurement' && register !== 'mrTd') || typeof value !== 'string')
+    throw new AttestationError(
+      'ERR_INVALID_ARGUMENT',
+      "knownImage: register must be 'measurement' or 'mrTd' and value a hex string",
+    );
   const v = value.toLowerCase();
   return KNOWN_IMAGES.find((k) => k.register === register && k.value === v);
 }

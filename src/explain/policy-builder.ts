@@ -16,6 +16,15 @@ import type { BootSummary } from '../evidence/eventlog/summary.js';
 import type { LaunchEndorsement } from '../evidence/gce/endorsement.js';
 import { type Policy, parsePolicy } from '../evidence/policy.js';
 import type { Claims, SnpClaims, TdxClaims } from '../evidence/types.js';
+import {
+  badArgument,
+  checkClaims,
+  checkCount,
+  checkEndorsement,
+  checkOptionalString,
+  checkOptions,
+  isPlainObject,
+} from './args.js';
 import { knownImage } from './known-images.js';
 
 /** A policy in its JSON form, with `comments` members: what finishPolicy() checks and a file holds. */
@@ -188,6 +197,22 @@ export function policyFromClaims(
   claims: Claims | AzureClaims,
   options: PolicyFromClaimsOptions = {},
 ): PolicyDraft {
+  checkClaims('policyFromClaims', claims);
+  const o = checkOptions('policyFromClaims', options);
+  checkOptionalString('policyFromClaims', 'options.origin', o.origin);
+  if (o.pinChip !== undefined && typeof o.pinChip !== 'boolean')
+    throw badArgument('policyFromClaims: options.pinChip must be a boolean');
+  if (o.base !== undefined && !isPlainObject(o.base))
+    throw badArgument('policyFromClaims: options.base must be a parsed policy');
+  if (
+    o.pcrs !== undefined &&
+    !(
+      Array.isArray(o.pcrs) &&
+      o.pcrs.length > 0 &&
+      o.pcrs.every((i) => Number.isInteger(i) && i >= 0 && i <= 23)
+    )
+  )
+    throw badArgument('policyFromClaims: options.pcrs must be a non-empty list of PCR indices 0-23');
   const draft = registerPins(claims, options);
   // A boot log the verifier replayed (claims.boot): its registers are pinned above (RTMRs, or
   // Azure's PCRs); what the log reads from single events goes to the boot section.
@@ -275,6 +300,9 @@ export interface MeasureResult {
 
 /** A draft pinning a computed SEV-SNP launch measurement, its inputs in the comment. */
 export function policyFromMeasurement(result: MeasureResult, origin?: string): PolicyDraft {
+  checkOptionalString('policyFromMeasurement', 'origin', origin);
+  if (isPlainObject(result) && result.inputs !== undefined && !isPlainObject(result.inputs))
+    throw badArgument('policyFromMeasurement: inputs must be an object');
   if (
     typeof result !== 'object' ||
     result === null ||
@@ -329,6 +357,10 @@ export function policyFromEndorsement(
   e: LaunchEndorsement,
   options: PolicyFromEndorsementOptions,
 ): PolicyDraft {
+  checkEndorsement('policyFromEndorsement', e);
+  const o = checkOptions('policyFromEndorsement', options);
+  checkCount('policyFromEndorsement', 'options.vcpus', o.vcpus, 0xffffffff);
+  checkCount('policyFromEndorsement', 'options.ramGib', o.ramGib, 0xffffffff);
   const draft: PolicyDraft = {};
   const fw = Buffer.from(e.uefiDigest).toString('hex');
   const about = `Google's firmware (UEFI SHA-384 ${short(fw)}), endorsed ${e.timestamp.toISOString()}; Google's code, the same for every customer`;
@@ -382,6 +414,11 @@ export function policyFromBootSummary(
   summary: BootSummary,
   options: { origin?: string; boot?: boolean } = {},
 ): PolicyDraft {
+  const b = summary as unknown as Record<string, unknown>;
+  if (!isPlainObject(summary) || (b.source !== 'tpm' && b.source !== 'ccel') || typeof b.bank !== 'string')
+    throw badArgument('policyFromBootSummary: summary must be one bootSummary() returned');
+  const o = checkOptions('policyFromBootSummary', options);
+  checkOptionalString('policyFromBootSummary', 'options.origin', o.origin);
   const draft: PolicyDraft = {};
   const from = options.origin ? ` (${options.origin})` : '';
   const withBoot = options.boot !== false;
@@ -459,13 +496,27 @@ function mergeValue(a: unknown, b: unknown, path: string): unknown {
  * two sources set differently is an error.
  */
 export function mergePolicyDrafts(drafts: readonly PolicyDraft[]): PolicyDraft {
+  if (!Array.isArray(drafts)) throw badArgument('mergePolicyDrafts: drafts must be a list');
+  for (const d of drafts) checkDraft('mergePolicyDrafts', d);
   let out: PolicyDraft = {};
   for (const d of drafts) out = mergeValue(out, d, '(root)') as PolicyDraft;
   return out;
 }
 
+/** A draft is a plain object of JSON values (what a policy file can hold). */
+function checkDraft(fn: string, d: unknown): void {
+  let json: string | undefined;
+  try {
+    json = isPlainObject(d) ? JSON.stringify(d) : undefined;
+  } catch {
+    json = undefined;
+  }
+  if (json === undefined) throw badArgument(`${fn}: a draft must be a plain object of JSON values`);
+}
+
 /** The policy file's text: two-space JSON, each section's `comments` after its pins. */
 export function formatPolicy(draft: PolicyDraft): string {
+  checkDraft('formatPolicy', draft);
   const order = (v: unknown): unknown => {
     if (typeof v !== 'object' || v === null || Array.isArray(v)) return v;
     const entries = Object.entries(v).map(([k, x]) => [k, k === 'comments' ? x : order(x)] as const);
@@ -482,6 +533,7 @@ export function formatPolicy(draft: PolicyDraft): string {
  * admits (ERR_POLICY_INVALID with `details.unpinned` otherwise). Returns the parsed policy.
  */
 export function finishPolicy(draft: PolicyDraft): Policy {
+  checkDraft('finishPolicy', draft);
   const policy = parsePolicy(draft);
   const unpinned = unpinnedFormats(policy);
   if (

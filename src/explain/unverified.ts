@@ -24,6 +24,8 @@ const UNCHECKED: RevocationStatus = Object.freeze({
 
 /** Parses an SEV-SNP report or TDX quote into claims that were not verified. */
 export function parsedClaims(report: Uint8Array): Claims {
+  if (!(report instanceof Uint8Array))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'parsedClaims: report must be a Uint8Array');
   const format = detectFormat(report);
   if (format === 'sev-snp') {
     const parsed = parseSnpReport(report);
