@@ -25,8 +25,8 @@ measurement covers, whether your OS is covered, VMPL, debug, migration agent, TC
 the REPORT_DATA binder, simulation.
 
   --no-verify          parse only: what the evidence says about itself (nothing is established)
-  --event-log F        the VM's boot event log, checked against the evidence's registers
-  --ccel               the log is a TDX CCEL log
+  --event-log F        the VM's boot event log (a TDX quote's CCEL, or the vTPM's log with the
+                       TPM options of 'verify'), replayed by the verifier to the quoted registers
   --endorsement F      a Google launch endorsement to recognise the firmware by, verified
   --gce-root F         under this GCE-cc-tcb-root certificate (DER or PEM)
   --gce-root-sha256 H  the SHA-256 the root must have (default: Google's, pinned)
@@ -38,8 +38,6 @@ Exit status: 0 explained, 1 evidence refused or unreadable, 2 usage error.
 const OPTIONS = {
   ...VERIFY_OPTIONS,
   'no-verify': { type: 'boolean' },
-  'event-log': { type: 'string' },
-  ccel: { type: 'boolean' },
   endorsement: { type: 'string' },
   'gce-root': { type: 'string' },
   'gce-root-sha256': { type: 'string' },
@@ -82,12 +80,14 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   let status = 0;
   let extra: ExplainOptions;
   try {
-    if (v.ccel && !v['event-log']) throw new UsageError('--ccel needs --event-log');
     if ((v.endorsement === undefined) !== (v['gce-root'] === undefined))
       throw new UsageError('--endorsement and --gce-root go together');
     extra = {};
-    if (v['event-log'])
-      extra.eventLog = parseEventLog(await read(v['event-log'], '--event-log'), { ccel: v.ccel === true });
+    // Verified evidence takes its log through the verifier (claims.boot); parsed-only evidence here.
+    if (v['no-verify'] && v['ccel-table'] !== undefined)
+      throw new UsageError('--ccel-table is checked by verification: drop --no-verify');
+    if (v['event-log'] !== undefined && v['no-verify'] && parsed.positionals.length !== 1)
+      throw new UsageError('--no-verify --event-log explains one evidence file');
     if (v.endorsement) {
       const now = v.at === undefined ? new Date() : new Date(v.at);
       if (!Number.isFinite(now.getTime())) throw new UsageError(`--at ${v.at} is not an ISO-8601 time`);
@@ -110,7 +110,12 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     try {
       let report: ReturnType<typeof explainClaims>;
       if (v['no-verify']) {
-        report = explainClaims(parsedClaims(await read(file, 'evidence')), { ...extra, verified: false });
+        const claims = parsedClaims(await read(file, 'evidence'));
+        const eventLog =
+          v['event-log'] === undefined
+            ? undefined
+            : parseEventLog(await read(v['event-log'], '--event-log'), { ccel: claims.format === 'tdx' });
+        report = explainClaims(claims, { ...extra, ...(eventLog ? { eventLog } : {}), verified: false });
       } else {
         const { input, options } = await toRequest(file, v as Parameters<typeof toRequest>[1]);
         report = explainClaims(await verifyEvidence(input, options), extra);

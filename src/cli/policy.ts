@@ -34,9 +34,10 @@ Writes a strict policy (JSON, every pin with a comment) from known-good values. 
   --from-evidence F     a report or quote, verified first with the options of 'verify'
                         (--vek, --ask, --ark, --collateral, --at, --offline, --kds-url, --pcs-url;
                         --policy F: verify under F and carry its settings over); pins measurement
-                        or MRTD/RTMRs, host data, ID key digest, VMPL, signer, guest SVN, TCB floor
+                        or MRTD/RTMRs, host data, ID key digest, VMPL, signer, guest SVN, TCB floor;
+                        with --event-log (verified with it) also Secure Boot, command line, EFI apps
       --pin-chip        also pin the CHIP_ID (VCEK-signed SEV-SNP only): this one machine
-      --pcrs LIST       Azure evidence: the PCRs to pin (default 0-9,11-14)
+      --pin-pcrs LIST   Azure evidence: the PCRs to pin (default 0-9,11-14)
   --from-eventlog F     a boot event log (add --ccel for a TDX CCEL log): RTMRs or PCRs, Secure
                         Boot, kernel command line, EFI application digests (repeatable)
   --from-endorsement F  a Google launch endorsement (VMLaunchEndorsement), verified under
@@ -55,7 +56,7 @@ const OPTIONS = {
   'from-measure': { type: 'string', multiple: true },
   'from-evidence': { type: 'string' },
   'pin-chip': { type: 'boolean' },
-  pcrs: { type: 'string' },
+  'pin-pcrs': { type: 'string' },
   'from-eventlog': { type: 'string', multiple: true },
   ccel: { type: 'boolean' },
   'from-endorsement': { type: 'string' },
@@ -92,7 +93,7 @@ function pcrList(value: string | undefined): number[] | undefined {
     const lo = m ? Number(m[1]) : Number.NaN;
     const hi = m?.[2] !== undefined ? Number(m[2]) : lo;
     if (!m || lo > hi || hi > 23)
-      throw new UsageError(`--pcrs ${value}: give PCR numbers 0-23, e.g. 0-9,11-14`);
+      throw new UsageError(`--pin-pcrs ${value}: give PCR numbers 0-23, e.g. 0-9,11-14`);
     for (let i = lo; i <= hi; i++) out.add(i);
   }
   return [...out].sort((a, b) => a - b);
@@ -119,7 +120,8 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       (v['from-endorsement'] ? 1 : 0);
     if (sources === 0) throw new UsageError(`give at least one source\n\n${USAGE}`);
     if (v['pin-chip'] && !v['from-evidence']) throw new UsageError('--pin-chip needs --from-evidence');
-    if (v.pcrs !== undefined && !v['from-evidence']) throw new UsageError('--pcrs needs --from-evidence');
+    if (v['pin-pcrs'] !== undefined && !v['from-evidence'])
+      throw new UsageError('--pin-pcrs needs --from-evidence');
     if (v.ccel && !v['from-eventlog']) throw new UsageError('--ccel needs --from-eventlog');
     const endorsementOnly = [v['gce-root'], v['gce-root-sha256'], v.vcpus, v['ram-gib']].some(
       (x) => x !== undefined,
@@ -143,7 +145,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       const file = v['from-evidence'];
       const { input, options } = await toRequest(file, v as Parameters<typeof toRequest>[1]);
       const claims = await verifyEvidence(input, options);
-      const pcrs = pcrList(v.pcrs);
+      const pcrs = pcrList(v['pin-pcrs']);
       drafts.push(
         policyFromClaims(claims, {
           origin: file,

@@ -291,6 +291,10 @@ function checkBootSection(raw: unknown): BootPolicy {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(raw)) {
     const path = `boot.${k}`;
+    if (k === 'comments') {
+      checkComments('boot', v, raw);
+      continue;
+    }
     if (!BOOT_KEYS.includes(k)) throw invalid(path, 'unknown field');
     if (k === 'pcrs') {
       if (!isPlainObject(v) || Object.keys(v).length === 0)
@@ -340,6 +344,10 @@ function checkGceSection(raw: unknown): GcePolicy {
   const out: Record<string, string[]> = {};
   for (const [k, v] of Object.entries(raw)) {
     const path = `gce.${k}`;
+    if (k === 'comments') {
+      checkComments('gce', v, raw);
+      continue;
+    }
     if (k !== 'projectIds' && k !== 'instanceIds' && k !== 'zones') throw invalid(path, 'unknown field');
     if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'string' && x.length > 0))
       throw invalid(path, 'must be a non-empty list of non-empty strings');

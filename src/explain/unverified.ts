@@ -8,9 +8,9 @@
 import { AttestationError } from '../errors.js';
 import { snpClaims } from '../evidence/snp/appraise.js';
 import { parseSnpReport } from '../evidence/snp/report.js';
+import { tdxClaims } from '../evidence/tdx/appraise.js';
 import { type PckChain, parseSgxExtensions } from '../evidence/tdx/pck.js';
 import { parseTdxQuote } from '../evidence/tdx/quote.js';
-import { tdxClaims } from '../evidence/tdx/verify.js';
 import type { Claims, RevocationStatus } from '../evidence/types.js';
 import { detectFormat } from '../evidence/verify.js';
 import { parseCertificate } from '../evidence/x509/cert.js';

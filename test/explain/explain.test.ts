@@ -373,3 +373,35 @@ describe('a verified boot log covers the OS', () => {
     expect(explainClaims(c2, { eventLog: log }).os).toMatchObject({ covered: false, matched: [] });
   });
 });
+
+describe('a boot log the verifier replayed (claims.boot)', () => {
+  it('explain says the OS is covered; the policy written from it pins the boot and refuses the evidence without its log', async () => {
+    const { simulated } = await import('../../src/evidence/providers/simulated.js');
+    const { policyFromClaims, finishPolicy } = await import('../../src/explain/policy-builder.js');
+    const log = new Uint8Array(
+      readFileSync(join(FIX, 'eventlog', 'go-eventlog__cos-113-intel-tdx', 'ccel.bin')),
+    );
+    const cos = parsedClaims(
+      new Uint8Array(readFileSync(join(FIX, 'tdx', 'go-tdx-guest__quote_cos113_ccel', 'quote.bin'))),
+    );
+    if (cos.format !== 'tdx') throw new Error('not TDX');
+    const td = simulated.tdx({ rtmrs: [cos.rtmr0, cos.rtmr1, cos.rtmr2] });
+    const input = { ...(await td.getEvidence(new Uint8Array(64))), eventLog: { log, ccel: true } };
+    const opts = { trustAnchors: simulated.trustAnchors(), offline: true };
+    const claims = await verifyEvidence(input, opts);
+    const r = explainClaims(claims);
+    expect(r.os).toMatchObject({ covered: true, measuredIn: 'rtmrs', matched: ['RTMR0', 'RTMR1', 'RTMR2'] });
+    expect(r.os.kernelCmdline).toMatch(/dm_verity/);
+    const draft = policyFromClaims(claims);
+    const boot = draft.boot as { kernelCmdlines: string[]; comments: Record<string, string> };
+    expect(boot.kernelCmdlines).toEqual([r.os.kernelCmdline]);
+    expect(boot.comments.kernelCmdlines).toMatch(/GRUB/);
+    const policy = finishPolicy(draft);
+    expect((await verifyEvidence(input, { ...opts, policy })).workloadPinned).toBe(true);
+    // The same evidence without its log is refused by the boot section.
+    const { eventLog: _l, ...noLog } = input;
+    await expect(verifyEvidence(noLog, { ...opts, policy })).rejects.toMatchObject({
+      code: expect.stringMatching(/^ERR_/),
+    });
+  });
+});
