@@ -497,6 +497,24 @@ describe('parsePolicy: section comments', () => {
         JSON.stringify(b),
       ).toBe('ERR_POLICY_INVALID');
   });
+  it('the boot and gce sections take comments the same way', () => {
+    const boot = { secureBoot: true, kernelCmdlines: ['ro'] };
+    expect(
+      parsePolicy({ boot: { ...boot, comments: { secureBoot: 'on', 'kernelCmdlines.0': 'x' } } }).boot,
+    ).toEqual(boot);
+    expect(codeOf(() => parsePolicy({ boot: { ...boot, comments: { efiAppDigests: 'absent' } } }))).toBe(
+      'ERR_POLICY_INVALID',
+    );
+    expect(codeOf(() => parsePolicy({ boot: { ...boot, comments: { secureBoot: false } } }))).toBe(
+      'ERR_POLICY_INVALID',
+    );
+    expect(parsePolicy({ gce: { zones: ['z'], comments: { zones: 'where' } } }).gce).toEqual({
+      zones: ['z'],
+    });
+    expect(codeOf(() => parsePolicy({ gce: { zones: ['z'], comments: { projectIds: 'absent' } } }))).toBe(
+      'ERR_POLICY_INVALID',
+    );
+  });
 });
 
 describe('parsePolicy: comments, property', () => {
