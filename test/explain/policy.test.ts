@@ -12,12 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { AttestationError } from '../../src/errors.js';
 import { appraiseClaims } from '../../src/evidence/appraise.js';
-import { verifyAzure } from '../../src/evidence/azure/verify.js';
 import { parseEventLog } from '../../src/evidence/eventlog/parse.js';
 import { bootSummary } from '../../src/evidence/eventlog/summary.js';
 import { parsePolicy } from '../../src/evidence/policy.js';
 import type { Claims } from '../../src/evidence/types.js';
-import { verifyEvidence } from '../../src/evidence/verify.js';
+import { verifyAzure, verifyEvidence } from '../../src/evidence/verify.js';
 import {
   bootSectionSupported,
   finishPolicy,
