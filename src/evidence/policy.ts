@@ -249,7 +249,8 @@ function checkAzure(raw: unknown): AzurePolicy {
   if (!isPlainObject(raw)) throw invalid('azure', 'must be an object');
   const out: AzurePolicy = {};
   for (const [k, v] of Object.entries(raw)) {
-    if (k === 'snp') out.snp = checkSection('azure.snp', v, SNP_FIELDS) as SnpPolicy;
+    if (k === 'comments') checkComments('azure', v, raw);
+    else if (k === 'snp') out.snp = checkSection('azure.snp', v, SNP_FIELDS) as SnpPolicy;
     else if (k === 'tdx') out.tdx = checkSection('azure.tdx', v, TDX_FIELDS) as TdxPolicy;
     else if (k === 'pcrs') out.pcrs = checkPcrs('azure.pcrs', v);
     else if (k === 'requireReportBinding')

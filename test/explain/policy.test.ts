@@ -465,6 +465,34 @@ describe('policy from Azure evidence (library)', () => {
     expect(pcrs.sha256!['7']).toEqual([claims.tpm.pcrs.sha256!['7']]);
     expect(pcrs.sha256!['10']).toBeUndefined();
     expectEveryPinCommented(draft);
+    // The policy parses, accepts the evidence it came from, and refuses it with one PCR value changed.
+    const policy = finishPolicy(draft);
+    expect((await verifyAzure(inputOf(fx), { ...optionsOf(fx), policy })).workloadPinned).toBe(true);
+    const input = inputOf(fx);
+    const pcr7 = input.tpm.pcrs.sha256!['7'] as string;
+    const other = {
+      ...input,
+      tpm: { ...input.tpm, pcrs: { sha256: { ...input.tpm.pcrs.sha256, '7': changed(pcr7) } } },
+    };
+    expect(
+      codeOf(() =>
+        appraiseClaims(
+          {
+            ...claims,
+            tpm: { ...claims.tpm, pcrs: { sha256: { ...claims.tpm.pcrs.sha256, '7': changed(pcr7) } } },
+          } as never,
+          policy,
+        ),
+      ),
+    ).toBe('ERR_EVIDENCE_POLICY');
+    await expect(verifyAzure(other, { ...optionsOf(fx), policy })).rejects.toMatchObject({
+      code: expect.stringMatching(/^ERR_EVIDENCE_(SIGNATURE|POLICY)$/),
+    });
+    // Another Azure VM (another paravisor build, other PCRs) is refused by the same policy.
+    const v2 = loadAzure('trustee__snp-evidence-v2');
+    await expect(verifyAzure(inputOf(v2), { ...optionsOf(v2), policy })).rejects.toMatchObject({
+      code: 'ERR_EVIDENCE_POLICY',
+    });
     const only = policyFromClaims(claims, { pcrs: [4, 7] });
     expect(Object.keys((only.azure as { pcrs: { sha256: object } }).pcrs.sha256)).toEqual(['4', '7']);
   });
