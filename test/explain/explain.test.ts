@@ -404,3 +404,50 @@ describe('a boot log the verifier replayed (claims.boot)', () => {
     });
   });
 });
+
+describe('the commands on real Azure evidence (the verify options for an HCL report)', () => {
+  it('explain --json states the README facts; policy --from-evidence pins the PCRs and the policy verifies it', async () => {
+    const d = join(FIX, 'azure', 'trustee__snp-evidence-v0');
+    const args = [
+      join(d, 'hcl-report.bin'),
+      '--tpm-quote',
+      join(d, 'tpm-quote.msg'),
+      '--tpm-signature',
+      join(d, 'tpm-quote.sig'),
+      '--pcrs',
+      join(d, 'pcrs.json'),
+      '--vek',
+      join(d, 'vek.pem'),
+      '--at',
+      '2025-01-29T16:26:55Z',
+      '--offline',
+    ];
+    const e = await cli('explain', ...args, '--json');
+    expect(e.code).toBe(0);
+    const r = JSON.parse(e.out).report;
+    expect(r).toMatchObject({
+      verified: true,
+      simulated: false,
+      tee: { format: 'azure-sev-snp', via: 'azure' },
+      signer: { key: 'vcek' },
+      vmpl: { value: 0 },
+      debug: { value: false },
+      os: { covered: false, measuredIn: 'pcrs' },
+      measurement: { knownImage: { owner: 'Microsoft' } },
+    });
+    const p = await cli('policy', '--from-evidence', ...args, '--pin-pcrs', '4,7');
+    expect(p.code).toBe(0);
+    const draft = JSON.parse(p.out);
+    expect(Object.keys(draft.azure.pcrs.sha256)).toEqual(['4', '7']);
+    const { writeFileSync: write, mkdtempSync: mk, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const tmp = mk(join(tmpdir(), 'ac-explain-'));
+    try {
+      write(join(tmp, 'policy.json'), p.out);
+      const v = await cli('verify', ...args, '--policy', join(tmp, 'policy.json'), '--json');
+      expect(JSON.parse(v.out)).toMatchObject({ ok: true, workloadPinned: true });
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
