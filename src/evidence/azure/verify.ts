@@ -14,7 +14,7 @@
 import { createPublicKey } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
 import { appraiseClaims, checkFormat } from '../appraise.js';
-import { attachBoot, type BootClaims, bootPinned, type EventLogInput } from '../boot.js';
+import { attachBoot, type BootClaims, type EventLogInput } from '../boot.js';
 import { bytesToHex, equalBytes, hexToBytes } from '../bytes.js';
 import type { FormatCall } from '../format.js';
 import { type Policy, parsePolicy } from '../policy.js';
