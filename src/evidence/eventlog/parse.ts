@@ -342,7 +342,7 @@ export function parseEventLog(input: Uint8Array, options: ParseEventLogOptions =
       pairs.push([name, d]);
     }
     const data = own.subarray(rec.dataStart, rec.end);
-    const r = decodeEvent(type, data, pairs);
+    const r = decodeEvent(type, data, pairs, true);
     const index = events.length;
     const register = registerName(kind, pcrIndex);
     const ev: LogEvent = {
@@ -357,9 +357,12 @@ export function parseEventLog(input: Uint8Array, options: ParseEventLogOptions =
       data,
       digestCheck: r.check,
       digestVerified: r.check === 'verified',
-      ...(r.decoded ? { decoded: r.decoded } : {}),
-      ...(r.decodeError ? { decodeError: r.decodeError } : {}),
     };
+    if (r.later) decodeOnRead(ev, r.later);
+    else {
+      if (r.decoded) ev.decoded = r.decoded;
+      if (r.decodeError) ev.decodeError = r.decodeError;
+    }
     events.push(ev);
     if (r.decoded?.kind === 'startup-locality') {
       // Sets PCR0's starting value (PFP §10.4.5.3), so it must come once and before PCR0 moves.
@@ -405,6 +408,42 @@ export function parseEventLog(input: Uint8Array, options: ParseEventLogOptions =
     trailing: end - size,
     ...(ccelTable ? { ccelTable } : {}),
   };
+}
+
+/**
+ * `decoded` and `decodeError` of an event whose content parsing does not need, decoded from its
+ * data (a view of the log's own copy) on the first read of either, once. The digest check was
+ * made on the same bytes; a caller that writes into `data` changes what both describe.
+ */
+function decodeOnRead(ev: LogEvent, decode: () => DecodedEvent): void {
+  let done = false;
+  let decoded: DecodedEvent | undefined;
+  let decodeError: string | undefined;
+  const run = () => {
+    if (done) return;
+    done = true;
+    try {
+      decoded = decode();
+    } catch (err) {
+      decodeError = err instanceof Error ? err.message : String(err);
+    }
+  };
+  Object.defineProperties(ev, {
+    decoded: {
+      enumerable: true,
+      get: () => {
+        run();
+        return decoded;
+      },
+    },
+    decodeError: {
+      enumerable: true,
+      get: () => {
+        run();
+        return decodeError;
+      },
+    },
+  });
 }
 
 /**
