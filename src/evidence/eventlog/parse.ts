@@ -410,40 +410,54 @@ export function parseEventLog(input: Uint8Array, options: ParseEventLogOptions =
   };
 }
 
+/** Where an event decoded on read keeps its decoder, then what it gave. */
+const PENDING = Symbol('pending decode');
+interface Pending {
+  decode?: () => DecodedEvent;
+  decoded?: DecodedEvent;
+  decodeError?: string;
+}
+type LazyEvent = LogEvent & { [PENDING]: Pending };
+
+function settle(ev: LazyEvent): Pending {
+  const p = ev[PENDING];
+  const decode = p.decode;
+  if (decode) {
+    p.decode = undefined;
+    try {
+      p.decoded = decode();
+    } catch (err) {
+      p.decodeError = err instanceof Error ? err.message : String(err);
+    }
+  }
+  return p;
+}
+
+// The same accessor functions on every event, so that all events keep one shape (an accessor
+// made per event would give each its own, and every read of an event a slow path).
+const ON_READ: PropertyDescriptorMap = {
+  decoded: {
+    enumerable: true,
+    get(this: LazyEvent) {
+      return settle(this).decoded;
+    },
+  },
+  decodeError: {
+    enumerable: true,
+    get(this: LazyEvent) {
+      return settle(this).decodeError;
+    },
+  },
+};
+
 /**
  * `decoded` and `decodeError` of an event whose content parsing does not need, decoded from its
  * data (a view of the log's own copy) on the first read of either, once. The digest check was
  * made on the same bytes; a caller that writes into `data` changes what both describe.
  */
 function decodeOnRead(ev: LogEvent, decode: () => DecodedEvent): void {
-  let done = false;
-  let decoded: DecodedEvent | undefined;
-  let decodeError: string | undefined;
-  const run = () => {
-    if (done) return;
-    done = true;
-    try {
-      decoded = decode();
-    } catch (err) {
-      decodeError = err instanceof Error ? err.message : String(err);
-    }
-  };
-  Object.defineProperties(ev, {
-    decoded: {
-      enumerable: true,
-      get: () => {
-        run();
-        return decoded;
-      },
-    },
-    decodeError: {
-      enumerable: true,
-      get: () => {
-        run();
-        return decodeError;
-      },
-    },
-  });
+  Object.defineProperty(ev, PENDING, { value: { decode } satisfies Pending });
+  Object.defineProperties(ev, ON_READ);
 }
 
 /**
