@@ -150,6 +150,12 @@ export interface DecodeResult {
   check: DigestCheck;
   decoded?: DecodedEvent;
   decodeError?: string;
+  /**
+   * Content nothing in parsing depends on (GUIDs, device paths, UTF-16 names, signature lists),
+   * decoded only when read: most callers replay and never look at it. `check` does not depend
+   * on it.
+   */
+  later?: () => DecodedEvent;
 }
 
 const EFI_GLOBAL_VARIABLE = '8be4df61-93ca-11d2-aa0d-00e098032b8c';
@@ -378,8 +384,14 @@ function decodeIpl(data: Uint8Array, digests: Digests): DecodeResult {
   };
 }
 
-/** Decodes one event and recomputes its digest where a rule says how. Never throws. */
-export function decodeEvent(type: number, data: Uint8Array, digests: Digests): DecodeResult {
+/**
+ * Decodes one event and recomputes its digest where a rule says how. Never throws. With `lazy`,
+ * content that parsing does not need (all but EV_NO_ACTION, EV_SEPARATOR and EV_IPL) is returned
+ * as `later` instead of being decoded now.
+ */
+export function decodeEvent(type: number, data: Uint8Array, digests: Digests, lazy = false): DecodeResult {
+  const withDecode = (check: DigestCheck, decode?: () => DecodedEvent): DecodeResult =>
+    lazy && decode ? { check, later: decode } : decodeNow(check, decode);
   const mandated = (decode?: () => DecodedEvent): DecodeResult => {
     const check = digestsAre(digests, data) ? 'verified' : 'mismatch';
     return withDecode(check, decode);
@@ -389,9 +401,10 @@ export function decodeEvent(type: number, data: Uint8Array, digests: Digests): D
   const opaque = (decode?: () => DecodedEvent): DecodeResult => withDecode('not-recomputable', decode);
   switch (type) {
     case EV.NO_ACTION:
-      return withDecode('not-extended', () => decodeNoAction(data));
+      return decodeNow('not-extended', () => decodeNoAction(data));
     case EV.SEPARATOR:
-      return mandated(() => {
+      // Decoded now: parsing lists an error value as an anomaly.
+      return decodeNow(digestsAre(digests, data) ? 'verified' : 'mismatch', () => {
         const value = hex(data);
         // PFP §10.4.1: 00000000 normally; 00000001 (or FFFFFFFF) when the firmware hit an error.
         return { kind: 'separator', value, error: value !== '00000000' };
@@ -464,7 +477,7 @@ export function decodeEvent(type: number, data: Uint8Array, digests: Digests): D
   }
 }
 
-function withDecode(check: DigestCheck, decode?: () => DecodedEvent): DecodeResult {
+function decodeNow(check: DigestCheck, decode?: () => DecodedEvent): DecodeResult {
   if (!decode) return { check };
   try {
     return { check, decoded: decode() };

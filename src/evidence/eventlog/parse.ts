@@ -342,7 +342,7 @@ export function parseEventLog(input: Uint8Array, options: ParseEventLogOptions =
       pairs.push([name, d]);
     }
     const data = own.subarray(rec.dataStart, rec.end);
-    const r = decodeEvent(type, data, pairs);
+    const r = decodeEvent(type, data, pairs, true);
     const index = events.length;
     const register = registerName(kind, pcrIndex);
     const ev: LogEvent = {
@@ -357,9 +357,12 @@ export function parseEventLog(input: Uint8Array, options: ParseEventLogOptions =
       data,
       digestCheck: r.check,
       digestVerified: r.check === 'verified',
-      ...(r.decoded ? { decoded: r.decoded } : {}),
-      ...(r.decodeError ? { decodeError: r.decodeError } : {}),
     };
+    if (r.later) decodeOnRead(ev, r.later);
+    else {
+      if (r.decoded) ev.decoded = r.decoded;
+      if (r.decodeError) ev.decodeError = r.decodeError;
+    }
     events.push(ev);
     if (r.decoded?.kind === 'startup-locality') {
       // Sets PCR0's starting value (PFP §10.4.5.3), so it must come once and before PCR0 moves.
@@ -405,6 +408,56 @@ export function parseEventLog(input: Uint8Array, options: ParseEventLogOptions =
     trailing: end - size,
     ...(ccelTable ? { ccelTable } : {}),
   };
+}
+
+/** Where an event decoded on read keeps its decoder, then what it gave. */
+const PENDING = Symbol('pending decode');
+interface Pending {
+  decode?: () => DecodedEvent;
+  decoded?: DecodedEvent;
+  decodeError?: string;
+}
+type LazyEvent = LogEvent & { [PENDING]: Pending };
+
+function settle(ev: LazyEvent): Pending {
+  const p = ev[PENDING];
+  const decode = p.decode;
+  if (decode) {
+    p.decode = undefined;
+    try {
+      p.decoded = decode();
+    } catch (err) {
+      p.decodeError = err instanceof Error ? err.message : String(err);
+    }
+  }
+  return p;
+}
+
+// The same accessor functions on every event, so that all events keep one shape (an accessor
+// made per event would give each its own, and every read of an event a slow path).
+const ON_READ: PropertyDescriptorMap = {
+  decoded: {
+    enumerable: true,
+    get(this: LazyEvent) {
+      return settle(this).decoded;
+    },
+  },
+  decodeError: {
+    enumerable: true,
+    get(this: LazyEvent) {
+      return settle(this).decodeError;
+    },
+  },
+};
+
+/**
+ * `decoded` and `decodeError` of an event whose content parsing does not need, decoded from its
+ * data (a view of the log's own copy) on the first read of either, once. The digest check was
+ * made on the same bytes; a caller that writes into `data` changes what both describe.
+ */
+function decodeOnRead(ev: LogEvent, decode: () => DecodedEvent): void {
+  Object.defineProperty(ev, PENDING, { value: { decode } satisfies Pending });
+  Object.defineProperties(ev, ON_READ);
 }
 
 /**

@@ -42,22 +42,29 @@ export function replayEventLog(log: EventLog): ReplayedRegisters {
   if (log.kind === 'ccel') {
     const rtmrs = [0, 1, 2, 3].map(() => new Uint8Array(48));
     const extended = new Set<number>();
+    // One buffer for every extend's input (register ‖ digest), not one per event.
+    const input = Buffer.alloc(96);
     for (const e of log.events) {
       if (e.type === EV.NO_ACTION) continue;
       const r = e.pcrIndex - 1;
-      rtmrs[r] = hash('sha384', Buffer.concat([rtmrs[r]!, e.digests.sha384!]), 'buffer');
+      input.set(rtmrs[r]!, 0);
+      input.set(e.digests.sha384!, 48);
+      rtmrs[r] = hash('sha384', input, 'buffer');
       extended.add(r);
     }
     return { kind: 'ccel', pcrs: {}, rtmrs, extendedRtmrs: [...extended].sort((a, b) => a - b) };
   }
   let locality: number | undefined;
-  for (const e of log.events) if (e.decoded?.kind === 'startup-locality') locality = e.decoded.locality;
+  // Only EV_NO_ACTION can be a StartupLocality event (and its content is decoded at parse time).
+  for (const e of log.events)
+    if (e.type === EV.NO_ACTION && e.decoded?.kind === 'startup-locality') locality = e.decoded.locality;
   const pcrs: Record<string, Record<number, Uint8Array>> = {};
   for (const bank of log.banks) {
     const alg = nodeHash(bank);
     if (!alg) continue;
     const size = createHash(alg).digest().length;
     const values: Record<number, Uint8Array> = {};
+    const input = Buffer.alloc(2 * size);
     const start = (i: number) => {
       const v = new Uint8Array(size);
       if (i >= 17 && i <= 22) v.fill(0xff);
@@ -68,7 +75,9 @@ export function replayEventLog(log: EventLog): ReplayedRegisters {
     for (const e of log.events) {
       if (e.type === EV.NO_ACTION) continue;
       const prev = values[e.pcrIndex] ?? start(e.pcrIndex);
-      values[e.pcrIndex] = hash(alg, Buffer.concat([prev, e.digests[bank]!]), 'buffer');
+      input.set(prev, 0);
+      input.set(e.digests[bank]!, size);
+      values[e.pcrIndex] = hash(alg, input, 'buffer');
     }
     pcrs[bank] = values;
   }
