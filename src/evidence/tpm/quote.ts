@@ -249,8 +249,11 @@ export interface TpmQuoteInput {
   pcrs: PcrValues;
 }
 
-/** Parses and verifies a quote with the attestation key; returns the parsed quote and its claims. */
-export function verifyTpmQuote(input: TpmQuoteInput, ak: KeyObject): VerifiedTpmQuote {
+/**
+ * Parses and verifies a quote with the attestation key; returns the parsed quote and its claims.
+ * `akDigest`: akSha256(ak) when the caller has it already (a Verifier's cached AK).
+ */
+export function verifyTpmQuote(input: TpmQuoteInput, ak: KeyObject, akDigest?: string): VerifiedTpmQuote {
   const bad = (m: string) => new AttestationError('ERR_INVALID_ARGUMENT', `verifyTpmQuote: ${m}`);
   if (typeof input !== 'object' || input === null) throw bad('input must be { message, signature, pcrs }');
   if (!(ak instanceof KeyObject) || ak.type === 'secret')
@@ -269,7 +272,7 @@ export function verifyTpmQuote(input: TpmQuoteInput, ak: KeyObject): VerifiedTpm
       clock: Number(attest.clock),
       resetCount: attest.resetCount,
       firmwareVersion: attest.firmwareVersion.toString(16).padStart(16, '0'),
-      akSha256: akSha256(ak),
+      akSha256: akDigest ?? akSha256(ak),
     },
   };
 }
