@@ -212,8 +212,11 @@ export function checkPcrDigest(
     for (const key of Object.keys(values ?? {}))
       if (!PCR_KEYS.has(key)) throw malformed(`PCR index "${key}" in bank ${bank} is not a PCR number`);
   }
-  // The selected values in order, decoded at once: one hex decode and one hash update for all PCRs.
-  const selected: string[] = [];
+  // One pass over the selected values: each decoded straight into its place in one buffer, one hash.
+  let total = 0;
+  for (const sel of attest.pcrSelect) total += sel.pcrs.length * hashInfo(sel.hash)!.size;
+  const selected = Buffer.allocUnsafe(total);
+  let at = 0;
   const out: TpmQuoteClaims['pcrs'] = {};
   for (const sel of attest.pcrSelect) {
     const bank = hashInfo(sel.hash)!;
@@ -227,14 +230,13 @@ export function checkPcrDigest(
       if (raw === undefined)
         throw malformed(`${bank.name} PCR ${index} is selected by the quote but not supplied`);
       const hex = pcrHex(raw, bank.size, `${bank.name}:${index}`);
-      selected.push(hex);
+      // pcrHex checked the digits: the write fills exactly bank.size bytes.
+      at += selected.write(hex, at, bank.size, 'hex');
       hexes[key] = hex;
     }
     out[bank.name] = hexes;
   }
-  const computed = createHash(digest.name)
-    .update(Buffer.from(selected.join(''), 'hex'))
-    .digest();
+  const computed = createHash(digest.name).update(selected.subarray(0, at)).digest();
   if (!equalBytes(computed, attest.pcrDigest))
     throw sigError('the PCR values do not hash to the signed pcrDigest');
   return out;
