@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { attestedConnect } from '../src/channel/connect.js';
 import { createAttestedServer } from '../src/channel/server.js';
+import { AZURE_CACHE_SIZES } from '../src/evidence/azure/format.js';
 import { Lru } from '../src/evidence/lru.js';
 import { simulated } from '../src/evidence/providers/simulated.js';
 import { SNP_CACHE_SIZES } from '../src/evidence/snp/format.js';
@@ -79,6 +80,8 @@ describe('createVerifier', () => {
   it('lists every cache with its documented size', () => {
     const stats = createVerifier().stats();
     expect(Object.keys(stats).sort()).toEqual([
+      'azure-sev-snp.runtimeClaims',
+      'azure-tdx.runtimeClaims',
       'certificates',
       'sev-snp.chains',
       'sev-snp.crls',
@@ -96,6 +99,8 @@ describe('createVerifier', () => {
     expect(stats['tdx.chains']!.max).toBe(TDX_CACHE_SIZES.chains);
     expect(stats['tdx.collateral']!.max).toBe(TDX_CACHE_SIZES.collateral);
     expect(stats['tdx.keys']!.max).toBe(TDX_CACHE_SIZES.keys);
+    expect(stats['azure-sev-snp.runtimeClaims']!.max).toBe(AZURE_CACHE_SIZES.runtimeClaims);
+    expect(stats['azure-tdx.runtimeClaims']!.max).toBe(AZURE_CACHE_SIZES.runtimeClaims);
     for (const s of Object.values(stats))
       expect(s).toMatchObject({ size: 0, hits: 0, misses: 0, evictions: 0 });
   });

@@ -6,9 +6,18 @@
  */
 import { AttestationError } from '../../errors.js';
 import type { EvidenceFormatSpec, FormatCall, FormatSettings, FormatVerifier } from '../format.js';
+import { Lru } from '../lru.js';
 import type { EvidenceFormat, EvidenceInput } from '../types.js';
 import { hclFormatOf, parseHclReport } from './hcl.js';
-import { verifyAzure } from './verify.js';
+import { type RuntimeClaimsCache, verifyAzure } from './verify.js';
+
+/**
+ * Size of a Verifier's runtime-claims cache (per Azure format): one entry per distinct runtime
+ * claims JSON, i.e. per VM (its AK) and user-data value: the parsed JSON and the AK KeyObject.
+ * Real claims are 2-3 KiB; over MAX_KEPT_CLAIMS_BYTES they are verified but not kept, so the
+ * cache stays within a few MiB of VERIFIER_MEMORY_BOUND_BYTES.
+ */
+export const AZURE_CACHE_SIZES = Object.freeze({ runtimeClaims: 64 });
 
 export const AZURE_HCL_MEDIA_TYPE = 'application/vnd.microsoft.azure.hcl-report';
 
@@ -19,6 +28,7 @@ function createVerifier(settings: FormatSettings): FormatVerifier {
       settings.formatVerifier('sev-snp').verify(input, call),
     tdx: (input: EvidenceInput, call: FormatCall) => settings.formatVerifier('tdx').verify(input, call),
   };
+  const runtimeClaims: RuntimeClaimsCache = new Lru(AZURE_CACHE_SIZES.runtimeClaims);
   return {
     verify(input, call) {
       if (typeof input.tpm !== 'object' || input.tpm === null)
@@ -26,9 +36,9 @@ function createVerifier(settings: FormatSettings): FormatVerifier {
           'ERR_EVIDENCE_MALFORMED',
           'Azure evidence (an HCL report) needs its TPM quote: input.tpm { quote, signature, pcrs }',
         );
-      return verifyAzure({ ...input, tpm: input.tpm }, { ...call, hardware });
+      return verifyAzure({ ...input, tpm: input.tpm }, { ...call, hardware, runtimeClaims });
     },
-    caches: {},
+    caches: { runtimeClaims },
   };
 }
 

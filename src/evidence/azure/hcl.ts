@@ -118,7 +118,7 @@ export function parseHclReport(bytes: Uint8Array): HclReport {
  * The hardware report's REPORT_DATA must be hash(claims bytes) followed by zeros, or nothing ties
  * the runtime claims (and the AK in them) to the hardware. ERR_EVIDENCE_CHAIN otherwise.
  */
-export function checkRuntimeClaimsBinding(hcl: HclReport, reportData: Uint8Array): void {
+export function checkRuntimeClaimsBinding(hcl: HclReport, reportData: Uint8Array): Buffer {
   const digest = createHash(hcl.hash.name).update(hcl.claimsBytes).digest();
   if (
     reportData.length !== 64 ||
@@ -129,6 +129,16 @@ export function checkRuntimeClaimsBinding(hcl: HclReport, reportData: Uint8Array
       'ERR_EVIDENCE_CHAIN',
       `HCL report: REPORT_DATA is not ${hcl.hash.name.toUpperCase()}(runtime claims) followed by zeros`,
     );
+  return digest;
+}
+
+/** SHA-256 of the claims bytes, lowercase hex: the binding's digest when that is SHA-256 already. */
+export function runtimeClaimsSha256(hcl: HclReport, bindingDigest?: Uint8Array): string {
+  return bytesToHex(
+    hcl.hash.name === 'sha256' && bindingDigest !== undefined
+      ? bindingDigest
+      : createHash('sha256').update(hcl.claimsBytes).digest(),
+  );
 }
 
 export interface RuntimeClaims {
@@ -152,7 +162,7 @@ function chain(message: string): AttestationError {
 }
 
 /** Parses the runtime claims. Call it only after checkRuntimeClaimsBinding passed. */
-export function parseRuntimeClaims(hcl: HclReport): RuntimeClaims {
+export function parseRuntimeClaims(hcl: HclReport, sha256?: string): RuntimeClaims {
   let json: unknown;
   try {
     json = JSON.parse(UTF8.decode(hcl.claimsBytes));
@@ -196,7 +206,7 @@ export function parseRuntimeClaims(hcl: HclReport): RuntimeClaims {
   }
   return {
     json: obj,
-    sha256: bytesToHex(createHash('sha256').update(hcl.claimsBytes).digest()),
+    sha256: sha256 ?? runtimeClaimsSha256(hcl),
     ak,
     userData,
     vmConfiguration,

@@ -17,9 +17,10 @@ import { appraiseClaims, checkFormat } from '../appraise.js';
 import { attachBoot, type BootClaims, type EventLogInput } from '../boot.js';
 import { bytesToHex, equalBytes, hexToBytes } from '../bytes.js';
 import type { FormatCall } from '../format.js';
+import type { Lru } from '../lru.js';
 import { type Policy, parsePolicy } from '../policy.js';
 import { parseTpmsAttest, parseTpmtSignature } from '../tpm/attest.js';
-import { type PcrValues, verifyTpmQuote } from '../tpm/quote.js';
+import { akSha256, type PcrValues, verifyTpmQuote } from '../tpm/quote.js';
 import type {
   AzureClaims,
   AzureCommonClaims,
@@ -30,7 +31,14 @@ import type {
   TdxCollateral,
   VerifyOptions,
 } from '../types.js';
-import { checkRuntimeClaimsBinding, type HclReport, parseHclReport, parseRuntimeClaims } from './hcl.js';
+import {
+  checkRuntimeClaimsBinding,
+  type HclReport,
+  parseHclReport,
+  parseRuntimeClaims,
+  type RuntimeClaims,
+  runtimeClaimsSha256,
+} from './hcl.js';
 
 export interface AzureEvidenceInput {
   /** The HCL report (vTPM NV index 0x01400001). */
@@ -176,10 +184,64 @@ function checkInput(input: AzureEvidenceInput): void {
   if (typeof tpm.pcrs !== 'object' || tpm.pcrs === null) throw bad('input.tpm.pcrs must be an object');
 }
 
+/** Parsed runtime claims with what is derived from their AK, as a Verifier keeps them. */
+export interface KnownRuntimeClaims extends RuntimeClaims {
+  /** The `akSha256` claim of the AK. */
+  akSha256: string;
+  /** The AK as SubjectPublicKeyInfo DER, for the comparison with `expectedAk`. */
+  akSpki: Buffer;
+}
+
+/**
+ * A Verifier's runtime claims by the SHA-256 of their bytes (exact content: the same bytes parse
+ * to the same JSON and AK, and SHA-256 is collision resistant). Looked up only after REPORT_DATA
+ * was found to bind those bytes.
+ */
+export type RuntimeClaimsCache = Lru<string, KnownRuntimeClaims>;
+
+/**
+ * Deep-freezes parsed JSON, iteratively (a 64 KiB claims JSON can nest deeper than the stack):
+ * a cached claims object is handed to every caller of the same evidence, so none may change it
+ * for the next.
+ */
+function freezeJson(root: object): void {
+  const todo: object[] = [root];
+  for (let v = todo.pop(); v !== undefined; v = todo.pop()) {
+    Object.freeze(v);
+    for (const x of Object.values(v)) if (typeof x === 'object' && x !== null) todo.push(x);
+  }
+}
+
+/** Runtime claims JSON longer than this is parsed on every call, not kept (memory bound). */
+export const MAX_KEPT_CLAIMS_BYTES = 8 * 1024;
+
+/** The runtime claims of a report whose binding holds: from the cache, or parsed and kept. */
+function runtimeClaimsOf(
+  hcl: HclReport,
+  bindingDigest: Uint8Array,
+  cache?: RuntimeClaimsCache,
+): KnownRuntimeClaims {
+  const sha256 = runtimeClaimsSha256(hcl, bindingDigest);
+  if (hcl.claimsBytes.length > MAX_KEPT_CLAIMS_BYTES) cache = undefined;
+  const known = cache?.get(sha256);
+  if (known) return known;
+  const runtime = parseRuntimeClaims(hcl, sha256);
+  const entry: KnownRuntimeClaims = {
+    ...runtime,
+    akSha256: akSha256(runtime.ak),
+    akSpki: runtime.ak.export({ format: 'der', type: 'spki' }),
+  };
+  if (cache) {
+    freezeJson(entry.json);
+    cache.set(sha256, entry);
+  }
+  return entry;
+}
+
 /** Verifies Azure evidence at `options.now`; returns the claims of issue 12. */
 export async function verifyAzure(
   input: AzureEvidenceInput,
-  options: AzureVerifyOptions & { hardware: HardwareVerifiers },
+  options: AzureVerifyOptions & { hardware: HardwareVerifiers; runtimeClaims?: RuntimeClaimsCache },
 ): Promise<AzureClaims> {
   checkInput(input);
   const policy = parsePolicy(options.policy);
@@ -192,8 +254,8 @@ export async function verifyAzure(
   parseTpmtSignature(input.tpm.signature);
 
   const hardware = await verifyHardware(hcl, input, { ...options, policy });
-  checkRuntimeClaimsBinding(hcl, hexToBytes(hardware.reportData));
-  const runtime = parseRuntimeClaims(hcl);
+  const digest = checkRuntimeClaimsBinding(hcl, hexToBytes(hardware.reportData));
+  const runtime = runtimeClaimsOf(hcl, digest, options.runtimeClaims);
 
   if (options.expectedAk !== undefined) {
     // Its public part, whichever kind of KeyObject the caller holds.
@@ -202,12 +264,13 @@ export async function verifyAzure(
       format: 'der',
       type: 'spki',
     });
-    const have = runtime.ak.export({ format: 'der', type: 'spki' });
-    if (!equalBytes(want, have)) throw chainError("the expected AK is not the HCL report's HCLAkPub");
+    if (!equalBytes(want, runtime.akSpki))
+      throw chainError("the expected AK is not the HCL report's HCLAkPub");
   }
   const quote = verifyTpmQuote(
     { message: input.tpm.quote, signature: input.tpm.signature, pcrs: input.tpm.pcrs },
     runtime.ak,
+    runtime.akSha256,
   );
   if (
     options.expectedExtraData !== undefined &&

@@ -212,8 +212,11 @@ export function checkPcrDigest(
     for (const key of Object.keys(values ?? {}))
       if (!PCR_KEYS.has(key)) throw malformed(`PCR index "${key}" in bank ${bank} is not a PCR number`);
   }
-  // The selected values in order, decoded at once: one hex decode and one hash update for all PCRs.
-  const selected: string[] = [];
+  // One pass over the selected values: each decoded straight into its place in one buffer, one hash.
+  let total = 0;
+  for (const sel of attest.pcrSelect) total += sel.pcrs.length * hashInfo(sel.hash)!.size;
+  const selected = Buffer.allocUnsafe(total);
+  let at = 0;
   const out: TpmQuoteClaims['pcrs'] = {};
   for (const sel of attest.pcrSelect) {
     const bank = hashInfo(sel.hash)!;
@@ -227,14 +230,13 @@ export function checkPcrDigest(
       if (raw === undefined)
         throw malformed(`${bank.name} PCR ${index} is selected by the quote but not supplied`);
       const hex = pcrHex(raw, bank.size, `${bank.name}:${index}`);
-      selected.push(hex);
+      // pcrHex checked the digits: the write fills exactly bank.size bytes.
+      at += selected.write(hex, at, bank.size, 'hex');
       hexes[key] = hex;
     }
     out[bank.name] = hexes;
   }
-  const computed = createHash(digest.name)
-    .update(Buffer.from(selected.join(''), 'hex'))
-    .digest();
+  const computed = createHash(digest.name).update(selected.subarray(0, at)).digest();
   if (!equalBytes(computed, attest.pcrDigest))
     throw sigError('the PCR values do not hash to the signed pcrDigest');
   return out;
@@ -249,8 +251,11 @@ export interface TpmQuoteInput {
   pcrs: PcrValues;
 }
 
-/** Parses and verifies a quote with the attestation key; returns the parsed quote and its claims. */
-export function verifyTpmQuote(input: TpmQuoteInput, ak: KeyObject): VerifiedTpmQuote {
+/**
+ * Parses and verifies a quote with the attestation key; returns the parsed quote and its claims.
+ * `akDigest`: akSha256(ak) when the caller has it already (a Verifier's cached AK).
+ */
+export function verifyTpmQuote(input: TpmQuoteInput, ak: KeyObject, akDigest?: string): VerifiedTpmQuote {
   const bad = (m: string) => new AttestationError('ERR_INVALID_ARGUMENT', `verifyTpmQuote: ${m}`);
   if (typeof input !== 'object' || input === null) throw bad('input must be { message, signature, pcrs }');
   if (!(ak instanceof KeyObject) || ak.type === 'secret')
@@ -269,7 +274,7 @@ export function verifyTpmQuote(input: TpmQuoteInput, ak: KeyObject): VerifiedTpm
       clock: Number(attest.clock),
       resetCount: attest.resetCount,
       firmwareVersion: attest.firmwareVersion.toString(16).padStart(16, '0'),
-      akSha256: akSha256(ak),
+      akSha256: akDigest ?? akSha256(ak),
     },
   };
 }
