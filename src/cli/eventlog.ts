@@ -11,7 +11,7 @@ import { parseEventLog } from '../evidence/eventlog/parse.js';
 import { replayEventLog } from '../evidence/eventlog/replay.js';
 import { bootSummary } from '../evidence/eventlog/summary.js';
 import type { CliIo } from './io.js';
-import { oneLine, parseOptions, usageError } from './io.js';
+import { parseOptions, usageError, usageErrorAs } from './io.js';
 
 const USAGE = `usage: attested-channel eventlog <file> [--ccel [--ccel-table <file>]] [--json]
 
@@ -75,13 +75,7 @@ function flatten(value: unknown, prefix: string, out: string[]): void {
 export async function run(args: string[], io: CliIo): Promise<number> {
   // With --json a usage error is one JSON object too (exit 2).
   const json = args.includes('--json');
-  const usage = (message: string): number => {
-    if (!json) return usageError(io, message);
-    io.out(
-      `${JSON.stringify({ ok: false, error: { code: 'ERR_INVALID_ARGUMENT', message: oneLine(message) } })}\n`,
-    );
-    return 2;
-  };
+  const usage = (message: string): number => usageErrorAs(io, json, message);
   let parsed: ReturnType<typeof parseOptions<typeof OPTIONS>>;
   try {
     parsed = parseOptions(args, OPTIONS, true);

@@ -14,7 +14,7 @@ import { type ExplainOptions, explainClaims } from '../explain/explain.js';
 import { parsedClaims } from '../explain/unverified.js';
 import { escapeText } from './eventlog.js';
 import type { CliIo } from './io.js';
-import { oneLine, parseOptions, usageError } from './io.js';
+import { oneLine, parseOptions, usageError, usageErrorAs } from './io.js';
 import { toRequest, VERIFY_OPTIONS, VerifyUsageError } from './verify.js';
 
 const USAGE = `usage: attested-channel explain <evidence…> [options]
@@ -57,13 +57,7 @@ async function read(path: string, what: string): Promise<Uint8Array> {
 export async function run(args: string[], io: CliIo): Promise<number> {
   // Known before the arguments parse, so that with --json a usage error is one JSON object too.
   const json = args.includes('--json');
-  const usage = (message: string): number => {
-    if (!json) return usageError(io, message);
-    io.out(
-      `${JSON.stringify({ ok: false, error: { code: 'ERR_INVALID_ARGUMENT', message: oneLine(message) } })}\n`,
-    );
-    return 2;
-  };
+  const usage = (message: string): number => usageErrorAs(io, json, message);
   let parsed: ReturnType<typeof parseOptions<typeof OPTIONS>>;
   try {
     parsed = parseOptions(args, OPTIONS, true);

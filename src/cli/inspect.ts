@@ -9,7 +9,7 @@ import type { EvidenceFormat } from '../evidence/types.js';
 import { detectFormat } from '../evidence/verify.js';
 import { inspectHclFields, inspectTpmsAttest, isTpmsAttest } from './azure.js';
 import type { CliIo } from './io.js';
-import { oneLine, parseOptions, usageError } from './io.js';
+import { parseOptions, usageError, usageErrorAs } from './io.js';
 import { inspectTdxFields } from './tdx.js';
 
 const USAGE = `usage: attested-channel inspect <file> [--json]
@@ -67,13 +67,7 @@ export function table(fields: Record<string, unknown>): string {
 export async function run(args: string[], io: CliIo): Promise<number> {
   // With --json a usage error is one JSON object too (exit 2).
   const json = args.includes('--json');
-  const usage = (message: string): number => {
-    if (!json) return usageError(io, message);
-    io.out(
-      `${JSON.stringify({ format: null, error: { code: 'ERR_INVALID_ARGUMENT', message: oneLine(message) } })}\n`,
-    );
-    return 2;
-  };
+  const usage = (message: string): number => usageErrorAs(io, json, message, { format: null });
   let parsed: { values: { json?: boolean; help?: boolean }; positionals: string[] };
   try {
     parsed = parseOptions(args, { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, true);

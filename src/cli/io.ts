@@ -20,6 +20,23 @@ export function usageError(io: CliIo, message: string): number {
 }
 
 /**
+ * A usage error (exit 2) of a command that has --json: with it, one JSON object on stdout (`head`
+ * first, then `error`), so every outcome parses; without it, the message on stderr.
+ */
+export function usageErrorAs(
+  io: CliIo,
+  json: boolean,
+  message: string,
+  head: object = { ok: false },
+): number {
+  if (!json) return usageError(io, message);
+  io.out(
+    `${JSON.stringify({ ...head, error: { code: 'ERR_INVALID_ARGUMENT', message: oneLine(message) } })}\n`,
+  );
+  return 2;
+}
+
+/**
  * node:util parseArgs, strict, plus what it lets through: an option given twice keeps only its
  * last value there, so `--policy a --policy b` would silently drop a policy. Every option is
  * single-valued unless declared `multiple`; a repeat throws (the caller's usage error).
