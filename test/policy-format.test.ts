@@ -194,7 +194,10 @@ describe('channels: REQUEST.accept lists only the formats the policy names', () 
     );
     expect(err.code).toBe('ERR_UNSUPPORTED_EVIDENCE');
     expect(err.message).toContain('the peer accepts application/vnd.intel.tdx.quote;');
-    expect((await serverError).code).not.toBe(undefined);
+    // The server hears the client's ALERT: it gets no evidence, and says why.
+    const s = await serverError;
+    expect(s.code).toBe('ERR_PEER_REJECTED');
+    expect(s.message).toContain('ERR_UNSUPPORTED_EVIDENCE');
   });
 
   it('re-attestation is appraised under the policy of that moment: a format it no longer names is refused', async () => {

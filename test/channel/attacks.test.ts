@@ -125,6 +125,27 @@ describe('attacks on the client (the server must attest)', () => {
     expect(seen[0]).toEqual([FrameType.RESULT, expect.objectContaining({ ok: true })]);
   });
 
+  it('a format the client did not offer: genuine TDX evidence bound to this connection is ERR_EVIDENCE_POLICY', async () => {
+    // The client's policy names only SNP, so its REQUEST.accept lists only the SNP report type; a
+    // peer ignoring that list gets the refusal verifyEvidence() gives, before any signature check.
+    const tdx = simulated.tdx();
+    let seen: unknown[] = [];
+    const adv = await adversaryServer(async (peer) => {
+      seen = await serveEvidence(peer, async (ctx) =>
+        encodeCmw(await tdx.getEvidence(binderFor(peer.socket, 'server', peer.identity.spki, ctx)), 'tdx'),
+      );
+    });
+    const err = await rejectionOf(attestedConnect({ host: '127.0.0.1', port: adv.port, verify }));
+    expect(err.code).toBe('ERR_EVIDENCE_POLICY');
+    expect(err.details.field).toBe('format');
+    // Refused by the channel's own check on the media type (cmw.ts), before the report is parsed;
+    // verifyEvidence()'s format check (appraise.ts) would refuse it too, with another message.
+    expect(err.message).toContain('tdx evidence was not offered');
+    await adv.done;
+    expect(seen).toContainEqual([FrameType.ALERT, expect.objectContaining({ code: 'ERR_EVIDENCE_POLICY' })]);
+    expect(seen.some((f) => (f as unknown[])[1] === 'data')).toBe(false);
+  });
+
   it('relay: evidence from another live connection is ERR_BINDING_MISMATCH (the relayer gets the ALERT)', async () => {
     // A genuine server S; the adversary M asks S for evidence with our client's context and relays it.
     const [, sPort] = await ourServer({ evidence: sim });
