@@ -12,7 +12,13 @@ import type { AzureClaims } from '../evidence/azure/verify.js';
 import { type Policy, parsePolicy } from '../evidence/policy.js';
 import { configfsTsm } from '../evidence/providers/configfs-tsm.js';
 import { SIMULATED_ROOT_SHA256 } from '../evidence/simulated-marker.js';
-import type { Claims, EvidenceFormat, EvidenceProvider, TrustAnchors } from '../evidence/types.js';
+import type {
+  Claims,
+  EvidenceFormat,
+  EvidenceProvider,
+  RevocationStatus,
+  TrustAnchors,
+} from '../evidence/types.js';
 import { type CliIo, printable, usageError } from './io.js';
 
 export interface HostPort {
@@ -127,11 +133,24 @@ export function describeClaims(claims: Claims | undefined): string {
   if (!claims) return 'peer not attested';
   const sim = claims.simulated ? ' (SIMULATED, not a TEE)' : '';
   const any = claims.workloadPinned === false ? ' (workload NOT pinned by the policy)' : '';
+  const tail = sim + any + describeRevocation(claims.revocation);
   if (claims.format === 'sev-snp')
-    return `sev-snp ${claims.product} measurement ${claims.measurement}${sim}${any}`;
-  if (claims.format === 'azure-sev-snp' || claims.format === 'azure-tdx')
-    return describeAzure(claims) + sim + any;
-  return `tdx mrTd ${claims.mrTd} tcb ${claims.tcbStatus}${sim}${any}`;
+    return `sev-snp ${claims.product} measurement ${claims.measurement}${tail}`;
+  if (claims.format === 'azure-sev-snp' || claims.format === 'azure-tdx') return describeAzure(claims) + tail;
+  return `tdx mrTd ${claims.mrTd} tcb ${claims.tcbStatus}${tail}`;
+}
+
+/**
+ * A chain not checked against a CRL is not known to be unrevoked (types.ts RevocationStatus):
+ * the operator sees that on every accepted connection, and which CRLs held when they did.
+ */
+function describeRevocation(r: RevocationStatus): string {
+  if (!r.checked) return ` (revocation NOT checked${r.reason ? `: ${printable(r.reason)}` : ''})`;
+  const until = r.crls
+    .map((c) => c.nextUpdate)
+    .filter((n): n is string => n !== undefined)
+    .sort()[0];
+  return ` (revocation checked: ${r.source}${until ? `, CRLs valid until ${until}` : ''})`;
 }
 
 /** Azure: the paravisor's measurement says little; the PCRs, the AK and the binding say more. */

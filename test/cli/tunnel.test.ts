@@ -330,6 +330,8 @@ describe('serve + tunnel', () => {
     local.destroy();
     await waitFor(() => /#1 accepted/.test(tunnelOut.text()));
     expect(tunnelOut.text()).toMatch(/#1 accepted .*\(workload NOT pinned by the policy\)/);
+    // The simulated server has no CRLs to check against, and the operator is told so.
+    expect(tunnelOut.text()).toMatch(/#1 accepted .*\(revocation NOT checked[:)]/);
     const out = sink();
     expect(
       await main(
