@@ -1,30 +1,14 @@
 /** The inspect and verify subcommands on SNP evidence, run in-process with captured output. */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../src/cli/main.js';
+import { describe, expect, it } from 'vitest';
 import { derToPem } from '../src/evidence/x509/pem.js';
+import { cli, tempDir } from './helpers/cli.js';
 import { loadFixture, SNP_DIR } from './snp/fixtures.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'ac-cli-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-  });
-  return { code, out, err };
-}
+const dir = tempDir('ac-cli-');
 
 const milan = loadFixture('ms-tav__milan-v3');
 const turin = loadFixture('ms-tav__turin-v5');

@@ -3,29 +3,13 @@
  * its `verify_at` with the claims its meta.json gives, each CLI tamper case is refused with one of
  * its codes, and `--ak` must name the report's own HCLAkPub.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { describe, expect, it } from 'vitest';
+import { cli, tempDir } from '../helpers/cli.js';
 import { AZURE_DIR, type AzureFixture, akOfReport, azureFixtures, loadFixture, mutate } from './fixtures.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'ac-azure-cli-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-  });
-  return { code, out, err };
-}
+const dir = tempDir('ac-azure-cli-');
 
 /** The fixture's CLI arguments, its files (possibly mutated) written to a folder of their own. */
 function argsOf(fx: AzureFixture, files = fx.files, name = 'base'): string[] {

@@ -1,12 +1,11 @@
 /** `attested-channel verify` with measured boot: a vTPM quote with its AK certificate, and --event-log. */
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { describe, expect, it } from 'vitest';
 import { parseEventLog } from '../../src/evidence/eventlog/index.js';
 import { EVENTLOG_DIR, fixture } from '../eventlog/fixtures.js';
+import { cli, tempDir } from '../helpers/cli.js';
 
 const GCE = fileURLToPath(
   new URL('../fixtures/gce-vtpm/go-tpm-tools__gce-cos-85-nonce9009/', import.meta.url),
@@ -14,22 +13,7 @@ const GCE = fileURLToPath(
 const ROOTS = fileURLToPath(new URL('../fixtures/gce-vtpm/roots/', import.meta.url));
 const LOG = join(EVENTLOG_DIR, 'go-tpm-tools__gce-cos-85-nonce9009', 'eventlog.bin');
 const AT = '2021-12-22T00:00:00Z';
-const dir = mkdtempSync(join(tmpdir(), 'ac-vtpm-cli-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-  });
-  return { code, out, err };
-}
+const dir = tempDir('ac-vtpm-cli-');
 
 const base = (bank = 'sha256', o: Record<string, string> = {}) => {
   const a = {

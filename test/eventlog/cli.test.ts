@@ -1,27 +1,11 @@
 /** `attested-channel eventlog`, run in-process with captured output. */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { describe, expect, it } from 'vitest';
+import { cli, tempDir } from '../helpers/cli.js';
 import { buildLog, EVENTLOG_DIR, fixture, SEPARATOR, text } from './fixtures.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'ac-eventlog-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-  });
-  return { code, out, err };
-}
+const dir = tempDir('ac-eventlog-');
 
 const path = (name: string, file: string) => join(EVENTLOG_DIR, name, file);
 const tpmName = 'go-tpm-tools__ubuntu-2404-amd-sevsnp';

@@ -6,7 +6,6 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
 import { parseEventLog } from '../../src/evidence/eventlog/parse.js';
 import { verifyLaunchEndorsement } from '../../src/evidence/gce/endorsement.js';
 import { parseSnpReport } from '../../src/evidence/snp/report.js';
@@ -17,23 +16,10 @@ import { KNOWN_IMAGES } from '../../src/explain/known-images.js';
 import { parsedClaims } from '../../src/explain/unverified.js';
 import { inputOf, loadFixture as loadAzure, optionsOf } from '../azure/fixtures.js';
 import { endorsement, golden, makeRoot, makeSigner, pssSign } from '../gce/mint.js';
+import { cli } from '../helpers/cli.js';
 import { loadFixture, SNP_DIR } from '../snp/fixtures.js';
 
 const FIX = join(import.meta.dirname, '..', 'fixtures');
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-  });
-  return { code, out, err };
-}
 
 const snpArgs = (name: string) => {
   const d = `${SNP_DIR}${name}/`;

@@ -4,12 +4,10 @@
  * pinned field changed; every pin carries a comment; nothing that pins no workload is written.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { AttestationError } from '../../src/errors.js';
 import { appraiseClaims } from '../../src/evidence/appraise.js';
 import { parseEventLog } from '../../src/evidence/eventlog/parse.js';
@@ -28,26 +26,12 @@ import {
 import { parsedClaims } from '../../src/explain/unverified.js';
 import { inputOf, loadFixture as loadAzure, optionsOf } from '../azure/fixtures.js';
 import { endorsement, golden, makeRoot, makeSigner, pssSign } from '../gce/mint.js';
+import { cli, tempDir } from '../helpers/cli.js';
 import { file, VECTORS } from '../measure/vectors.js';
 import { loadFixture, SNP_DIR } from '../snp/fixtures.js';
 
 const FIX = join(import.meta.dirname, '..', 'fixtures');
-const dir = mkdtempSync(join(tmpdir(), 'ac-policy-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-  });
-  return { code, out, err };
-}
+const dir = tempDir('ac-policy-');
 
 function codeOf(f: () => unknown): string {
   try {
