@@ -109,9 +109,13 @@ function attachMeasuredBoot(
   options: { now: Date; vtpmRoots?: GceVtpmRoots | undefined },
 ): void {
   const rawBoot = input.vtpm === undefined ? policy.boot : undefined;
-  attachBoot(claims, input.eventLog, rawBoot, () =>
-    claims.format === 'tdx' ? { rtmrs: [claims.rtmr0, claims.rtmr1, claims.rtmr2, claims.rtmr3] } : undefined,
-  );
+  // A format that checks the log itself (Azure: against the quoted PCRs) has set claims.boot.
+  if (claims.boot === undefined)
+    attachBoot(claims, input.eventLog, rawBoot, () =>
+      claims.format === 'tdx'
+        ? { rtmrs: [claims.rtmr0, claims.rtmr1, claims.rtmr2, claims.rtmr3] }
+        : undefined,
+    );
   if (input.vtpm === undefined) {
     if (policy.gce !== undefined)
       throw new AttestationError(

@@ -11,16 +11,10 @@
  * same instance.
  */
 import { AttestationError, atBoundary, optionsArg } from '../errors.js';
-import {
-  type AzureClaims,
-  type AzureEvidenceInput,
-  type AzureVerifyOptions,
-  verifyAzure as verifyAzureUnchecked,
-} from './azure/verify.js';
-import { equalBytes } from './bytes.js';
-import type { FormatCall } from './format.js';
+import { hclFormatOf, parseHclReport } from './azure/hcl.js';
+import type { AzureClaims, AzureEvidenceInput, AzureVerifyOptions } from './azure/verify.js';
+import { bytesToHex, equalBytes } from './bytes.js';
 import { detectFormat, reportDataOf } from './formats.js';
-import { parsePolicy } from './policy.js';
 import type {
   Claims,
   CollateralClient,
@@ -165,8 +159,9 @@ export async function verifyEvidence(input: EvidenceInput, options?: VerifyOptio
 
 /**
  * verifyAzure() as the package exports it: the arguments checked as verifyEvidence() checks them
- * (`now` required), the hardware evidence verified by the options' Verifier, and only
- * AttestationError leaving.
+ * (`now` required), and the evidence verified by the options' Verifier (`options.verifier`, or the
+ * default one for the options' settings) exactly as verifyEvidence() does, with that Verifier's
+ * caches (the runtime claims among them); only AttestationError leaves.
  */
 export async function verifyAzure(
   input: AzureEvidenceInput,
@@ -178,17 +173,36 @@ export async function verifyAzure(
     checkCall(opts, 'verifyAzure');
     if (!(opts.now instanceof Date))
       throw new AttestationError('ERR_INVALID_ARGUMENT', 'verifyAzure: options.now must be a valid Date');
-    if (opts.expectedExtraData !== undefined && !(opts.expectedExtraData instanceof Uint8Array))
+    const expected = opts.expectedExtraData;
+    if (expected !== undefined && !(expected instanceof Uint8Array))
       throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.expectedExtraData must be a Uint8Array');
+    // Only an HCL report: other evidence would otherwise be verified as what it is.
+    if (hclFormatOf(input.report) === undefined) parseHclReport(input.report);
     const verifier = verifierFor(opts);
-    if (opts.signal?.aborted)
-      throw new AttestationError('ERR_ABORTED', 'verification aborted', { cause: opts.signal.reason });
-    const through = (input: EvidenceInput, call: FormatCall) => verifier.verify(input, call);
-    return await verifyAzureUnchecked(input, {
-      ...opts,
-      policy: parsePolicy(opts.policy),
-      hardware: { 'sev-snp': through, tdx: through },
-    });
+    const { policy, now, signal, check, vtpmRoots, expectedAk } = opts;
+    const nonce = expected === undefined ? undefined : bytesToHex(expected);
+    return (await verifier.verify(input, {
+      ...(policy !== undefined ? { policy } : {}),
+      now,
+      ...(vtpmRoots !== undefined ? { vtpmRoots } : {}),
+      ...(signal !== undefined ? { signal } : {}),
+      ...(expectedAk !== undefined ? { expectedAk } : {}),
+      // The nonce before the caller's own check, which then sees only claims made for it.
+      ...(nonce !== undefined || check !== undefined
+        ? {
+            check: (claims: Claims) => {
+              const extraData = (claims as AzureClaims).tpm.extraData;
+              if (nonce !== undefined && extraData !== nonce)
+                throw new AttestationError(
+                  'ERR_BINDING_MISMATCH',
+                  'the TPM quote extraData is not the expected nonce',
+                  { details: { extraData } },
+                );
+              return check ? check(claims) : true;
+            },
+          }
+        : {}),
+    })) as AzureClaims;
   } catch (err) {
     throw atBoundary(err, opts.signal instanceof AbortSignal ? opts.signal : undefined, 'verifyAzure');
   }
