@@ -36,24 +36,6 @@ export const AZURE_USAGE = `  Azure (the evidence is an HCL report, vTPM NV 0x01
   --ak F            the AK you expect (SPKI, PEM or DER): must be the report's HCLAkPub
 `;
 
-/**
- * The options given that do not fit this evidence: Azure's for a raw report or quote, TDX's for
- * Azure SEV-SNP, SEV-SNP's for Azure TDX (an ignored option would give a verdict not asked for).
- */
-export function foreignAzureOptions(format: string | undefined, values: Record<string, unknown>): string[] {
-  const azure = ['tpm-quote', 'tpm-signature', 'pcrs', 'td-quote', 'ak'];
-  const foreign =
-    format === 'azure-sev-snp'
-      ? ['td-quote', 'collateral', 'pcs-url']
-      : format === 'azure-tdx'
-        ? ['vek', 'ask', 'ark', 'kds-url']
-        : format === 'sev-snp' || format === 'tdx'
-          ? azure
-          : // Unrecognised bytes (a broken HCL magic): verification says ERR_EVIDENCE_MALFORMED.
-            [];
-  return foreign.filter((o) => values[o] !== undefined).map((o) => `--${o}`);
-}
-
 interface AzureValues {
   'tpm-quote'?: string;
   'tpm-signature'?: string;

@@ -20,13 +20,7 @@ import { createVerifier } from '../evidence/verifier.js';
 import { detectFormat } from '../evidence/verify.js';
 import { parseCertificate } from '../evidence/x509/cert.js';
 import { toDerList } from '../evidence/x509/pem.js';
-import {
-  AZURE_OPTIONS,
-  AZURE_USAGE,
-  applyAzureOptions,
-  foreignAzureOptions,
-  unverifiedAzureClaims,
-} from './azure.js';
+import { AZURE_OPTIONS, AZURE_USAGE, applyAzureOptions, unverifiedAzureClaims } from './azure.js';
 import type { CliIo } from './io.js';
 import { oneLine, parseOptions, usageError } from './io.js';
 import { applyTdxOptions } from './tdx.js';
@@ -65,7 +59,9 @@ const USAGE = `usage: attested-channel verify <file> [options]
   --pcs-url URL  Intel PCS or PCCS base URL (default https://api.trustedservices.intel.com)
 ${BOOT_USAGE}  --json         print one JSON object (also for usage errors)
 ${AZURE_USAGE}(--vek, --ask, --ark, --kds-url are for SEV-SNP reports; --collateral, --pcs-url for TDX quotes;
- with an Azure HCL report file, --tpm-quote, --tpm-signature, --pcrs are its vTPM quote.)
+ with an Azure HCL report file, --tpm-quote, --tpm-signature, --pcrs are its vTPM quote; --ak-cert,
+ --tpm-roots, --nonce are for a vTPM quote without a file. An option that does not apply to the
+ evidence given is a usage error.)
 
 Exit status: 0 accepted, 1 rejected, 2 usage error.
 `;
@@ -84,8 +80,63 @@ class UsageError extends Error {
 /** "2026-02-06T01:04:33Z" or "…+01:00": a time without Z or an offset would be read in the local zone. */
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/i;
 
-const SNP_ONLY = ['vek', 'ask', 'ark', 'kds-url'] as const;
-const TDX_ONLY = ['collateral', 'pcs-url'] as const;
+/** The evidence of a vTPM quote verified on its own (no evidence file): `--tpm-quote … --ak-cert`. */
+const VTPM_ALONE = 'gce-vtpm';
+const SNP = ['sev-snp', 'azure-sev-snp'];
+const TDX = ['tdx', 'azure-tdx'];
+const AZURE = ['azure-sev-snp', 'azure-tdx'];
+
+/**
+ * The evidence each option applies to, and how to say so; an option not listed (--policy, --at,
+ * --offline, --json, --event-log) applies to all. Any other option given is a usage error: an
+ * ignored option would give a verdict that was not asked for.
+ */
+const OPTION_FORMATS: Record<string, { formats: readonly string[]; for: string }> = {
+  vek: { formats: SNP, for: 'SEV-SNP reports' },
+  ask: { formats: SNP, for: 'SEV-SNP reports' },
+  ark: { formats: SNP, for: 'SEV-SNP reports' },
+  'kds-url': { formats: SNP, for: 'SEV-SNP reports' },
+  collateral: { formats: TDX, for: 'TDX quotes' },
+  'pcs-url': { formats: TDX, for: 'TDX quotes' },
+  'ccel-table': { formats: ['tdx'], for: 'TDX quotes (with --event-log)' },
+  'tpm-quote': { formats: [...AZURE, VTPM_ALONE], for: 'Azure HCL reports and vTPM quotes' },
+  'tpm-signature': { formats: [...AZURE, VTPM_ALONE], for: 'Azure HCL reports and vTPM quotes' },
+  pcrs: { formats: [...AZURE, VTPM_ALONE], for: 'Azure HCL reports and vTPM quotes' },
+  'td-quote': { formats: ['azure-tdx'], for: 'Azure TDX HCL reports' },
+  ak: { formats: AZURE, for: 'Azure HCL reports' },
+  'ak-cert': { formats: [VTPM_ALONE], for: 'a vTPM quote verified on its own (no evidence file)' },
+  'tpm-roots': { formats: [VTPM_ALONE], for: 'a vTPM quote verified on its own (no evidence file)' },
+  nonce: { formats: [VTPM_ALONE], for: 'a vTPM quote verified on its own (no evidence file)' },
+};
+
+const FORMAT_NAMES: Record<string, string> = {
+  'sev-snp': 'an SEV-SNP report',
+  tdx: 'a TDX quote',
+  'azure-sev-snp': 'an Azure SEV-SNP HCL report',
+  'azure-tdx': 'an Azure TDX HCL report',
+};
+
+/**
+ * The usage error for the options given that do not apply to `format` (undefined: none), e.g.
+ * "--ak-cert, --nonce: for a vTPM quote verified on its own (no evidence file) only; r.bin is an
+ * Azure SEV-SNP HCL report".
+ */
+export function inapplicableOptions(
+  format: string,
+  values: Record<string, unknown>,
+  file?: string,
+): string | undefined {
+  const byUse = new Map<string, string[]>();
+  for (const [option, use] of Object.entries(OPTION_FORMATS))
+    if (values[option] !== undefined && !use.formats.includes(format))
+      byUse.set(use.for, [...(byUse.get(use.for) ?? []), `--${option}`]);
+  if (byUse.size === 0) return undefined;
+  const what =
+    format === VTPM_ALONE
+      ? 'the evidence is a vTPM quote on its own (--tpm-quote without an evidence file)'
+      : `${file} is ${FORMAT_NAMES[format] ?? format}`;
+  return `${[...byUse].map(([use, options]) => `${options.join(', ')}: for ${use} only`).join('; ')}; ${what}`;
+}
 
 async function readInput(path: string, what: string): Promise<Uint8Array> {
   try {
@@ -143,18 +194,9 @@ async function toRequest(file: string, v: Values): Promise<{ input: EvidenceInpu
   const input: EvidenceInput = { report: await readInput(file, 'evidence') };
   const options: VerifyOptions = {};
   const format = detectFormat(input.report);
-  // An option of the other vendor would be ignored: the verdict would not be the one asked for.
-  const foreign = format === 'tdx' ? SNP_ONLY : format === 'sev-snp' ? TDX_ONLY : [];
-  const given = foreign.filter((o) => v[o] !== undefined).map((o) => `--${o}`);
-  if (given.length > 0)
-    throw new UsageError(
-      format === 'tdx'
-        ? `${given.join(', ')}: for SEV-SNP reports only; ${file} is a TDX quote (its PCK chain is inside it; give --collateral or --pcs-url)`
-        : `${given.join(', ')}: for TDX quotes only; ${file} is an SEV-SNP report (give --vek, --ask, --ark or --kds-url)`,
-    );
-  const notAzure = foreignAzureOptions(format, v);
-  if (notAzure.length > 0)
-    throw new UsageError(`${notAzure.join(', ')}: not for ${format ?? 'this'} evidence (${file})`);
+  // Unrecognised bytes (a broken HCL magic) are refused by verification: ERR_EVIDENCE_MALFORMED.
+  const inapplicable = format === undefined ? undefined : inapplicableOptions(format, v, file);
+  if (inapplicable !== undefined) throw new UsageError(inapplicable);
   if (v.vek) input.vek = await readCert(v.vek, '--vek');
   const bundle = v.ask ? await readAsk(v.ask) : undefined;
   if (bundle?.ark && v.ark)
@@ -247,7 +289,9 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   }
   // --tpm-quote without an evidence file: a vTPM quote on its own (Google Cloud); with an HCL
   // report file it is Azure evidence's quote.
-  if (isVtpmRequest(values) && positionals.length === 0)
+  if (isVtpmRequest(values) && positionals.length === 0) {
+    const inapplicable = inapplicableOptions(VTPM_ALONE, values);
+    if (inapplicable !== undefined) return usage(inapplicable);
     return runVtpmVerify(values, positionals, io, {
       fail: (m) => new UsageError(m),
       policyFail: (m) => new UsageError(m, 'ERR_POLICY_INVALID'),
@@ -256,6 +300,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       if (err instanceof UsageError) return usage(err.message, err.code);
       throw err;
     });
+  }
   if (positionals.length !== 1) return json ? usage('give exactly one evidence file') : usageError(io, USAGE);
   const file = positionals[0]!;
 
