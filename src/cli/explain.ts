@@ -24,7 +24,9 @@ Verifies the evidence (with the options of 'verify': --vek, --ask, --ark, --coll
 measurement covers, whether your OS is covered, VMPL, debug, migration agent, TCB, revocation,
 the REPORT_DATA binder, simulation.
 
-  --no-verify          parse only: what the evidence says about itself (nothing is established)
+  --no-verify          parse only: what the evidence says about itself (nothing is established);
+                       an SEV-SNP report, a TDX quote or an Azure HCL report alone (no quote);
+                       the options of verification are then usage errors
   --event-log F        the VM's boot event log (a TDX quote's CCEL, or the vTPM's log with the
                        TPM options of 'verify'), replayed by the verifier to the quoted registers
   --endorsement F      a Google launch endorsement to recognise the firmware by, verified
@@ -43,6 +45,9 @@ const OPTIONS = {
   'gce-root-sha256': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+/** The options of `verify` that --no-verify uses (--at only with --endorsement). */
+const NO_VERIFY_OPTIONS = ['json', 'help', 'event-log', 'ccel-table'];
 
 class UsageError extends Error {}
 
@@ -80,6 +85,19 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     // Verified evidence takes its log through the verifier (claims.boot); parsed-only evidence here.
     if (v['no-verify'] && v['ccel-table'] !== undefined)
       throw new UsageError('--ccel-table is checked by verification: drop --no-verify');
+    if (v['no-verify']) {
+      // Options of verification would be ignored by a parse: refused, so that none is taken as applied.
+      const unused = Object.keys(VERIFY_OPTIONS).filter(
+        (k) =>
+          !NO_VERIFY_OPTIONS.includes(k) &&
+          (k !== 'at' || v.endorsement === undefined) &&
+          (v as Record<string, unknown>)[k] !== undefined,
+      );
+      if (unused.length > 0)
+        throw new UsageError(
+          `${unused.map((k) => `--${k}`).join(', ')}: for verification; --no-verify only parses the evidence (drop ${unused.length > 1 ? 'them' : 'it'}, or --no-verify)`,
+        );
+    }
     if (v['event-log'] !== undefined && v['no-verify'] && parsed.positionals.length !== 1)
       throw new UsageError('--no-verify --event-log explains one evidence file');
     if (v.endorsement) {

@@ -156,7 +156,11 @@ function endorsedImage(
 
 /** The registers a log can be checked against in these claims, or undefined. */
 function quotedRegisters(claims: ExplainableClaims): Parameters<typeof checkReplay>[1] | undefined {
-  if (isAzure(claims)) return { pcrs: claims.tpm.pcrs as Record<string, Record<string, string>> };
+  // An HCL report alone (parsedClaims()) has no PCR values: they come with the TPM quote.
+  if (isAzure(claims))
+    return Object.keys(claims.tpm.pcrs).length > 0
+      ? { pcrs: claims.tpm.pcrs as Record<string, Record<string, string>> }
+      : undefined;
   if (claims.format === 'tdx') return { rtmrs: [claims.rtmr0, claims.rtmr1, claims.rtmr2, claims.rtmr3] };
   return undefined;
 }
@@ -222,7 +226,7 @@ function explainOs(
       covered: false,
       measuredIn,
       ...none,
-      text: 'Your OS: NOT covered — a boot log was given, but this evidence has no registers to check it against (an SEV-SNP report has none).',
+      text: `Your OS: NOT covered — a boot log was given, but this evidence has no registers to check it against (${isAzure(claims) ? 'an HCL report alone has no PCR values: they come with its TPM quote' : 'an SEV-SNP report has none'}).`,
     };
   let matched: string[];
   try {
@@ -308,6 +312,13 @@ export function explainClaims(claims: ExplainableClaims, options: ExplainOptions
             pinsChip: false,
             text: 'Signer: VLEK, a key AMD issued to a cloud provider and shared by its fleet: it proves a genuine AMD chip at the provider, not which one (CHIP_ID is zero).',
           };
+  } else if (azure && !verified && (claims as { fmspc?: string }).fmspc === '') {
+    // parsedClaims() of an HCL report alone: its TDREPORT is MACed for this platform, not signed.
+    signer = {
+      key: 'pck',
+      pinsChip: false,
+      text: "Signer: none in this file — the HCL report's TDREPORT is MACed for the platform, not signed; Intel's quoting enclave signs the TD quote of it (IMDS /acc/tdquote), certified by a PCK certificate.",
+    };
   } else {
     signer = {
       key: 'pck',
@@ -401,13 +412,20 @@ export function explainClaims(claims: ExplainableClaims, options: ExplainOptions
   if (azure) {
     const a = claims as AzureClaims;
     const user = a.userData !== null && !allZero(a.userData);
+    // parsedClaims() of an HCL report alone: no quote was read.
+    const noQuote = !verified && a.tpm.extraData === '' && Object.keys(a.tpm.pcrs).length === 0;
+    const quote = noQuote
+      ? 'no TPM quote was given'
+      : `the TPM quote's extraData is ${a.tpm.extraData.length / 2} bytes`;
     reportData = {
       value: rd,
       allZero: zero,
       binder: user,
       text: user
-        ? `REPORT_DATA: the hash of the paravisor's runtime claims, whose user-data ${a.userData!.slice(0, 16)}… the guest chose (a binder in the hardware report); the TPM quote's extraData is ${a.tpm.extraData.length / 2} bytes.`
-        : `REPORT_DATA: the hash of the paravisor's runtime claims; user-data is zero, so a binder can only be in the TPM quote's extraData (${a.tpm.extraData.length / 2} bytes), signed by the vTPM's AK.`,
+        ? `REPORT_DATA: the hash of the paravisor's runtime claims, whose user-data ${a.userData!.slice(0, 16)}… the guest chose (a binder in the hardware report); ${quote}.`
+        : noQuote
+          ? "REPORT_DATA: the hash of the paravisor's runtime claims; user-data is zero, so a binder can only be in a TPM quote's extraData, signed by the vTPM's AK (no quote was given)."
+          : `REPORT_DATA: the hash of the paravisor's runtime claims; user-data is zero, so a binder can only be in the TPM quote's extraData (${a.tpm.extraData.length / 2} bytes), signed by the vTPM's AK.`,
     };
   } else {
     reportData = {

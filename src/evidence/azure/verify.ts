@@ -89,7 +89,7 @@ function chainError(message: string): AttestationError {
  * TDREPORT_STRUCT offsets (Intel TDX module ABI: REPORTMACSTRUCT 256 | TEE_TCB_INFO 239 |
  * reserved 17 | TDINFO 512), beside the TD quote body claims they must equal.
  */
-const TDREPORT_FIELDS: ReadonlyArray<[keyof TdxClaims, number, number]> = [
+export const TDREPORT_FIELDS: ReadonlyArray<[keyof TdxClaims, number, number]> = [
   ['reportData', 128, 64],
   ['teeTcbSvn', 264, 16],
   ['mrSeam', 280, 48],

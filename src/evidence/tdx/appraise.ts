@@ -19,7 +19,7 @@ export type TdxQuoteFields = Omit<
   'format' | 'simulated' | 'revocation' | 'workloadPinned' | 'fmspc' | 'tcbStatus' | 'advisoryIds'
 >;
 
-function decodeTdAttributes(raw: Uint8Array): TdxClaims['tdAttributes'] {
+export function decodeTdAttributes(raw: Uint8Array): TdxClaims['tdAttributes'] {
   return {
     raw: bytesToHex(raw),
     debug: (raw[0]! & 0x01) !== 0,
