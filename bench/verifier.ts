@@ -10,15 +10,28 @@
  *     binding);
  *   - TDX quotes whose PCK chain text differs (trailing NULs, up to the largest size kept) with
  *     collateral JSON text that differs (whitespace, up to the largest size kept): `tdx.chains`
- *     and `tdx.collateral` fill with entries of their largest size.
+ *     and `tdx.collateral` fill with entries of their largest size;
+ *   - first, Azure SEV-SNP and TDX evidence whose runtime claims differ (user-data, and a filler
+ *     up to the largest size kept, MAX_KEPT_CLAIMS_BYTES), each bound by its own hardware report:
+ *     `azure-sev-snp.runtimeClaims` and `azure-tdx.runtimeClaims` fill four times over (each
+ *     costs a hardware signature, so they are not spread over the whole run; an LRU that is full
+ *     stays full).
  *
  * Measured: the heap plus ArrayBuffer memory after a full GC, before the Verifier saw anything,
  * after 10 000 reports (every cache full) and after 100 000; the row is what the Verifier retains
  * at the end (dropped and collected: the difference), next to the documented bound.
  */
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { AZURE_CACHE_SIZES } from '../dist/evidence/azure/format.js';
+import {
+  HCL_CLAIMS_OFFSET,
+  HCL_HEADER_SIZE,
+  HCL_RUNTIME_HEADER_OFFSET,
+  parseHclReport,
+} from '../dist/evidence/azure/hcl.js';
+import { MAX_KEPT_CLAIMS_BYTES } from '../dist/evidence/azure/verify.js';
 import { simulated } from '../dist/evidence/providers/simulated.js';
 import { parseTdxQuote } from '../dist/evidence/tdx/quote.js';
 import { MAX_KEPT_PEM_BYTES } from '../dist/evidence/tdx/verify.js';
@@ -126,12 +139,48 @@ export async function run(): Promise<void> {
     }
   }
 
+  // Azure: a simulated VM's evidence with its runtime claims replaced by distinct ones of the
+  // largest size kept, hashed into a fresh hardware report of the same simulated platform.
+  const AZURE_RUN = 2 * 4 * AZURE_CACHE_SIZES.runtimeClaims;
+  const azure = {
+    snp: {
+      sample: await simulated.azure({ tee: 'snp', snp: { product: 'Milan' } }).getEvidence(reportData),
+      hardware: simulated.snp({ product: 'Milan', vmpl: 0 }),
+    },
+    tdx: { sample: await simulated.azure({ tee: 'tdx' }).getEvidence(reportData), hardware: simulated.tdx() },
+  };
+  async function azureNth(i: number): Promise<EvidenceInput> {
+    const tee = i % 2 === 0 ? 'snp' : 'tdx';
+    const { sample, hardware } = azure[tee];
+    const json = JSON.parse(Buffer.from(parseHclReport(sample.report).claimsBytes).toString('utf8'));
+    json['user-data'] = i.toString(16).padStart(128, '0');
+    json.filler = '';
+    json.filler = 'f'.repeat(MAX_KEPT_CLAIMS_BYTES - Buffer.byteLength(JSON.stringify(json)));
+    const claims = Buffer.from(JSON.stringify(json));
+    const hwReportData = new Uint8Array(64);
+    hwReportData.set(createHash('sha256').update(claims).digest());
+    const hw = await hardware.getEvidence(hwReportData);
+    const report = new Uint8Array(HCL_CLAIMS_OFFSET + claims.length);
+    report.set(sample.report.subarray(0, HCL_CLAIMS_OFFSET));
+    if (tee === 'snp') report.set(hw.report, HCL_HEADER_SIZE);
+    else report.set(hwReportData, HCL_HEADER_SIZE + 128); // the TDREPORT's REPORTDATA
+    const v = new DataView(report.buffer);
+    v.setUint32(8, HCL_CLAIMS_OFFSET + claims.length, true);
+    v.setUint32(HCL_RUNTIME_HEADER_OFFSET, claims.length + 20, true);
+    v.setUint32(HCL_RUNTIME_HEADER_OFFSET + 16, claims.length, true);
+    report.set(claims, HCL_CLAIMS_OFFSET);
+    return tee === 'snp'
+      ? { ...sample, report, vek: hw.vek!, chain: hw.chain! }
+      : { ...sample, report, tdQuote: hw.report, collateral: hw.collateral! };
+  }
+
   let verifier: Verifier | undefined = createVerifier({ trustAnchors: simulated.trustAnchors() });
   const before = memory();
   let full = 0;
   const outcomes = new Map<string, number>();
   for (let i = 0; i < REPORTS; i++) {
-    const code = await verifier.verify(nth(i)).then(
+    const input = i < AZURE_RUN ? await azureNth(i) : nth(i);
+    const code = await verifier.verify(input).then(
       () => 'accepted',
       (err: { code?: string }) => err.code ?? 'other',
     );

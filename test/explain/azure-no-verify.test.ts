@@ -111,7 +111,7 @@ describe('explain --no-verify on HCL reports: refusals and usage', () => {
   it('a broken HCLA magic or a truncated report is ERR_EVIDENCE_MALFORMED', () => {
     const hcl = fx.files.get('hcl-report.bin')!;
     const bad = hcl.slice();
-    bad[0] ^= 1;
+    bad[0]! ^= 1;
     for (const b of [bad, hcl.subarray(0, 0x4d0), hcl.subarray(0, 0x4d4 + 100)])
       expect(() => parsedClaims(b)).toThrowError(
         expect.objectContaining({ code: 'ERR_EVIDENCE_MALFORMED' }) as unknown as Error,
@@ -158,7 +158,7 @@ describe('explain --no-verify on HCL reports: refusals and usage', () => {
             new Uint8Array([0x48, 0x43, 0x4c, 0x41, ...tail]),
             (() => {
               const b = hcl.slice();
-              b[at] ^= x;
+              b[at]! ^= x;
               return b;
             })(),
           ]) {
