@@ -13,8 +13,9 @@ import { akOfReport, azureFixtures, codeOf, inputOf, loadFixture, mutate, option
 const fixtures = azureFixtures();
 
 describe('real Azure evidence', () => {
-  it('has the four shared fixtures', () => {
+  it('has the four shared fixtures and the Genoa CVM added here', () => {
     expect(fixtures.map((f) => f.id).sort()).toEqual([
+      'trustee__snp-evidence-genoa',
       'trustee__snp-evidence-v0',
       'trustee__snp-evidence-v2',
       'trustee__snp-hcl-report',
