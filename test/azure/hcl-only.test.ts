@@ -11,7 +11,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
 import { AttestationError } from '../../src/errors.js';
 import {
   checkRuntimeClaimsBinding,
@@ -19,22 +18,9 @@ import {
   parseRuntimeClaims,
 } from '../../src/evidence/azure/hcl.js';
 import { akFromSpki, akSha256, verifyTpmQuote } from '../../src/evidence/tpm/quote.js';
+import { cli } from '../helpers/cli.js';
 
 const DIR = fileURLToPath(new URL('../fixtures/azure-hcl-only/', import.meta.url));
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-  });
-  return { code, out, err };
-}
 
 interface HclMeta {
   id: string;

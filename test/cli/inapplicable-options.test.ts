@@ -5,31 +5,15 @@
  * one option that does not apply to that format: before this check several were ignored and the
  * verdict stayed 0.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { describe, expect, it } from 'vitest';
 import { loadFixture } from '../azure/fixtures.js';
+import { cli, tempDir } from '../helpers/cli.js';
 
 const FIX = fileURLToPath(new URL('../fixtures/', import.meta.url));
-const dir = mkdtempSync(join(tmpdir(), 'ac-inapplicable-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-  });
-  return { code, out, err };
-}
+const dir = tempDir('ac-inapplicable-');
 
 /** An Azure fixture's command line (files written to a folder of their own). */
 function azureArgs(id: string): string[] {

@@ -8,7 +8,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
 import { AttestationError } from '../../src/errors.js';
 import { parseEventLog } from '../../src/evidence/eventlog/parse.js';
 import type { AzureClaims } from '../../src/evidence/types.js';
@@ -16,20 +15,7 @@ import { verifyAzure } from '../../src/evidence/verify.js';
 import { explainClaims } from '../../src/explain/explain.js';
 import { parsedClaims } from '../../src/explain/unverified.js';
 import { AZURE_DIR, azureFixtures, FIXTURES_DIR, inputOf, optionsOf } from '../azure/fixtures.js';
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-  });
-  return { code, out, err };
-}
+import { cli } from '../helpers/cli.js';
 
 const SNP_FIELDS = [
   'measurement',
