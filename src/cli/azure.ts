@@ -18,7 +18,7 @@ import { parseSnpReport } from '../evidence/snp/report.js';
 import { parseTpmsAttest, TPM_GENERATED_VALUE } from '../evidence/tpm/attest.js';
 import { hashInfo } from '../evidence/tpm/marshal.js';
 import { akFromSpki } from '../evidence/tpm/quote.js';
-import type { EvidenceInput, VerifyOptions } from '../evidence/types.js';
+import type { AzureClaims, EvidenceInput, VerifyOptions } from '../evidence/types.js';
 
 export const AZURE_OPTIONS = {
   'tpm-quote': { type: 'string' },
@@ -34,6 +34,7 @@ export const AZURE_USAGE = `  Azure (the evidence is an HCL report, vTPM NV 0x01
   --pcrs F          the quoted PCR values, {"sha256": {"0": "<hex>", ...}}
   --td-quote F      TDX: the TD quote of the HCL report's TDREPORT (IMDS /acc/tdquote)
   --ak F            the AK you expect (SPKI, PEM or DER): must be the report's HCLAkPub
+  --nonce HEX       the quote's qualifyingData must be these bytes (ERR_BINDING_MISMATCH)
 `;
 
 interface AzureValues {
@@ -42,9 +43,13 @@ interface AzureValues {
   pcrs?: string;
   'td-quote'?: string;
   ak?: string;
+  nonce?: string;
 }
 
-/** Turns the Azure options into the EvidenceInput's tpm / tdQuote and the expected AK. */
+/**
+ * Turns the Azure options into the EvidenceInput's tpm / tdQuote, the expected AK, and with
+ * --nonce a check that the quote's qualifyingData is that nonce (ERR_BINDING_MISMATCH otherwise).
+ */
 export async function applyAzureOptions(
   values: AzureValues,
   input: EvidenceInput,
@@ -78,6 +83,18 @@ export async function applyAzureOptions(
   }
   const tdQuote = await read('td-quote');
   if (tdQuote) input.tdQuote = tdQuote;
+  if (values.nonce !== undefined) {
+    if (!/^(?:[0-9a-fA-F]{2})+$/.test(values.nonce)) throw fail(`--nonce ${values.nonce} is not hex`);
+    const nonce = values.nonce.toLowerCase();
+    options.check = (claims) => {
+      const extraData = (claims as AzureClaims).tpm.extraData;
+      if (extraData !== nonce)
+        throw new AttestationError('ERR_BINDING_MISMATCH', 'the TPM quote extraData is not --nonce', {
+          details: { extraData },
+        });
+      return true;
+    };
+  }
   const ak = await read('ak');
   if (ak) {
     const text = Buffer.from(ak).toString('latin1');

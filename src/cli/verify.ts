@@ -59,8 +59,8 @@ const USAGE = `usage: attested-channel verify <file> [options]
   --pcs-url URL  Intel PCS or PCCS base URL (default https://api.trustedservices.intel.com)
 ${BOOT_USAGE}  --json         print one JSON object (also for usage errors)
 ${AZURE_USAGE}(--vek, --ask, --ark, --kds-url are for SEV-SNP reports; --collateral, --pcs-url for TDX quotes;
- with an Azure HCL report file, --tpm-quote, --tpm-signature, --pcrs are its vTPM quote; --ak-cert,
- --tpm-roots, --nonce are for a vTPM quote without a file. An option that does not apply to the
+ with an Azure HCL report file, --tpm-quote, --tpm-signature, --pcrs, --nonce are its vTPM quote's;
+ --ak-cert, --tpm-roots are for a vTPM quote without a file. An option that does not apply to the
  evidence given is a usage error.)
 
 Exit status: 0 accepted, 1 rejected, 2 usage error.
@@ -106,7 +106,7 @@ const OPTION_FORMATS: Record<string, { formats: readonly string[]; for: string }
   ak: { formats: AZURE, for: 'Azure HCL reports' },
   'ak-cert': { formats: [VTPM_ALONE], for: 'a vTPM quote verified on its own (no evidence file)' },
   'tpm-roots': { formats: [VTPM_ALONE], for: 'a vTPM quote verified on its own (no evidence file)' },
-  nonce: { formats: [VTPM_ALONE], for: 'a vTPM quote verified on its own (no evidence file)' },
+  nonce: { formats: [...AZURE, VTPM_ALONE], for: 'Azure HCL reports and vTPM quotes' },
 };
 
 const FORMAT_NAMES: Record<string, string> = {
@@ -118,7 +118,7 @@ const FORMAT_NAMES: Record<string, string> = {
 
 /**
  * The usage error for the options given that do not apply to `format` (undefined: none), e.g.
- * "--ak-cert, --nonce: for a vTPM quote verified on its own (no evidence file) only; r.bin is an
+ * "--ak-cert, --tpm-roots: for a vTPM quote verified on its own (no evidence file) only; r.bin is an
  * Azure SEV-SNP HCL report".
  */
 export function inapplicableOptions(

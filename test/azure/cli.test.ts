@@ -46,6 +46,20 @@ describe.each(azureFixtures().map((fx) => [fx.id, fx] as const))('verify %s', (_
       expect(t.expect?.codes).toContain(JSON.parse(r.out).error.code);
     });
 
+  it('--nonce: the quote’s own extraData is accepted; the wrong nonce of each tamper case is ERR_BINDING_MISMATCH', async () => {
+    const extraData = (fx.meta.expected_claims.tpm as { extraData: string }).extraData;
+    const ok = await cli('verify', ...argsOf(fx), '--nonce', extraData.toUpperCase());
+    expect(ok.code, ok.out).toBe(0);
+    const wrongs = fx.meta.tamper.filter((t) => t.check?.claim === 'tpm.extraData');
+    expect(wrongs.length).toBeGreaterThan(0);
+    for (const t of wrongs) {
+      const r = await cli('verify', ...argsOf(fx), '--nonce', t.check!.must_differ_from);
+      expect(r.code).toBe(1);
+      expect(JSON.parse(r.out).error).toMatchObject({ code: 'ERR_BINDING_MISMATCH', details: { extraData } });
+    }
+    expect((await cli('verify', ...argsOf(fx), '--nonce', 'xyz')).code).toBe(2);
+  });
+
   it("--ak: the report's own HCLAkPub is accepted; another AK is ERR_EVIDENCE_CHAIN", async () => {
     const own = join(dir, `${fx.id}-ak.pem`);
     writeFileSync(own, akOfReport(fx.files.get('hcl-report.bin')!).export({ format: 'pem', type: 'spki' }));

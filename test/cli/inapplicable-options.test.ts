@@ -88,7 +88,6 @@ const INAPPLICABLE: Record<string, Array<[string, string]>> = {
     ['--ccel-table', ANY_FILE],
     ['--ak-cert', ANY_FILE],
     ['--tpm-roots', ANY_FILE],
-    ['--nonce', '00'],
   ],
   'azure-tdx': [
     ['--vek', ANY_FILE],
@@ -98,7 +97,6 @@ const INAPPLICABLE: Record<string, Array<[string, string]>> = {
     ['--ccel-table', ANY_FILE],
     ['--ak-cert', ANY_FILE],
     ['--tpm-roots', ANY_FILE],
-    ['--nonce', '00'],
   ],
   'vtpm alone': [
     ['--vek', ANY_FILE],
