@@ -88,7 +88,7 @@ const AZURE = ['azure-sev-snp', 'azure-tdx'];
 
 /**
  * The evidence each option applies to, and how to say so; an option not listed (--policy, --at,
- * --offline, --json, --event-log) applies to all. Any other option given is a usage error: an
+ * --offline, --json) applies to all. Any other option given is a usage error: an
  * ignored option would give a verdict that was not asked for.
  */
 const OPTION_FORMATS: Record<string, { formats: readonly string[]; for: string }> = {
@@ -98,6 +98,11 @@ const OPTION_FORMATS: Record<string, { formats: readonly string[]; for: string }
   'kds-url': { formats: SNP, for: 'SEV-SNP reports' },
   collateral: { formats: TDX, for: 'TDX quotes' },
   'pcs-url': { formats: TDX, for: 'TDX quotes' },
+  // An SEV-SNP report has no register a boot log could be replayed to.
+  'event-log': {
+    formats: ['tdx', ...AZURE, VTPM_ALONE],
+    for: 'TDX quotes, Azure HCL reports and vTPM quotes',
+  },
   'ccel-table': { formats: ['tdx'], for: 'TDX quotes (with --event-log)' },
   'tpm-quote': { formats: [...AZURE, VTPM_ALONE], for: 'Azure HCL reports and vTPM quotes' },
   'tpm-signature': { formats: [...AZURE, VTPM_ALONE], for: 'Azure HCL reports and vTPM quotes' },

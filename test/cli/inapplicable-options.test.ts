@@ -58,6 +58,7 @@ const BASES: Record<string, () => string[]> = {
 /** Each option that does not apply to the format, with a value it could take. */
 const INAPPLICABLE: Record<string, Array<[string, string]>> = {
   'sev-snp': [
+    ['--event-log', ANY_FILE],
     ['--collateral', ANY_FILE],
     ['--pcs-url', 'http://127.0.0.1:9'],
     ['--tpm-quote', ANY_FILE],
