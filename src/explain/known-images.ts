@@ -74,7 +74,7 @@ export const KNOWN_IMAGES: readonly KnownImage[] = Object.freeze([
     owner: 'Microsoft',
     image: AZURE_TDX,
     source:
-      'confidential-containers/trustee deps/verifier/test_data/az-tdx-vtpm/td-quote.bin @ a9851d3d0a8f (Apache-2.0); the same MRTD is in kinvolk/azure-cvm-tooling and edgelesssys/constellation test data',
+      'confidential-containers/trustee deps/verifier/test_data/az-tdx-vtpm/td-quote.bin @ a9851d3d0a8f (Apache-2.0); the same MRTD is in edgelesssys/constellation test data (kinvolk/azure-cvm-tooling has a TDX HCL report of another build)',
     fixture: 'azure/trustee__tdx-hcl-report',
   },
   {
