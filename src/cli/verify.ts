@@ -88,8 +88,8 @@ const AZURE = ['azure-sev-snp', 'azure-tdx'];
 
 /**
  * The evidence each option applies to, and how to say so; an option not listed (--policy, --at,
- * --offline, --json) applies to all. Any other option given is a usage error: an
- * ignored option would give a verdict that was not asked for.
+ * --offline, --json) applies to all. One given with other evidence is a usage error: ignored, it
+ * would give a verdict that was not asked for.
  */
 const OPTION_FORMATS: Record<string, { formats: readonly string[]; for: string }> = {
   vek: { formats: SNP, for: 'SEV-SNP reports' },
@@ -126,7 +126,7 @@ const FORMAT_NAMES: Record<string, string> = {
  * "--ak-cert, --tpm-roots: for a vTPM quote verified on its own (no evidence file) only; r.bin is an
  * Azure SEV-SNP HCL report".
  */
-export function inapplicableOptions(
+function inapplicableOptions(
   format: string,
   values: Record<string, unknown>,
   file?: string,
