@@ -100,6 +100,11 @@ export interface VerifierOptions {
   kds?: CollateralFetchOptions | CollateralClient;
   /** Intel PCS/PCCS client settings (the Verifier makes its own client), or a client instance to share. */
   pcs?: CollateralFetchOptions | CollateralClient;
+  /**
+   * Google vTPM EK/AK CA roots and intermediates for `input.vtpm`, replacing the pinned ones
+   * (copied at creation). A call's own `vtpmRoots` replace these for that call.
+   */
+  vtpmRoots?: GceVtpmRoots;
 }
 
 /** The inputs of one verification by a Verifier. */
@@ -108,8 +113,8 @@ export interface VerifierCallOptions {
   /** The time at which certificates, CRLs and collateral must be valid. Default: the wall clock. */
   now?: Date;
   /**
-   * Google vTPM EK/AK CA roots and intermediates for `input.vtpm`, replacing the pinned ones. An
-   * input of the call rather than of the Verifier: nothing verified under them is cached.
+   * Google vTPM EK/AK CA roots and intermediates for `input.vtpm` in this call, replacing the
+   * Verifier's (and so the pinned ones). Nothing verified under them is cached.
    */
   vtpmRoots?: GceVtpmRoots;
   signal?: AbortSignal;
@@ -133,7 +138,12 @@ export interface Verifier {
    * SHA-256 fingerprints (hex) of the anchors it trusts, from its own copies; a vendor absent
    * from `trustAnchors` has none listed here and its built-in pinned roots are used.
    */
-  readonly anchors: { readonly amdArks?: readonly string[]; readonly intelRoots?: readonly string[] };
+  readonly anchors: {
+    readonly amdArks?: readonly string[];
+    readonly intelRoots?: readonly string[];
+    /** The anchors of `vtpmRoots` (not the intermediates), when the Verifier was given them. */
+    readonly vtpmRoots?: readonly string[];
+  };
 }
 
 export interface VerifyOptions {
