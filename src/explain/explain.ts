@@ -14,9 +14,11 @@ import type { EventLog } from '../evidence/eventlog/parse.js';
 import { checkReplay, replayEventLog } from '../evidence/eventlog/replay.js';
 import { type BootSummary, bootSummary } from '../evidence/eventlog/summary.js';
 import type { LaunchEndorsement } from '../evidence/gce/endorsement.js';
+import type { GceVtpmClaims } from '../evidence/gce/vtpm.js';
 import type { Claims, RevocationStatus, SnpClaims, TcbVersion, TdxClaims } from '../evidence/types.js';
 import { badArgument, checkClaims, checkEndorsement, checkOptions, isPlainObject } from './args.js';
 import { knownImage } from './known-images.js';
+import { explainVtpm, type VtpmExplainReport } from './vtpm.js';
 
 /** Claims explainClaims() reads: those of verifyEvidence() or verifyAzure(). */
 export type ExplainableClaims = Claims | AzureClaims;
@@ -92,6 +94,11 @@ export interface ExplainReport {
   simulated: boolean | null;
   /** The claims' workloadPinned (the policy they passed pins the workload); null when not verified. */
   workloadPinned: boolean | null;
+  /**
+   * Google Cloud's vTPM evidence beside the report (`claims.vtpm`): explainVtpm()'s report; its
+   * sentences follow the hardware's in `summary`.
+   */
+  vtpm?: VtpmExplainReport;
   /** One sentence per fact above, in that order: the text output of `attested-channel explain`. */
   summary: string[];
 }
@@ -332,7 +339,21 @@ export function explainClaims(claims: ExplainableClaims, options: ExplainOptions
       : `${regName} ${value.slice(0, 16)}…: unknown image — compare with \`attested-channel measure\` on the firmware (and kernel) you built, or with the provider's published values.`,
   };
 
-  const os = explainOs(claims, verified, options.eventLog);
+  const vtpmClaims = verified ? (claims as { vtpm?: GceVtpmClaims }).vtpm : undefined;
+  const vtpm = vtpmClaims !== undefined ? explainVtpm(vtpmClaims) : undefined;
+  let os = explainOs(claims, verified, options.eventLog);
+  // The report measures no OS; Google's vTPM beside it did (outside the TEE: its own sentences say so).
+  if (!os.covered && vtpm?.os.covered) {
+    const { secureBoot, kernelCmdline, matched } = vtpm.os;
+    os = {
+      covered: true,
+      measuredIn: 'pcrs',
+      secureBoot,
+      kernelCmdline,
+      matched,
+      text: `Your OS: covered by Google's vTPM (outside the TEE, see below), whose boot log the verifier replayed to ${matched.join(', ')}; the hardware report itself measures no OS.`,
+    };
+  }
 
   let vmpl: ExplainReport['vmpl'] = null;
   let migrationAgent: ExplainReport['migrationAgent'] = null;
@@ -448,6 +469,7 @@ export function explainClaims(claims: ExplainableClaims, options: ExplainOptions
     reportData.text,
     simText,
     ...(pinText ? [pinText] : []),
+    ...(vtpm ? vtpm.summary : []),
   ];
   return {
     verified,
@@ -463,6 +485,7 @@ export function explainClaims(claims: ExplainableClaims, options: ExplainOptions
     reportData,
     simulated,
     workloadPinned,
+    ...(vtpm ? { vtpm } : {}),
     summary,
   };
 }
