@@ -4,17 +4,16 @@
  * the GCE instance identity, what booted (the log the verifier replayed), the quote's freshness,
  * and that the vTPM is outside the TEE; and explainClaims() on a report with `claims.vtpm`.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { describe, expect, it } from 'vitest';
 import { verifyGceVtpm } from '../../src/evidence/gce/vtpm.js';
 import { verifyEvidence } from '../../src/evidence/verify.js';
 import { explainClaims } from '../../src/explain/explain.js';
 import { explainVtpm } from '../../src/explain/vtpm.js';
 import { EVENTLOG_DIR, fixture } from '../eventlog/fixtures.js';
+import { cli, tempDir } from '../helpers/cli.js';
 import { loadFixture } from '../snp/fixtures.js';
 
 const GCE = fileURLToPath(
@@ -25,22 +24,7 @@ const LOG = join(EVENTLOG_DIR, 'go-tpm-tools__gce-cos-85-nonce9009', 'eventlog.b
 const AT = new Date('2021-12-22T00:00:00Z');
 const meta = fixture('go-tpm-tools__gce-cos-85-nonce9009').meta;
 const file = (n: string) => new Uint8Array(readFileSync(join(GCE, n)));
-const dir = mkdtempSync(join(tmpdir(), 'ac-vtpm-explain-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-  });
-  return { code, out, err };
-}
+const dir = tempDir('ac-vtpm-explain-');
 
 function args(o: { log?: boolean; nonce?: boolean; sig?: string } = {}): string[] {
   return [

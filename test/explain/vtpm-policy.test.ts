@@ -4,12 +4,10 @@
  * pins the instance (gce) and what booted (boot), every pin commented; it accepts exactly that
  * evidence and refuses it with any one pinned field changed.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { describe, expect, it } from 'vitest';
 import { AttestationError } from '../../src/errors.js';
 import { appraiseBoot } from '../../src/evidence/boot.js';
 import { appraiseGce, type GceVtpmClaims, verifyGceVtpm } from '../../src/evidence/gce/vtpm.js';
@@ -21,6 +19,7 @@ import {
   policyFromVtpmClaims,
 } from '../../src/explain/policy-builder.js';
 import { EVENTLOG_DIR, fixture } from '../eventlog/fixtures.js';
+import { cli, tempDir } from '../helpers/cli.js';
 
 const GCE = fileURLToPath(
   new URL('../fixtures/gce-vtpm/go-tpm-tools__gce-cos-85-nonce9009/', import.meta.url),
@@ -28,23 +27,8 @@ const GCE = fileURLToPath(
 const LOG = join(EVENTLOG_DIR, 'go-tpm-tools__gce-cos-85-nonce9009', 'eventlog.bin');
 const AT = new Date('2021-12-22T00:00:00Z');
 const meta = fixture('go-tpm-tools__gce-cos-85-nonce9009').meta;
-const dir = mkdtempSync(join(tmpdir(), 'ac-vtpm-policy-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('ac-vtpm-policy-');
 const file = (n: string) => new Uint8Array(readFileSync(join(GCE, n)));
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-  });
-  return { code, out, err };
-}
 
 const vtpmArgs = (log = true) => [
   '--tpm-quote',
