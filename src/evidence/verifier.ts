@@ -26,6 +26,12 @@ import { checkFormat } from './appraise.js';
 import { attachBoot, bootSectionFor } from './boot.js';
 import type { FormatSettings, FormatVerifier } from './format.js';
 import { FORMATS, formatOf } from './formats.js';
+import {
+  appraiseEndorsement,
+  checkEndorsementRoot,
+  type EndorsementRoot,
+  endorsementClaims,
+} from './gce/launch.js';
 import { type GceVtpmRoots, verifyGceVtpm } from './gce/vtpm.js';
 import { Lru } from './lru.js';
 import { type BootPolicy, type Policy, parsePolicy } from './policy.js';
@@ -95,6 +101,8 @@ export function checkInput(input: EvidenceInput): void {
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.tdQuote must be a Uint8Array');
   if (input.eventLog !== undefined && !isBytes(input.eventLog?.log))
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.eventLog.log must be a Uint8Array');
+  if (input.launchEndorsement !== undefined && !isBytes(input.launchEndorsement))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.launchEndorsement must be a Uint8Array');
 }
 
 /**
@@ -195,6 +203,7 @@ export function checkVerifierOptions(options: VerifierOptions): void {
     }
   }
   checkVtpmRoots(options.vtpmRoots);
+  checkEndorsementRoot(options.endorsementRoot);
   for (const key of ['kds', 'pcs'] as const) {
     const client: unknown = options[key];
     if (client !== undefined && (typeof client !== 'object' || client === null))
@@ -232,6 +241,14 @@ function copyVtpmRoots(roots: GceVtpmRoots | undefined): GceVtpmRoots | undefine
   );
 }
 
+/** An own copy of endorsementRoot (checkEndorsementRoot() let only this shape through). */
+function copyEndorsementRoot(root: EndorsementRoot | undefined): EndorsementRoot | undefined {
+  if (root === undefined) return undefined;
+  const certificate =
+    typeof root.certificate === 'string' ? root.certificate : new Uint8Array(root.certificate);
+  return { certificate, ...(root.sha256 !== undefined ? { sha256: root.sha256 } : {}) };
+}
+
 /** Own copies of a list of DER anchors (checkVerifierOptions() let only such lists through). */
 function copyAnchors(list: Uint8Array[] | undefined): Uint8Array[] | undefined {
   return list?.map((d) => new Uint8Array(d));
@@ -267,6 +284,7 @@ function create(options: VerifierOptions): Verifier {
   const amdArks = copyAnchors(anchors?.amdArks);
   const intelRoots = copyAnchors(anchors?.intelRoots);
   const vtpmRoots = copyVtpmRoots(options.vtpmRoots);
+  const endorsementRoot = copyEndorsementRoot(options.endorsementRoot);
   const certs = new Lru<string, ParsedCert>(CERTIFICATE_CACHE_SIZE);
   const settings: FormatSettings = {
     ...(amdArks !== undefined ? { amdArks } : {}),
@@ -305,6 +323,7 @@ function create(options: VerifierOptions): Verifier {
     misplaced(call, ['trustAnchors', 'offline', 'kds', 'pcs', 'verifier'], 'createVerifier()');
     checkCall(call, 'verifier.verify');
     checkVtpmRoots(call.vtpmRoots);
+    checkEndorsementRoot(call.endorsementRoot);
     const policy = parsePolicy(call.policy);
     if (call.signal?.aborted)
       throw new AttestationError('ERR_ABORTED', 'verification aborted', { cause: call.signal.reason });
@@ -326,6 +345,15 @@ function create(options: VerifierOptions): Verifier {
     });
     // A call's vtpmRoots replace the Verifier's (nothing verified under them is cached).
     attachMeasuredBoot(claims, input, policy, { now, vtpmRoots: call.vtpmRoots ?? vtpmRoots });
+    // Google's launch endorsement, under the call's root or the Verifier's (nothing is cached).
+    if (input.launchEndorsement !== undefined)
+      claims.endorsement = endorsementClaims(
+        input.launchEndorsement,
+        claims,
+        call.endorsementRoot ?? endorsementRoot,
+        now,
+      );
+    appraiseEndorsement(claims.endorsement, policy.endorsement);
     if (call.check) {
       let verdict: boolean | undefined;
       try {

@@ -14,6 +14,7 @@ import type { EventLog } from '../evidence/eventlog/parse.js';
 import { checkReplay, replayEventLog } from '../evidence/eventlog/replay.js';
 import { type BootSummary, bootSummary } from '../evidence/eventlog/summary.js';
 import type { LaunchEndorsement } from '../evidence/gce/endorsement.js';
+import type { EndorsementClaims } from '../evidence/gce/launch.js';
 import type { GceVtpmClaims } from '../evidence/gce/vtpm.js';
 import type { Claims, RevocationStatus, SnpClaims, TcbVersion, TdxClaims } from '../evidence/types.js';
 import { badArgument, checkClaims, checkEndorsement, checkOptions, isPlainObject } from './args.js';
@@ -137,7 +138,7 @@ function endorsedImage(
   claims: ExplainableClaims,
   e: LaunchEndorsement | undefined,
 ): ExplainReport['measurement']['knownImage'] {
-  if (!e) return null;
+  if (!e) return carriedEndorsement(claims);
   const firmware = Buffer.from(e.uefiDigest).toString('hex');
   const signed = e.timestamp.toISOString();
   if (isSnp(claims) && e.sevSnp) {
@@ -159,6 +160,25 @@ function endorsedImage(
         };
   }
   return null;
+}
+
+/** The endorsement the evidence itself carried, as the verifier checked it (claims.endorsement). */
+function carriedEndorsement(claims: ExplainableClaims): ExplainReport['measurement']['knownImage'] {
+  const e = (claims as { endorsement?: EndorsementClaims }).endorsement;
+  if (!isPlainObject(e) || e.verified !== true || e.matches !== true) return null;
+  const fit =
+    typeof e.vcpus === 'number'
+      ? ` for ${e.vcpus} vCPUs`
+      : typeof e.ramGib === 'number'
+        ? ` for ${e.ramGib} GiB of RAM${e.earlyAccept ? ', early accept' : ''}`
+        : e.svsm
+          ? ' under an SVSM'
+          : '';
+  return {
+    owner: 'Google',
+    image: `Google Compute Engine ${isSnp(claims) ? '' : 'TDX '}firmware (UEFI SHA-384 ${e.firmwareSha384})${fit}`,
+    source: `Google launch endorsement carried in the evidence, signed ${e.timestamp}, verified under GCE-cc-tcb-root (SHA-256 ${e.rootSha256.slice(0, 16)}…)`,
+  };
 }
 
 /** The registers a log can be checked against in these claims, or undefined. */
