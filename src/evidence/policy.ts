@@ -280,6 +280,7 @@ export const BOOT_ANOMALY_KINDS: readonly string[] = [
   'separator-error',
   'digest-mismatch',
   'ccel-log-area-size',
+  'unmeasured-records',
 ];
 
 const BANK_HEX: Record<string, number> = { sha1: 40, sha256: 64, sha384: 96, sha512: 128 };
