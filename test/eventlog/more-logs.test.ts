@@ -1,9 +1,9 @@
 /**
  * Real event logs from other machines than test/fixtures/eventlog (test/fixtures/eventlog-more/,
- * from google/go-eventlog's testdata): each replays to the register values its source's own tests
- * state — PCR banks for ExtractFirmwareLogState, PCRs read from the TPM for EventLog.Verify —
- * with the EFI application digests and command line the source gives, and one changed digest
- * byte is refused.
+ * from google/go-eventlog's and confidential-containers/trustee's testdata): each replays to the
+ * register values its source's own tests state — PCR banks for ExtractFirmwareLogState, PCRs read
+ * from the TPM for EventLog.Verify, RTMRs for trustee's replay_and_match — with the EFI application
+ * digests and command line the source gives, and one changed digest byte is refused.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -27,15 +27,20 @@ interface Meta {
   efi_app_digests?: Record<string, string[]>;
   kernel_cmdline?: string;
   expect_anomalies?: string[];
-  files: { 'eventlog.bin': { sha256: string; size: number } };
+  /** CCEL logs: RTMR0-3 the source's test replays the log to. */
+  rtmrs?: string[];
+  files: Record<string, { sha256: string; size: number }>;
 }
 
-const logs = readdirSync(DIR, { withFileTypes: true })
+const all = readdirSync(DIR, { withFileTypes: true })
   .filter((d) => d.isDirectory())
-  .map((d) => ({
-    name: d.name,
-    meta: JSON.parse(readFileSync(`${DIR}${d.name}/meta.json`, 'utf8')) as Meta,
-    bytes: new Uint8Array(readFileSync(`${DIR}${d.name}/eventlog.bin`)),
+  .map((d) => d.name);
+const logs = all
+  .filter((name) => !name.startsWith('trustee__'))
+  .map((name) => ({
+    name,
+    meta: JSON.parse(readFileSync(`${DIR}${name}/meta.json`, 'utf8')) as Meta,
+    bytes: new Uint8Array(readFileSync(`${DIR}${name}/eventlog.bin`)),
   }));
 
 describe('real event logs from go-eventlog’s testdata', () => {
@@ -54,7 +59,7 @@ describe('real event logs from go-eventlog’s testdata', () => {
     describe(name, () => {
       it('is the file its provenance names', async () => {
         const { createHash } = await import('node:crypto');
-        expect(createHash('sha256').update(bytes).digest('hex')).toBe(meta.files['eventlog.bin'].sha256);
+        expect(createHash('sha256').update(bytes).digest('hex')).toBe(meta.files['eventlog.bin']!.sha256);
       });
 
       it('replays to the values its source states', () => {
@@ -114,6 +119,47 @@ describe('real event logs from go-eventlog’s testdata', () => {
       });
     });
   }
+});
+
+describe('real TDX CCEL logs from trustee’s testdata', () => {
+  const ccels = all
+    .filter((name) => name.startsWith('trustee__'))
+    .map((name) => ({
+      name,
+      meta: JSON.parse(readFileSync(`${DIR}${name}/meta.json`, 'utf8')) as Meta,
+      bytes: new Uint8Array(readFileSync(`${DIR}${name}/ccel.bin`)),
+    }));
+
+  it('are the five logs the README lists', () => {
+    expect(ccels.map((c) => c.name).sort()).toEqual([
+      'trustee__ccel-data',
+      'trustee__ccel-data-gcp',
+      'trustee__ccel-data-grub',
+      'trustee__ccel-data-grub-gke',
+      'trustee__ccel-data-ovmf',
+    ]);
+  });
+
+  for (const { name, meta, bytes } of ccels)
+    it(`${name}: is its file, replays to the RTMRs its source states, refuses a changed digest`, async () => {
+      const { createHash } = await import('node:crypto');
+      expect(createHash('sha256').update(bytes).digest('hex')).toBe(meta.files['ccel.bin']!.sha256);
+      const log = parseEventLog(bytes, { ccel: true });
+      const replayed = replayEventLog(log);
+      expect(replayed.rtmrs!.map((r) => Buffer.from(r).toString('hex'))).toEqual(meta.rtmrs);
+      checkReplay(replayed, { rtmrs: meta.rtmrs! });
+      const e = log.events.find((x) => x.digestCheck !== 'not-extended')!;
+      const at = Buffer.from(bytes.subarray(e.offset, e.offset + e.length)).indexOf(
+        Buffer.from(e.digests.sha384!),
+      );
+      const bad = new Uint8Array(bytes);
+      bad[e.offset + at]! ^= 1;
+      expect(
+        thrownCode(() =>
+          checkReplay(replayEventLog(parseEventLog(bad, { ccel: true })), { rtmrs: meta.rtmrs! }),
+        ),
+      ).toBe('ERR_EVENTLOG_MISMATCH');
+    });
 });
 
 describe('records of index 0xFFFFFFFF after a SHA-1-format log’s events', () => {
