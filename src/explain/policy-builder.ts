@@ -14,6 +14,7 @@ import { unpinnedFormats } from '../evidence/appraise.js';
 import type { AzureClaims } from '../evidence/azure/verify.js';
 import type { BootSummary } from '../evidence/eventlog/summary.js';
 import type { LaunchEndorsement } from '../evidence/gce/endorsement.js';
+import type { EndorsementClaims } from '../evidence/gce/launch.js';
 import type { GceVtpmClaims } from '../evidence/gce/vtpm.js';
 import { type Policy, parsePolicy } from '../evidence/policy.js';
 import type { Claims, SnpClaims, TdxClaims } from '../evidence/types.js';
@@ -221,6 +222,18 @@ export function policyFromClaims(
     if (vtpm.boot) boots.push(vtpm.boot);
   }
   if (bootSectionSupported()) bootEventPins(draft, boots, options.origin);
+  // Google's launch endorsement the evidence carried, verified and matching: required again, for
+  // the same firmware build (Google's code, not a workload pin).
+  const e = (claims as { endorsement?: EndorsementClaims }).endorsement;
+  if (isPlainObject(e) && e.verified === true && e.matches === true && typeof e.firmwareSha384 === 'string') {
+    const from = options.origin ? ` (from ${options.origin})` : '';
+    pin(
+      section(draft, ['endorsement']),
+      'firmwareSha384s',
+      [e.firmwareSha384],
+      `the firmware build Google's launch endorsement in the evidence names${from}; the section requires such an endorsement, verified and listing the report's measurement`,
+    );
+  }
   return draft;
 }
 

@@ -20,6 +20,7 @@ import type { EvidenceInput, SnpClaims, TdxClaims } from '../../src/evidence/typ
 import { createVerifier } from '../../src/evidence/verifier.js';
 import { verifyEvidence } from '../../src/evidence/verify.js';
 import { explainClaims } from '../../src/explain/explain.js';
+import { finishPolicy, policyFromClaims } from '../../src/explain/policy-builder.js';
 import { tempDir } from '../helpers/cli.js';
 import { thrownCode } from '../helpers/codes.js';
 import { createFakeTsm, type FakeTsm, withRoot } from '../providers/fake-tsm.js';
@@ -193,6 +194,31 @@ describe('policy endorsement', () => {
     expect(fw.details.field).toBe('endorsement.firmwareSha384s');
     const svn = await errorOf(() => verify(ev, { policy: { endorsement: { minSvn: 4 } } }));
     expect(svn.details.field).toBe('endorsement.minSvn');
+  });
+
+  it('policyFromClaims() requires the same endorsed firmware again; the policy accepts that evidence only', async () => {
+    const ev = await snpEvidence();
+    const claims = (await verify(ev)) as SnpClaims;
+    const draft = policyFromClaims(claims, { origin: 'e' });
+    expect(draft.endorsement).toMatchObject({ firmwareSha384s: [hex(FIRMWARE)] });
+    const policy = finishPolicy(draft);
+    await verify(ev, { policy });
+    // The same report without its endorsement, or with another firmware's, is refused.
+    const { launchEndorsement: _e, ...bare } = ev;
+    expect((await errorOf(() => verify(bare, { policy }))).details.field).toBe('endorsement');
+    const other = (() => {
+      const signed = golden({
+        cert: signer.der,
+        digest: new Uint8Array(48).fill(0xd2),
+        snp: { svn: 3, measurements: [[8, M8]] },
+      });
+      return endorsement(signed, pssSign(signed, signer.key));
+    })();
+    expect((await errorOf(() => verify({ ...ev, launchEndorsement: other }, { policy }))).details.field).toBe(
+      'endorsement.firmwareSha384s',
+    );
+    // Without an endorsement in the claims no section is written.
+    expect(policyFromClaims((await verify(bare)) as SnpClaims).endorsement).toBeUndefined();
   });
 
   it('parsePolicy checks the section', () => {
