@@ -296,3 +296,48 @@ describe('endorsementRoot options', () => {
     ).toBe('ERR_INVALID_ARGUMENT');
   });
 });
+
+describe('over an attested channel', () => {
+  it('the server’s configfsTsm() sends the endorsement; a client whose policy requires it connects, and without it is refused', async () => {
+    const { attestedConnect } = await import('../../src/channel/connect.js');
+    const { createAttestedServer } = await import('../../src/channel/server.js');
+    const { closeServer, listen } = await import('../channel/helpers.js');
+    const withIt = await withRoot(
+      createFakeTsm({
+        platform: simulatedSnp({ measurement: M8 }),
+        extraEntries: [{ guid: GCE_ENDORSEMENT_CERT_TABLE_GUID, data: GOOD }],
+      }),
+    );
+    const without = await withRoot(createFakeTsm({ platform: simulatedSnp({ measurement: M8 }) }));
+    fakes.push(withIt, without);
+    const verifier = createVerifier({ trustAnchors: simulated.trustAnchors(), endorsementRoot });
+    const policy = { snp: { measurements: [hex(M8)] }, endorsement: { firmwareSha384s: [hex(FIRMWARE)] } };
+    for (const [fake, ok] of [
+      [withIt, true],
+      [without, false],
+    ] as const) {
+      const server = createAttestedServer(
+        { evidence: await configfsTsm({ root: fake.root, fs: fake.fs }) },
+        (ch) => {
+          ch.on('error', () => {});
+          ch.end();
+        },
+      );
+      server.on('error', () => {});
+      const port = await listen(server);
+      try {
+        const connecting = attestedConnect({ host: '127.0.0.1', port, verify: { verifier, policy } });
+        if (ok) {
+          const ch = await connecting;
+          const peer = ch.peer as SnpClaims;
+          expect(peer.endorsement).toMatchObject({ verified: true, matches: true, vcpus: 8 });
+          ch.destroy();
+        } else {
+          await expect(connecting).rejects.toMatchObject({ code: 'ERR_EVIDENCE_POLICY' });
+        }
+      } finally {
+        await closeServer(server);
+      }
+    }
+  });
+});
