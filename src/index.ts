@@ -200,8 +200,10 @@ export {
   policyFromClaims,
   policyFromEndorsement,
   policyFromMeasurement,
+  policyFromVtpmClaims,
 } from './explain/policy-builder.js';
 export { parsedClaims } from './explain/unverified.js';
+export { explainVtpm, type VtpmExplainReport } from './explain/vtpm.js';
 export {
   AttestedAgent,
   type AttestedHttpOptions,

@@ -91,6 +91,8 @@ const EXPLAIN_APIS = {
   policyFromMeasurement: api.policyFromMeasurement,
   policyFromBootSummary: api.policyFromBootSummary,
   policyFromEndorsement: api.policyFromEndorsement,
+  policyFromVtpmClaims: api.policyFromVtpmClaims,
+  explainVtpm: api.explainVtpm,
   mergePolicyDrafts: api.mergePolicyDrafts,
   formatPolicy: api.formatPolicy,
 };
@@ -577,7 +579,15 @@ const TABLE: Array<{ name: string; call: (v: unknown) => unknown; codes: ErrorCo
       codes: ['ERR_INVALID_ARGUMENT'],
       refuses: MISTYPED,
     },
-    ...(['policyFromMeasurement', 'policyFromBootSummary', 'policyFromEndorsement'] as const).map((name) => ({
+    ...(
+      [
+        'policyFromMeasurement',
+        'policyFromBootSummary',
+        'policyFromEndorsement',
+        'policyFromVtpmClaims',
+        'explainVtpm',
+      ] as const
+    ).map((name) => ({
       name,
       call: (v: unknown) => (EXPLAIN_APIS[name] as (...a: unknown[]) => unknown)(v, v),
       codes: ['ERR_INVALID_ARGUMENT'] as ErrorCode[],

@@ -7,6 +7,7 @@ import { AttestationError } from '../errors.js';
 import { policyFormats } from '../evidence/appraise.js';
 import { base64url, fromBase64url } from '../evidence/bytes.js';
 import { FORMATS, formatNamed, formatOfMediaType } from '../evidence/formats.js';
+import { MAX_LAUNCH_ENDORSEMENT_SIZE } from '../evidence/gce/launch.js';
 import { type Policy, parsePolicy } from '../evidence/policy.js';
 import { MAX_CHAIN_SIZE, MAX_VEK_SIZE } from '../evidence/snp/verify.js';
 import type { PcrValues } from '../evidence/tpm/quote.js';
@@ -32,6 +33,8 @@ export const MediaType = {
   TPM_SIGNATURE: 'application/vnd.attested-channel.tpm-signature',
   /** A marshalled TPMT_PUBLIC. */
   TPM_PUBLIC: 'application/vnd.attested-channel.tpm-public',
+  /** A serialized Google VMLaunchEndorsement (docs/protocol.md §6). */
+  GCE_LAUNCH_ENDORSEMENT: 'application/vnd.attested-channel.gce-launch-endorsement',
   /** An Azure HCL report (vTPM NV 0x01400001), either hardware: docs/protocol.md §6.1. */
   AZURE_HCL_REPORT: 'application/vnd.microsoft.azure.hcl-report',
 } as const;
@@ -84,6 +87,8 @@ const LABELS: Record<string, { mediaType: string; formats?: readonly EvidenceFor
   'vtpm-signature': { mediaType: MediaType.TPM_SIGNATURE },
   'vtpm-pcrs': { mediaType: MediaType.JSON },
   'vtpm-event-log': { mediaType: MediaType.TPM_EVENT_LOG },
+  // Google's launch endorsement of the firmware, beside a raw report.
+  'launch-endorsement': { mediaType: MediaType.GCE_LAUNCH_ENDORSEMENT, formats: ['sev-snp', 'tdx'] },
 };
 
 /**
@@ -217,6 +222,14 @@ export function encodeCmw(
     if (input.collateral !== undefined) out['collateral'] = collateralRecord(input.collateral);
   } else encodeAzure(input, format, out);
   encodeBootRecords(input, format, out);
+  if (input.launchEndorsement !== undefined) {
+    if (format !== 'sev-snp' && format !== 'tdx')
+      throw new AttestationError(
+        'ERR_PROVIDER_FAILED',
+        'the evidence provider returned a launch endorsement with evidence that is not a raw SEV-SNP report or TDX quote',
+      );
+    out['launch-endorsement'] = [MediaType.GCE_LAUNCH_ENDORSEMENT, base64url(input.launchEndorsement)];
+  }
   return out;
 }
 
@@ -427,6 +440,8 @@ export function decodeCmw(value: unknown, accept: readonly string[]): DecodedCmw
       tpm.signature = bytesOf(label, capped(label, r.b64, MAX_TPM_SIGNATURE_SIZE));
     else if (label === 'pcrs')
       tpm.pcrs = pcrsOf(text(label, bytesOf(label, capped(label, r.b64, MAX_PCRS_SIZE))));
+    else if (label === 'launch-endorsement')
+      input.launchEndorsement = bytesOf(label, capped(label, r.b64, MAX_LAUNCH_ENDORSEMENT_SIZE));
     else input.tdQuote = bytesOf(label, capped(label, r.b64, MAX_TD_QUOTE_SIZE));
   }
   if (format === 'azure-sev-snp' || format === 'azure-tdx') {

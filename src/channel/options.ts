@@ -4,6 +4,7 @@
  */
 import type { TLSSocket } from 'node:tls';
 import { AttestationError } from '../errors.js';
+import type { EndorsementRoot } from '../evidence/gce/launch.js';
 import type { GceVtpmRoots } from '../evidence/gce/vtpm.js';
 import { type Policy, parsePolicy } from '../evidence/policy.js';
 import type {
@@ -35,6 +36,8 @@ export interface ChannelVerifyOptions {
   trustAnchors?: TrustAnchors;
   /** Google vTPM EK/AK CA roots for a peer's `vtpm` evidence, replacing the pinned ones. */
   vtpmRoots?: GceVtpmRoots;
+  /** Google's GCE-cc-tcb-root for a peer's launch endorsement (replacing the Verifier's). */
+  endorsementRoot?: EndorsementRoot;
   /** Time for certificate, CRL and collateral checks. Default: the wall clock at each verification. */
   now?: Date;
   check?: (claims: Claims) => boolean | undefined | Promise<boolean | undefined>;

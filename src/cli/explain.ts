@@ -9,13 +9,16 @@ import { readFile } from 'node:fs/promises';
 import { AttestationError } from '../errors.js';
 import { parseEventLog } from '../evidence/eventlog/parse.js';
 import { verifyLaunchEndorsement } from '../evidence/gce/endorsement.js';
+import { verifyGceVtpm } from '../evidence/gce/vtpm.js';
 import { verifyEvidence } from '../evidence/verify.js';
 import { type ExplainOptions, explainClaims } from '../explain/explain.js';
 import { parsedClaims } from '../explain/unverified.js';
+import { explainVtpm } from '../explain/vtpm.js';
 import { escapeText } from './eventlog.js';
 import type { CliIo } from './io.js';
 import { oneLine, parseOptions, usageError, usageErrorAs } from './io.js';
-import { toRequest, VERIFY_OPTIONS, VerifyUsageError } from './verify.js';
+import { ISO_TIME, toRequest, VERIFY_OPTIONS, VerifyUsageError } from './verify.js';
+import { isVtpmRequest, readVtpmRequest } from './vtpm.js';
 
 const USAGE = `usage: attested-channel explain <evidence…> [options]
 
@@ -32,6 +35,8 @@ the REPORT_DATA binder, simulation.
   --endorsement F      a Google launch endorsement to recognise the firmware by, verified
   --gce-root F         under this GCE-cc-tcb-root certificate (DER or PEM)
   --gce-root-sha256 H  the SHA-256 the root must have (default: Google's, pinned)
+  --tpm-quote F --tpm-signature F --pcrs F --ak-cert F [--event-log F] [--tpm-roots F|DIR] [--nonce HEX]
+                       without <evidence>: Google Cloud vTPM evidence (AK certificate, instance, boot)
   --json               one JSON object per file: {"ok": true, "file", "report": {…}}
 
 Exit status: 0 explained, 1 evidence refused or unreadable, 2 usage error.
@@ -74,6 +79,8 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     io.out(USAGE);
     return 0;
   }
+  // --tpm-quote without an evidence file: Google Cloud vTPM evidence on its own (as for verify).
+  if (isVtpmRequest(v) && parsed.positionals.length === 0) return explainVtpmRequest(v, io, usage);
   if (parsed.positionals.length === 0)
     return json ? usage('give at least one evidence file') : usageError(io, USAGE);
   let status = 0;
@@ -153,4 +160,49 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     }
   }
   return status;
+}
+
+/** `explain --tpm-quote …`: verifies the vTPM evidence as `verify` does and explains it (explainVtpm()). */
+async function explainVtpmRequest(
+  v: Parameters<typeof readVtpmRequest>[0] & {
+    json?: boolean | undefined;
+    'no-verify'?: boolean | undefined;
+  },
+  io: CliIo,
+  usage: (message: string) => number,
+): Promise<number> {
+  const file = v['tpm-quote']!;
+  let request: Awaited<ReturnType<typeof readVtpmRequest>>;
+  try {
+    if (v['no-verify'])
+      throw new UsageError('--tpm-quote evidence is explained only verified: drop --no-verify');
+    request = await readVtpmRequest(v, {
+      fail: (m) => new UsageError(m),
+      policyFail: (m) => new UsageError(m),
+      iso: ISO_TIME,
+    });
+  } catch (err) {
+    if (err instanceof UsageError) return usage(err.message);
+    throw err;
+  }
+  try {
+    const report = explainVtpm(verifyGceVtpm(request.input, request.options), {
+      nonceChecked: request.nonce,
+    });
+    if (v.json) io.out(`${JSON.stringify({ ok: true, file, report })}\n`);
+    else io.out(report.summary.map((s) => `${escapeText(s)}\n`).join(''));
+    return 0;
+  } catch (err) {
+    const e =
+      err instanceof AttestationError ? err : new AttestationError('ERR_EVIDENCE_MALFORMED', String(err));
+    if (v.json)
+      io.out(
+        `${JSON.stringify({ ok: false, file, error: { code: e.code, message: oneLine(e.message) } })}\n`,
+      );
+    else
+      io.err(
+        `REFUSED: ${file}: ${e.code}: ${escapeText(oneLine(e.message))}\nNothing in it is established.\n`,
+      );
+    return 1;
+  }
 }

@@ -9,6 +9,7 @@ import { AttestationError } from '../errors.js';
 import { parseEventLog } from '../evidence/eventlog/parse.js';
 import { bootSummary } from '../evidence/eventlog/summary.js';
 import { verifyLaunchEndorsement } from '../evidence/gce/endorsement.js';
+import { verifyGceVtpm } from '../evidence/gce/vtpm.js';
 import { parsePolicy } from '../evidence/policy.js';
 import { verifyEvidence } from '../evidence/verify.js';
 import {
@@ -21,10 +22,12 @@ import {
   policyFromClaims,
   policyFromEndorsement,
   policyFromMeasurement,
+  policyFromVtpmClaims,
 } from '../explain/policy-builder.js';
 import type { CliIo } from './io.js';
 import { oneLine, parseOptions, usageError } from './io.js';
-import { toRequest, VERIFY_OPTIONS, VerifyUsageError } from './verify.js';
+import { ISO_TIME, toRequest, VERIFY_OPTIONS, VerifyUsageError } from './verify.js';
+import { isVtpmRequest, readVtpmRequest } from './vtpm.js';
 
 const USAGE = `usage: attested-channel policy [sources] [--out FILE]
 
@@ -37,7 +40,11 @@ Writes a strict policy (JSON, every pin with a comment) from known-good values. 
                         or MRTD/RTMRs, host data, ID key digest, VMPL, signer, guest SVN, TCB floor;
                         with --event-log (verified with it) also Secure Boot, command line, EFI apps
       --pin-chip        also pin the CHIP_ID (VCEK-signed SEV-SNP only): this one machine
-      --pin-pcrs LIST   Azure evidence: the PCRs to pin (default 0-9,11-14)
+      --pin-pcrs LIST   Azure or Google Cloud vTPM evidence: the PCRs to pin (default 0-9,11-14)
+  --tpm-quote F --tpm-signature F --pcrs F --ak-cert F [--event-log F] [--tpm-roots F|DIR] [--nonce HEX]
+                        Google Cloud vTPM evidence (without --from-evidence), verified as 'verify'
+                        does: pins the instance (gce: project, instance id, zone) and, with the
+                        vTPM's --event-log, the PCRs it replays to, Secure Boot, command line, EFI apps
   --from-eventlog F     a boot event log (add --ccel for a TDX CCEL log): RTMRs or PCRs, Secure
                         Boot, kernel command line, EFI application digests (repeatable)
   --from-endorsement F  a Google launch endorsement (VMLaunchEndorsement), verified under
@@ -113,15 +120,19 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   const v = values;
   try {
     if (v.json) throw new UsageError('policy always prints JSON: drop --json');
+    // --tpm-quote without --from-evidence: Google Cloud vTPM evidence on its own (as for verify);
+    // with it, Azure evidence's quote.
+    const vtpmAlone = isVtpmRequest(v) && !v['from-evidence'];
     const sources =
       (v['from-measure']?.length ?? 0) +
       (v['from-evidence'] ? 1 : 0) +
+      (vtpmAlone ? 1 : 0) +
       (v['from-eventlog']?.length ?? 0) +
       (v['from-endorsement'] ? 1 : 0);
     if (sources === 0) throw new UsageError(`give at least one source\n\n${USAGE}`);
     if (v['pin-chip'] && !v['from-evidence']) throw new UsageError('--pin-chip needs --from-evidence');
-    if (v['pin-pcrs'] !== undefined && !v['from-evidence'])
-      throw new UsageError('--pin-pcrs needs --from-evidence');
+    if (v['pin-pcrs'] !== undefined && !v['from-evidence'] && !vtpmAlone)
+      throw new UsageError('--pin-pcrs needs --from-evidence or --tpm-quote');
     if (v.ccel && !v['from-eventlog']) throw new UsageError('--ccel needs --from-eventlog');
     const endorsementOnly = [v['gce-root'], v['gce-root-sha256'], v.vcpus, v['ram-gib']].some(
       (x) => x !== undefined,
@@ -154,7 +165,23 @@ export async function run(args: string[], io: CliIo): Promise<number> {
           ...(pcrs ? { pcrs } : {}),
         }),
       );
-    } else if (v.policy !== undefined) throw new UsageError('--policy needs --from-evidence');
+    } else if (vtpmAlone) {
+      const request = await readVtpmRequest(v, {
+        fail: (m) => new UsageError(m),
+        policyFail: (m) => new UsageError(m),
+        iso: ISO_TIME,
+      });
+      const claims = verifyGceVtpm(request.input, request.options);
+      const pcrs = pcrList(v['pin-pcrs']);
+      if (!claims.boot) {
+        const why =
+          "no --event-log: only the instance is known, which pins no workload (the vTPM's PCRs are pinned through the log that replays to them)";
+        if (sources === 1) throw new AttestationError('ERR_POLICY_INVALID', why);
+        notes.push(why);
+      }
+      drafts.push(policyFromVtpmClaims(claims, { origin: v['tpm-quote']!, ...(pcrs ? { pcrs } : {}) }));
+      if (!request.nonce) notes.push('no --nonce: the quote was not checked for freshness');
+    } else if (v.policy !== undefined) throw new UsageError('--policy needs --from-evidence or --tpm-quote');
     const boot = bootSectionSupported();
     for (const f of v['from-eventlog'] ?? []) {
       const log = parseEventLog(await read(f, '--from-eventlog'), { ccel: v.ccel === true });

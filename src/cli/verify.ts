@@ -369,4 +369,4 @@ export async function run(args: string[], io: CliIo): Promise<number> {
 }
 
 // For the commands that take the same evidence options (policy --from-evidence, explain).
-export { OPTIONS as VERIFY_OPTIONS, toRequest, UsageError as VerifyUsageError };
+export { ISO_TIME, OPTIONS as VERIFY_OPTIONS, toRequest, UsageError as VerifyUsageError };

@@ -8,7 +8,13 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AttestationError } from '../errors.js';
-import { type GceVtpmInput, type GceVtpmRoots, splitTpmRoots, verifyGceVtpm } from '../evidence/gce/vtpm.js';
+import {
+  type GceVtpmInput,
+  type GceVtpmRoots,
+  type GceVtpmVerifyOptions,
+  splitTpmRoots,
+  verifyGceVtpm,
+} from '../evidence/gce/vtpm.js';
 import { type Policy, parsePolicy } from '../evidence/policy.js';
 import type { EvidenceInput } from '../evidence/types.js';
 import type { CliIo } from './io.js';
@@ -138,15 +144,25 @@ async function vtpmOptions(
   return out;
 }
 
-/** Runs `verify` for a vTPM quote alone; prints like verify and returns the exit status. */
-export async function runVtpmVerify(
-  v: BootValues & { json?: boolean | undefined; policy?: string | undefined; at?: string | undefined },
-  positionals: string[],
-  io: CliIo,
+/** What the vTPM options of the command line name: the evidence and its verification options. */
+export interface VtpmRequest {
+  input: GceVtpmInput;
+  options: GceVtpmVerifyOptions;
+  /** --tpm-roots was given (they replace Google's pinned roots). */
+  roots: boolean;
+  /** --nonce was given (the quote is checked for freshness). */
+  nonce: boolean;
+}
+
+/**
+ * Reads `--tpm-quote F --tpm-signature F --pcrs F --ak-cert F [--tpm-roots] [--event-log]
+ * [--nonce] [--policy] [--at]` into a verifyGceVtpm() request (verify, policy, explain).
+ */
+export async function readVtpmRequest(
+  v: BootValues & { policy?: string | undefined; at?: string | undefined },
   errors: { fail: Fail; policyFail: Fail; iso: RegExp },
-): Promise<number> {
+): Promise<VtpmRequest> {
   const fail = errors.fail;
-  if (positionals.length !== 0) throw fail('--tpm-quote takes no evidence file');
   const options = await vtpmOptions(v, errors.iso, fail, errors.policyFail);
   const missing = ['tpm-signature', 'pcrs', 'ak-cert'].filter((k) => v[k as keyof BootValues] === undefined);
   if (missing.length > 0) throw fail(`--tpm-quote needs ${missing.map((m) => `--${m}`).join(', ')}`);
@@ -177,13 +193,33 @@ export async function runVtpmVerify(
       : {}),
   };
   const roots = v['tpm-roots'] !== undefined ? await readRoots(v['tpm-roots'], fail) : undefined;
-  try {
-    const claims = verifyGceVtpm(input, {
+  return {
+    input,
+    options: {
       now: options.now ?? new Date(),
       ...(options.policy ? { policy: options.policy } : {}),
       ...(roots ? { roots } : {}),
       ...(nonce ? { expectedExtraData: nonce } : {}),
-    });
+    },
+    roots: roots !== undefined,
+    nonce: nonce !== undefined,
+  };
+}
+
+/** Runs `verify` for a vTPM quote alone; prints like verify and returns the exit status. */
+export async function runVtpmVerify(
+  v: BootValues & { json?: boolean | undefined; policy?: string | undefined; at?: string | undefined },
+  positionals: string[],
+  io: CliIo,
+  errors: { fail: Fail; policyFail: Fail; iso: RegExp },
+): Promise<number> {
+  if (positionals.length !== 0) throw errors.fail('--tpm-quote takes no evidence file');
+  const request = await readVtpmRequest(v, errors);
+  const { input } = request;
+  const roots = request.roots;
+  const nonce = request.nonce;
+  try {
+    const claims = verifyGceVtpm(input, request.options);
     if (v.json)
       io.out(
         `${JSON.stringify({ ok: true, format: claims.format, workloadPinned: claims.workloadPinned, claims })}\n`,

@@ -176,6 +176,24 @@ export function bootPinned(policy: { boot?: BootPolicy }): boolean {
   });
 }
 
+/**
+ * The part of a boot section that applies to one log when the evidence carries two (a TDX quote's
+ * CCEL and Google's vTPM log): register pins go to the log of those registers (`pcrs` → tpm,
+ * `rtmrs` → ccel), and everything read from single events (`secureBoot`, `kernelCmdlines`,
+ * `efiAppDigests`, `requireDigestsVerified`) to each log, so a pin holds for both and what one
+ * log records beyond the other is not accepted unlisted. Undefined when nothing is left to check.
+ */
+export function bootSectionFor(
+  section: BootPolicy | undefined,
+  source: 'tpm' | 'ccel',
+): BootPolicy | undefined {
+  if (section === undefined) return undefined;
+  const out: BootPolicy = { ...section };
+  delete out[source === 'tpm' ? 'rtmrs' : 'pcrs'];
+  const checks = Object.entries(out).filter(([k, v]) => k !== 'acceptAnomalies' && v !== undefined);
+  return checks.length > 0 ? out : undefined;
+}
+
 /** The policy fields that read single events: refused on a log that was not interpreted. */
 const INTERPRETING: ReadonlyArray<keyof BootPolicy> = ['secureBoot', 'kernelCmdlines', 'efiAppDigests'];
 

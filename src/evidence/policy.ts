@@ -99,12 +99,25 @@ export interface GcePolicy {
   zones?: string[];
 }
 
+/**
+ * Google's launch endorsement (gce/launch.ts): a policy with this section refuses evidence unless
+ * it carries a VMLaunchEndorsement that verifies under the Verifier's endorsement root and whose
+ * golden measurement is the report's (SEV-SNP MEASUREMENT for some vCPU count; TDX MRTD).
+ */
+export interface EndorsementPolicy {
+  /** Allowed SHA-384 digests of the endorsed firmware binary (default: any endorsed build). */
+  firmwareSha384s?: string[];
+  /** The endorsement's SVN must be at least this. */
+  minSvn?: number;
+}
+
 export interface Policy {
   snp?: SnpPolicy;
   tdx?: TdxPolicy;
   azure?: AzurePolicy;
   boot?: BootPolicy;
   gce?: GcePolicy;
+  endorsement?: EndorsementPolicy;
 }
 
 type FieldKind = 'hexList' | 'bool' | 'uint' | 'uintList' | 'stringList' | 'tcb' | 'signers';
@@ -267,6 +280,7 @@ export const BOOT_ANOMALY_KINDS: readonly string[] = [
   'separator-error',
   'digest-mismatch',
   'ccel-log-area-size',
+  'unmeasured-records',
 ];
 
 const BANK_HEX: Record<string, number> = { sha1: 40, sha256: 64, sha384: 96, sha512: 128 };
@@ -359,6 +373,23 @@ function checkGceSection(raw: unknown): GcePolicy {
   return out as GcePolicy;
 }
 
+/** The endorsement section: `{}` requires an endorsement; its fields narrow which. */
+function checkEndorsementSection(raw: unknown): EndorsementPolicy {
+  if (!isPlainObject(raw)) throw invalid('endorsement', 'must be an object');
+  const out: EndorsementPolicy = {};
+  for (const [k, v] of Object.entries(raw)) {
+    const path = `endorsement.${k}`;
+    if (k === 'comments') {
+      checkComments('endorsement', v, raw);
+      continue;
+    }
+    if (k === 'firmwareSha384s') out.firmwareSha384s = nonEmptyHexList(path, v, [96]);
+    else if (k === 'minSvn') out.minSvn = checkField(path, 'uint', v) as number;
+    else throw invalid(path, 'unknown field');
+  }
+  return out;
+}
+
 /**
  * A section's `comments`: `{ "<field>": "why", "<field>.<key>": "why" }`, text for people (what a
  * pin covers, where its value came from), never read by appraisal and not kept in the parsed
@@ -398,8 +429,9 @@ export function parsePolicy(input: unknown): Policy {
     else if (k === 'azure') out.azure = checkAzure(v);
     else if (k === 'boot') out.boot = checkBootSection(v);
     else if (k === 'gce') out.gce = checkGceSection(v);
+    else if (k === 'endorsement') out.endorsement = checkEndorsementSection(v);
     else if (k === '$schema' || k === 'comment') continue;
-    else throw invalid(k, 'unknown section (use "snp", "tdx", "azure", "boot" and "gce")');
+    else throw invalid(k, 'unknown section (use "snp", "tdx", "azure", "boot", "gce" and "endorsement")');
   }
   return brand(out);
 }

@@ -4,6 +4,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type { BootClaims, EventLogInput } from './boot.js';
+import type { EndorsementClaims, EndorsementRoot } from './gce/launch.js';
 import type { GceVtpmClaims, GceVtpmInput, GceVtpmRoots } from './gce/vtpm.js';
 import type { CacheStats } from './lru.js';
 import type { Policy } from './policy.js';
@@ -43,6 +44,13 @@ export interface EvidenceInput {
    * and the policy's `boot` section applies to the vTPM's log, its `gce` section to the instance.
    */
   vtpm?: GceVtpmInput;
+  /**
+   * Google Cloud: the serialized VMLaunchEndorsement of the firmware (on SEV-SNP from the
+   * extended report's certificate table, GUID 9f4116cd-c503-4f5a-8f6f-fb68882f4ce2). Verified
+   * under the Verifier's `endorsementRoot` and compared with the report's measurement; the claims
+   * then carry `endorsement` (gce/launch.ts).
+   */
+  launchEndorsement?: Uint8Array;
 }
 
 /** TDX collateral: the nine members of Intel's sgx_ql_qve_collateral_t as dcap-qvl serialises it. */
@@ -100,6 +108,17 @@ export interface VerifierOptions {
   kds?: CollateralFetchOptions | CollateralClient;
   /** Intel PCS/PCCS client settings (the Verifier makes its own client), or a client instance to share. */
   pcs?: CollateralFetchOptions | CollateralClient;
+  /**
+   * Google vTPM EK/AK CA roots and intermediates for `input.vtpm`, replacing the pinned ones
+   * (copied at creation). A call's own `vtpmRoots` replace these for that call.
+   */
+  vtpmRoots?: GceVtpmRoots;
+  /**
+   * Google's GCE-cc-tcb-root certificate, under which `input.launchEndorsement` is verified
+   * (pinned by GCE_TCB_ROOT_SHA256 unless `sha256` replaces it). Without it an endorsement in
+   * evidence is reported unverified. A call's own `endorsementRoot` replaces it for that call.
+   */
+  endorsementRoot?: EndorsementRoot;
 }
 
 /** The inputs of one verification by a Verifier. */
@@ -108,10 +127,12 @@ export interface VerifierCallOptions {
   /** The time at which certificates, CRLs and collateral must be valid. Default: the wall clock. */
   now?: Date;
   /**
-   * Google vTPM EK/AK CA roots and intermediates for `input.vtpm`, replacing the pinned ones. An
-   * input of the call rather than of the Verifier: nothing verified under them is cached.
+   * Google vTPM EK/AK CA roots and intermediates for `input.vtpm` in this call, replacing the
+   * Verifier's (and so the pinned ones). Nothing verified under them is cached.
    */
   vtpmRoots?: GceVtpmRoots;
+  /** The GCE-cc-tcb-root for `input.launchEndorsement` in this call, replacing the Verifier's. */
+  endorsementRoot?: EndorsementRoot;
   signal?: AbortSignal;
   /** Called with the verified claims after the policy passed; throw (or return false) to refuse. */
   check?: (claims: Claims) => boolean | undefined | Promise<boolean | undefined>;
@@ -133,7 +154,12 @@ export interface Verifier {
    * SHA-256 fingerprints (hex) of the anchors it trusts, from its own copies; a vendor absent
    * from `trustAnchors` has none listed here and its built-in pinned roots are used.
    */
-  readonly anchors: { readonly amdArks?: readonly string[]; readonly intelRoots?: readonly string[] };
+  readonly anchors: {
+    readonly amdArks?: readonly string[];
+    readonly intelRoots?: readonly string[];
+    /** The anchors of `vtpmRoots` (not the intermediates), when the Verifier was given them. */
+    readonly vtpmRoots?: readonly string[];
+  };
 }
 
 export interface VerifyOptions {
@@ -149,6 +175,8 @@ export interface VerifyOptions {
   trustAnchors?: TrustAnchors;
   /** Google vTPM EK/AK CA roots and intermediates for `input.vtpm`, replacing the pinned ones. */
   vtpmRoots?: GceVtpmRoots;
+  /** The GCE-cc-tcb-root certificate for `input.launchEndorsement` (see VerifierOptions). */
+  endorsementRoot?: EndorsementRoot;
   /** Never touch the network: use only what the evidence, the options and the caches hold. */
   offline?: boolean;
   /** AMD KDS client settings, or a client instance to share its cache. */
@@ -254,6 +282,8 @@ export interface SnpClaims {
   boot?: BootClaims;
   /** Google Cloud's vTPM evidence, when it came with the report (gce/vtpm.ts). */
   vtpm?: GceVtpmClaims;
+  /** Google's launch endorsement, when the evidence carried one (gce/launch.ts). */
+  endorsement?: EndorsementClaims;
 }
 
 export interface SnpGuestPolicy {
@@ -326,6 +356,8 @@ export interface TdxClaims {
   boot?: BootClaims;
   /** Google Cloud's vTPM evidence, when it came with the quote (gce/vtpm.ts). */
   vtpm?: GceVtpmClaims;
+  /** Google's launch endorsement, when the evidence carried one (gce/launch.ts). */
+  endorsement?: EndorsementClaims;
 }
 
 // In their own module so that policy.ts can read them without importing this one (which names

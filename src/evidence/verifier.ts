@@ -23,12 +23,18 @@
 import { createHash, KeyObject } from 'node:crypto';
 import { AttestationError, asAttestationError, atBoundary, optionsArg, signalArg } from '../errors.js';
 import { checkFormat } from './appraise.js';
-import { attachBoot } from './boot.js';
+import { attachBoot, bootSectionFor } from './boot.js';
 import type { FormatSettings, FormatVerifier } from './format.js';
 import { FORMATS, formatOf } from './formats.js';
+import {
+  appraiseEndorsement,
+  checkEndorsementRoot,
+  type EndorsementRoot,
+  endorsementClaims,
+} from './gce/launch.js';
 import { type GceVtpmRoots, verifyGceVtpm } from './gce/vtpm.js';
 import { Lru } from './lru.js';
-import { type Policy, parsePolicy } from './policy.js';
+import { type BootPolicy, type Policy, parsePolicy } from './policy.js';
 import { SNP_REPORT_LENGTH } from './snp/report.js';
 import type {
   Claims,
@@ -40,6 +46,7 @@ import type {
   VerifierStats,
 } from './types.js';
 import type { ParsedCert } from './x509/cert.js';
+import { toDerList } from './x509/pem.js';
 
 /** Size of the certificate cache every format of a Verifier shares. */
 export const CERTIFICATE_CACHE_SIZE = 256;
@@ -94,13 +101,18 @@ export function checkInput(input: EvidenceInput): void {
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.tdQuote must be a Uint8Array');
   if (input.eventLog !== undefined && !isBytes(input.eventLog?.log))
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.eventLog.log must be a Uint8Array');
+  if (input.launchEndorsement !== undefined && !isBytes(input.launchEndorsement))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'input.launchEndorsement must be a Uint8Array');
 }
 
 /**
- * Measured boot and Google's vTPM beside a verified raw report (boot.ts, gce/vtpm.ts). With a
- * vTPM, the policy's boot section applies to the vTPM's log (what measures the guest's OS there)
- * and a CCEL is still checked against the RTMRs; without one, to the CCEL. The gce section needs
- * the vTPM's AK certificate: the raw report carries no instance identity.
+ * Measured boot and Google's vTPM beside a verified raw report (boot.ts, gce/vtpm.ts). Without a
+ * vTPM the policy's boot section applies to the one log (a CCEL against RTMR0-3). With one, each
+ * log is checked against its own registers — the CCEL against the quote's RTMRs (`claims.boot`),
+ * the vTPM's log against the quoted PCRs (`claims.vtpm.boot`) — and the section is split between
+ * them (bootSectionFor): `rtmrs` binds the CCEL, `pcrs` the vTPM log, what single events say
+ * binds each log there is. The gce section needs the vTPM's AK certificate: the raw report
+ * carries no instance identity.
  */
 function attachMeasuredBoot(
   claims: Claims,
@@ -108,15 +120,11 @@ function attachMeasuredBoot(
   policy: Policy,
   options: { now: Date; vtpmRoots?: GceVtpmRoots | undefined },
 ): void {
-  const rawBoot = input.vtpm === undefined ? policy.boot : undefined;
-  // A format that checks the log itself (Azure: against the quoted PCRs) has set claims.boot.
-  if (claims.boot === undefined)
-    attachBoot(claims, input.eventLog, rawBoot, () =>
-      claims.format === 'tdx'
-        ? { rtmrs: [claims.rtmr0, claims.rtmr1, claims.rtmr2, claims.rtmr3] }
-        : undefined,
-    );
+  const registers = () =>
+    claims.format === 'tdx' ? { rtmrs: [claims.rtmr0, claims.rtmr1, claims.rtmr2, claims.rtmr3] } : undefined;
   if (input.vtpm === undefined) {
+    // A format that checks its log itself (Azure: against the quoted PCRs) has set claims.boot.
+    if (claims.boot === undefined) attachBoot(claims, input.eventLog, policy.boot, registers);
     if (policy.gce !== undefined)
       throw new AttestationError(
         'ERR_EVIDENCE_POLICY',
@@ -125,10 +133,38 @@ function attachMeasuredBoot(
       );
     return;
   }
+  const section = policy.boot;
+  if (section !== undefined && input.eventLog === undefined && input.vtpm.eventLog === undefined)
+    throw new AttestationError(
+      'ERR_EVIDENCE_POLICY',
+      'policy boot: the policy has a boot section, but the evidence carries no event log',
+      { details: { field: 'boot' } },
+    );
+  // acceptAnomalies alone checks nothing, but says how each log's single events are read.
+  const only = (log: unknown, part: BootPolicy | undefined): BootPolicy | undefined =>
+    part ??
+    (log !== undefined && section?.acceptAnomalies
+      ? { acceptAnomalies: section.acceptAnomalies }
+      : undefined);
+  const ccelSection = bootSectionFor(section, 'ccel');
+  if (input.eventLog === undefined && ccelSection?.rtmrs !== undefined)
+    throw new AttestationError(
+      'ERR_EVIDENCE_POLICY',
+      'policy boot.rtmrs: the evidence carries no CCEL event log (the vTPM log explains PCRs, not RTMRs)',
+      { details: { field: 'boot.rtmrs' } },
+    );
+  // Without a CCEL, the single-event pins are the vTPM log's alone.
+  attachBoot(
+    claims,
+    input.eventLog,
+    input.eventLog !== undefined ? only(input.eventLog, ccelSection) : undefined,
+    registers,
+  );
+  const boot = only(input.vtpm.eventLog, bootSectionFor(section, 'tpm'));
   const roots = options.vtpmRoots;
   claims.vtpm = verifyGceVtpm(input.vtpm, {
     now: options.now,
-    policy: { ...(policy.boot ? { boot: policy.boot } : {}), ...(policy.gce ? { gce: policy.gce } : {}) },
+    policy: { ...(boot ? { boot } : {}), ...(policy.gce ? { gce: policy.gce } : {}) },
     ...(roots ? { roots } : {}),
   });
 }
@@ -167,11 +203,51 @@ export function checkVerifierOptions(options: VerifierOptions): void {
         );
     }
   }
+  checkVtpmRoots(options.vtpmRoots);
+  checkEndorsementRoot(options.endorsementRoot);
   for (const key of ['kds', 'pcs'] as const) {
     const client: unknown = options[key];
     if (client !== undefined && (typeof client !== 'object' || client === null))
       throw new AttestationError('ERR_INVALID_ARGUMENT', `options.${key} must be an object`);
   }
+}
+
+/** `vtpmRoots`, of a Verifier or of one call: `{ anchors, intermediates? }`, lists of DER or PEM. */
+export function checkVtpmRoots(roots: unknown): void {
+  if (roots === undefined) return;
+  const certList = (l: unknown) => Array.isArray(l) && l.every((c) => typeof c === 'string' || isBytes(c));
+  const r = roots as Record<string, unknown>;
+  if (
+    typeof roots !== 'object' ||
+    roots === null ||
+    !certList(r.anchors) ||
+    (r.anchors as unknown[]).length === 0 ||
+    (r.intermediates !== undefined && !certList(r.intermediates))
+  )
+    throw new AttestationError(
+      'ERR_INVALID_ARGUMENT',
+      'options.vtpmRoots must be { anchors: [DER|PEM, …], intermediates?: [DER|PEM, …] } with at least one anchor',
+    );
+}
+
+/** Own copies of vtpmRoots (checkVtpmRoots() let only lists of bytes or strings through). */
+function copyVtpmRoots(roots: GceVtpmRoots | undefined): GceVtpmRoots | undefined {
+  const copy = (l: Array<Uint8Array | string>) =>
+    l.map((c) => (typeof c === 'string' ? c : new Uint8Array(c)));
+  return (
+    roots && {
+      anchors: copy(roots.anchors),
+      ...(roots.intermediates ? { intermediates: copy(roots.intermediates) } : {}),
+    }
+  );
+}
+
+/** An own copy of endorsementRoot (checkEndorsementRoot() let only this shape through). */
+function copyEndorsementRoot(root: EndorsementRoot | undefined): EndorsementRoot | undefined {
+  if (root === undefined) return undefined;
+  const certificate =
+    typeof root.certificate === 'string' ? root.certificate : new Uint8Array(root.certificate);
+  return { certificate, ...(root.sha256 !== undefined ? { sha256: root.sha256 } : {}) };
 }
 
 /** Own copies of a list of DER anchors (checkVerifierOptions() let only such lists through). */
@@ -208,6 +284,8 @@ function create(options: VerifierOptions): Verifier {
   const anchors = options.trustAnchors;
   const amdArks = copyAnchors(anchors?.amdArks);
   const intelRoots = copyAnchors(anchors?.intelRoots);
+  const vtpmRoots = copyVtpmRoots(options.vtpmRoots);
+  const endorsementRoot = copyEndorsementRoot(options.endorsementRoot);
   const certs = new Lru<string, ParsedCert>(CERTIFICATE_CACHE_SIZE);
   const settings: FormatSettings = {
     ...(amdArks !== undefined ? { amdArks } : {}),
@@ -224,6 +302,8 @@ function create(options: VerifierOptions): Verifier {
   );
   const amdPrints = fingerprints(amdArks);
   const intelPrints = fingerprints(intelRoots);
+  const vtpmPrints =
+    vtpmRoots && fingerprints(vtpmRoots.anchors.flatMap((c) => toDerList(c, 'ERR_INVALID_ARGUMENT')));
 
   /**
    * Only AttestationError leaves: an abort of `signal` is ERR_ABORTED whatever threw it, and an
@@ -243,6 +323,8 @@ function create(options: VerifierOptions): Verifier {
     // Anchors given here would otherwise be ignored: this Verifier's own would decide.
     misplaced(call, ['trustAnchors', 'offline', 'kds', 'pcs', 'verifier'], 'createVerifier()');
     checkCall(call, 'verifier.verify');
+    checkVtpmRoots(call.vtpmRoots);
+    checkEndorsementRoot(call.endorsementRoot);
     const policy = parsePolicy(call.policy);
     if (call.signal?.aborted)
       throw new AttestationError('ERR_ABORTED', 'verification aborted', { cause: call.signal.reason });
@@ -262,7 +344,17 @@ function create(options: VerifierOptions): Verifier {
       ...(call.signal ? { signal: call.signal } : {}),
       ...(call.expectedAk ? { expectedAk: call.expectedAk } : {}),
     });
-    attachMeasuredBoot(claims, input, policy, { now, vtpmRoots: call.vtpmRoots });
+    // A call's vtpmRoots replace the Verifier's (nothing verified under them is cached).
+    attachMeasuredBoot(claims, input, policy, { now, vtpmRoots: call.vtpmRoots ?? vtpmRoots });
+    // Google's launch endorsement, under the call's root or the Verifier's (nothing is cached).
+    if (input.launchEndorsement !== undefined)
+      claims.endorsement = endorsementClaims(
+        input.launchEndorsement,
+        claims,
+        call.endorsementRoot ?? endorsementRoot,
+        now,
+      );
+    appraiseEndorsement(claims.endorsement, policy.endorsement);
     if (call.check) {
       let verdict: boolean | undefined;
       try {
@@ -289,6 +381,7 @@ function create(options: VerifierOptions): Verifier {
     anchors: Object.freeze({
       ...(amdPrints ? { amdArks: amdPrints } : {}),
       ...(intelPrints ? { intelRoots: intelPrints } : {}),
+      ...(vtpmPrints ? { vtpmRoots: vtpmPrints } : {}),
     }),
   });
 }

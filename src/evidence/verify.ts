@@ -143,11 +143,12 @@ export async function verifyEvidence(input: EvidenceInput, options?: VerifyOptio
     checkInput(input);
     checkCall(opts, 'verifyEvidence');
     const verifier = verifierFor(opts);
-    const { policy, now, signal, check, vtpmRoots, expectedAk } = opts;
+    const { policy, now, signal, check, vtpmRoots, endorsementRoot, expectedAk } = opts;
     return await verifier.verify(input, {
       ...(policy !== undefined ? { policy } : {}),
       ...(now !== undefined ? { now } : {}),
       ...(vtpmRoots !== undefined ? { vtpmRoots } : {}),
+      ...(endorsementRoot !== undefined ? { endorsementRoot } : {}),
       ...(signal !== undefined ? { signal } : {}),
       ...(check !== undefined ? { check } : {}),
       ...(expectedAk !== undefined ? { expectedAk } : {}),

@@ -14,9 +14,12 @@ import type { EventLog } from '../evidence/eventlog/parse.js';
 import { checkReplay, replayEventLog } from '../evidence/eventlog/replay.js';
 import { type BootSummary, bootSummary } from '../evidence/eventlog/summary.js';
 import type { LaunchEndorsement } from '../evidence/gce/endorsement.js';
+import type { EndorsementClaims } from '../evidence/gce/launch.js';
+import type { GceVtpmClaims } from '../evidence/gce/vtpm.js';
 import type { Claims, RevocationStatus, SnpClaims, TcbVersion, TdxClaims } from '../evidence/types.js';
 import { badArgument, checkClaims, checkEndorsement, checkOptions, isPlainObject } from './args.js';
 import { knownImage } from './known-images.js';
+import { explainVtpm, type VtpmExplainReport } from './vtpm.js';
 
 /** Claims explainClaims() reads: those of verifyEvidence() or verifyAzure(). */
 export type ExplainableClaims = Claims | AzureClaims;
@@ -92,6 +95,11 @@ export interface ExplainReport {
   simulated: boolean | null;
   /** The claims' workloadPinned (the policy they passed pins the workload); null when not verified. */
   workloadPinned: boolean | null;
+  /**
+   * Google Cloud's vTPM evidence beside the report (`claims.vtpm`): explainVtpm()'s report; its
+   * sentences follow the hardware's in `summary`.
+   */
+  vtpm?: VtpmExplainReport;
   /** One sentence per fact above, in that order: the text output of `attested-channel explain`. */
   summary: string[];
 }
@@ -130,7 +138,7 @@ function endorsedImage(
   claims: ExplainableClaims,
   e: LaunchEndorsement | undefined,
 ): ExplainReport['measurement']['knownImage'] {
-  if (!e) return null;
+  if (!e) return carriedEndorsement(claims);
   const firmware = Buffer.from(e.uefiDigest).toString('hex');
   const signed = e.timestamp.toISOString();
   if (isSnp(claims) && e.sevSnp) {
@@ -152,6 +160,25 @@ function endorsedImage(
         };
   }
   return null;
+}
+
+/** The endorsement the evidence itself carried, as the verifier checked it (claims.endorsement). */
+function carriedEndorsement(claims: ExplainableClaims): ExplainReport['measurement']['knownImage'] {
+  const e = (claims as { endorsement?: EndorsementClaims }).endorsement;
+  if (!isPlainObject(e) || e.verified !== true || e.matches !== true) return null;
+  const fit =
+    typeof e.vcpus === 'number'
+      ? ` for ${e.vcpus} vCPUs`
+      : typeof e.ramGib === 'number'
+        ? ` for ${e.ramGib} GiB of RAM${e.earlyAccept ? ', early accept' : ''}`
+        : e.svsm
+          ? ' under an SVSM'
+          : '';
+  return {
+    owner: 'Google',
+    image: `Google Compute Engine ${isSnp(claims) ? '' : 'TDX '}firmware (UEFI SHA-384 ${e.firmwareSha384})${fit}`,
+    source: `Google launch endorsement carried in the evidence, signed ${e.timestamp}, verified under GCE-cc-tcb-root (SHA-256 ${e.rootSha256.slice(0, 16)}…)`,
+  };
 }
 
 /** The registers a log can be checked against in these claims, or undefined. */
@@ -343,7 +370,21 @@ export function explainClaims(claims: ExplainableClaims, options: ExplainOptions
       : `${regName} ${value.slice(0, 16)}…: unknown image — compare with \`attested-channel measure\` on the firmware (and kernel) you built, or with the provider's published values.`,
   };
 
-  const os = explainOs(claims, verified, options.eventLog);
+  const vtpmClaims = verified ? (claims as { vtpm?: GceVtpmClaims }).vtpm : undefined;
+  const vtpm = vtpmClaims !== undefined ? explainVtpm(vtpmClaims) : undefined;
+  let os = explainOs(claims, verified, options.eventLog);
+  // The report measures no OS; Google's vTPM beside it did (outside the TEE: its own sentences say so).
+  if (!os.covered && vtpm?.os.covered) {
+    const { secureBoot, kernelCmdline, matched } = vtpm.os;
+    os = {
+      covered: true,
+      measuredIn: 'pcrs',
+      secureBoot,
+      kernelCmdline,
+      matched,
+      text: `Your OS: covered by Google's vTPM (outside the TEE, see below), whose boot log the verifier replayed to ${matched.join(', ')}; the hardware report itself measures no OS.`,
+    };
+  }
 
   let vmpl: ExplainReport['vmpl'] = null;
   let migrationAgent: ExplainReport['migrationAgent'] = null;
@@ -466,6 +507,7 @@ export function explainClaims(claims: ExplainableClaims, options: ExplainOptions
     reportData.text,
     simText,
     ...(pinText ? [pinText] : []),
+    ...(vtpm ? vtpm.summary : []),
   ];
   return {
     verified,
@@ -481,6 +523,7 @@ export function explainClaims(claims: ExplainableClaims, options: ExplainOptions
     reportData,
     simulated,
     workloadPinned,
+    ...(vtpm ? { vtpm } : {}),
     summary,
   };
 }

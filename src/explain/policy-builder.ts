@@ -14,6 +14,8 @@ import { unpinnedFormats } from '../evidence/appraise.js';
 import type { AzureClaims } from '../evidence/azure/verify.js';
 import type { BootSummary } from '../evidence/eventlog/summary.js';
 import type { LaunchEndorsement } from '../evidence/gce/endorsement.js';
+import type { EndorsementClaims } from '../evidence/gce/launch.js';
+import type { GceVtpmClaims } from '../evidence/gce/vtpm.js';
 import { type Policy, parsePolicy } from '../evidence/policy.js';
 import type { Claims, SnpClaims, TdxClaims } from '../evidence/types.js';
 import {
@@ -204,36 +206,144 @@ export function policyFromClaims(
     throw badArgument('policyFromClaims: options.pinChip must be a boolean');
   if (o.base !== undefined && !isPlainObject(o.base))
     throw badArgument('policyFromClaims: options.base must be a parsed policy');
-  if (
-    o.pcrs !== undefined &&
-    !(
-      Array.isArray(o.pcrs) &&
-      o.pcrs.length > 0 &&
-      o.pcrs.every((i) => Number.isInteger(i) && i >= 0 && i <= 23)
-    )
-  )
-    throw badArgument('policyFromClaims: options.pcrs must be a non-empty list of PCR indices 0-23');
+  checkPcrList('policyFromClaims', o.pcrs);
   const draft = registerPins(claims, options);
   // A boot log the verifier replayed (claims.boot): its registers are pinned above (RTMRs, or
-  // Azure's PCRs); what the log reads from single events goes to the boot section.
+  // Azure's PCRs). Google's vTPM beside the report (claims.vtpm): its instance and the PCRs its
+  // log replayed to. What the logs read from single events goes to the boot section.
+  const boots: BootClaimsLike[] = [];
   const boot = (claims as { boot?: BootClaimsLike }).boot;
-  if (boot && typeof boot === 'object' && boot.interpreted && bootSectionSupported()) {
-    const from = options.origin ? ` (from ${options.origin})` : '';
-    const s = section(draft, ['boot']);
-    if (boot.secureBoot === true)
-      pin(s, 'secureBoot', true, `Secure Boot was on in the verified boot log${from}`);
-    if (typeof boot.kernelCmdline === 'string')
-      pin(s, 'kernelCmdlines', [boot.kernelCmdline], `the kernel command line GRUB measured${from}`);
-    const apps = [...new Set((boot.efiApps ?? []).map((a) => a.digest))];
-    if (apps.length > 0)
-      pin(
-        s,
-        'efiAppDigests',
-        apps,
-        `the EFI applications booted${from}: ${(boot.efiApps ?? []).map((a) => a.path ?? '?').join(', ')}`,
-      );
-    if (Object.keys(s).length === 0) delete draft.boot;
+  if (boot && typeof boot === 'object') boots.push(boot);
+  const vtpm = (claims as { vtpm?: GceVtpmClaims }).vtpm;
+  if (vtpm !== undefined) {
+    if (!isVtpmClaims(vtpm))
+      throw badArgument('policyFromClaims: claims.vtpm must be the claims verifyGceVtpm() returned');
+    vtpmPins(draft, vtpm, options);
+    if (vtpm.boot) boots.push(vtpm.boot);
   }
+  if (bootSectionSupported()) bootEventPins(draft, boots, options.origin);
+  // Google's launch endorsement the evidence carried, verified and matching: required again, for
+  // the same firmware build (Google's code, not a workload pin).
+  const e = (claims as { endorsement?: EndorsementClaims }).endorsement;
+  if (isPlainObject(e) && e.verified === true && e.matches === true && typeof e.firmwareSha384 === 'string') {
+    const from = options.origin ? ` (from ${options.origin})` : '';
+    pin(
+      section(draft, ['endorsement']),
+      'firmwareSha384s',
+      [e.firmwareSha384],
+      `the firmware build Google's launch endorsement in the evidence names${from}; the section requires such an endorsement, verified and listing the report's measurement`,
+    );
+  }
+  return draft;
+}
+
+function checkPcrList(fn: string, pcrs: unknown): void {
+  if (
+    pcrs !== undefined &&
+    !(Array.isArray(pcrs) && pcrs.length > 0 && pcrs.every((i) => Number.isInteger(i) && i >= 0 && i <= 23))
+  )
+    throw badArgument(`${fn}: options.pcrs must be a non-empty list of PCR indices 0-23`);
+}
+
+function isVtpmClaims(c: unknown): c is GceVtpmClaims {
+  const x = c as Record<string, unknown>;
+  return (
+    isPlainObject(c) &&
+    x.format === 'gce-vtpm' &&
+    isPlainObject(x.gce) &&
+    isPlainObject(x.tpm) &&
+    (x.boot === undefined || isPlainObject(x.boot))
+  );
+}
+
+/**
+ * The instance (`gce`) and the PCRs the vTPM's log replayed to (`boot.pcrs`, the bank the EFI
+ * digests were read from, DEFAULT_PCRS or `options.pcrs`). The quoted PCRs the log does not
+ * explain are not pinned: `boot.pcrs` holds only values a log replays to (boot.ts).
+ */
+function vtpmPins(draft: PolicyDraft, c: GceVtpmClaims, options: PolicyFromClaimsOptions): void {
+  const from = options.origin ? ` (from ${options.origin})` : '';
+  const g = section(draft, ['gce']);
+  const id = "in the AK certificate's instance identity, which Google's EK/AK CA signs";
+  pin(g, 'projectIds', [c.gce.projectId], `the Google Cloud project ${id}${from}`);
+  pin(g, 'instanceIds', [c.gce.instanceId], `the VM instance "${c.gce.instanceName}" ${id}${from}`);
+  pin(g, 'zones', [c.gce.zone], `the zone ${id}${from}`);
+  const replayed = c.boot?.pcrs;
+  if (!replayed) return;
+  const want = options.pcrs ?? DEFAULT_PCRS;
+  const banks = Object.keys(replayed);
+  const bank = banks.includes('sha256') ? 'sha256' : banks[0];
+  if (bank === undefined) return;
+  const pcrs: Record<string, string[]> = {};
+  const comments: Record<string, string> = {};
+  for (const i of want) {
+    const v = replayed[bank]?.[String(i)];
+    if (v === undefined) continue;
+    pcrs[String(i)] = [v];
+    comments[`pcrs.${bank}.${i}`] =
+      `PCR${i} as the vTPM quoted it and its log replays${from}: ${PCR_MEANING[i] ?? 'see the TCG PC Client PFP'}`;
+  }
+  if (Object.keys(pcrs).length === 0) return;
+  const s = section(draft, ['boot']);
+  pin(
+    s,
+    'pcrs',
+    { [bank]: pcrs },
+    `your OS's boot as Google's vTPM measured it (outside the TEE; vouched for by Google's EK/AK CA)${from}`,
+  );
+  s.comments = { ...s.comments, ...comments };
+}
+
+/**
+ * What the verified logs read from single events. With two logs (a TDX CCEL and the vTPM's) a
+ * pin applies to each (boot.ts bootSectionFor), so a field is pinned only where every log gives
+ * it: Secure Boot when every log says on, command lines and EFI applications united when every
+ * log has them. A log with anomalies the policy does not accept gives none.
+ */
+function bootEventPins(draft: PolicyDraft, boots: BootClaimsLike[], origin: string | undefined): void {
+  if (boots.length === 0 || !boots.every((b) => b.interpreted)) return;
+  const from = origin ? ` (from ${origin})` : '';
+  const logs = boots.length > 1 ? 'every verified boot log' : 'the verified boot log';
+  const s = section(draft, ['boot']);
+  if (boots.every((b) => b.secureBoot === true))
+    pin(s, 'secureBoot', true, `Secure Boot was on in ${logs}${from}`);
+  if (boots.every((b) => typeof b.kernelCmdline === 'string'))
+    pin(
+      s,
+      'kernelCmdlines',
+      [...new Set(boots.map((b) => b.kernelCmdline as string))],
+      `the kernel command line GRUB measured in ${logs}${from}`,
+    );
+  if (boots.every((b) => (b.efiApps ?? []).length > 0)) {
+    const all = boots.flatMap((b) => b.efiApps ?? []);
+    pin(
+      s,
+      'efiAppDigests',
+      [...new Set(all.map((a) => a.digest))],
+      `the EFI applications booted${from}: ${[...new Set(all.map((a) => a.path ?? '?'))].join(', ')}`,
+    );
+  }
+  if (Object.keys(s).length === 0) delete draft.boot;
+}
+
+/**
+ * A draft from Google Cloud vTPM claims alone (verifyGceVtpm(): `verify --tpm-quote`): the
+ * instance (`gce`: project, instance, zone) and what booted (`boot`: the PCRs the log replays
+ * to, Secure Boot, command line, EFI applications). Without a log only the instance is known,
+ * which pins no workload: finishPolicy() then refuses the draft.
+ */
+export function policyFromVtpmClaims(
+  claims: GceVtpmClaims,
+  options: Pick<PolicyFromClaimsOptions, 'origin' | 'pcrs'> = {},
+): PolicyDraft {
+  if (!isVtpmClaims(claims))
+    throw badArgument('policyFromVtpmClaims: claims must be the claims verifyGceVtpm() returned');
+  const o = checkOptions('policyFromVtpmClaims', options);
+  checkOptionalString('policyFromVtpmClaims', 'options.origin', o.origin);
+  checkPcrList('policyFromVtpmClaims', o.pcrs);
+  const draft: PolicyDraft = {};
+  vtpmPins(draft, claims, options);
+  if (bootSectionSupported()) bootEventPins(draft, claims.boot ? [claims.boot] : [], options.origin);
   return draft;
 }
 

@@ -31,6 +31,8 @@ export interface FakeTsmOptions {
   auxblob?: Uint8Array;
   /** Omit the auxblob attribute (kernels before 6.7's auxblob). */
   noAuxblob?: boolean;
+  /** Further certificate-table entries after the platform's (e.g. Google's launch endorsement). */
+  extraEntries?: Array<{ guid: string; data: Uint8Array }>;
 }
 
 export interface FakeTsm {
@@ -102,6 +104,7 @@ export function createFakeTsm(options: FakeTsmOptions): FakeTsm {
           { guid: vekGuid, data: evidence.vek },
           { guid: CERT_TABLE_GUIDS.ask, data: ask! },
           { guid: CERT_TABLE_GUIDS.ark, data: ark! },
+          ...(options.extraEntries ?? []),
         ]);
       }
       await fsp.writeFile(join(dir, 'auxblob'), aux ?? new Uint8Array());

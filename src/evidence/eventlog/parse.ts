@@ -58,7 +58,8 @@ export type AnomalyKind =
   | 'missing-separator'
   | 'separator-error'
   | 'digest-mismatch'
-  | 'ccel-log-area-size';
+  | 'ccel-log-area-size'
+  | 'unmeasured-records';
 
 /** Something in a log that replays fine but makes its single events unreliable to interpret. */
 export interface Anomaly {
@@ -151,6 +152,16 @@ function fillProbe(b: Uint8Array): (pos: number) => boolean {
 }
 
 const SPEC_ID_03 = 'Spec ID Event03\0';
+
+/** A SHA-1-layout record (index, type, digest[20], size, data) of index 0xFFFFFFFF, type EV_NO_ACTION, that fits. */
+function isUnmeasuredRecord(v: DataView, pos: number, end: number): boolean {
+  return (
+    end - pos >= 32 &&
+    v.getUint32(pos, true) === 0xffffffff &&
+    v.getUint32(pos + 4, true) === EV.NO_ACTION &&
+    v.getUint32(pos + 28, true) <= end - pos - 32
+  );
+}
 
 function parseSpecId(data: Uint8Array): SpecIdEvent {
   // TCG_EfiSpecIdEvent (PFP §10.4.5.1): signature[16], platformClass u32, minor u8, major u8,
@@ -278,9 +289,21 @@ export function parseEventLog(input: Uint8Array, options: ParseEventLogOptions =
     dataStart: number;
     end: number;
   }> = [];
+  let unmeasured = 0;
   while (pos < end) {
     // The rest is fill: 0xFF (TDVF CCEL areas), 0x00 (td-shim), or exactly nothing (TPM logs).
     if (restIsFill(pos)) break;
+    if (unmeasured > 0 || (!agile && kind === 'tcg2' && isUnmeasuredRecord(v, pos, end))) {
+      // After the events of a SHA-1-format log: records with index 0xFFFFFFFF and type
+      // EV_NO_ACTION, as a Windows boot on Google Cloud appends them (go-eventlog's
+      // option_rom_eventlog; its parser stops there). No register is extended by them, so they
+      // are framed, counted as an anomaly, and not read; an event after them is refused.
+      if (!isUnmeasuredRecord(v, pos, end))
+        throw malformed(`a record at offset ${pos} follows the unmeasured 0xFFFFFFFF records`);
+      if (++unmeasured > MAX_EVENT_COUNT) throw malformed(`more than ${MAX_EVENT_COUNT} unmeasured records`);
+      pos += 32 + v.getUint32(pos + 28, true);
+      continue;
+    }
     if (records.length >= MAX_EVENT_COUNT) throw malformed(`more than ${MAX_EVENT_COUNT} events`);
     const offset = pos;
     need(pos, 8, 'event header');
@@ -388,6 +411,11 @@ export function parseEventLog(input: Uint8Array, options: ParseEventLogOptions =
   }
   const size = pos;
   separatorAnomalies(kind, events, anomalies);
+  if (unmeasured > 0)
+    anomalies.push({
+      kind: 'unmeasured-records',
+      message: `${unmeasured} record(s) with index 0xFFFFFFFF (EV_NO_ACTION, SHA-1 layout) follow the events: they extend nothing and are not read`,
+    });
   if (ccelTable) {
     if (size > ccelTable.laml)
       throw malformed(`events take ${size} bytes, more than the CCEL table's log area (${ccelTable.laml})`);

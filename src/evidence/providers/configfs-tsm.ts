@@ -14,6 +14,8 @@ import { randomBytes } from 'node:crypto';
 import { constants, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { AttestationError } from '../../errors.js';
+import { GCE_ENDORSEMENT_CERT_TABLE_GUID } from '../gce/endorsement.js';
+import { MAX_LAUNCH_ENDORSEMENT_SIZE } from '../gce/launch.js';
 import type { EvidenceFormat, EvidenceInput, EvidenceProvider } from '../types.js';
 import { CERT_TABLE_GUIDS, parseCertTable } from './cert-table.js';
 import { reportDataArg, throwIfAborted } from './input.js';
@@ -49,6 +51,13 @@ export interface ConfigfsTsmOptions {
    * given explicitly must be readable; false sends none.
    */
   ccel?: { log?: string; table?: string } | false;
+  /**
+   * A file holding Google's launch endorsement (VMLaunchEndorsement) of this VM's firmware, sent
+   * with each report or quote: for TDX, whose quote comes without one (fetch it once from
+   * Google's gce_tcb_integrity bucket), or to replace the one in the SNP certificate table.
+   * Default: the certificate table's, on SEV-SNP.
+   */
+  launchEndorsement?: string;
 }
 
 /** Where Linux exposes the TDX CC event log area and its ACPI table. */
@@ -79,6 +88,14 @@ async function readCcel(
   if (!log) return undefined;
   const table = await read(option?.table ?? DEFAULT_CCEL_PATHS.table, 4096, option?.table !== undefined);
   return { log, ccel: true, ...(table ? { ccelTable: table } : {}) };
+}
+
+async function readEndorsement(fs: TsmFileSystem, path: string): Promise<Uint8Array> {
+  try {
+    return await fs.read(path, MAX_LAUNCH_ENDORSEMENT_SIZE);
+  } catch (err) {
+    throw failed(`reading ${path}`, err);
+  }
 }
 
 export const nodeTsmFileSystem: TsmFileSystem = {
@@ -198,7 +215,10 @@ async function readGeneration(fs: TsmFileSystem, dir: string): Promise<string> {
 }
 
 /** Picks the VEK the report says signed it (SIGNING_KEY, bits 4:2 of 0x48) and the chain from the table. */
-function snpCerts(report: Uint8Array, auxblob: Uint8Array): Pick<EvidenceInput, 'vek' | 'chain'> {
+function snpCerts(
+  report: Uint8Array,
+  auxblob: Uint8Array,
+): Pick<EvidenceInput, 'vek' | 'chain' | 'launchEndorsement'> {
   const entries = parseCertTable(auxblob);
   const byGuid = new Map(entries.map((e) => [e.guid, e.data]));
   const signingKey = report.length >= 0x4c ? (report[0x48]! >> 2) & 0x7 : 0;
@@ -206,9 +226,12 @@ function snpCerts(report: Uint8Array, auxblob: Uint8Array): Pick<EvidenceInput, 
   const ask = byGuid.get(CERT_TABLE_GUIDS.ask);
   const ark = byGuid.get(CERT_TABLE_GUIDS.ark);
   const chain = [ask, ark].filter((c): c is Uint8Array => c !== undefined && c.length > 0);
+  // Google Cloud: the launch endorsement of the running firmware (cloud-evidence.md §3.2).
+  const endorsement = byGuid.get(GCE_ENDORSEMENT_CERT_TABLE_GUID);
   return {
     ...(vek && vek.length > 0 ? { vek } : {}),
     ...(chain.length > 0 ? { chain } : {}),
+    ...(endorsement && endorsement.length > 0 ? { launchEndorsement: endorsement } : {}),
   };
 }
 
@@ -226,6 +249,9 @@ export async function configfsTsm(options: ConfigfsTsmOptions = {}): Promise<Evi
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'root must be a non-empty path');
   if (privlevel !== undefined && !(Number.isInteger(privlevel) && privlevel >= 0 && privlevel <= 3))
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'privlevel must be 0..3');
+  const endorsementFile = options.launchEndorsement;
+  if (endorsementFile !== undefined && (typeof endorsementFile !== 'string' || endorsementFile.length === 0))
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'launchEndorsement must be a non-empty path');
   const format = await withReportDir(fs, root, (dir) => readProvider(fs, dir));
   if (privlevel !== undefined && format !== 'sev-snp')
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'privlevel applies to SEV-SNP only');
@@ -279,8 +305,11 @@ export async function configfsTsm(options: ConfigfsTsmOptions = {}): Promise<Evi
             'ERR_PROVIDER_FAILED',
             `configfs-tsm: generation changed from ${before} to ${after} (a concurrent writer raced this request)`,
           );
-        if (format === 'tdx') return { report, ...(eventLog ? { eventLog } : {}) };
-        return { report, ...(auxblob ? snpCerts(report, auxblob) : {}) };
+        const fromFile = endorsementFile
+          ? { launchEndorsement: await readEndorsement(fs, endorsementFile) }
+          : {};
+        if (format === 'tdx') return { report, ...(eventLog ? { eventLog } : {}), ...fromFile };
+        return { report, ...(auxblob ? snpCerts(report, auxblob) : {}), ...fromFile };
       });
     },
   };
