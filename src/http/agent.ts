@@ -33,7 +33,7 @@ function fixOptions(options: AttestedHttpOptions): Readonly<AttestedHttpOptions>
   // changing the caller's objects later, the policy in place included, alters neither what pooled
   // channels were verified under nor how new ones are.
   // A client that attests gets one TLS identity for all the agent's channels, made here: a fresh
-  // one per connection costs a node:tls context (~1 ms on Node 20), and the binder still ties each
+  // one per connection costs a node:tls context (most of a millisecond on Node 20), and the binder still ties each
   // report to its own connection.
   const identity =
     options.evidence !== undefined && options.identity === undefined ? { identity: createTlsIdentity() } : {};
