@@ -59,6 +59,52 @@ describe('pemToDer (property)', () => {
     );
   });
 
+  it('takes a block body as base64 with whitespace anywhere and at most two "=" at its end, nothing else', () => {
+    // The rule, one character at a time (the loop pemToDer once ran), against the parser.
+    const oracle = (body: string): string | undefined => {
+      let pad = 0;
+      let kept = '';
+      for (const ch of body) {
+        if (' \t\n\r\v\f'.includes(ch)) continue;
+        if (ch === '=') pad++;
+        else if (!/^[A-Za-z0-9+/]$/.test(ch) || pad > 0) return undefined;
+        if (pad > 2) return undefined;
+        kept += ch;
+      }
+      return kept;
+    };
+    const piece = fc.constantFrom(
+      'A',
+      'b',
+      '9',
+      '+',
+      '/',
+      '=',
+      ' ',
+      '\n',
+      '\t',
+      '\r',
+      '\v',
+      '-',
+      '_',
+      'é',
+      '\0',
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 24 }), (parts) => {
+        const body = parts.join('');
+        const text = `-----BEGIN CERTIFICATE-----${body}-----END CERTIFICATE-----`;
+        const expected = oracle(body);
+        if (expected === undefined) expect(() => pemToDer(text)).toThrow(/PEM body is not base64/);
+        else
+          expect(Buffer.from(pemToDer(text)[0]!).toString('hex')).toBe(
+            Buffer.from(expected, 'base64').toString('hex'),
+          );
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
   it('refuses what the old regular expressions skipped: unterminated blocks and malformed headers', () => {
     expect(() => pemToDer('-----BEGIN CERTIFICATE-----\nAAAA')).toThrow(/unterminated/);
     expect(() => pemToDer('-----BEGIN certificate-----\nAAAA\n-----END certificate-----')).toThrow(

@@ -8,7 +8,7 @@
  * (replay), R to the attester's role (reflection) and the SPKI hash to the key that terminates
  * the TLS connection (key substitution).
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { AttestationError } from '../errors.js';
 import { CONTEXT_SIZE } from './frames.js';
@@ -40,18 +40,18 @@ export function exportBinderSecret(socket: TLSSocket, role: Role, context: Uint8
 export function computeBinder(role: Role, spki: Uint8Array, exporter: Uint8Array): Uint8Array {
   if (exporter.length !== EXPORTER_LENGTH)
     throw new AttestationError('ERR_PROTOCOL', 'exporter must be 32 bytes');
-  const spkiHash = createHash('sha256').update(spki).digest();
-  return new Uint8Array(
-    createHash('sha512')
-      .update(PROTOCOL_ID, 'utf8')
-      .update(Buffer.of(0))
-      .update(role, 'utf8')
-      .update(Buffer.of(0))
-      .update(spkiHash)
-      .update(exporter)
-      .digest(),
-  );
+  // One-shot hash() over one buffer: a Hash object and its updates cost ~10 µs more per binder.
+  const head = role === 'client' ? CLIENT_HEAD : SERVER_HEAD;
+  const input = Buffer.allocUnsafe(head.length + 32 + EXPORTER_LENGTH);
+  head.copy(input, 0);
+  hash('sha256', spki, 'buffer').copy(input, head.length);
+  input.set(exporter, head.length + 32);
+  return new Uint8Array(hash('sha512', input, 'buffer'));
 }
+
+/** "attested-channel/1" || 0x00 || R || 0x00, the constant start of the binder's input per role. */
+const CLIENT_HEAD = Buffer.from(`${PROTOCOL_ID}\0client\0`, 'utf8');
+const SERVER_HEAD = Buffer.from(`${PROTOCOL_ID}\0server\0`, 'utf8');
 
 /**
  * What the binder needs of the TLS connection, checked once it is up: TLS 1.3 (the exporter of

@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { AttestationError, signalArg } from '../errors.js';
+import { verifierFor } from '../evidence/verify.js';
 import { PROTOCOL_ID } from './binder.js';
 import { AttestedChannel } from './channel.js';
 import { createTlsIdentity, secureContextFor, type TlsIdentity } from './identity.js';
@@ -45,6 +46,9 @@ export interface AttestedConnectOptions extends ChannelOptions {
  */
 export async function attestedConnect(options: AttestedConnectOptions): Promise<AttestedChannel> {
   const policy = checkChannelOptions(options, 'attestedConnect');
+  // Found once per connect (as the policy is parsed once): a bad trust anchor list is refused
+  // before any connection is made, and the verification does not look the Verifier up again.
+  const verifier = options.verify === undefined ? undefined : verifierFor(options.verify);
   const { host, port, socket, url, signal } = options;
   const targets = [host !== undefined || port !== undefined, socket !== undefined, url !== undefined].filter(
     Boolean,
@@ -108,6 +112,7 @@ export async function attestedConnect(options: AttestedConnectOptions): Promise<
     signal,
     internals,
     policy,
+    verifier,
   });
   return channel.ready;
 }

@@ -10,7 +10,7 @@ import { bytesToHex, equalBytes } from '../evidence/bytes.js';
 import { checkGceVtpmBinding } from '../evidence/gce/vtpm.js';
 import { parsePolicy } from '../evidence/policy.js';
 import type { Claims, EvidenceInput } from '../evidence/types.js';
-import { detectFormat, reportDataOf, verifyEvidence } from '../evidence/verify.js';
+import { detectFormat, reportDataOf, verifierFor } from '../evidence/verify.js';
 import { computeBinder, exportBinderSecret } from './binder.js';
 import { type CmwCollection, type DecodedCmw, encodeCmw } from './cmw.js';
 import type { ChannelParams, Role } from './options.js';
@@ -94,16 +94,22 @@ export async function verifyPeerEvidence(
   const expected = computeBinder(peerRole, peerSpki, exportBinderSecret(socket, peerRole, context));
   // Checked before the signatures: evidence bound elsewhere is refused as such, and cheaply.
   if (claimsBinder(evidence.input, expected) === false) throw bindingMismatch();
-  const verifier = internals?.verifier ?? verifyEvidence;
   const policy = params.policy ?? verify.policy;
-  const claims = await scope.run(() =>
-    verifier(evidence.input, {
-      ...verify,
+  const now = verify.now ?? new Date();
+  const seam = internals?.verifier;
+  const claims = await scope.run(() => {
+    if (seam) return seam(evidence.input, { ...verify, policy, now, signal: scope.signal });
+    // What verifyEvidence() would do, once: its checks of the input and the call are the
+    // Verifier's own (verifier.verify makes them), and the channel checked the rest when made.
+    const { check, vtpmRoots } = verify;
+    return (params.verifier ?? verifierFor(verify)).verify(evidence.input, {
       policy,
-      now: verify.now ?? new Date(),
+      now,
       signal: scope.signal,
-    }),
-  );
+      ...(check !== undefined ? { check } : {}),
+      ...(vtpmRoots !== undefined ? { vtpmRoots } : {}),
+    });
+  });
   if (claims.format === 'azure-sev-snp' || claims.format === 'azure-tdx') {
     // REPORT_DATA is the paravisor's hash of its runtime claims: the binder is in the quote's
     // qualifyingData (always required) and, with report binding, in the claims' user-data.

@@ -158,6 +158,11 @@ export interface ChannelParams {
   internals?: ChannelInternals | undefined;
   /** verify.policy as parsed when the channel was asked for; else it is read at each verification. */
   policy?: Policy | undefined;
+  /**
+   * The Verifier of `options.verify`, found when the channel was asked for (attestedConnect copies
+   * its options then); else it is looked up at each verification (a server's anchors are read then).
+   */
+  verifier?: Verifier | undefined;
   /** The chain encodings of whoever serves many connections with one provider (the server). */
   chains?: ChainEncoder | undefined;
 }

@@ -359,6 +359,11 @@ describe('configuration', () => {
     ['reattestEvery without verify', { host: 'h', port: 1, evidence: fakeProvider(), reattestEvery: 10 }],
     ['tiny maxControlPayload', { host: 'h', port: 1, verify: {}, maxControlPayload: 10 }],
     ['bad provider', { host: 'h', port: 1, evidence: {} }],
+    // The Verifier is found when attestedConnect is called: refused before any connection.
+    [
+      'trust anchors that are not DER lists',
+      { host: 'h', port: 1, verify: { trustAnchors: { amdArks: ['x'] } } },
+    ],
   ])('attestedConnect refuses %s with ERR_INVALID_ARGUMENT', async (_n, options) => {
     const err = await rejectionOf(attestedConnect(options as never));
     expect(err.code).toBe('ERR_INVALID_ARGUMENT');

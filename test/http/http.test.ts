@@ -137,6 +137,28 @@ describe('http.request over attestedAgent', () => {
     }
   });
 
+  it('an agent that attests presents one TLS identity on every channel it opens', async () => {
+    const agent = attestedAgent(
+      {
+        evidence: simulated.snp({ measurement: CLIENT_M }),
+        verify: { policy: accept, trustAnchors: anchors },
+      },
+      { keepAlive: false },
+    );
+    try {
+      const first = await get(agent, mutual.port);
+      const second = await get(agent, mutual.port);
+      expect(second.json.channel).not.toBe(first.json.channel);
+      const certs = [first, second].map(
+        (r) => mutual.channels[r.json.channel]!.peerCertificate?.fingerprint256,
+      );
+      expect(certs[0]).toBeDefined();
+      expect(certs[1]).toBe(certs[0]);
+    } finally {
+      agent.destroy();
+    }
+  });
+
   it('fails the request with the verifier code when the server evidence is refused; no request is served', async () => {
     const before = oneWay.handled;
     const agent = attestedAgent({ verify: { policy: refuse, trustAnchors: anchors } });

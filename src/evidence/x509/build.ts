@@ -25,7 +25,7 @@ import {
 } from '@peculiar/asn1-x509';
 import { hexToBytes } from '../bytes.js';
 import { OID } from './cert.js';
-import { concat, derBoolean, derInteger, derSequence, tlv } from './der.js';
+import { concat, derBoolean, derInteger, derOid, derSequence, tlv } from './der.js';
 
 /** rsa-pkcs1-sha384 is no vendor's: tests use it to build a chain AMD's profile must refuse. */
 export type SigningAlgorithm =
@@ -145,6 +145,61 @@ export function buildCertificate(o: BuildCertOptions): Uint8Array {
     signatureValue: signWith(o.algorithm, tbsDer, o.signingKey).slice().buffer,
   });
   return new Uint8Array(AsnConvert.serialize(cert));
+}
+
+/** What buildSelfSignedCertificate() takes: one key, one name, no extensions. */
+export interface SelfSignedCertOptions {
+  /** Subject and issuer: one commonName (UTF8String). */
+  commonName: string;
+  serial: Uint8Array;
+  notBefore: Date;
+  notAfter: Date;
+  /** SubjectPublicKeyInfo DER of `signingKey`'s public key, written into the certificate as is. */
+  spki: Uint8Array;
+  /** An ECDSA private key; the certificate is signed ecdsa-with-SHA256. */
+  signingKey: KeyObject;
+}
+
+/**
+ * The certificate buildCertificate() makes for `{subject: issuer: [['CN', commonName]], algorithm:
+ * 'ecdsa-sha256'}` and no extensions, byte for byte (test/x509/build.test.ts compares them),
+ * written straight from its few fields: the schema serializer takes about a millisecond per
+ * certificate, and a channel that attests with a fresh TLS identity makes one per connection.
+ */
+export function buildSelfSignedCertificate(o: SelfSignedCertOptions): Uint8Array {
+  const name = derSequence(
+    tlv(
+      0x31,
+      derSequence(derOid(OID.commonName), tlv(0x0c, new Uint8Array(Buffer.from(o.commonName, 'utf8')))),
+    ),
+  );
+  const algorithm = derSequence(derOid(OID.ecdsaSha256));
+  const tbs = derSequence(
+    tlv(0xa0, derInteger(2)),
+    tlv(0x02, o.serial),
+    algorithm,
+    name,
+    derSequence(derTime(o.notBefore), derTime(o.notAfter)),
+    name,
+    o.spki,
+  );
+  const signature = sign('sha256', tbs, o.signingKey);
+  return derSequence(tbs, algorithm, tlv(0x03, concat(Uint8Array.of(0), signature)));
+}
+
+/** X.509 Time (RFC 5280 §4.1.2.5): UTCTime for 1950–2049, GeneralizedTime otherwise; whole seconds. */
+function derTime(date: Date): Uint8Array {
+  const year = date.getUTCFullYear();
+  const two = (n: number) => String(n).padStart(2, '0');
+  const rest =
+    two(date.getUTCMonth() + 1) +
+    two(date.getUTCDate()) +
+    two(date.getUTCHours()) +
+    two(date.getUTCMinutes()) +
+    two(date.getUTCSeconds());
+  return year < 1950 || year > 2049
+    ? tlv(0x18, new Uint8Array(Buffer.from(`${String(year).padStart(4, '0')}${rest}Z`, 'ascii')))
+    : tlv(0x17, new Uint8Array(Buffer.from(`${two(year % 100)}${rest}Z`, 'ascii')));
 }
 
 export interface BuildCrlOptions {
