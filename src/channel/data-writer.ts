@@ -12,6 +12,11 @@ const SEND_DATA_PAYLOAD = RECORD_SIZE - HEADER_SIZE;
 /** Bytes we let queue in the TLS socket before the channel reports backpressure to its writer. */
 const WRITE_QUEUE_BYTES = 256 * 1024;
 /**
+ * The partial frame's first buffer: small enough to come from Node's shared allocation pool (an
+ * HTTP message then costs no 16 KiB buffer of its own), doubled up to one record as writes join it.
+ */
+const PENDING_MIN = 1024;
+/**
  * Full DATA frames are built in 64 KiB buffers taken from the writer's own pool and returned
  * once the socket has written them: bulk transfers would otherwise allocate (and the GC collect)
  * one buffer per write. While a transfer flows at most WRITE_QUEUE_BYTES plus one write are in
@@ -29,6 +34,12 @@ export class DataWriter {
   #pending: Buffer | undefined;
   #pendingLength = 0;
   #flushQueued = false;
+  /** The partial frame waits for the socket to write what it holds (see #flushTask). */
+  #flushOnWritten = false;
+  /** Where take() reads next: sources[#si], from byte #so. */
+  #sources: Buffer[] = [];
+  #si = 0;
+  #so = 0;
   /** DATA bytes handed to the socket and not yet written by it. */
   #inFlight = 0;
   /** The writer's callback, held while #inFlight is over the limit. */
@@ -60,22 +71,9 @@ export class DataWriter {
       full > 0 && this.#pending && this.#pendingLength > 0
         ? [this.#pending.subarray(HEADER_SIZE, HEADER_SIZE + this.#pendingLength), ...chunks]
         : chunks;
-    let si = 0;
-    let so = 0;
-    const take = (target: Buffer, at: number, n: number): void => {
-      while (n > 0) {
-        const c = sources[si]!;
-        const m = Math.min(n, c.length - so);
-        c.copy(target, at, so, so + m);
-        at += m;
-        n -= m;
-        so += m;
-        if (so === c.length) {
-          si++;
-          so = 0;
-        }
-      }
-    };
+    this.#sources = sources;
+    this.#si = 0;
+    this.#so = 0;
     for (let f = 0; f < full; f += POOL_FRAMES) {
       const frames = Math.min(POOL_FRAMES, full - f);
       const out = this.#pool.pop() ?? Buffer.allocUnsafe(POOL_FRAMES * RECORD_SIZE);
@@ -83,7 +81,7 @@ export class DataWriter {
         const at = i * RECORD_SIZE;
         out[at] = FrameType.DATA;
         out.writeUInt32BE(SEND_DATA_PAYLOAD, at + 1);
-        take(out, at + HEADER_SIZE, SEND_DATA_PAYLOAD);
+        this.#take(out, at + HEADER_SIZE, SEND_DATA_PAYLOAD);
       }
       this.#pendingLength = 0;
       this.#send(out, frames * RECORD_SIZE, true);
@@ -91,23 +89,49 @@ export class DataWriter {
     const rest = total - full * SEND_DATA_PAYLOAD;
     if (rest > 0) {
       // Appends after what is pending (full === 0), or starts over (its bytes went out above).
-      this.#pending ??= Buffer.allocUnsafe(RECORD_SIZE);
       const skip = full === 0 ? this.#pendingLength : 0;
-      take(this.#pending, HEADER_SIZE + skip, rest - skip);
+      let pending = this.#pending;
+      if (!pending || pending.length < HEADER_SIZE + rest) {
+        // Doubling, so bytes already pending are copied O(1) times each (amortised).
+        const size = Math.max(HEADER_SIZE + rest, 2 * (pending?.length ?? 0), PENDING_MIN);
+        const grown = Buffer.allocUnsafe(Math.min(RECORD_SIZE, size));
+        if (pending && skip > 0) pending.copy(grown, HEADER_SIZE, HEADER_SIZE, HEADER_SIZE + skip);
+        pending = this.#pending = grown;
+      }
+      this.#take(pending, HEADER_SIZE + skip, rest - skip);
       this.#pendingLength = rest;
       if (!this.#flushQueued) {
         this.#flushQueued = true;
         queueMicrotask(this.#flushTask);
       }
     }
+    this.#sources = [];
     // Backpressure on what the socket has not written yet, released at half of the limit rather
     // than at 'drain' (empty): the socket never runs dry while the next writes come through.
     if (this.#inFlight <= WRITE_QUEUE_BYTES) callback();
     else this.#backpressured = callback;
   }
 
+  /** Copies the next `n` source bytes of write() to `target` at `at`. */
+  #take(target: Buffer, at: number, n: number): void {
+    const sources = this.#sources;
+    while (n > 0) {
+      const c = sources[this.#si]!;
+      const m = Math.min(n, c.length - this.#so);
+      c.copy(target, at, this.#so, this.#so + m);
+      at += m;
+      n -= m;
+      this.#so += m;
+      if (this.#so === c.length) {
+        this.#si++;
+        this.#so = 0;
+      }
+    }
+  }
+
   /** Sends the partial DATA frame, if any; before any control frame and the end, to keep order. */
   flush(): void {
+    this.#flushOnWritten = false;
     const frame = this.#pending;
     const length = this.#pendingLength;
     if (!frame || length === 0) return;
@@ -145,6 +169,7 @@ export class DataWriter {
         this.#idleTimer = setTimeout(this.#onIdle, POOL_IDLE_MS);
         this.#idleTimer.unref();
       }
+      if (this.#inFlight === 0 && this.#flushOnWritten) this.flush();
       const waiting = this.#backpressured;
       if (waiting && this.#inFlight <= WRITE_QUEUE_BYTES / 2) {
         this.#backpressured = undefined;
@@ -167,6 +192,14 @@ export class DataWriter {
 
   #flushTask = (): void => {
     this.#flushQueued = false;
-    this.flush();
+    // While the socket still holds DATA it could not write yet, the partial frame could not leave
+    // before those bytes anyway: it waits for them to be written (the last write's callback sends
+    // it), and the writes of the next ticks fill it up instead of going out as short records. Sent
+    // at once, it would also be handed to TLS in one writev with the frames after it, which node:tls
+    // joins into one stream of records (tls_wrap.cc DoWrite), so the frames after it would no longer
+    // start on a record and the receiver would take its copying path (Session#dataPayload) for all
+    // of them. A control frame or the end flushes it first, as before.
+    if (this.#inFlight > 0 && this.#socket.writableLength > 0) this.#flushOnWritten = true;
+    else this.flush();
   };
 }
