@@ -10,6 +10,7 @@ const SECTIONS: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   tdx: () => import('./tdx.js'),
   channel: () => import('./channel.js'),
   broker: () => import('./broker.js'),
+  tunnel: () => import('./tunnel.js'),
   measure: () => import('./measure.js'),
   eventlog: () => import('./eventlog.js'),
   azure: () => import('./azure.js'),
