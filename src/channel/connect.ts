@@ -6,7 +6,7 @@ import { AttestationError, signalArg } from '../errors.js';
 import { verifierFor } from '../evidence/verify.js';
 import { PROTOCOL_ID } from './binder.js';
 import { AttestedChannel } from './channel.js';
-import { createTlsIdentity, secureContextFor, type TlsIdentity } from './identity.js';
+import { checkIdentity, createTlsIdentity, secureContextFor, type TlsIdentity } from './identity.js';
 import {
   type ChannelInternals,
   type ChannelOptions,
@@ -74,6 +74,7 @@ export async function attestedConnect(options: AttestedConnectOptions): Promise<
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'attestedConnect: socket must be a Duplex stream');
   if (host !== undefined && typeof host !== 'string')
     throw new AttestationError('ERR_INVALID_ARGUMENT', 'attestedConnect: host must be a string');
+  if (options.identity !== undefined) checkIdentity(options.identity, 'attestedConnect');
   if (signalArg(signal, 'attestedConnect')?.aborted)
     throw new AttestationError('ERR_ABORTED', 'aborted before connecting', { cause: signal!.reason });
   const internals = (options as { [INTERNAL]?: ChannelInternals })[INTERNAL];

@@ -99,6 +99,28 @@ function p256Encodings(key: KeyObject): { spki: Uint8Array; pkcs8: Uint8Array } 
   };
 }
 
+/**
+ * Refuses what is not shaped like a TlsIdentity (a string, a key alone, a copy missing its PEM
+ * forms) when the options are read, not later inside node:tls where it would surface as a
+ * closed connection.
+ */
+export function checkIdentity(identity: unknown, who: string): asserts identity is TlsIdentity {
+  const i = identity as Partial<Record<keyof TlsIdentity, unknown>> | null;
+  if (
+    typeof i !== 'object' ||
+    i === null ||
+    !(i.key instanceof KeyObject && i.key.type === 'private') ||
+    !(i.cert instanceof Uint8Array) ||
+    !(i.spki instanceof Uint8Array) ||
+    typeof i.keyPem !== 'string' ||
+    typeof i.certPem !== 'string'
+  )
+    throw new AttestationError(
+      'ERR_INVALID_ARGUMENT',
+      `${who}: identity must be a TlsIdentity (from createTlsIdentity() or identityFrom())`,
+    );
+}
+
 /** Wraps an existing key and certificate (the certificate's key must be the private key's). */
 export function identityFrom(key: KeyObject, cert: Uint8Array): TlsIdentity {
   if (!(key instanceof KeyObject) || key.type !== 'private')

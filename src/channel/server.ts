@@ -7,7 +7,7 @@ import { AttestationError } from '../errors.js';
 import { PROTOCOL_ID } from './binder.js';
 import { AttestedChannel } from './channel.js';
 import { ChainEncoder } from './cmw.js';
-import { createTlsIdentity, secureContextFor, type TlsIdentity } from './identity.js';
+import { checkIdentity, createTlsIdentity, secureContextFor, type TlsIdentity } from './identity.js';
 import {
   type ChannelInternals,
   type ChannelOptions,
@@ -78,15 +78,8 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
     super();
     checkChannelOptions(options, 'createAttestedServer');
     const identity = options.identity;
-    if (
-      identity !== undefined &&
-      identity !== 'per-connection' &&
-      !(identity?.key && identity.cert && identity.spki)
-    )
-      throw new AttestationError(
-        'ERR_INVALID_ARGUMENT',
-        'identity must be a TlsIdentity or "per-connection"',
-      );
+    if (identity !== undefined && identity !== 'per-connection')
+      checkIdentity(identity, 'createAttestedServer (or "per-connection")');
     const maxPending = options.maxPendingConnections ?? DEFAULT_MAX_PENDING_CONNECTIONS;
     if (!(Number.isSafeInteger(maxPending) && maxPending >= 1))
       throw new AttestationError(

@@ -7,8 +7,10 @@ import { once } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AttestedChannel } from '../../src/channel/channel.js';
 import { attestedConnect } from '../../src/channel/connect.js';
+import { createTlsIdentity } from '../../src/channel/identity.js';
 import { type AttestedServer, createAttestedServer } from '../../src/channel/server.js';
 import { AttestationError } from '../../src/errors.js';
+import { thrownCode } from '../helpers/codes.js';
 import {
   activeHandles,
   closeServer,
@@ -364,9 +366,29 @@ describe('configuration', () => {
       'trust anchors that are not DER lists',
       { host: 'h', port: 1, verify: { trustAnchors: { amdArks: ['x'] } } },
     ],
+    ['an identity that is a string', { host: 'h', port: 1, verify: {}, identity: 'mine' }],
+    [
+      'an identity without its PEM forms',
+      (() => {
+        const { key, cert, spki } = createTlsIdentity();
+        return { host: 'h', port: 1, verify: {}, identity: { key, cert, spki } };
+      })(),
+    ],
   ])('attestedConnect refuses %s with ERR_INVALID_ARGUMENT', async (_n, options) => {
     const err = await rejectionOf(attestedConnect(options as never));
     expect(err.code).toBe('ERR_INVALID_ARGUMENT');
+  });
+
+  it.each([
+    ['a string', 'mine'],
+    ['a public key', { ...createTlsIdentity(), key: createTlsIdentity().spki }],
+  ])('createAttestedServer refuses an identity that is %s', (_n, identity) => {
+    expect(() => createAttestedServer({ evidence: fakeProvider(), identity } as never)).toThrow(
+      /identity must be a TlsIdentity/,
+    );
+    expect(thrownCode(() => createAttestedServer({ evidence: fakeProvider(), identity } as never))).toBe(
+      'ERR_INVALID_ARGUMENT',
+    );
   });
 
   it('an invalid policy is refused before connecting', async () => {
