@@ -427,8 +427,8 @@ function checkReuseSection(raw: unknown): ReusePolicy {
 
 /**
  * Reuse only where the policy pins the platform, so an extracted TLS key is worth something only
- * to the owner of a listed machine (Contrast's mitigation of relays with extracted keys, see
- * ../shared/docs/reference/evidence-rates.md §4.2): SEV-SNP by `snp.chipIds`, SEV-SNP under Azure
+ * to the owner of a listed machine (Edgeless Contrast's answer to relays with extracted keys: pin
+ * the hardware IDs in the manifest): SEV-SNP by `snp.chipIds`, SEV-SNP under Azure
  * by `azure.snp.chipIds`. The policy language has no TDX platform pin (the quote's PCK certificate
  * carries a PPID, which no policy field lists), so a policy that admits TDX evidence, raw or
  * Azure, cannot allow reuse. Every format the policy admits must be pinned: a policy with no
