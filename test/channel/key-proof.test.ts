@@ -93,8 +93,13 @@ async function serve(
   return { port: await listen(server), provider, identity };
 }
 
-function connect(port: number, verifier: Verifier, now: Date, pol: Policy = policy()) {
-  return attestedConnect({ host: '127.0.0.1', port, verify: { verifier, policy: pol, now } });
+/** `now` undefined: the wall clock at each step, as without an injected clock. */
+function connect(port: number, verifier: Verifier, now: Date | undefined, pol: Policy = policy()) {
+  return attestedConnect({
+    host: '127.0.0.1',
+    port,
+    verify: { verifier, policy: pol, ...(now ? { now } : {}) },
+  });
 }
 
 describe('key-continuity proof with the simulated SNP platform', () => {
@@ -280,7 +285,7 @@ type ProofAnswer = (
  * A hand-built server with `identity` that answers the client's REQUEST with the key proof
  * `answer` makes; it records each REQUEST it saw.
  */
-async function proofServer(identity: TlsIdentity, answer: ProofAnswer) {
+async function proofServer(identity: TlsIdentity, answer: ProofAnswer, delayMs = 0) {
   const requests: Array<Record<string, unknown>> = [];
   const raw = await rawServer(
     async ({ socket, reader }) => {
@@ -291,6 +296,7 @@ async function proofServer(identity: TlsIdentity, answer: ProofAnswer) {
       const context = fromBase64url(req.context as string)!;
       const known = Array.isArray(req.known) ? req.known.map((k) => fromBase64url(k as string)!) : undefined;
       const { known: digest, proof } = answer({ context, known }, socket);
+      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
       socket.write(
         frameOf(FrameType.EVIDENCE, {
           context: req.context,
@@ -330,6 +336,28 @@ describe('key proofs from a hand-built peer', () => {
     expect(ch.peer).toMatchObject({ reused: true, chipId: CHIP });
     expect(raw.requests[0]!.known).toEqual([base64url(digest)]);
     ch.destroy();
+  });
+
+  it('evidence that reaches maxEvidenceAge while the proof is on its way is refused (wall clock)', async () => {
+    const identity = createTlsIdentity();
+    const { port } = await serve({ identity });
+    const verifier = createVerifier({ trustAnchors: anchors });
+    const pol = policy({}, 1);
+    await done(await connect(port, verifier, undefined, pol));
+    // Offered at once (well within 1 s), answered after 1.2 s: too old when it arrives.
+    const raw = await proofServer(
+      identity,
+      (req, socket) => ({
+        known: req.known![0]!,
+        proof: proofBy(identity, socket, req.context, req.known![0]!),
+      }),
+      1200,
+    );
+    const err = await rejectionOf(connect(raw.port, verifier, undefined, pol));
+    expect(raw.requests[0]).toHaveProperty('known');
+    expect(err.code).toBe('ERR_EVIDENCE_POLICY');
+    expect(err.details).toMatchObject({ field: 'reuse.maxEvidenceAge' });
+    expect(verifier.stats()['reuse.evidence']!.size).toBe(0);
   });
 
   it('a proof replayed from another connection is refused (the exporter differs)', async () => {
