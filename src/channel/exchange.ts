@@ -89,7 +89,7 @@ export async function produceEvidence(
       'the provider returned evidence with other REPORT_DATA',
     );
   // Bound to this identity's key: a later connection with this key may prove continuity for it.
-  if (options.keyProof !== false) rememberProduced(identity, bytesToHex(reportDigest(input.report)));
+  rememberProduced(identity, bytesToHex(reportDigest(input.report)));
   return cmw;
 }
 

@@ -171,6 +171,19 @@ describe('parsers: REQUEST known and EVIDENCE key proofs', () => {
     expect(parseRequest(payloadOf(encodeRequest(new Uint8Array(32), []))).known).toBeUndefined();
   });
 
+  it('REQUEST known with no digest, more than 4, or a digest that is not 32 bytes is ERR_PROTOCOL', () => {
+    const d = base64url(D1);
+    const req = (known: unknown) =>
+      outcome(() => parseRequest(body({ v: 1, context: CONTEXT, accept: [], known })));
+    expect(req([d, d, d, d])).toBe('ok');
+    expect(req([])).toBe('ERR_PROTOCOL');
+    expect(req([d, d, d, d, d])).toBe('ERR_PROTOCOL');
+    expect(req([base64url(new Uint8Array(31))])).toBe('ERR_PROTOCOL');
+    expect(req([base64url(new Uint8Array(33))])).toBe('ERR_PROTOCOL');
+    expect(req([`${d}=`])).toBe('ERR_PROTOCOL');
+    expect(req(d)).toBe('ERR_PROTOCOL');
+  });
+
   it('any REQUEST known value either parses to 1-4 digests of 32 bytes or is ERR_PROTOCOL', () => {
     fc.assert(
       fc.property(
