@@ -249,6 +249,25 @@ describe('parsers: REQUEST known and EVIDENCE key proofs', () => {
     );
   });
 
+  it('EVIDENCE with an empty or over-1024-byte proof, or a known that is not 32 bytes, is ERR_PROTOCOL', () => {
+    const ev = (known: Uint8Array, proof: Uint8Array) =>
+      outcome(() =>
+        parseEvidence(body({ context: CONTEXT, known: base64url(known), proof: base64url(proof) })),
+      );
+    expect(ev(D1, new Uint8Array(1024))).toBe('ok');
+    expect(ev(D1, new Uint8Array(1))).toBe('ok');
+    expect(ev(D1, new Uint8Array(0))).toBe('ERR_PROTOCOL');
+    expect(ev(D1, new Uint8Array(1025))).toBe('ERR_PROTOCOL');
+    expect(ev(new Uint8Array(31), new Uint8Array(64))).toBe('ERR_PROTOCOL');
+    expect(ev(new Uint8Array(33), new Uint8Array(64))).toBe('ERR_PROTOCOL');
+    expect(outcome(() => parseEvidence(body({ context: CONTEXT, known: base64url(D1) })))).toBe(
+      'ERR_PROTOCOL',
+    );
+    expect(outcome(() => parseEvidence(body({ context: CONTEXT, proof: base64url(D1) })))).toBe(
+      'ERR_PROTOCOL',
+    );
+  });
+
   it('a key proof EVIDENCE round-trips', () => {
     fc.assert(
       fc.property(
