@@ -24,7 +24,7 @@ import type { EvidenceInput, EvidenceProvider, Verifier } from '../../src/eviden
 import { createVerifier } from '../../src/evidence/verifier.js';
 import { parseCertificate } from '../../src/evidence/x509/cert.js';
 import { json, rawClient, rawServer } from './adversary.js';
-import { closeServer, listen, rejectionOf } from './helpers.js';
+import { closeServer, FAKE_MEASUREMENT, fakeReport, fakeVerify, listen, rejectionOf } from './helpers.js';
 
 const anchors = simulated.trustAnchors();
 const CHIP = 'c1'.repeat(64);
@@ -231,6 +231,38 @@ describe('key-continuity proof with the simulated SNP platform', () => {
     expect(ch.peer?.reused).toBe(false);
     expect(provider.reports).toBe(1);
     await done(ch);
+  });
+
+  it('evidence over 64 KiB is verified but not remembered (the memory stays bounded)', async () => {
+    const sized = (chainLength: number): EvidenceProvider => ({
+      format: 'sev-snp',
+      async getEvidence(reportData: Uint8Array): Promise<EvidenceInput> {
+        // PEM armour around filler: the fake verifier reads only the report.
+        const pem = `-----BEGIN CERTIFICATE-----\n${'A'.repeat(chainLength)}\n-----END CERTIFICATE-----\n`;
+        // A VEK-shaped filler (one DER SEQUENCE of 4 KiB) too: each record stays under its own cap.
+        const vek = new Uint8Array(4096);
+        vek.set([0x30, 0x82, 0x0f, 0xfc]);
+        return { report: fakeReport(reportData), vek, chain: pem };
+      },
+    });
+    for (const [chainLength, kept] of [
+      [50_000, 1],
+      [62_000, 0],
+    ] as const) {
+      const server = createAttestedServer({ evidence: sized(chainLength) }, echo);
+      servers.push(server);
+      const port = await listen(server);
+      const verifier = createVerifier();
+      const ch = await attestedConnect({
+        host: '127.0.0.1',
+        port,
+        verify: { verifier, policy: policy({ measurements: [FAKE_MEASUREMENT] }) },
+        ...fakeVerify,
+      });
+      expect(ch.peer?.reused).toBe(false);
+      expect(verifier.stats()['reuse.evidence']!.size).toBe(kept);
+      await done(ch);
+    }
   });
 
   it('reuse needs a Verifier to remember the evidence; keyProof must be a boolean', async () => {
