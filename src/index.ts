@@ -6,6 +6,7 @@
 
 export { AttestedChannel } from './channel/channel.js';
 export { type AttestedConnectOptions, attestedConnect } from './channel/connect.js';
+export type { PeerClaims } from './channel/exchange.js';
 export type { FrameLimits } from './channel/frames.js';
 export {
   type CreateTlsIdentityOptions,
@@ -100,6 +101,8 @@ export {
   type GcePolicy,
   type Policy,
   parsePolicy,
+  REUSE_MAX_EVIDENCE_AGE,
+  type ReusePolicy,
   type SnpPolicy,
   type TdxPolicy,
 } from './evidence/policy.js';

@@ -3,6 +3,7 @@
  * collateral clients and its bounded caches; verifyEvidence() is a thin wrapper over it; the
  * channel takes one as `verify.verifier`. And the LRU every cache is.
  */
+
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -11,6 +12,7 @@ import { createAttestedServer } from '../src/channel/server.js';
 import { AZURE_CACHE_SIZES } from '../src/evidence/azure/format.js';
 import { Lru } from '../src/evidence/lru.js';
 import { simulated } from '../src/evidence/providers/simulated.js';
+import { REUSE_ENTRIES } from '../src/evidence/reuse.js';
 import { SNP_CACHE_SIZES } from '../src/evidence/snp/format.js';
 import { KdsClient } from '../src/evidence/snp/kds.js';
 import { TDX_CACHE_SIZES } from '../src/evidence/tdx/format.js';
@@ -83,6 +85,7 @@ describe('createVerifier', () => {
       'azure-sev-snp.runtimeClaims',
       'azure-tdx.runtimeClaims',
       'certificates',
+      'reuse.evidence',
       'sev-snp.chains',
       'sev-snp.crls',
       'sev-snp.kds',
@@ -101,6 +104,7 @@ describe('createVerifier', () => {
     expect(stats['tdx.keys']!.max).toBe(TDX_CACHE_SIZES.keys);
     expect(stats['azure-sev-snp.runtimeClaims']!.max).toBe(AZURE_CACHE_SIZES.runtimeClaims);
     expect(stats['azure-tdx.runtimeClaims']!.max).toBe(AZURE_CACHE_SIZES.runtimeClaims);
+    expect(stats['reuse.evidence']!.max).toBe(REUSE_ENTRIES);
     for (const s of Object.values(stats))
       expect(s).toMatchObject({ size: 0, hits: 0, misses: 0, evictions: 0 });
   });

@@ -5,13 +5,23 @@
  */
 import { randomFillSync, type X509Certificate } from 'node:crypto';
 import { AttestationError, asAttestationError, internalError } from '../errors.js';
+import type { RememberedEvidence } from '../evidence/reuse.js';
 import type { Claims } from '../evidence/types.js';
 import { certificateSpki } from '../evidence/x509/cert.js';
 import { tlsProblem } from './binder.js';
 import { acceptedMediaTypes, type DecodedCmw, mediaTypeOf } from './cmw.js';
 import { DataWriter } from './data-writer.js';
-import { Operations, produceEvidence, verifyPeerEvidence } from './exchange.js';
-import { encodeAlert } from './frames.js';
+import {
+  keyProofFor,
+  Operations,
+  type PeerClaims,
+  produceEvidence,
+  rememberEvidence,
+  reusableEvidence,
+  verifyPeerEvidence,
+  verifyPeerKeyProof,
+} from './exchange.js';
+import { encodeAlert, type KeyProofMessage } from './frames.js';
 import { type ChannelParams, DEFAULT_TIMEOUT_MS, type Role } from './options.js';
 import { ReattestSchedule, reattestRefusal } from './reattest.js';
 import { Session, type SessionAction, type SessionEvent } from './session.js';
@@ -56,7 +66,10 @@ export class AttestedChannel extends SocketDuplex {
   #writer: DataWriter;
   #finalCallback: ((error?: Error | null) => void) | undefined;
   #waiters: Array<{ resolve: (c: Claims) => void; reject: (e: AttestationError) => void }> = [];
-  #peer: Claims | undefined;
+  #peer: PeerClaims | undefined;
+  /** The evidence our first REQUEST listed as known (reuse, §4.7), and when that REQUEST went out. */
+  #offered: RememberedEvidence | undefined;
+  #requestedAt = 0;
   #peerCert: X509Certificate | undefined;
   #peerSpki: Uint8Array | undefined;
   #ready: Promise<AttestedChannel>;
@@ -135,8 +148,11 @@ export class AttestedChannel extends SocketDuplex {
     return this.#ready;
   }
 
-  /** The peer's verified claims; undefined when this side did not ask the peer to attest. */
-  get peer(): Claims | undefined {
+  /**
+   * The peer's verified claims; undefined when this side did not ask the peer to attest. `reused`
+   * and `evidenceAge` say whether they come from a key proof over evidence verified earlier.
+   */
+  get peer(): PeerClaims | undefined {
     return this.#peer;
   }
 
@@ -277,7 +293,16 @@ export class AttestedChannel extends SocketDuplex {
     }
     const session = this.#session;
     const elapsed = performance.now() - this.#startedAt;
-    this.#run(session.handle({ type: 'start', handshakeMs: Math.max(1, this.#params.timeoutMs - elapsed) }));
+    // The clock when our first REQUEST goes out: the age of evidence that answers it counts from here.
+    this.#requestedAt = (this.#params.options.verify?.now ?? new Date()).getTime();
+    this.#offered = reusableEvidence(this.#params, this.#peerSpki, this.#requestedAt);
+    this.#run(
+      session.handle({
+        type: 'start',
+        handshakeMs: Math.max(1, this.#params.timeoutMs - elapsed),
+        ...(this.#offered ? { known: [this.#offered.digest] } : {}),
+      }),
+    );
   }
 
   #startedAt = performance.now();
@@ -294,16 +319,19 @@ export class AttestedChannel extends SocketDuplex {
           if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.write(a.bytes);
           break;
         case 'attest':
-          void this.#attest(a.context);
+          void this.#attest(a.context, a.known);
           break;
         case 'verify':
           void this.#verify(a.context, a.evidence);
+          break;
+        case 'verify-proof':
+          void this.#verifyProof(a.context, a.keyProof);
           break;
         case 'open':
           this.#open(a.peer);
           break;
         case 'reattested':
-          this.#peer = a.claims;
+          this.#peer = a.claims as PeerClaims;
           for (const w of this.#waiters.splice(0)) w.resolve(a.claims);
           this.emit('reattested', a.claims);
           this.#scheduleReattest();
@@ -327,8 +355,13 @@ export class AttestedChannel extends SocketDuplex {
     }
   }
 
-  async #attest(context: Uint8Array): Promise<void> {
+  async #attest(context: Uint8Array, known: Uint8Array[] | undefined): Promise<void> {
     try {
+      const keyProof = known ? keyProofFor(this.#params, context, known) : undefined;
+      if (keyProof) {
+        this.#feed({ type: 'key-proof', context, keyProof });
+        return;
+      }
       const cmw = await produceEvidence(this.#params, context, this.#operations);
       this.#feed({ type: 'evidence', context, cmw });
     } catch (err) {
@@ -338,13 +371,17 @@ export class AttestedChannel extends SocketDuplex {
 
   async #verify(context: Uint8Array, evidence: DecodedCmw): Promise<void> {
     try {
-      const claims = await verifyPeerEvidence(
+      const verified = await verifyPeerEvidence(
         this.#params,
         this.#peerSpki,
         context,
         evidence,
         this.#operations,
       );
+      const claims: PeerClaims = { ...verified, reused: false, evidenceAge: 0 };
+      // Only the first exchange's evidence: its REQUEST time is the one this channel knows.
+      if (!this.#opened && this.#peerSpki)
+        rememberEvidence(this.#params, this.#peerSpki, context, evidence, this.#requestedAt);
       this.#feed({ type: 'verified', context, claims });
     } catch (err) {
       // Verifiers throw only AttestationError: anything else is our bug, not the peer's evidence.
@@ -356,13 +393,33 @@ export class AttestedChannel extends SocketDuplex {
     }
   }
 
+  async #verifyProof(context: Uint8Array, keyProof: KeyProofMessage): Promise<void> {
+    try {
+      const claims = await verifyPeerKeyProof(
+        this.#params,
+        this.#peerSpki,
+        context,
+        keyProof,
+        this.#offered,
+        this.#operations,
+      );
+      this.#feed({ type: 'verified', context, claims });
+    } catch (err) {
+      this.#feed({
+        type: 'verify-failed',
+        context,
+        error: internalError(err, "verifying the peer's key proof"),
+      });
+    }
+  }
+
   #open(peer: Claims | undefined): void {
     this.#opened = true;
     this.#justOpened = true;
     setImmediate(() => {
       this.#justOpened = false;
     });
-    this.#peer = peer;
+    this.#peer = peer as PeerClaims | undefined;
     const held = this.#held;
     this.#held = undefined;
     if (held) this.#writeChunks(held.chunks, held.callback);

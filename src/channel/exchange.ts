@@ -4,16 +4,33 @@
  * verify the peer's against the binder this connection expects (a cheap REPORT_DATA check before
  * the signatures, the verifier, then the verified REPORT_DATA again).
  */
+import { createHash } from 'node:crypto';
 import { AttestationError, asAttestationError } from '../errors.js';
 import { checkAzureBinding, quoteClaimsBinder } from '../evidence/azure/binding.js';
 import { bytesToHex, equalBytes } from '../evidence/bytes.js';
 import { checkGceVtpmBinding } from '../evidence/gce/vtpm.js';
-import { parsePolicy } from '../evidence/policy.js';
+import { type Policy, parsePolicy } from '../evidence/policy.js';
+import {
+  type EvidenceMemory,
+  evidenceMemoryOf,
+  REUSE_MAX_EVIDENCE_BYTES,
+  type RememberedEvidence,
+} from '../evidence/reuse.js';
 import type { Claims, EvidenceInput } from '../evidence/types.js';
 import { detectFormat, reportDataOf, verifierFor } from '../evidence/verify.js';
 import { computeBinder, exportBinderSecret } from './binder.js';
 import { type CmwCollection, type DecodedCmw, encodeCmw } from './cmw.js';
+import type { KeyProofMessage } from './frames.js';
+import { producedFor, rememberProduced } from './identity.js';
+import { keyProofInput, reportDigest, signKeyProof, verifyKeyProof } from './key-proof.js';
 import type { ChannelParams, Role } from './options.js';
+
+/**
+ * The peer's claims as a channel shows them: `reused` is true when they come from evidence verified
+ * on an earlier connection to the same TLS key and accepted through a key proof (§4.7), verified
+ * again for this one; `evidenceAge` is then its age in seconds on this side's clock (0 otherwise).
+ */
+export type PeerClaims = Claims & { reused: boolean; evidenceAge: number };
 
 /** How the driver lets provider and verifier calls be aborted and counted while they run. */
 export interface OperationScope {
@@ -71,7 +88,28 @@ export async function produceEvidence(
       'ERR_PROVIDER_FAILED',
       'the provider returned evidence with other REPORT_DATA',
     );
+  // Bound to this identity's key: a later connection with this key may prove continuity for it.
+  rememberProduced(identity, bytesToHex(reportDigest(input.report)));
   return cmw;
+}
+
+/**
+ * Our key proof for the peer's REQUEST `context` that listed `known` (§4.7): for the first listed
+ * digest of a report this side produced for its own TLS key, signed by that key. Undefined when
+ * there is none (or `keyProof: false`, or a key without a fixed scheme): then evidence answers.
+ */
+export function keyProofFor(
+  params: ChannelParams,
+  context: Uint8Array,
+  known: readonly Uint8Array[],
+): KeyProofMessage | undefined {
+  const { options, identity, role, socket } = params;
+  if (options.keyProof === false || !identity || !options.evidence) return undefined;
+  const digest = known.find((d) => producedFor(identity, bytesToHex(d)));
+  if (!digest) return undefined;
+  const input = keyProofInput(role, identity.spki, digest, exportBinderSecret(socket, role, context));
+  const proof = signKeyProof(identity.key, input);
+  return proof ? { known: digest, proof } : undefined;
 }
 
 /** The peer's claims from its evidence for our REQUEST `context`, bound to this connection. */
@@ -82,7 +120,7 @@ export async function verifyPeerEvidence(
   evidence: DecodedCmw,
   scope: OperationScope,
 ): Promise<Claims> {
-  const { options, internals, role, socket } = params;
+  const { options, role, socket } = params;
   const verify = options.verify;
   if (!verify) throw new AttestationError('ERR_PROTOCOL', 'evidence arrived though none was asked for');
   const peerRole: Role = role === 'client' ? 'server' : 'client';
@@ -94,15 +132,30 @@ export async function verifyPeerEvidence(
   const expected = computeBinder(peerRole, peerSpki, exportBinderSecret(socket, peerRole, context));
   // Checked before the signatures: evidence bound elsewhere is refused as such, and cheaply.
   if (claimsBinder(evidence.input, expected) === false) throw bindingMismatch();
+  return appraiseBound(params, evidence.input, expected, verify.now ?? new Date(), scope);
+}
+
+/**
+ * Verifies `input` under this channel's verify options and policy at `now`, and that it is bound
+ * to `expected`: the binder of this exchange, or (on reuse) of the exchange it first answered.
+ */
+async function appraiseBound(
+  params: ChannelParams,
+  input: EvidenceInput,
+  expected: Uint8Array,
+  now: Date,
+  scope: OperationScope,
+): Promise<Claims> {
+  const { options, internals } = params;
+  const verify = options.verify!;
   const policy = params.policy ?? verify.policy;
-  const now = verify.now ?? new Date();
   const seam = internals?.verifier;
   const claims = await scope.run(() => {
-    if (seam) return seam(evidence.input, { ...verify, policy, now, signal: scope.signal });
+    if (seam) return seam(input, { ...verify, policy, now, signal: scope.signal });
     // What verifyEvidence() would do, once: its checks of the input and the call are the
     // Verifier's own (verifier.verify makes them), and the channel checked the rest when made.
     const { check, vtpmRoots } = verify;
-    return (params.verifier ?? verifierFor(verify)).verify(evidence.input, {
+    return (params.verifier ?? verifierFor(verify)).verify(input, {
       policy,
       now,
       signal: scope.signal,
@@ -134,6 +187,128 @@ function claimsBinder(input: EvidenceInput, binder: Uint8Array): boolean | undef
     return quoteClaimsBinder(input.tpm?.quote, binder);
   const claimed = reportDataOf(input.report);
   return claimed === undefined ? undefined : equalBytes(claimed, binder);
+}
+
+/** The Verifier's evidence memory, when this channel's policy allows reuse (else undefined). */
+export function reuseMemory(params: ChannelParams): { memory: EvidenceMemory; maxAge: number } | undefined {
+  const verify = params.options.verify;
+  if (!verify) return undefined;
+  const maxAge = reuseAge(params.policy ?? parsePolicy(verify.policy));
+  const memory = evidenceMemoryOf(verify.verifier);
+  return maxAge > 0 && memory ? { memory, maxAge } : undefined;
+}
+
+function reuseAge(policy: Policy): number {
+  return policy.reuse?.maxEvidenceAge ?? 0;
+}
+
+/** The memory's key for a peer: SHA-256 of the SPKI it presented, hex. */
+export function peerKeyOf(spki: Uint8Array): string {
+  return createHash('sha256').update(spki).digest('hex');
+}
+
+/**
+ * The evidence this side holds for the peer's key, if it may still be reused at `now` (ms): what
+ * the first REQUEST lists in `known`.
+ */
+export function reusableEvidence(
+  params: ChannelParams,
+  peerSpki: Uint8Array | undefined,
+  now: number,
+): RememberedEvidence | undefined {
+  const reuse = reuseMemory(params);
+  if (!reuse || !peerSpki) return undefined;
+  const entry = reuse.memory.get(peerKeyOf(peerSpki));
+  if (!entry) return undefined;
+  const age = now - entry.requestedAt;
+  return age >= 0 && age <= reuse.maxAge * 1000 ? entry : undefined;
+}
+
+/**
+ * Remembers evidence just verified for the peer's key (initial exchanges only; `requestedAt` is
+ * when this side sent the REQUEST it answers), when the policy allows reuse and it is small enough.
+ */
+export function rememberEvidence(
+  params: ChannelParams,
+  peerSpki: Uint8Array,
+  context: Uint8Array,
+  evidence: DecodedCmw,
+  requestedAt: number,
+): void {
+  const reuse = reuseMemory(params);
+  if (!reuse || inputSize(evidence.input) > REUSE_MAX_EVIDENCE_BYTES) return;
+  const peerRole: Role = params.role === 'client' ? 'server' : 'client';
+  const binder = computeBinder(peerRole, peerSpki, exportBinderSecret(params.socket, peerRole, context));
+  reuse.memory.set(peerKeyOf(peerSpki), {
+    digest: reportDigest(evidence.input.report),
+    input: evidence.input,
+    binder,
+    requestedAt,
+  });
+}
+
+/** Bytes an EvidenceInput holds (byte arrays and strings, however nested): what reuse keeps. */
+function inputSize(value: unknown, depth = 0): number {
+  if (value instanceof Uint8Array) return value.byteLength;
+  if (typeof value === 'string') return value.length;
+  if (typeof value !== 'object' || value === null || depth > 4) return 0;
+  let n = 0;
+  for (const v of Object.values(value)) n += inputSize(v, depth + 1);
+  return n;
+}
+
+/**
+ * The peer's claims from a key proof for our REQUEST `context` (§4.7), about `entry`, the evidence
+ * we listed: the signature must be by the key of this handshake over this exchange's exporter
+ * (else ERR_BINDING_MISMATCH); the evidence must still be young enough on our clock and pass our
+ * current policy and collateral, verified again now (its code otherwise, and it is forgotten).
+ */
+export async function verifyPeerKeyProof(
+  params: ChannelParams,
+  peerSpki: Uint8Array | undefined,
+  context: Uint8Array,
+  keyProof: KeyProofMessage,
+  entry: RememberedEvidence | undefined,
+  scope: OperationScope,
+): Promise<PeerClaims> {
+  const { options, role, socket } = params;
+  const reuse = reuseMemory(params);
+  if (!options.verify || !reuse || !entry || !equalBytes(entry.digest, keyProof.known))
+    throw new AttestationError('ERR_PROTOCOL', 'a key proof for a report this side did not list');
+  if (!peerSpki)
+    throw new AttestationError('ERR_BINDING_MISMATCH', 'the peer presented no TLS certificate to bind to');
+  const peerRole: Role = role === 'client' ? 'server' : 'client';
+  const input = keyProofInput(
+    peerRole,
+    peerSpki,
+    keyProof.known,
+    exportBinderSecret(socket, peerRole, context),
+  );
+  if (!verifyKeyProof(peerSpki, input, keyProof.proof))
+    throw new AttestationError(
+      'ERR_BINDING_MISMATCH',
+      "the key proof is not this connection's peer key signing this exchange (relayed, replayed or forged)",
+    );
+  const key = peerKeyOf(peerSpki);
+  const now = options.verify.now ?? new Date();
+  const ageMs = now.getTime() - entry.requestedAt;
+  if (!(ageMs >= 0 && ageMs <= reuse.maxAge * 1000)) {
+    reuse.memory.forget(key, entry);
+    throw new AttestationError(
+      'ERR_EVIDENCE_POLICY',
+      `policy reuse.maxEvidenceAge: the evidence is ${ageMs / 1000} s old (at most ${reuse.maxAge} s)`,
+      { details: { field: 'reuse.maxEvidenceAge' } },
+    );
+  }
+  let claims: Claims;
+  try {
+    claims = await appraiseBound(params, entry.input, entry.binder, now, scope);
+  } catch (err) {
+    // What no longer passes is not offered again: the next connection brings new evidence.
+    reuse.memory.forget(key, entry);
+    throw err;
+  }
+  return { ...claims, reused: true, evidenceAge: ageMs / 1000 };
 }
 
 function bindingMismatch(): AttestationError {

@@ -290,11 +290,21 @@ export class FrameDecoder {
 export interface RequestMessage {
   context: Uint8Array;
   accept: string[];
+  /** Digests (32 bytes each) of reports the challenger holds for our key (§4.7); absent: none. */
+  known?: Uint8Array[];
 }
 export interface EvidenceMessage {
   context: Uint8Array;
   /** The CMW collection, still untyped (cmw.ts decodes it against the REQUEST's accept list). */
-  evidence: unknown;
+  evidence?: unknown;
+  /** Instead of `evidence`: a key-continuity proof for the report of digest `known` (§4.7). */
+  keyProof?: KeyProofMessage;
+}
+export interface KeyProofMessage {
+  /** The digest of the report, one of the REQUEST's `known`. */
+  known: Uint8Array;
+  /** The signature over the key-proof input by this handshake's TLS key. */
+  proof: Uint8Array;
 }
 export type ResultMessage =
   | { context: Uint8Array; ok: true }
@@ -306,6 +316,11 @@ export interface AlertMessage {
 
 const MAX_MEDIA_TYPE_LENGTH = 255;
 const MAX_ACCEPT_ENTRIES = 64;
+/** REQUEST `known` lists 1 to this many report digests (this library sends one). */
+export const MAX_KNOWN_ENTRIES = 4;
+const DIGEST_SIZE = 32;
+/** A proof is a signature: 64 bytes (P-256, Ed25519), 96 (P-384), up to 512 (RSA-4096). */
+const MAX_PROOF_SIZE = 1024;
 
 function parseJsonObject(payload: Uint8Array, what: string): Record<string, unknown> {
   if (!isUtf8(payload)) throw protocolError(`${what} payload is not UTF-8`);
@@ -363,14 +378,38 @@ export function parseRequest(payload: Uint8Array): RequestMessage {
   for (const m of accept)
     if (typeof m !== 'string' || m.length === 0 || m.length > MAX_MEDIA_TYPE_LENGTH)
       throw protocolError('REQUEST.accept entries must be non-empty strings');
-  return { context, accept: accept as string[] };
+  const known = member(o, 'known');
+  if (known === undefined) return { context, accept: accept as string[] };
+  if (!Array.isArray(known) || known.length === 0 || known.length > MAX_KNOWN_ENTRIES)
+    throw protocolError(`REQUEST.known must be an array of 1 to ${MAX_KNOWN_ENTRIES} report digests`);
+  const digests = known.map((d) => {
+    const bytes = typeof d === 'string' && d.length === 43 ? fromBase64url(d) : undefined;
+    if (bytes?.length !== DIGEST_SIZE)
+      throw protocolError(`REQUEST.known entries must be ${DIGEST_SIZE} bytes in unpadded base64url`);
+    return bytes;
+  });
+  return { context, accept: accept as string[], known: digests };
 }
 
 export function parseEvidence(payload: Uint8Array): EvidenceMessage {
   const o = parseJsonObject(payload, 'EVIDENCE');
   const context = contextOf(o, 'EVIDENCE');
-  if (!Object.hasOwn(o, 'evidence')) throw protocolError('EVIDENCE.evidence is missing');
-  return { context, evidence: o['evidence'] };
+  const hasProof = Object.hasOwn(o, 'known') || Object.hasOwn(o, 'proof');
+  if (Object.hasOwn(o, 'evidence')) {
+    if (hasProof) throw protocolError('EVIDENCE carries both evidence and a key proof');
+    return { context, evidence: o['evidence'] };
+  }
+  if (!hasProof) throw protocolError('EVIDENCE.evidence is missing');
+  const known = member(o, 'known');
+  const digest = typeof known === 'string' && known.length === 43 ? fromBase64url(known) : undefined;
+  if (digest?.length !== DIGEST_SIZE)
+    throw protocolError(`EVIDENCE.known must be ${DIGEST_SIZE} bytes in unpadded base64url`);
+  const p = member(o, 'proof');
+  const proof =
+    typeof p === 'string' && p.length <= (MAX_PROOF_SIZE * 4) / 3 + 1 ? fromBase64url(p) : undefined;
+  if (!proof || proof.length === 0 || proof.length > MAX_PROOF_SIZE)
+    throw protocolError(`EVIDENCE.proof must be 1 to ${MAX_PROOF_SIZE} bytes in unpadded base64url`);
+  return { context, keyProof: { known: digest, proof } };
 }
 
 export function parseResult(payload: Uint8Array): ResultMessage {
@@ -401,12 +440,30 @@ function clip(reason: string): string {
   return reason.length > MAX_REASON_LENGTH ? reason.slice(0, MAX_REASON_LENGTH) : reason;
 }
 
-export function encodeRequest(context: Uint8Array, accept: readonly string[]): Buffer {
-  return controlFrame(FrameType.REQUEST, { v: 1, context: base64url(context), accept });
+export function encodeRequest(
+  context: Uint8Array,
+  accept: readonly string[],
+  known?: readonly Uint8Array[],
+): Buffer {
+  return controlFrame(
+    FrameType.REQUEST,
+    known && known.length > 0
+      ? { v: 1, context: base64url(context), accept, known: known.map(base64url) }
+      : { v: 1, context: base64url(context), accept },
+  );
 }
 
 export function encodeEvidence(context: Uint8Array, evidence: unknown): Buffer {
   return controlFrame(FrameType.EVIDENCE, { context: base64url(context), evidence });
+}
+
+/** EVIDENCE answering with a key-continuity proof instead of a CMW collection (§4.7). */
+export function encodeKeyProof(context: Uint8Array, proof: KeyProofMessage): Buffer {
+  return controlFrame(FrameType.EVIDENCE, {
+    context: base64url(context),
+    known: base64url(proof.known),
+    proof: base64url(proof.proof),
+  });
 }
 
 export function encodeResult(context: Uint8Array, failure?: { code: ErrorCode; reason: string }): Buffer {

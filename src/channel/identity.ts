@@ -13,6 +13,7 @@ import {
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { AttestationError } from '../errors.js';
 import { equalBytes } from '../evidence/bytes.js';
+import { Lru } from '../evidence/lru.js';
 import { buildSelfSignedCertificate } from '../evidence/x509/build.js';
 import { certificateSpki, parseCertificate } from '../evidence/x509/cert.js';
 import { derToPem } from '../evidence/x509/pem.js';
@@ -149,6 +150,22 @@ class OwnIdentity implements TlsIdentity {
   readonly certPem: string;
   #client: SecureContext | undefined;
   #server: SecureContext | undefined;
+  /**
+   * Digests (hex) of the last PRODUCED_DIGESTS reports this side produced bound to this key, the
+   * only ones it answers key proofs for (docs/protocol.md §4.7). Made on first use.
+   */
+  #produced: Lru<string, true> | undefined;
+
+  /** Notes a report produced for a binder over this identity's SPKI (any other object: nowhere to keep it). */
+  static rememberProduced(identity: TlsIdentity, digest: string): void {
+    if (!(#produced in identity)) return;
+    identity.#produced ??= new Lru(PRODUCED_DIGESTS);
+    identity.#produced.set(digest, true);
+  }
+
+  static produced(identity: TlsIdentity, digest: string): boolean {
+    return #produced in identity && identity.#produced?.get(digest) === true;
+  }
 
   constructor(
     readonly key: KeyObject,
@@ -170,6 +187,23 @@ class OwnIdentity implements TlsIdentity {
     identity.#server ??= contextFrom(identity, role);
     return identity.#server;
   }
+}
+
+/**
+ * Reports per identity whose digests are kept for key proofs (about 100 bytes each): a returning
+ * client names the last report it verified, so a server answers the clients among its last this
+ * many connections; older ones get new evidence.
+ */
+export const PRODUCED_DIGESTS = 4096;
+
+/** @internal Notes that this side produced the report of digest `digest` (hex) for this identity. */
+export function rememberProduced(identity: TlsIdentity, digest: string): void {
+  OwnIdentity.rememberProduced(identity, digest);
+}
+
+/** @internal Whether this side produced the report of digest `digest` (hex) for this identity. */
+export function producedFor(identity: TlsIdentity, digest: string): boolean {
+  return OwnIdentity.produced(identity, digest);
 }
 
 function contextFrom(identity: TlsIdentity, role: 'client' | 'server'): SecureContext {

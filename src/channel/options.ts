@@ -7,6 +7,7 @@ import { AttestationError } from '../errors.js';
 import type { EndorsementRoot } from '../evidence/gce/launch.js';
 import type { GceVtpmRoots } from '../evidence/gce/vtpm.js';
 import { type Policy, parsePolicy } from '../evidence/policy.js';
+import { evidenceMemoryOf } from '../evidence/reuse.js';
 import type {
   Claims,
   CollateralClient,
@@ -72,6 +73,12 @@ export interface ChannelOptions {
    * connections open. Tunnels that forward half-close set it to true.
    */
   allowHalfOpen?: boolean;
+  /**
+   * Answer a peer's REQUEST that lists a report this side produced for its TLS key with a
+   * key-continuity proof instead of new evidence (docs/protocol.md §4.7). Default true: the peer's
+   * policy decides whether it accepts one. False: always new evidence.
+   */
+  keyProof?: boolean;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -96,6 +103,8 @@ export function checkChannelOptions(options: ChannelOptions, who: string): Polic
   let policy: Policy | undefined;
   if (allowHalfOpen !== undefined && typeof allowHalfOpen !== 'boolean')
     throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: allowHalfOpen must be a boolean`);
+  if (options.keyProof !== undefined && typeof options.keyProof !== 'boolean')
+    throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: keyProof must be a boolean`);
   if (evidence !== undefined) {
     if (typeof evidence?.getEvidence !== 'function' || !PROVIDER_FORMATS.includes(evidence.format))
       throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: evidence must be an EvidenceProvider`);
@@ -116,6 +125,12 @@ export function checkChannelOptions(options: ChannelOptions, who: string): Polic
           `${who}: verify.${clash} belongs to the Verifier: give it to createVerifier() instead`,
         );
     }
+    // The Verifier is what remembers evidence between channels: without one there is no owner.
+    if ((policy.reuse?.maxEvidenceAge ?? 0) > 0 && !evidenceMemoryOf(verify.verifier))
+      throw new AttestationError(
+        'ERR_INVALID_ARGUMENT',
+        `${who}: a policy with reuse.maxEvidenceAge needs verify.verifier (createVerifier): it remembers the evidence`,
+      );
   }
   if (evidence === undefined && verify === undefined)
     throw new AttestationError(

@@ -18,6 +18,7 @@ import {
   CONTEXT_SIZE,
   encodeAlert,
   encodeEvidence,
+  encodeKeyProof,
   encodeRequest,
   encodeResult,
   type Frame,
@@ -25,6 +26,7 @@ import {
   type FrameLimits,
   FrameType,
   HEADER_SIZE,
+  type KeyProofMessage,
   MAX_DATA_PAYLOAD,
   parseAlert,
   parseEvidence,
@@ -57,10 +59,15 @@ export type TimerKey = 'handshake' | 'challenge' | 'response';
 export type SessionAction =
   /** Write these bytes (one encoded frame) to the TLS connection. */
   | { type: 'send'; bytes: Uint8Array }
-  /** Produce our evidence for this context, then feed 'evidence' or 'attest-failed'. */
-  | { type: 'attest'; context: Uint8Array }
+  /**
+   * Produce our evidence for this context, then feed 'evidence' or 'attest-failed'; with `known`
+   * (the peer's initial REQUEST listed report digests) a 'key-proof' may answer instead.
+   */
+  | { type: 'attest'; context: Uint8Array; known?: Uint8Array[] }
   /** Verify the peer's evidence for this context, then feed 'verified' or 'verify-failed'. */
   | { type: 'verify'; context: Uint8Array; evidence: DecodedCmw }
+  /** Verify the peer's key proof (its digest is one we listed), then 'verified' or 'verify-failed'. */
+  | { type: 'verify-proof'; context: Uint8Array; keyProof: KeyProofMessage }
   | { type: 'open'; peer: Claims | undefined }
   | { type: 'reattested'; claims: Claims }
   | { type: 'data'; payload: Uint8Array }
@@ -72,10 +79,15 @@ export type SessionAction =
   | { type: 'fail'; error: AttestationError };
 
 export type SessionEvent =
-  /** TLS is up; `handshakeMs` is what is left of the whole-handshake budget. */
-  | { type: 'start'; handshakeMs: number }
+  /**
+   * TLS is up; `handshakeMs` is what is left of the whole-handshake budget; `known` the digests of
+   * reports we hold for the peer's key, listed in our first REQUEST (§4.7).
+   */
+  | { type: 'start'; handshakeMs: number; known?: Uint8Array[] }
   | { type: 'bytes'; chunk: Uint8Array }
   | { type: 'evidence'; context: Uint8Array; cmw: CmwCollection }
+  /** Our key proof for the peer's REQUEST `context`, sent instead of evidence. */
+  | { type: 'key-proof'; context: Uint8Array; keyProof: KeyProofMessage }
   | { type: 'attest-failed'; context: Uint8Array; error: AttestationError }
   | { type: 'verified'; context: Uint8Array; claims: Claims }
   | { type: 'verify-failed'; context: Uint8Array; error: AttestationError }
@@ -93,6 +105,8 @@ interface Challenge {
   context: Uint8Array;
   /** Sent REQUEST, waiting for EVIDENCE; or got EVIDENCE, verifying. */
   stage: 'await-evidence' | 'verifying';
+  /** The report digests this REQUEST listed (initial REQUEST only): a key proof may name one. */
+  known?: Uint8Array[];
 }
 
 interface Response {
@@ -175,7 +189,7 @@ export class Session {
   #dispatch(event: SessionEvent, out: SessionAction[]): void {
     switch (event.type) {
       case 'start':
-        this.#start(event.handshakeMs, out);
+        this.#start(event.handshakeMs, event.known, out);
         return;
       case 'bytes':
         if (this.#state === 'new') {
@@ -194,7 +208,10 @@ export class Session {
         });
         return;
       case 'evidence':
-        this.#evidenceReady(event.context, event.cmw, out);
+        this.#evidenceReady(event.context, () => encodeEvidence(event.context, event.cmw), out);
+        return;
+      case 'key-proof':
+        this.#evidenceReady(event.context, () => encodeKeyProof(event.context, event.keyProof), out);
         return;
       case 'attest-failed':
         if (this.#response && same(this.#response.context, event.context)) this.#fail(event.error, out, true);
@@ -234,13 +251,16 @@ export class Session {
     }
   }
 
-  #start(handshakeMs: number, out: SessionAction[]): void {
+  #start(handshakeMs: number, known: Uint8Array[] | undefined, out: SessionAction[]): void {
     if (this.#state !== 'new') throw protocol('session started twice');
     this.#state = 'handshaking';
     out.push({ type: 'arm-timer', key: 'handshake', ms: handshakeMs });
     const context = this.#freshContext();
-    out.push({ type: 'send', bytes: encodeRequest(context, this.config.accept) });
-    if (this.config.accept.length > 0) this.#challenge = { context, stage: 'await-evidence' };
+    // Digests go only with evidence asked for: a key proof answers a REQUEST, nothing else.
+    const listed = this.config.accept.length > 0 && known && known.length > 0 ? known : undefined;
+    out.push({ type: 'send', bytes: encodeRequest(context, this.config.accept, listed) });
+    if (this.config.accept.length > 0)
+      this.#challenge = { context, stage: 'await-evidence', ...(listed ? { known: listed } : {}) };
     for (const chunk of this.#early.splice(0)) {
       this.#dispatch({ type: 'bytes', chunk }, out);
       if ((this.#state as SessionState) === 'failed') return;
@@ -280,6 +300,16 @@ export class Session {
         const c = this.#challenge;
         if (c?.stage !== 'await-evidence' || !same(c.context, msg.context))
           throw protocol('EVIDENCE that answers no outstanding REQUEST');
+        if (msg.keyProof) {
+          // Only for a report we named: a proof is worth nothing without our copy of its evidence.
+          if (!c.known) throw protocol('a key proof answers a REQUEST that listed no known report');
+          const digest = msg.keyProof.known;
+          if (!c.known.some((d) => same(d, digest)))
+            throw protocol('a key proof for a report the REQUEST did not list as known');
+          c.stage = 'verifying';
+          out.push({ type: 'verify-proof', context: c.context, keyProof: msg.keyProof });
+          return;
+        }
         // decodeCmw throws ERR_EVIDENCE_MALFORMED / ERR_UNSUPPORTED_EVIDENCE, which keep their code.
         const evidence = decodeCmw(msg.evidence, this.config.accept);
         c.stage = 'verifying';
@@ -314,7 +344,11 @@ export class Session {
       if (this.#state !== 'open') throw protocol('a second REQUEST before the channel is open');
       if (this.#response) throw protocol('a REQUEST while the previous one is still being answered');
       if (msg.accept.length === 0) throw protocol('a re-attestation REQUEST must accept some evidence');
+      // Re-attestation asks for the peer's current state: only new hardware evidence says it.
+      if (msg.known) throw protocol('a re-attestation REQUEST must not list known reports');
     }
+    if (msg.known && msg.accept.length === 0)
+      throw protocol('a REQUEST that accepts no evidence lists known reports');
     const key = bytesToHex(msg.context);
     if (this.#used.has(key)) throw protocol('REQUEST repeats a context already used on this connection');
     this.#used.add(key);
@@ -338,14 +372,15 @@ export class Session {
       );
     this.#response = { context: msg.context, stage: 'attesting' };
     if (!initial) out.push({ type: 'arm-timer', key: 'response', ms: this.config.exchangeTimeoutMs });
-    out.push({ type: 'attest', context: msg.context });
+    out.push({ type: 'attest', context: msg.context, ...(msg.known ? { known: msg.known } : {}) });
   }
 
-  #evidenceReady(context: Uint8Array, cmw: CmwCollection, out: SessionAction[]): void {
+  /** Sends our EVIDENCE frame (evidence or key proof, encoded by `encode`) for the peer's REQUEST `context`. */
+  #evidenceReady(context: Uint8Array, encode: () => Uint8Array, out: SessionAction[]): void {
     const r = this.#response;
     if (r?.stage !== 'attesting' || !same(r.context, context)) return; // stale: ignore
     r.stage = 'await-result';
-    out.push({ type: 'send', bytes: encodeEvidence(context, cmw) });
+    out.push({ type: 'send', bytes: encode() });
   }
 
   #verified(context: Uint8Array, claims: Claims, out: SessionAction[]): void {

@@ -111,6 +111,16 @@ export interface EndorsementPolicy {
   minSvn?: number;
 }
 
+/**
+ * Evidence reuse through key-continuity proofs (docs/protocol.md §4.7): how long a channel may
+ * accept, instead of new hardware evidence, a signature by the peer's TLS key over this connection,
+ * for a report it fully verified earlier for that same key.
+ */
+export interface ReusePolicy {
+  /** Seconds (integer, 0 to REUSE_MAX_EVIDENCE_AGE); 0, the default, turns reuse off. */
+  maxEvidenceAge?: number;
+}
+
 export interface Policy {
   snp?: SnpPolicy;
   tdx?: TdxPolicy;
@@ -118,7 +128,14 @@ export interface Policy {
   boot?: BootPolicy;
   gce?: GcePolicy;
   endorsement?: EndorsementPolicy;
+  reuse?: ReusePolicy;
 }
+
+/**
+ * The longest evidence reuse a policy may allow, seconds: the window in which a TLS key extracted
+ * from the CVM passes as the CVM to clients holding its evidence (docs/threat-model.md).
+ */
+export const REUSE_MAX_EVIDENCE_AGE = 3600;
 
 type FieldKind = 'hexList' | 'bool' | 'uint' | 'uintList' | 'stringList' | 'tcb' | 'signers';
 
@@ -390,6 +407,55 @@ function checkEndorsementSection(raw: unknown): EndorsementPolicy {
   return out;
 }
 
+/** The reuse section: `maxEvidenceAge`, whole seconds from 0 to REUSE_MAX_EVIDENCE_AGE. */
+function checkReuseSection(raw: unknown): ReusePolicy {
+  if (!isPlainObject(raw)) throw invalid('reuse', 'must be an object');
+  const out: ReusePolicy = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (k === 'comments') checkComments('reuse', v, raw);
+    else if (k === 'maxEvidenceAge') {
+      if (!isUint(v, REUSE_MAX_EVIDENCE_AGE))
+        throw invalid(
+          'reuse.maxEvidenceAge',
+          `must be a whole number of seconds from 0 to ${REUSE_MAX_EVIDENCE_AGE}`,
+        );
+      out.maxEvidenceAge = v;
+    } else throw invalid(`reuse.${k}`, 'unknown field');
+  }
+  return out;
+}
+
+/**
+ * Reuse only where the policy pins the platform, so an extracted TLS key is worth something only
+ * to the owner of a listed machine (Edgeless Contrast's answer to relays with extracted keys: pin
+ * the hardware IDs in the manifest): SEV-SNP by `snp.chipIds`, SEV-SNP under Azure
+ * by `azure.snp.chipIds`. The policy language has no TDX platform pin (the quote's PCK certificate
+ * carries a PPID, which no policy field lists), so a policy that admits TDX evidence, raw or
+ * Azure, cannot allow reuse. Every format the policy admits must be pinned: a policy with no
+ * format section admits all four.
+ */
+function checkReusePins(policy: Policy): void {
+  const pinned = (list: string[] | undefined) => list !== undefined && list.length > 0;
+  const azure = policy.azure;
+  const formats: Array<[string, boolean]> = [];
+  const named = policy.snp !== undefined || policy.tdx !== undefined || azure !== undefined;
+  if (!named)
+    formats.push(['sev-snp', false], ['tdx', false], ['azure-sev-snp', false], ['azure-tdx', false]);
+  if (policy.snp !== undefined) formats.push(['sev-snp', pinned(policy.snp.chipIds)]);
+  if (policy.tdx !== undefined) formats.push(['tdx', false]);
+  if (azure !== undefined) {
+    const both = azure.snp === undefined && azure.tdx === undefined;
+    if (both || azure.snp !== undefined) formats.push(['azure-sev-snp', pinned(azure.snp?.chipIds)]);
+    if (both || azure.tdx !== undefined) formats.push(['azure-tdx', false]);
+  }
+  const unpinned = formats.filter(([, ok]) => !ok).map(([f]) => f);
+  if (unpinned.length > 0)
+    throw invalid(
+      'reuse.maxEvidenceAge',
+      `evidence reuse needs a platform pin for every format the policy admits (snp.chipIds, azure.snp.chipIds; TDX has none): ${unpinned.join(', ')} ${unpinned.length === 1 ? 'is' : 'are'} not pinned`,
+    );
+}
+
 /**
  * A section's `comments`: `{ "<field>": "why", "<field>.<key>": "why" }`, text for people (what a
  * pin covers, where its value came from), never read by appraisal and not kept in the parsed
@@ -430,9 +496,15 @@ export function parsePolicy(input: unknown): Policy {
     else if (k === 'boot') out.boot = checkBootSection(v);
     else if (k === 'gce') out.gce = checkGceSection(v);
     else if (k === 'endorsement') out.endorsement = checkEndorsementSection(v);
+    else if (k === 'reuse') out.reuse = checkReuseSection(v);
     else if (k === '$schema' || k === 'comment') continue;
-    else throw invalid(k, 'unknown section (use "snp", "tdx", "azure", "boot", "gce" and "endorsement")');
+    else
+      throw invalid(
+        k,
+        'unknown section (use "snp", "tdx", "azure", "boot", "gce", "endorsement" and "reuse")',
+      );
   }
+  if ((out.reuse?.maxEvidenceAge ?? 0) > 0) checkReusePins(out);
   return brand(out);
 }
 

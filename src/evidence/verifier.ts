@@ -15,6 +15,8 @@
  *   tdx.keys          256  attestation keys with their last vouched-for QE report (tdx/verify.ts)
  *   sev-snp.kds,      256  the KDS / PCS clients' fetched responses by URL (fetch.ts; maxEntries)
  *   tdx.pcs
+ *   reuse.evidence    128  per peer TLS key, the evidence last verified for it (reuse.ts; only
+ *                          with a policy's reuse.maxEvidenceAge, at most 64 KiB each)
  *
  * so a Verifier holds at most VERIFIER_MEMORY_BOUND_BYTES however many distinct reports it sees
  * (bench/verifier.ts measures one after 100 000). Every verdict taken from a cache is checked
@@ -35,6 +37,7 @@ import {
 import { type GceVtpmRoots, verifyGceVtpm } from './gce/vtpm.js';
 import { Lru } from './lru.js';
 import { type BootPolicy, type Policy, parsePolicy } from './policy.js';
+import { EVIDENCE_MEMORY, EvidenceMemory } from './reuse.js';
 import { SNP_REPORT_LENGTH } from './snp/report.js';
 import type {
   Claims,
@@ -287,6 +290,7 @@ function create(options: VerifierOptions): Verifier {
   const vtpmRoots = copyVtpmRoots(options.vtpmRoots);
   const endorsementRoot = copyEndorsementRoot(options.endorsementRoot);
   const certs = new Lru<string, ParsedCert>(CERTIFICATE_CACHE_SIZE);
+  const memory = new EvidenceMemory();
   const settings: FormatSettings = {
     ...(amdArks !== undefined ? { amdArks } : {}),
     ...(intelRoots !== undefined ? { intelRoots } : {}),
@@ -372,12 +376,14 @@ function create(options: VerifierOptions): Verifier {
     const out: VerifierStats = { certificates: certs.stats() };
     for (const [name, f] of formats)
       for (const [cache, lru] of Object.entries(f.caches)) out[`${name}.${cache}`] = lru.stats();
+    out['reuse.evidence'] = memory.lru.stats();
     return out;
   }
 
   return Object.freeze({
     verify,
     stats,
+    [EVIDENCE_MEMORY]: memory,
     anchors: Object.freeze({
       ...(amdPrints ? { amdArks: amdPrints } : {}),
       ...(intelPrints ? { intelRoots: intelPrints } : {}),
