@@ -222,6 +222,7 @@ describe('explain --launch-endorsement', () => {
     expect(json(alone).error.message).toMatch(/go with --endorsement or --launch-endorsement/);
     const vtpm = await cli('explain', '--tpm-quote', GOOD, ...pinned(GOOD), '--json');
     expect(vtpm.code).toBe(2);
+    expect(json(vtpm).error.message).toMatch(/--launch-endorsement: for SEV-SNP reports and TDX quotes only/);
   });
 });
 
