@@ -16,7 +16,7 @@ import { parsedClaims } from '../explain/unverified.js';
 import { explainVtpm } from '../explain/vtpm.js';
 import { escapeText } from './eventlog.js';
 import type { CliIo } from './io.js';
-import { oneLine, parseOptions, usageError, usageErrorAs } from './io.js';
+import { oneLine, startJsonCommand } from './io.js';
 import { ISO_TIME, readEndorsementRoot, toRequest, VERIFY_OPTIONS, VerifyUsageError } from './verify.js';
 import { isVtpmRequest, readVtpmRequest } from './vtpm.js';
 
@@ -68,20 +68,10 @@ async function read(path: string, what: string): Promise<Uint8Array> {
 }
 
 export async function run(args: string[], io: CliIo): Promise<number> {
-  // Known before the arguments parse, so that with --json a usage error is one JSON object too.
-  const json = args.includes('--json');
-  const usage = (message: string): number => usageErrorAs(io, json, message);
-  let parsed: ReturnType<typeof parseOptions<typeof OPTIONS>>;
-  try {
-    parsed = parseOptions(args, OPTIONS, true);
-  } catch (err) {
-    return json ? usage((err as Error).message) : usageError(io, `${(err as Error).message}\n\n${USAGE}`);
-  }
+  const start = startJsonCommand(args, OPTIONS, io, USAGE);
+  if ('exit' in start) return start.exit;
+  const { parsed, json, usage } = start;
   const v = parsed.values;
-  if (v.help) {
-    io.out(USAGE);
-    return 0;
-  }
   // --tpm-quote without an evidence file: Google Cloud vTPM evidence on its own (as for verify).
   if (isVtpmRequest(v) && parsed.positionals.length === 0) {
     if (v['launch-endorsement'] !== undefined)
@@ -90,8 +80,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       );
     return explainVtpmRequest(v, io, usage);
   }
-  if (parsed.positionals.length === 0)
-    return json ? usage('give at least one evidence file') : usageError(io, USAGE);
+  if (parsed.positionals.length === 0) return start.missing('give at least one evidence file');
   let status = 0;
   let extra: ExplainOptions;
   try {
