@@ -11,7 +11,7 @@ import { parseEventLog } from '../evidence/eventlog/parse.js';
 import { replayEventLog } from '../evidence/eventlog/replay.js';
 import { bootSummary } from '../evidence/eventlog/summary.js';
 import type { CliIo } from './io.js';
-import { parseOptions, usageError, usageErrorAs } from './io.js';
+import { startJsonCommand } from './io.js';
 
 const USAGE = `usage: attested-channel eventlog <file> [--ccel [--ccel-table <file>]] [--json]
 
@@ -73,22 +73,11 @@ function flatten(value: unknown, prefix: string, out: string[]): void {
 }
 
 export async function run(args: string[], io: CliIo): Promise<number> {
-  // With --json a usage error is one JSON object too (exit 2).
-  const json = args.includes('--json');
-  const usage = (message: string): number => usageErrorAs(io, json, message);
-  let parsed: ReturnType<typeof parseOptions<typeof OPTIONS>>;
-  try {
-    parsed = parseOptions(args, OPTIONS, true);
-  } catch (err) {
-    return json ? usage((err as Error).message) : usageError(io, `${(err as Error).message}\n\n${USAGE}`);
-  }
+  const start = startJsonCommand(args, OPTIONS, io, USAGE);
+  if ('exit' in start) return start.exit;
+  const { parsed, usage } = start;
   const o = parsed.values;
-  if (o.help) {
-    io.out(USAGE);
-    return 0;
-  }
-  if (parsed.positionals.length !== 1)
-    return json ? usage('give exactly one event log file') : usageError(io, USAGE);
+  if (parsed.positionals.length !== 1) return start.missing('give exactly one event log file');
   if (o['ccel-table'] !== undefined && !o.ccel) return usage('--ccel-table needs --ccel');
   const file = parsed.positionals[0]!;
   let bytes: Uint8Array;

@@ -16,14 +16,14 @@ import { parsedClaims } from '../explain/unverified.js';
 import { explainVtpm } from '../explain/vtpm.js';
 import { escapeText } from './eventlog.js';
 import type { CliIo } from './io.js';
-import { oneLine, parseOptions, usageError, usageErrorAs } from './io.js';
-import { ISO_TIME, toRequest, VERIFY_OPTIONS, VerifyUsageError } from './verify.js';
+import { oneLine, startJsonCommand } from './io.js';
+import { ISO_TIME, readEndorsementRoot, toRequest, VERIFY_OPTIONS, VerifyUsageError } from './verify.js';
 import { isVtpmRequest, readVtpmRequest } from './vtpm.js';
 
 const USAGE = `usage: attested-channel explain <evidence…> [options]
 
 Verifies the evidence (with the options of 'verify': --vek, --ask, --ark, --collateral, --policy,
---at, --offline, --kds-url, --pcs-url) and says what it proves: TEE and signing key, whose code the
+--at, --offline, --kds-url, --pcs-url, --launch-endorsement) and says what it proves: TEE and signing key, whose code the
 measurement covers, whether your OS is covered, VMPL, debug, migration agent, TCB, revocation,
 the REPORT_DATA binder, simulation.
 
@@ -32,9 +32,12 @@ the REPORT_DATA binder, simulation.
                        the options of verification are then usage errors
   --event-log F        the VM's boot event log (a TDX quote's CCEL, or the vTPM's log with the
                        TPM options of 'verify'), replayed by the verifier to the quoted registers
-  --endorsement F      a Google launch endorsement to recognise the firmware by, verified
-  --gce-root F         under this GCE-cc-tcb-root certificate (DER or PEM)
-  --gce-root-sha256 H  the SHA-256 the root must have (default: Google's, pinned)
+  --launch-endorsement F  Google Cloud: the launch endorsement that came with the evidence,
+                       verified with it (claims.endorsement) under --endorsement-root
+  --endorsement F      a Google launch endorsement on its own, to recognise the firmware by
+                       (also with --no-verify), verified under --endorsement-root
+  --endorsement-root F Google's GCE-cc-tcb-root certificate (DER or PEM)
+  --endorsement-root-sha256 HEX  the SHA-256 the root must have (default: Google's, pinned)
   --tpm-quote F --tpm-signature F --pcrs F --ak-cert F [--event-log F] [--tpm-roots F|DIR] [--nonce HEX]
                        without <evidence>: Google Cloud vTPM evidence (AK certificate, instance, boot)
   --json               one JSON object per file: {"ok": true, "file", "report": {…}}
@@ -46,13 +49,13 @@ const OPTIONS = {
   ...VERIFY_OPTIONS,
   'no-verify': { type: 'boolean' },
   endorsement: { type: 'string' },
-  'gce-root': { type: 'string' },
-  'gce-root-sha256': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-/** The options of `verify` that --no-verify uses (--at only with --endorsement). */
+/** The options of `verify` that --no-verify uses. */
 const NO_VERIFY_OPTIONS = ['json', 'help', 'event-log', 'ccel-table'];
+/** The options of `verify` that a stand-alone --endorsement uses, with or without --no-verify. */
+const ENDORSEMENT_OPTIONS = ['at', 'endorsement-root', 'endorsement-root-sha256'];
 
 class UsageError extends Error {}
 
@@ -65,29 +68,27 @@ async function read(path: string, what: string): Promise<Uint8Array> {
 }
 
 export async function run(args: string[], io: CliIo): Promise<number> {
-  // Known before the arguments parse, so that with --json a usage error is one JSON object too.
-  const json = args.includes('--json');
-  const usage = (message: string): number => usageErrorAs(io, json, message);
-  let parsed: ReturnType<typeof parseOptions<typeof OPTIONS>>;
-  try {
-    parsed = parseOptions(args, OPTIONS, true);
-  } catch (err) {
-    return json ? usage((err as Error).message) : usageError(io, `${(err as Error).message}\n\n${USAGE}`);
-  }
+  const start = startJsonCommand(args, OPTIONS, io, USAGE);
+  if ('exit' in start) return start.exit;
+  const { parsed, json, usage } = start;
   const v = parsed.values;
-  if (v.help) {
-    io.out(USAGE);
-    return 0;
-  }
   // --tpm-quote without an evidence file: Google Cloud vTPM evidence on its own (as for verify).
-  if (isVtpmRequest(v) && parsed.positionals.length === 0) return explainVtpmRequest(v, io, usage);
-  if (parsed.positionals.length === 0)
-    return json ? usage('give at least one evidence file') : usageError(io, USAGE);
+  if (isVtpmRequest(v) && parsed.positionals.length === 0) {
+    if (v['launch-endorsement'] !== undefined)
+      return usage(
+        '--launch-endorsement: for SEV-SNP reports and TDX quotes only; the evidence is a vTPM quote on its own',
+      );
+    return explainVtpmRequest(v, io, usage);
+  }
+  if (parsed.positionals.length === 0) return start.missing('give at least one evidence file');
   let status = 0;
   let extra: ExplainOptions;
   try {
-    if ((v.endorsement === undefined) !== (v['gce-root'] === undefined))
-      throw new UsageError('--endorsement and --gce-root go together');
+    const rooted = v.endorsement !== undefined || v['launch-endorsement'] !== undefined;
+    if (!rooted && (v['endorsement-root'] !== undefined || v['endorsement-root-sha256'] !== undefined))
+      throw new UsageError(
+        '--endorsement-root and --endorsement-root-sha256 go with --endorsement or --launch-endorsement',
+      );
     extra = {};
     // Verified evidence takes its log through the verifier (claims.boot); parsed-only evidence here.
     if (v['no-verify'] && v['ccel-table'] !== undefined)
@@ -97,7 +98,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       const unused = Object.keys(VERIFY_OPTIONS).filter(
         (k) =>
           !NO_VERIFY_OPTIONS.includes(k) &&
-          (k !== 'at' || v.endorsement === undefined) &&
+          (!ENDORSEMENT_OPTIONS.includes(k) || v.endorsement === undefined) &&
           (v as Record<string, unknown>)[k] !== undefined,
       );
       if (unused.length > 0)
@@ -110,14 +111,15 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     if (v.endorsement) {
       const now = v.at === undefined ? new Date() : new Date(v.at);
       if (!Number.isFinite(now.getTime())) throw new UsageError(`--at ${v.at} is not an ISO-8601 time`);
+      const root = await readEndorsementRoot(v, '--endorsement');
       extra.endorsement = verifyLaunchEndorsement(await read(v.endorsement, '--endorsement'), {
-        root: await read(v['gce-root']!, '--gce-root'),
-        ...(v['gce-root-sha256'] ? { rootSha256: v['gce-root-sha256'] } : {}),
+        root: root.certificate,
+        ...(root.sha256 !== undefined ? { rootSha256: root.sha256 } : {}),
         now,
       });
     }
   } catch (err) {
-    if (err instanceof UsageError) return usage(err.message);
+    if (err instanceof UsageError || err instanceof VerifyUsageError) return usage(err.message);
     const e =
       err instanceof AttestationError ? err : new AttestationError('ERR_INVALID_ARGUMENT', String(err));
     if (json)

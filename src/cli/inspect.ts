@@ -9,7 +9,7 @@ import type { EvidenceFormat } from '../evidence/types.js';
 import { detectFormat } from '../evidence/verify.js';
 import { inspectHclFields, inspectTpmsAttest, isTpmsAttest } from './azure.js';
 import type { CliIo } from './io.js';
-import { parseOptions, usageError, usageErrorAs } from './io.js';
+import { startJsonCommand } from './io.js';
 import { inspectTdxFields } from './tdx.js';
 
 const USAGE = `usage: attested-channel inspect <file> [--json]
@@ -65,21 +65,11 @@ export function table(fields: Record<string, unknown>): string {
 }
 
 export async function run(args: string[], io: CliIo): Promise<number> {
-  // With --json a usage error is one JSON object too (exit 2).
-  const json = args.includes('--json');
-  const usage = (message: string): number => usageErrorAs(io, json, message, { format: null });
-  let parsed: { values: { json?: boolean; help?: boolean }; positionals: string[] };
-  try {
-    parsed = parseOptions(args, { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, true);
-  } catch (err) {
-    return json ? usage((err as Error).message) : usageError(io, `${(err as Error).message}\n\n${USAGE}`);
-  }
-  if (parsed.values.help) {
-    io.out(USAGE);
-    return 0;
-  }
-  if (parsed.positionals.length !== 1)
-    return json ? usage('give exactly one evidence file') : usageError(io, USAGE);
+  const options = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
+  const start = startJsonCommand(args, options, io, USAGE, { format: null });
+  if ('exit' in start) return start.exit;
+  const { parsed, usage } = start;
+  if (parsed.positionals.length !== 1) return start.missing('give exactly one evidence file');
   const file = parsed.positionals[0]!;
   let bytes: Uint8Array;
   try {

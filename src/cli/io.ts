@@ -66,6 +66,43 @@ export function parseOptions<T extends OptionsConfig>(
 }
 
 /**
+ * The start of a command that has --json (eventlog, explain, inspect): --json is looked for before
+ * the arguments parse, so that with it every usage error is one JSON object (usageErrorAs(),
+ * `head` first); without it a line that does not parse, or lacks its positionals (`missing`),
+ * also prints the usage text. --help prints it and ends the command (`exit`).
+ */
+export function startJsonCommand<T extends OptionsConfig>(
+  args: string[],
+  options: T,
+  io: CliIo,
+  usageText: string,
+  head?: object,
+):
+  | { exit: number }
+  | {
+      parsed: ReturnType<typeof parseOptions<T>>;
+      json: boolean;
+      usage: (message: string) => number;
+      missing: (message: string) => number;
+    } {
+  const json = args.includes('--json');
+  const usage = (message: string): number => usageErrorAs(io, json, message, head);
+  let parsed: ReturnType<typeof parseOptions<T>>;
+  try {
+    parsed = parseOptions(args, options, true);
+  } catch (err) {
+    const message = (err as Error).message;
+    return { exit: json ? usage(message) : usageError(io, `${message}\n\n${usageText}`) };
+  }
+  if ((parsed.values as { help?: boolean }).help) {
+    io.out(usageText);
+    return { exit: 0 };
+  }
+  const missing = (message: string): number => (json ? usage(message) : usageError(io, usageText));
+  return { parsed, json, usage, missing };
+}
+
+/**
  * OpenSSL's error line: "<thread>:error:<code>:<library>:<function>:<reason>:<file>:<line>:<data>"
  * (ERR_error_string_n, OpenSSL 3). Only the reason and the data mean anything to a user.
  */

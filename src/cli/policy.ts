@@ -26,7 +26,7 @@ import {
 } from '../explain/policy-builder.js';
 import type { CliIo } from './io.js';
 import { oneLine, parseOptions, usageError } from './io.js';
-import { ISO_TIME, toRequest, VERIFY_OPTIONS, VerifyUsageError } from './verify.js';
+import { ISO_TIME, readEndorsementRoot, toRequest, VERIFY_OPTIONS, VerifyUsageError } from './verify.js';
 import { isVtpmRequest, readVtpmRequest } from './vtpm.js';
 
 const USAGE = `usage: attested-channel policy [sources] [--out FILE]
@@ -38,7 +38,9 @@ Writes a strict policy (JSON, every pin with a comment) from known-good values. 
                         (--vek, --ask, --ark, --collateral, --at, --offline, --kds-url, --pcs-url;
                         --policy F: verify under F and carry its settings over); pins measurement
                         or MRTD/RTMRs, host data, ID key digest, VMPL, signer, guest SVN, TCB floor;
-                        with --event-log (verified with it) also Secure Boot, command line, EFI apps
+                        with --event-log (verified with it) also Secure Boot, command line, EFI apps;
+                        with --launch-endorsement F (Google Cloud, verified with it under
+                        --endorsement-root) also the endorsed firmware build
       --pin-chip        also pin the CHIP_ID (VCEK-signed SEV-SNP only): this one machine
       --pin-pcrs LIST   Azure or Google Cloud vTPM evidence: the PCRs to pin (default 0-9,11-14)
   --tpm-quote F --tpm-signature F --pcrs F --ak-cert F [--event-log F] [--tpm-roots F|DIR] [--nonce HEX]
@@ -47,9 +49,11 @@ Writes a strict policy (JSON, every pin with a comment) from known-good values. 
                         vTPM's --event-log, the PCRs it replays to, Secure Boot, command line, EFI apps
   --from-eventlog F     a boot event log (add --ccel for a TDX CCEL log): RTMRs or PCRs, Secure
                         Boot, kernel command line, EFI application digests (repeatable)
-  --from-endorsement F  a Google launch endorsement (VMLaunchEndorsement), verified under
-      --gce-root F      Google's GCE-cc-tcb-root certificate (DER or PEM), at --at (default now)
-      --gce-root-sha256 HEX  the SHA-256 the root must have (default: Google's, pinned)
+  --from-endorsement F  a Google launch endorsement (VMLaunchEndorsement) on its own, verified at
+                        --at (default now) under
+      --endorsement-root F  Google's GCE-cc-tcb-root certificate (DER or PEM; also the root of
+                        --launch-endorsement)
+      --endorsement-root-sha256 HEX  the SHA-256 the root must have (default: Google's, pinned)
       --vcpus N         SEV-SNP: the VM's vCPU count; or
       --ram-gib N       TDX: the VM's RAM in GiB
   --comment TEXT        a comment for the whole policy
@@ -67,8 +71,6 @@ const OPTIONS = {
   'from-eventlog': { type: 'string', multiple: true },
   ccel: { type: 'boolean' },
   'from-endorsement': { type: 'string' },
-  'gce-root': { type: 'string' },
-  'gce-root-sha256': { type: 'string' },
   vcpus: { type: 'string' },
   'ram-gib': { type: 'string' },
   comment: { type: 'string' },
@@ -134,11 +136,18 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     if (v['pin-pcrs'] !== undefined && !v['from-evidence'] && !vtpmAlone)
       throw new UsageError('--pin-pcrs needs --from-evidence or --tpm-quote');
     if (v.ccel && !v['from-eventlog']) throw new UsageError('--ccel needs --from-eventlog');
-    const endorsementOnly = [v['gce-root'], v['gce-root-sha256'], v.vcpus, v['ram-gib']].some(
-      (x) => x !== undefined,
-    );
-    if (endorsementOnly && !v['from-endorsement'])
-      throw new UsageError('--gce-root, --vcpus and --ram-gib need --from-endorsement');
+    if ((v.vcpus !== undefined || v['ram-gib'] !== undefined) && !v['from-endorsement'])
+      throw new UsageError('--vcpus and --ram-gib need --from-endorsement');
+    if (v['launch-endorsement'] !== undefined && !v['from-evidence'])
+      throw new UsageError('--launch-endorsement goes with the evidence of --from-evidence');
+    if (
+      (v['endorsement-root'] !== undefined || v['endorsement-root-sha256'] !== undefined) &&
+      !v['from-endorsement'] &&
+      v['launch-endorsement'] === undefined
+    )
+      throw new UsageError(
+        '--endorsement-root and --endorsement-root-sha256 need --from-endorsement or --launch-endorsement',
+      );
 
     const drafts: PolicyDraft[] = [];
     const notes: string[] = [];
@@ -198,8 +207,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       drafts.push(policyFromBootSummary(summary, { origin: f, boot }));
     }
     if (v['from-endorsement']) {
-      if (!v['gce-root'])
-        throw new UsageError("--from-endorsement needs --gce-root (Google's GCE-cc-tcb-root certificate)");
+      const root = await readEndorsementRoot(v, '--from-endorsement');
       const vcpus = count(v.vcpus, '--vcpus');
       const ramGib = count(v['ram-gib'], '--ram-gib');
       if ((vcpus === undefined) === (ramGib === undefined))
@@ -209,8 +217,8 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       const at = v.at === undefined ? new Date() : new Date(v.at);
       if (!Number.isFinite(at.getTime())) throw new UsageError(`--at ${v.at} is not an ISO-8601 time`);
       const e = verifyLaunchEndorsement(await read(v['from-endorsement'], '--from-endorsement'), {
-        root: await read(v['gce-root'], '--gce-root'),
-        ...(v['gce-root-sha256'] ? { rootSha256: v['gce-root-sha256'] } : {}),
+        root: root.certificate,
+        ...(root.sha256 !== undefined ? { rootSha256: root.sha256 } : {}),
         now: at,
       });
       drafts.push(policyFromEndorsement(e, { ...(vcpus ? { vcpus } : {}), ...(ramGib ? { ramGib } : {}) }));

@@ -14,6 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { AttestationError } from '../errors.js';
 import { workloadPins } from '../evidence/appraise.js';
 import { formatOf } from '../evidence/formats.js';
+import type { EndorsementRoot } from '../evidence/gce/launch.js';
 import { parsePolicy } from '../evidence/policy.js';
 import type { EvidenceInput, RevocationStatus, VerifyOptions } from '../evidence/types.js';
 import { createVerifier } from '../evidence/verifier.js';
@@ -36,6 +37,9 @@ const OPTIONS = {
   'kds-url': { type: 'string' },
   collateral: { type: 'string' },
   'pcs-url': { type: 'string' },
+  'launch-endorsement': { type: 'string' },
+  'endorsement-root': { type: 'string' },
+  'endorsement-root-sha256': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   ...BOOT_OPTIONS,
@@ -57,8 +61,14 @@ const USAGE = `usage: attested-channel verify <file> [options]
   --kds-url URL  AMD KDS base URL (default https://kdsintf.amd.com)
   --collateral F TDX collateral JSON (schema: "TDX collateral schema" in docs/api.md); default: fetched from Intel PCS
   --pcs-url URL  Intel PCS or PCCS base URL (default https://api.trustedservices.intel.com)
+  --launch-endorsement F  Google Cloud: the firmware's launch endorsement (VMLaunchEndorsement)
+                 that came with the evidence; verified under --endorsement-root and matched
+                 with the measurement (claims.endorsement; required by a policy's endorsement)
+  --endorsement-root F  Google's GCE-cc-tcb-root certificate (DER or PEM)
+  --endorsement-root-sha256 HEX  the SHA-256 the root must have (default: Google's, pinned)
 ${BOOT_USAGE}  --json         print one JSON object (also for usage errors)
 ${AZURE_USAGE}(--vek, --ask, --ark, --kds-url are for SEV-SNP reports; --collateral, --pcs-url for TDX quotes;
+ --launch-endorsement for SEV-SNP reports and TDX quotes (not Azure's);
  with an Azure HCL report file, --tpm-quote, --tpm-signature, --pcrs, --nonce are its vTPM quote's;
  --ak-cert, --tpm-roots are for a vTPM quote without a file. An option that does not apply to the
  evidence given is a usage error.)
@@ -98,6 +108,9 @@ const OPTION_FORMATS: Record<string, { formats: readonly string[]; for: string }
   'kds-url': { formats: SNP, for: 'SEV-SNP reports' },
   collateral: { formats: TDX, for: 'TDX quotes' },
   'pcs-url': { formats: TDX, for: 'TDX quotes' },
+  // Google's endorsement lists the launch measurement of its own firmware: Azure's is the
+  // paravisor's, and a vTPM quote has none (endorsementClaims() refuses other formats).
+  'launch-endorsement': { formats: ['sev-snp', 'tdx'], for: 'SEV-SNP reports and TDX quotes' },
   // An SEV-SNP report has no register a boot log could be replayed to.
   'event-log': {
     formats: ['tdx', ...AZURE, VTPM_ALONE],
@@ -195,6 +208,27 @@ async function readAsk(path: string): Promise<{ ask: Uint8Array; ark?: Uint8Arra
   return roots[1] ? { ask: certs[0]!, ark: certs[1]! } : { ask: certs[1]!, ark: certs[0]! };
 }
 
+/**
+ * --endorsement-root F [--endorsement-root-sha256 HEX]: the GCE-cc-tcb-root of every command that
+ * verifies a launch endorsement (verify, explain, policy), as an EndorsementRoot.
+ */
+async function readEndorsementRoot(
+  v: { 'endorsement-root'?: string | undefined; 'endorsement-root-sha256'?: string | undefined },
+  neededBy: string,
+): Promise<EndorsementRoot> {
+  const sha256 = v['endorsement-root-sha256'];
+  if (v['endorsement-root'] === undefined)
+    throw new UsageError(
+      `${neededBy} needs --endorsement-root (Google's GCE-cc-tcb-root certificate, DER or PEM)`,
+    );
+  if (sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(sha256))
+    throw new UsageError(`--endorsement-root-sha256 ${sha256} is not 64 hex digits`);
+  return {
+    certificate: await readInput(v['endorsement-root'], '--endorsement-root'),
+    ...(sha256 !== undefined ? { sha256 } : {}),
+  };
+}
+
 async function toRequest(file: string, v: Values): Promise<{ input: EvidenceInput; options: VerifyOptions }> {
   const input: EvidenceInput = { report: await readInput(file, 'evidence') };
   const options: VerifyOptions = {};
@@ -241,6 +275,10 @@ async function toRequest(file: string, v: Values): Promise<{ input: EvidenceInpu
     if (!/^https?:\/\/./.test(v['kds-url']))
       throw new UsageError(`--kds-url ${v['kds-url']} is not an http(s) URL`);
     options.kds = { baseUrl: v['kds-url'] };
+  }
+  if (v['launch-endorsement'] !== undefined) {
+    options.endorsementRoot = await readEndorsementRoot(v, '--launch-endorsement');
+    input.launchEndorsement = await readInput(v['launch-endorsement'], '--launch-endorsement');
   }
   await applyTdxOptions(v, input, options, (m) => new UsageError(m));
   await applyAzureOptions(v, input, options, (m) => new UsageError(m));
@@ -292,6 +330,12 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     io.out(USAGE);
     return 0;
   }
+  // A root with nothing to verify under it would be ignored.
+  if (
+    (values['endorsement-root'] !== undefined || values['endorsement-root-sha256'] !== undefined) &&
+    values['launch-endorsement'] === undefined
+  )
+    return usage('--endorsement-root and --endorsement-root-sha256 go with --launch-endorsement');
   // --tpm-quote without an evidence file: a vTPM quote on its own (Google Cloud); with an HCL
   // report file it is Azure evidence's quote.
   if (isVtpmRequest(values) && positionals.length === 0) {
@@ -369,4 +413,10 @@ export async function run(args: string[], io: CliIo): Promise<number> {
 }
 
 // For the commands that take the same evidence options (policy --from-evidence, explain).
-export { ISO_TIME, OPTIONS as VERIFY_OPTIONS, toRequest, UsageError as VerifyUsageError };
+export {
+  ISO_TIME,
+  OPTIONS as VERIFY_OPTIONS,
+  readEndorsementRoot,
+  toRequest,
+  UsageError as VerifyUsageError,
+};

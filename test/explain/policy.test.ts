@@ -382,8 +382,16 @@ describe('policy --from-endorsement (an endorsement minted by a test root, in Go
     writeFileSync(e, endorsement(signed, pssSign(signed, signer.key)));
     writeFileSync(rootPath, root.der);
     const sha = createHash('sha256').update(root.der).digest('hex');
-    const base = ['policy', '--from-endorsement', e, '--gce-root', rootPath, '--at', '2026-01-01T00:00:00Z'];
-    const r = await cli(...base, '--gce-root-sha256', sha, '--vcpus', '4');
+    const base = [
+      'policy',
+      '--from-endorsement',
+      e,
+      '--endorsement-root',
+      rootPath,
+      '--at',
+      '2026-01-01T00:00:00Z',
+    ];
+    const r = await cli(...base, '--endorsement-root-sha256', sha, '--vcpus', '4');
     expect(r.code).toBe(0);
     expect(r.err).toMatch(/pins Google's firmware/);
     const draft = JSON.parse(r.out);
@@ -395,13 +403,13 @@ describe('policy --from-endorsement (an endorsement minted by a test root, in Go
     );
     expect(claims.workloadPinned).toBe(true);
     // No measurement for 8 vCPUs; the root not the pinned one (Google's fingerprint by default).
-    expect((await cli(...base, '--gce-root-sha256', sha, '--vcpus', '8')).err).toMatch(
+    expect((await cli(...base, '--endorsement-root-sha256', sha, '--vcpus', '8')).err).toMatch(
       /ERR_INVALID_ARGUMENT: .*8 vCPUs/,
     );
     const unpinned = await cli(...base, '--vcpus', '4');
     expect(unpinned.code).toBe(1);
     expect(unpinned.err).toMatch(/ERR_EVIDENCE_CHAIN/);
-    expect((await cli(...base, '--gce-root-sha256', sha)).code).toBe(2);
+    expect((await cli(...base, '--endorsement-root-sha256', sha)).code).toBe(2);
   });
 });
 

@@ -174,14 +174,17 @@ describe('policy endorsement', () => {
   it('{} requires a verified endorsement that matches: passes; none, unverified or not matching is refused', async () => {
     const policy = { snp: {}, endorsement: {} };
     await verify(await snpEvidence(), { policy });
-    for (const [ev, root] of [
-      [await snpEvidence(null as never), undefined],
-      [await snpEvidence(), null],
-      [await snpEvidence(GOOD, new Uint8Array(48).fill(0x99)), undefined],
+    // Each refusal is its own check (details.reason, message): removing one lets the next refuse
+    // instead, with another reason.
+    for (const [ev, root, reason, message] of [
+      [await snpEvidence(null as never), undefined, 'missing', /carries none/],
+      [await snpEvidence(), null, 'unverified', /was not verified: no endorsement root/],
+      [await snpEvidence(GOOD, new Uint8Array(48).fill(0x99)), undefined, 'not-listed', /does not list/],
     ] as const) {
       const err = await errorOf(() => verify(ev, { policy, ...(root === null ? { root: null } : {}) }));
       expect(err.code).toBe('ERR_EVIDENCE_POLICY');
-      expect(err.details.field).toBe('endorsement');
+      expect(err.details).toEqual({ field: 'endorsement', reason });
+      expect(err.message).toMatch(message);
     }
   });
 

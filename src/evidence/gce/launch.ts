@@ -147,16 +147,22 @@ export function appraiseEndorsement(
   section: EndorsementPolicy | undefined,
 ): void {
   if (section === undefined) return;
+  // Three refusals of one field: details.reason tells them apart (and lets a test see each).
   if (e === undefined)
     throw refuse(
       'endorsement',
       'the policy requires a Google launch endorsement, but the evidence carries none',
+      { reason: 'missing' },
     );
-  if (!e.verified) throw refuse('endorsement', `the launch endorsement was not verified: ${e.reason}`);
+  if (!e.verified)
+    throw refuse('endorsement', `the launch endorsement was not verified: ${e.reason}`, {
+      reason: 'unverified',
+    });
   if (!e.matches)
     throw refuse(
       'endorsement',
       "the launch endorsement does not list the report's measurement (another firmware, or another vCPU count / RAM size)",
+      { reason: 'not-listed' },
     );
   if (section.firmwareSha384s !== undefined && !section.firmwareSha384s.includes(e.firmwareSha384))
     throw refuse('endorsement.firmwareSha384s', `firmware ${e.firmwareSha384} is not allowed`, {
