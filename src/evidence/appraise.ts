@@ -51,6 +51,23 @@ const WORKLOAD_PINS: Readonly<Record<EvidenceFormat, readonly string[]>> = Objec
   'azure-tdx': ['azure.pcrs', ...BOOT_PINS],
 });
 
+/** WORKLOAD_PINS split once into [section, field]: workloadPins() runs for every verification. */
+const WORKLOAD_PIN_PARTS: Readonly<
+  Record<EvidenceFormat, ReadonlyArray<readonly [string, keyof Policy, string]>>
+> = Object.freeze(
+  Object.fromEntries(
+    FORMATS.map((f) => [
+      f,
+      Object.freeze(
+        WORKLOAD_PINS[f].map((path) => {
+          const [section, field] = path.split('.') as [keyof Policy, string];
+          return Object.freeze([path, section, field] as const);
+        }),
+      ),
+    ]),
+  ) as Record<EvidenceFormat, ReadonlyArray<readonly [string, keyof Policy, string]>>,
+);
+
 function has(obj: object | undefined, key: string): boolean {
   return obj !== undefined && Object.hasOwn(obj, key);
 }
@@ -73,11 +90,12 @@ export function policyFormats(policy: Policy): EvidenceFormat[] {
  * workload of that format passes it (no section for it, or a section without such a field).
  */
 export function workloadPins(format: EvidenceFormat, policy: Policy): string[] {
-  return WORKLOAD_PINS[format].filter((path) => {
-    const [section, field] = path.split('.') as [keyof Policy, string];
+  const pins: string[] = [];
+  for (const [path, section, field] of WORKLOAD_PIN_PARTS[format]) {
     const s = has(policy, section) ? (policy[section] as object | undefined) : undefined;
-    return has(s, field) && (s as Record<string, unknown>)[field] !== undefined;
-  });
+    if (has(s, field) && (s as Record<string, unknown>)[field] !== undefined) pins.push(path);
+  }
+  return pins;
 }
 
 /**

@@ -10,7 +10,7 @@ import type { TdxPolicy } from '../policy.js';
 import { SIMULATED_ORGANIZATION } from '../simulated-marker.js';
 import type { RevocationStatus, TdxClaims } from '../types.js';
 import type { PckChain } from './pck.js';
-import type { TdxQuote } from './quote.js';
+import type { TdReportBody, TdxQuote } from './quote.js';
 import type { TcbResult } from './tcb.js';
 
 /** The claims fields a quote states by itself: what the parser read, nothing verified. */
@@ -19,9 +19,9 @@ export type TdxQuoteFields = Omit<
   'format' | 'simulated' | 'revocation' | 'workloadPinned' | 'fmspc' | 'tcbStatus' | 'advisoryIds'
 >;
 
-export function decodeTdAttributes(raw: Uint8Array): TdxClaims['tdAttributes'] {
+export function decodeTdAttributes(raw: Uint8Array, hex = bytesToHex): TdxClaims['tdAttributes'] {
   return {
-    raw: bytesToHex(raw),
+    raw: hex(raw),
     debug: (raw[0]! & 0x01) !== 0,
     septVeDisable: (raw[3]! & 0x10) !== 0,
     pks: (raw[3]! & 0x40) !== 0,
@@ -30,28 +30,48 @@ export function decodeTdAttributes(raw: Uint8Array): TdxClaims['tdAttributes'] {
   };
 }
 
+/**
+ * Hex of the fields of one body: the parser's fields are views of one buffer in a row, so the
+ * whole body is converted once and each field is a slice of that string (16 conversions cost
+ * ~2 µs a quote, a tenth of what verification adds to its signature check). A field from
+ * anywhere else is converted on its own.
+ */
+function bodyHex(b: TdReportBody): (field: Uint8Array) => string {
+  const start = b.teeTcbSvn.byteOffset;
+  const last = b.mrServiceTd ?? b.reportData;
+  const end = last.byteOffset + last.byteLength;
+  const buffer = b.teeTcbSvn.buffer;
+  const hex =
+    last.buffer === buffer && end > start ? bytesToHex(new Uint8Array(buffer, start, end - start)) : '';
+  return (f) =>
+    hex !== '' && f.buffer === buffer && f.byteOffset >= start && f.byteOffset + f.byteLength <= end
+      ? hex.slice((f.byteOffset - start) * 2, (f.byteOffset - start + f.byteLength) * 2)
+      : bytesToHex(f);
+}
+
 /** Every claims field the quote itself holds (the CLI shows these for a quote that did not verify). */
 export function tdxQuoteFields(quote: TdxQuote): TdxQuoteFields {
   const b = quote.body;
+  const hex = bodyHex(b);
   return {
     version: quote.header.version,
-    teeTcbSvn: bytesToHex(b.teeTcbSvn),
-    ...(b.teeTcbSvn2 ? { teeTcbSvn2: bytesToHex(b.teeTcbSvn2) } : {}),
-    mrSeam: bytesToHex(b.mrSeam),
-    mrSignerSeam: bytesToHex(b.mrSignerSeam),
-    seamAttributes: bytesToHex(b.seamAttributes),
-    tdAttributes: decodeTdAttributes(b.tdAttributes),
-    xfam: bytesToHex(b.xfam),
-    mrTd: bytesToHex(b.mrTd),
-    mrConfigId: bytesToHex(b.mrConfigId),
-    mrOwner: bytesToHex(b.mrOwner),
-    mrOwnerConfig: bytesToHex(b.mrOwnerConfig),
-    rtmr0: bytesToHex(b.rtmr0),
-    rtmr1: bytesToHex(b.rtmr1),
-    rtmr2: bytesToHex(b.rtmr2),
-    rtmr3: bytesToHex(b.rtmr3),
-    reportData: bytesToHex(b.reportData),
-    ...(b.mrServiceTd ? { mrServiceTd: bytesToHex(b.mrServiceTd) } : {}),
+    teeTcbSvn: hex(b.teeTcbSvn),
+    ...(b.teeTcbSvn2 ? { teeTcbSvn2: hex(b.teeTcbSvn2) } : {}),
+    mrSeam: hex(b.mrSeam),
+    mrSignerSeam: hex(b.mrSignerSeam),
+    seamAttributes: hex(b.seamAttributes),
+    tdAttributes: decodeTdAttributes(b.tdAttributes, hex),
+    xfam: hex(b.xfam),
+    mrTd: hex(b.mrTd),
+    mrConfigId: hex(b.mrConfigId),
+    mrOwner: hex(b.mrOwner),
+    mrOwnerConfig: hex(b.mrOwnerConfig),
+    rtmr0: hex(b.rtmr0),
+    rtmr1: hex(b.rtmr1),
+    rtmr2: hex(b.rtmr2),
+    rtmr3: hex(b.rtmr3),
+    reportData: hex(b.reportData),
+    ...(b.mrServiceTd ? { mrServiceTd: hex(b.mrServiceTd) } : {}),
   };
 }
 

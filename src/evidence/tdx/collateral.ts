@@ -24,7 +24,7 @@ import { createHash, verify } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
 import { equalBytes, hexToBytes } from '../bytes.js';
 import type { Lru } from '../lru.js';
-import type { TdxCollateral } from '../types.js';
+import type { RevocationCrl, TdxCollateral } from '../types.js';
 import type { CertCache, ParsedCert } from '../x509/cert.js';
 import { type CrlProfile, crlValidAt, revokedOf, verifyChain, verifyCrl } from '../x509/chain.js';
 import type { ParsedCrl } from '../x509/crl.js';
@@ -65,6 +65,16 @@ export interface VerifiedCollateral {
   /** Earliest and latest instants (ms) at which every item and certificate is valid. */
   notBefore: number;
   notAfter: number;
+  /** The PCK CRL and root CA CRL as claims name them (formatted once, not per quote). */
+  crls: ReadonlyArray<Readonly<RevocationCrl>>;
+}
+
+function crlStatus(crl: ParsedCrl): RevocationCrl {
+  return {
+    issuer: crl.issuer.CN ?? '?',
+    thisUpdate: crl.thisUpdate.toISOString(),
+    ...(crl.nextUpdate ? { nextUpdate: crl.nextUpdate.toISOString() } : {}),
+  };
 }
 
 function unavailable(message: string, cause?: unknown): AttestationError {
@@ -270,6 +280,7 @@ function verifyUncached(
     root,
     notBefore: Math.max(...starts),
     notAfter: Math.min(...ends),
+    crls: Object.freeze([crlStatus(pckCrl), crlStatus(rootCrl)].map((c) => Object.freeze(c))),
   };
 }
 

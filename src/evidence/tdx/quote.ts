@@ -7,12 +7,13 @@
  * Layout facts: docs/reference/tdx-format.md §1 (Intel's sgx_quote_4.h / sgx_quote_5.h).
  */
 import { AttestationError } from '../../errors.js';
-import { bytesToHex } from '../bytes.js';
+import { bytesToHex, equalBytes, hexToBytes } from '../bytes.js';
 import { pemToDer } from '../x509/pem.js';
 
 export const TDX_TEE_TYPE = 0x81;
 export const ATT_KEY_TYPE_ECDSA_P256 = 2;
 export const INTEL_QE_VENDOR_ID = '939a7233f79c4ca9940a0db3957f0607';
+const INTEL_QE_VENDOR_ID_BYTES = hexToBytes(INTEL_QE_VENDOR_ID);
 
 const TD_REPORT10_SIZE = 584;
 const TD_REPORT15_SIZE = 648;
@@ -219,7 +220,7 @@ export function parseTdxQuote(
   if (attestationKeyType !== ATT_KEY_TYPE_ECDSA_P256)
     throw malformed(`unsupported attestation key type ${attestationKeyType}`);
   if (teeType !== TDX_TEE_TYPE) throw malformed(`TEE type 0x${teeType.toString(16)} is not TDX (0x81)`);
-  if (bytesToHex(qeVendorId) !== INTEL_QE_VENDOR_ID)
+  if (!equalBytes(qeVendorId, INTEL_QE_VENDOR_ID_BYTES))
     throw malformed(`QE vendor ID ${bytesToHex(qeVendorId)} is not Intel's`);
 
   let bodyType: 2 | 3 = 2;

@@ -183,13 +183,7 @@ function verifyQe(quote: TdxQuote, pck: PckChain): void {
     );
 }
 
-async function obtainCollateral(
-  input: EvidenceInput,
-  pck: PckChain,
-  options: TdxCall,
-  ctx: TdxContext,
-): Promise<TdxCollateral> {
-  if (input.collateral !== undefined) return normaliseCollateral(input.collateral, ctx.collateral);
+async function fetchCollateral(pck: PckChain, options: TdxCall, ctx: TdxContext): Promise<TdxCollateral> {
   if (ctx.offline)
     throw new AttestationError(
       'ERR_COLLATERAL_UNAVAILABLE',
@@ -200,35 +194,29 @@ async function obtainCollateral(
   });
 }
 
-/** The quote's PCK chain through the Verifier's `chains` cache: split once, verified once per window. */
-function keptChainSplitter(ctx: TdxContext): {
-  split: (pem: Uint8Array) => Uint8Array[];
-  kept(): KeptPckChain;
-} {
-  let entry: KeptPckChain | undefined;
-  return {
-    split(pem) {
-      const last = ctx.last?.pem;
-      if (last && equalBytes(last.bytes, pem)) {
-        ctx.chains.hit();
-        entry = last.entry;
-      } else {
-        // A chain text over MAX_KEPT_PEM_BYTES is split every time, never kept (see there).
-        const key =
-          pem.length <= MAX_KEPT_PEM_BYTES
-            ? Buffer.from(pem.buffer, pem.byteOffset, pem.byteLength).toString('latin1')
-            : undefined;
-        entry = key === undefined ? undefined : ctx.chains.get(key);
-        if (!entry) {
-          entry = { ders: splitPckChain(pem).map((d) => new Uint8Array(d)) };
-          if (key !== undefined) ctx.chains.set(key, entry);
-        }
-        ctx.last = { ...ctx.last, pem: { bytes: new Uint8Array(pem), entry } };
-      }
-      return entry.ders.map((d) => d.slice());
-    },
-    kept: () => entry!,
-  };
+/**
+ * The quote's PCK chain through the Verifier's `chains` cache: split once per chain text. The DER
+ * list returned is the kept one, not a copy: the quote it goes into is verifyTdx's own and never
+ * leaves it (claims carry no certificate bytes), and nothing in the pipeline writes to it.
+ */
+function keptChain(ctx: TdxContext, pem: Uint8Array): KeptPckChain {
+  const last = ctx.last?.pem;
+  if (last && equalBytes(last.bytes, pem)) {
+    ctx.chains.hit();
+    return last.entry;
+  }
+  // A chain text over MAX_KEPT_PEM_BYTES is split every time, never kept (see there).
+  const key =
+    pem.length <= MAX_KEPT_PEM_BYTES
+      ? Buffer.from(pem.buffer, pem.byteOffset, pem.byteLength).toString('latin1')
+      : undefined;
+  let entry = key === undefined ? undefined : ctx.chains.get(key);
+  if (!entry) {
+    entry = { ders: splitPckChain(pem).map((d) => new Uint8Array(d)) };
+    if (key !== undefined) ctx.chains.set(key, entry);
+  }
+  ctx.last = { ...ctx.last, pem: { bytes: new Uint8Array(pem), entry } };
+  return entry;
 }
 
 /** The PCK chain of `kept`, verified under `roots` at `now`, or as verified before inside its window. */
@@ -243,13 +231,20 @@ export function pckChainOf(kept: KeptPckChain, roots: ParsedCert[], now: Date, c
 
 /** Verifies a TDX quote and its collateral at `options.now` and appraises it against the policy. */
 export async function verifyTdx(input: EvidenceInput, options: TdxCall, ctx: TdxContext): Promise<TdxClaims> {
-  const splitter = keptChainSplitter(ctx);
-  const quote = parseTdxQuote(input.report, splitter.split);
+  let kept: KeptPckChain | undefined;
+  const quote = parseTdxQuote(input.report, (pem) => {
+    kept = keptChain(ctx, pem);
+    return kept.ders;
+  });
   if (ctx.roots instanceof AttestationError) throw ctx.roots;
   const roots = ctx.roots;
-  const pck = pckChainOf(splitter.kept(), roots, options.now, ctx.certs);
+  const pck = pckChainOf(kept!, roots, options.now, ctx.certs);
   verifyQuoteSignatures(quote, pck, ctx.keys, ctx);
-  const collateral = await obtainCollateral(input, pck, options, ctx);
+  // Collateral in the evidence is read without a turn of the event loop; only a fetch awaits.
+  const collateral =
+    input.collateral !== undefined
+      ? normaliseCollateral(input.collateral, ctx.collateral)
+      : await fetchCollateral(pck, options, ctx);
   if (options.signal?.aborted) throw new AttestationError('ERR_ABORTED', 'TDX verification aborted');
   const vc = verifyCollateral(collateral, roots, options.now, ctx.collateral, ctx.certs);
   matchCollateral(pck, vc);
@@ -260,11 +255,8 @@ export async function verifyTdx(input: EvidenceInput, options: TdxCall, ctx: Tdx
   const revocation: RevocationStatus = {
     checked: true,
     source: 'collateral',
-    crls: [vc.pckCrl, vc.rootCrl].map((crl) => ({
-      issuer: crl.issuer.CN ?? '?',
-      thisUpdate: crl.thisUpdate.toISOString(),
-      ...(crl.nextUpdate ? { nextUpdate: crl.nextUpdate.toISOString() } : {}),
-    })),
+    // Own copies of what verifyCollateral() formatted once: the claims are the caller's.
+    crls: vc.crls.map((crl) => ({ ...crl })),
   };
   const claims = tdxClaims(quote, pck, tcb, revocation);
   claims.workloadPinned = appraiseClaims(claims, options.policy);
