@@ -3,7 +3,7 @@
  * performs the I/O the pure session (session.ts) asks for: TLS checks, exporters and binders, the
  * evidence provider, the verifier, timers, and DATA in both directions once the channel is open.
  */
-import { randomFillSync, type X509Certificate } from 'node:crypto';
+import { randomFillSync, X509Certificate } from 'node:crypto';
 import { AttestationError, asAttestationError, internalError } from '../errors.js';
 import type { RememberedEvidence } from '../evidence/reuse.js';
 import type { Claims } from '../evidence/types.js';
@@ -30,6 +30,9 @@ import { SocketDuplex } from './socket-duplex.js';
 
 /** After a failure we end TLS gracefully so the ALERT arrives; a peer that never closes is cut off after this. */
 const CLOSE_GRACE_MS = 1_000;
+
+/** What #settle becomes once #ready has settled: later calls change nothing, as on a settled promise. */
+const SETTLED = Object.freeze({ resolve: () => {}, reject: () => {} });
 
 type HeldWrite = { chunks: Buffer[]; callback: (error?: Error | null) => void };
 
@@ -70,13 +73,19 @@ export class AttestedChannel extends SocketDuplex {
   /** The evidence our first REQUEST listed as known (reuse, §4.7), and when that REQUEST went out. */
   #offered: RememberedEvidence | undefined;
   #requestedAt = 0;
+  /**
+   * The peer's certificate of this handshake as DER (own copy); the X509Certificate is made when
+   * `peerCertificate` is first read. An OpenSSL X509 per held channel, which most applications
+   * never look at, was ~2 KiB of native memory each.
+   */
+  #peerDer: Uint8Array | undefined;
   #peerCert: X509Certificate | undefined;
   #peerSpki: Uint8Array | undefined;
   #ready: Promise<AttestedChannel>;
+  /** Settles #ready; SETTLED once it has (the resolving functions are not kept for the channel's life). */
   #settle!: { resolve: (c: AttestedChannel) => void; reject: (e: AttestationError) => void };
-  #onAbort = (): void => {
-    this.#fail(new AttestationError('ERR_ABORTED', 'aborted', { cause: this.#params.signal?.reason }));
-  };
+  /** Only with a signal: a listener on it. */
+  #onAbort: (() => void) | undefined;
 
   /** @internal Channels are made by attestedConnect() and createAttestedServer(). */
   constructor(params: ChannelParams) {
@@ -130,6 +139,9 @@ export class AttestedChannel extends SocketDuplex {
     );
     const signal = params.signal;
     if (signal) {
+      this.#onAbort = () => {
+        this.#fail(new AttestationError('ERR_ABORTED', 'aborted', { cause: signal.reason }));
+      };
       if (signal.aborted) queueMicrotask(this.#onAbort);
       else signal.addEventListener('abort', this.#onAbort, { once: true });
     }
@@ -162,6 +174,8 @@ export class AttestedChannel extends SocketDuplex {
    * certificate to one reader.)
    */
   get peerCertificate(): X509Certificate | undefined {
+    if (this.#peerCert === undefined && this.#peerDer !== undefined)
+      this.#peerCert = new X509Certificate(this.#peerDer);
     return this.#peerCert;
   }
 
@@ -229,13 +243,13 @@ export class AttestedChannel extends SocketDuplex {
     this.#clearTimers();
     this.#writer.releaseWaiter();
     this.#operations.stop(null);
-    this.#params.signal?.removeEventListener('abort', this.#onAbort);
+    if (this.#onAbort) this.#params.signal?.removeEventListener('abort', this.#onAbort);
     // Built only when someone is waiting: an Error captures a stack, and most channels end open.
     if (this.#waiters.length > 0 || !this.#opened) {
       const closed =
         this.#failure ?? new AttestationError('ERR_CONNECTION_CLOSED', 'the channel was destroyed');
       this.#rejectWaiters(closed);
-      if (!this.#opened) this.#settle.reject(closed);
+      if (!this.#opened) this.#settleWith('reject', closed);
     }
     // After a failure the socket is being ended gracefully (so the ALERT arrives). After both
     // sides ended, the socket closes itself once our last DATA is flushed. Otherwise cut it.
@@ -282,9 +296,9 @@ export class AttestedChannel extends SocketDuplex {
     // and every re-attestation must bind to the certificate of this handshake.
     const cert = socket.getPeerX509Certificate();
     if (cert) {
-      this.#peerCert = cert;
+      this.#peerDer = new Uint8Array(cert.raw);
       try {
-        this.#peerSpki = certificateSpki(new Uint8Array(cert.raw), 'ERR_TLS');
+        this.#peerSpki = certificateSpki(this.#peerDer, 'ERR_TLS');
       } catch (err) {
         // A certificate we cannot read is ERR_TLS (certificateSpki says so); anything else is ours.
         this.#fail(internalError(err, "reading the peer's TLS certificate"));
@@ -431,7 +445,16 @@ export class AttestedChannel extends SocketDuplex {
       final();
     }
     this.#scheduleReattest();
-    this.#settle.resolve(this);
+    this.#settleWith('resolve', this);
+  }
+
+  #settleWith(how: 'resolve', value: AttestedChannel): void;
+  #settleWith(how: 'reject', value: AttestationError): void;
+  #settleWith(how: 'resolve' | 'reject', value: AttestedChannel | AttestationError): void {
+    const settle = this.#settle;
+    this.#settle = SETTLED;
+    if (how === 'resolve') settle.resolve(value as AttestedChannel);
+    else settle.reject(value as AttestationError);
   }
 
   #scheduleReattest(): void {
@@ -504,7 +527,7 @@ export class AttestedChannel extends SocketDuplex {
     if (this.#opened && this.#justOpened) setImmediate(() => this.destroy(error));
     else if (this.#opened) this.destroy(error);
     else {
-      this.#settle.reject(error);
+      this.#settleWith('reject', error);
       // Before open the error travels through the promise / 'attestationError', not an 'error' event
       // (nobody may be listening yet).
       this.destroy();

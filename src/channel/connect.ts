@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { AttestationError, signalArg } from '../errors.js';
 import { verifierFor } from '../evidence/verify.js';
-import { PROTOCOL_ID } from './binder.js';
+import { ALPN_PROTOCOLS } from './binder.js';
 import { AttestedChannel } from './channel.js';
 import { checkIdentity, createTlsIdentity, secureContextFor, type TlsIdentity } from './identity.js';
 import {
@@ -37,6 +37,9 @@ export interface AttestedConnectOptions extends ChannelOptions {
   identity?: TlsIdentity;
   signal?: AbortSignal;
 }
+
+/** One function for every connection (Node keeps it in each socket's options). */
+const noServerIdentityCheck = (): undefined => undefined;
 
 /**
  * Opens an attested channel: TLS 1.3 with ALPN attested-channel/1, then the attestation exchange.
@@ -96,10 +99,10 @@ export async function attestedConnect(options: AttestedConnectOptions): Promise<
     // noDelay: the exchange is a few small frames each way; Nagle plus delayed ACKs would add ~40 ms.
     ...(transport ? { socket: transport } : { host: host ?? 'localhost', port: port!, noDelay: true }),
     ...(servername ? { servername } : {}),
-    ALPNProtocols: [PROTOCOL_ID],
+    ALPNProtocols: ALPN_PROTOCOLS,
     // Trust comes from the evidence bound to this key, not from a CA; no session is ever offered.
     rejectUnauthorized: false,
-    checkServerIdentity: () => undefined,
+    checkServerIdentity: noServerIdentityCheck,
     secureContext: secureContextFor(identity, 'client'),
   });
   // tls.connect over a caller's Duplex does not own it; make sure a failure releases it too.

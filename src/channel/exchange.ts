@@ -43,10 +43,16 @@ export interface OperationScope {
  * because only they need to hear of a close (an abort builds an error: only when one is running).
  */
 export class Operations implements OperationScope {
-  readonly #abort = new AbortController();
+  /**
+   * Made for the first call and dropped when none is in flight any more: an open channel, which
+   * runs none until it re-attests, holds no AbortController (with its signal and listener maps).
+   * An aborted one is kept: the channel is closing and nothing may start on it.
+   */
+  #abort: AbortController | undefined;
   #inFlight = 0;
 
   get signal(): AbortSignal {
+    this.#abort ??= new AbortController();
     return this.#abort.signal;
   }
 
@@ -56,11 +62,12 @@ export class Operations implements OperationScope {
       return await operation();
     } finally {
       this.#inFlight--;
+      if (this.#inFlight === 0 && this.#abort?.signal.aborted === false) this.#abort = undefined;
     }
   }
 
   stop(reason: AttestationError | null): void {
-    if (this.#inFlight === 0 || this.#abort.signal.aborted) return;
+    if (this.#inFlight === 0 || !this.#abort || this.#abort.signal.aborted) return;
     this.#abort.abort(reason ?? new AttestationError('ERR_CONNECTION_CLOSED', 'the channel was destroyed'));
   }
 }

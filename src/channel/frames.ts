@@ -149,7 +149,8 @@ export class FrameDecoder {
   readonly limits: Readonly<FrameLimits>;
   readonly #limitOf: readonly number[];
   readonly #onHeader: ((type: FrameType, length: number) => void) | undefined;
-  readonly #header = Buffer.alloc(HEADER_SIZE);
+  /** A header split across chunks; made the first time one is (most connections never split one). */
+  #header: Buffer | undefined;
   #headerLength = 0;
   /** The frame being assembled (after its header): type, announced length, buffer, bytes in it. */
   #type: FrameType = FrameType.DATA;
@@ -216,13 +217,14 @@ export class FrameDecoder {
       }
       // A header split across chunks: at most 5 bytes are held.
       const m = Math.min(HEADER_SIZE - this.#headerLength, n - at);
-      buf.copy(this.#header, this.#headerLength, at, at + m);
+      const header = (this.#header ??= Buffer.alloc(HEADER_SIZE));
+      buf.copy(header, this.#headerLength, at, at + m);
       this.#headerLength += m;
       at += m;
       if (this.#headerLength < HEADER_SIZE) continue;
       this.#headerLength = 0;
-      const type = this.#header[0] as FrameType;
-      const length = this.#header.readUInt32BE(1);
+      const type = header[0] as FrameType;
+      const length = header.readUInt32BE(1);
       this.#check(type, length);
       if (length === 0) deliver({ type, payload: new Uint8Array(0) });
       else this.#begin(type, length);

@@ -4,7 +4,7 @@ import { type AddressInfo, createServer as createNetServer, isIP, type Server as
 import type { Duplex } from 'node:stream';
 import { type SecureContext, TLSSocket } from 'node:tls';
 import { AttestationError } from '../errors.js';
-import { PROTOCOL_ID } from './binder.js';
+import { ALPN_PROTOCOLS } from './binder.js';
 import { AttestedChannel } from './channel.js';
 import { ChainEncoder } from './cmw.js';
 import { checkIdentity, createTlsIdentity, secureContextFor, type TlsIdentity } from './identity.js';
@@ -183,7 +183,7 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
     const tlsSocket = new TLSSocket(duplex, {
       isServer: true,
       secureContext: this.#secureContext ?? secureContextFor(identity, 'server'),
-      ALPNProtocols: [PROTOCOL_ID],
+      ALPNProtocols: ALPN_PROTOCOLS,
       // A client certificate is only wanted when the client must attest (its key goes into the binder).
       requestCert: options.verify !== undefined,
       rejectUnauthorized: false,

@@ -235,4 +235,18 @@ describe('DataWriter', () => {
     writes[2]!.done(null); // 128 KiB: released
     expect(called).toBe(5);
   });
+
+  it('a small write is framed in a buffer of its size, not a whole record', async () => {
+    const { socket, writes } = manualSocket();
+    const writer = new DataWriter(socket);
+    writer.write([Buffer.from('ping 1')], () => {});
+    await Promise.resolve(); // the end of the tick: nothing queued, the partial frame goes out
+    expect(writes).toHaveLength(1);
+    const chunk = writes[0]!.chunk;
+    expect([...chunk]).toEqual([4, 0, 0, 0, 6, ...Buffer.from('ping 1')]);
+    // A record-sized buffer (16 KiB, its own ArrayBuffer) per small write stayed with the
+    // allocator of a process holding 10 000 channels that had each echoed once.
+    expect(chunk.buffer.byteLength).toBeLessThan(16_384);
+  });
 });
+
