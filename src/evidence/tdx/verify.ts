@@ -47,7 +47,7 @@ export interface TdxCall {
 export interface KeptPckChain {
   ders: Uint8Array[];
   /** With the fingerprints of the roots it was verified under. */
-  verified?: VerifiedPckChain & { roots: string };
+  verified?: VerifiedPckChain & { roots: string; rootList: readonly ParsedCert[] };
 }
 
 /**
@@ -219,13 +219,21 @@ function keptChain(ctx: TdxContext, pem: Uint8Array): KeptPckChain {
   return entry;
 }
 
+const printsOf = (roots: readonly ParsedCert[]) => roots.map((r) => r.fingerprint256).join(',');
+
 /** The PCK chain of `kept`, verified under `roots` at `now`, or as verified before inside its window. */
 export function pckChainOf(kept: KeptPckChain, roots: ParsedCert[], now: Date, certs?: CertCache): PckChain {
   const t = now.getTime();
-  const prints = roots.map((r) => r.fingerprint256).join(',');
   const v = kept.verified;
-  if (v && v.roots === prints && v.notBefore <= t && t <= v.notAfter) return v.chain;
-  kept.verified = { ...verifyPckChain(kept.ders, roots, now, certs), roots: prints };
+  // A Verifier passes the one list it parsed at creation: the same array is the same roots, and
+  // only another list needs its fingerprints compared.
+  if (v && v.notBefore <= t && t <= v.notAfter && (v.rootList === roots || v.roots === printsOf(roots)))
+    return v.chain;
+  kept.verified = {
+    ...verifyPckChain(kept.ders, roots, now, certs),
+    roots: printsOf(roots),
+    rootList: roots,
+  };
   return kept.verified.chain;
 }
 
