@@ -17,6 +17,7 @@ import { parseCertificate } from '../dist/evidence/x509/cert.js';
 import { interleaved, opsPerSecond, record } from './harness.js';
 
 const DIR = new URL('../test/fixtures/tdx/dcap-qvl__quote/', import.meta.url);
+const WARM_ROUNDS = 2000;
 
 export async function run(): Promise<void> {
   const quote = new Uint8Array(readFileSync(new URL('quote.bin', DIR)));
@@ -57,11 +58,13 @@ export async function run(): Promise<void> {
   };
   await ours(); // warms the collateral and chain caches
 
-  // One of each per round, each timed alone, for 2000 rounds; medians compared (see snp.ts).
-  const t = await interleaved(
-    { raw: async () => twoVerifies(), one: async () => quoteVerify(), lib: ours },
-    2000,
-  );
+  // One of each per round, each timed alone, for 2000 rounds; medians compared (see snp.ts). The
+  // same rounds are run once before, untimed: a server verifying quotes all day runs optimised
+  // code, and the library's ~60 small functions reach V8's optimising tier later than the one
+  // node:crypto call of the baselines (measured: 0.76–0.78 without these rounds, same code).
+  const contenders = { raw: async () => twoVerifies(), one: async () => quoteVerify(), lib: ours };
+  await interleaved(contenders, WARM_ROUNDS);
+  const t = await interleaved(contenders, 2000);
   const raw = 1000 / t.raw.median;
   const lib = 1000 / t.lib.median;
   record({ section: 'tdx', metric: 'raw node:crypto: 2 × P-256 verify', value: raw, unit: 'ops/s' });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { base64url, fromBase64url } from '../src/evidence/bytes.js';
+import { base64url, equalBytes, fromBase64url } from '../src/evidence/bytes.js';
 
 /** The definition: a string decodes iff it is exactly the canonical unpadded encoding of its bytes. */
 function reference(s: string): Uint8Array | undefined {
@@ -41,5 +41,27 @@ describe('fromBase64url', () => {
     expect(fromBase64url('AA==')).toBeUndefined();
     expect(fromBase64url('+/')).toBeUndefined();
     expect(fromBase64url('A')).toBeUndefined();
+  });
+});
+
+describe('equalBytes', () => {
+  it('is byte equality, for short arrays (a loop) and long ones (Buffer#equals) alike', () => {
+    const bytes = fc.uint8Array({ minLength: 0, maxLength: 130 });
+    fc.assert(
+      fc.property(bytes, bytes, fc.nat(), fc.nat(), (a, b, at, flip) => {
+        expect(equalBytes(a, b)).toBe(Buffer.compare(a, b) === 0);
+        expect(equalBytes(a, new Uint8Array(a))).toBe(true);
+        if (a.length > 0) {
+          const c = new Uint8Array(a);
+          c[at % a.length] ^= (flip % 255) + 1;
+          expect(equalBytes(a, c)).toBe(false);
+        }
+        // Views into a larger buffer compare their own bytes only.
+        const outer = new Uint8Array(a.length + 8).fill(7);
+        outer.set(a, 4);
+        expect(equalBytes(outer.subarray(4, 4 + a.length), a)).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
   });
 });

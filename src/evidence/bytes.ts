@@ -10,8 +10,15 @@ export function hexToBytes(hex: string): Uint8Array {
   return new Uint8Array(Buffer.from(hex, 'hex'));
 }
 
+/** Not constant-time (neither is Buffer#equals): for public bytes, never for secrets. */
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+  if (a.length !== b.length) return false;
+  // Short ones (keys, IDs, names: most calls) in a loop: a Buffer view and a native call cost more.
+  if (a.length <= 64) {
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
 }
 
 export function isAllZero(b: Uint8Array): boolean {

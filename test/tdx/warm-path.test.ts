@@ -83,13 +83,13 @@ describe('warm TDX verification', () => {
     expect((await verifier.verify(input(), { now })).format).toBe('tdx');
     const badSignature = input();
     badSignature.report[V4_SIGNATURE + 10]! ^= 1;
-    expect(await codeOf(verifier.verify(badSignature, { now }))).toBe('ERR_EVIDENCE_SIGNATURE');
+    expect(await codeOf(() => verifier.verify(badSignature, { now }))).toBe('ERR_EVIDENCE_SIGNATURE');
     const badBody = input();
     badBody.report[BODY(4) + 584 - 1]! ^= 1; // REPORTDATA's last byte: signed, not cached anywhere
-    expect(await codeOf(verifier.verify(badBody, { now }))).toBe('ERR_EVIDENCE_SIGNATURE');
+    expect(await codeOf(() => verifier.verify(badBody, { now }))).toBe('ERR_EVIDENCE_SIGNATURE');
     const [, notAfter] = v4.meta.collateral_valid_window!;
     const late = new Date(new Date(notAfter).getTime() + 24 * 3600 * 1000);
-    expect(await codeOf(verifier.verify(input(), { now: late }))).not.toBe('accepted');
+    expect(await codeOf(() => verifier.verify(input(), { now: late }))).not.toBe('accepted');
     // And it is still warm for the genuine quote.
     expect((await verifier.verify(input(), { now })).format).toBe('tdx');
   });
@@ -101,7 +101,7 @@ describe('warm TDX verification', () => {
     // Scribble over the PEM chain at the end of the caller's buffer (it was handed to the cache once).
     const q = parseTdxQuote(v4.quote);
     mine.report.fill(0x41, q.size - 600, q.size - 100);
-    expect(await codeOf(verifier.verify(mine, { now }))).not.toBe('accepted');
+    expect(await codeOf(() => verifier.verify(mine, { now }))).not.toBe('accepted');
     expect((await verifier.verify(input(), { now })).format).toBe('tdx');
   });
 });

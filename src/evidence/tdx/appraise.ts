@@ -51,28 +51,36 @@ function bodyHex(b: TdReportBody): (field: Uint8Array) => string {
 
 /** Every claims field the quote itself holds (the CLI shows these for a quote that did not verify). */
 export function tdxQuoteFields(quote: TdxQuote): TdxQuoteFields {
+  return withQuoteFields({}, quote) as TdxQuoteFields;
+}
+
+/**
+ * Adds the quote's fields to `out`, in the order the claims list them: the claims are built in
+ * one object rather than spread from a second one (one object less per verification).
+ */
+function withQuoteFields<T extends object>(out: T, quote: TdxQuote): T & TdxQuoteFields {
   const b = quote.body;
   const hex = bodyHex(b);
-  return {
-    version: quote.header.version,
-    teeTcbSvn: hex(b.teeTcbSvn),
-    ...(b.teeTcbSvn2 ? { teeTcbSvn2: hex(b.teeTcbSvn2) } : {}),
-    mrSeam: hex(b.mrSeam),
-    mrSignerSeam: hex(b.mrSignerSeam),
-    seamAttributes: hex(b.seamAttributes),
-    tdAttributes: decodeTdAttributes(b.tdAttributes, hex),
-    xfam: hex(b.xfam),
-    mrTd: hex(b.mrTd),
-    mrConfigId: hex(b.mrConfigId),
-    mrOwner: hex(b.mrOwner),
-    mrOwnerConfig: hex(b.mrOwnerConfig),
-    rtmr0: hex(b.rtmr0),
-    rtmr1: hex(b.rtmr1),
-    rtmr2: hex(b.rtmr2),
-    rtmr3: hex(b.rtmr3),
-    reportData: hex(b.reportData),
-    ...(b.mrServiceTd ? { mrServiceTd: hex(b.mrServiceTd) } : {}),
-  };
+  const o = out as T & TdxQuoteFields;
+  o.version = quote.header.version;
+  o.teeTcbSvn = hex(b.teeTcbSvn);
+  if (b.teeTcbSvn2) o.teeTcbSvn2 = hex(b.teeTcbSvn2);
+  o.mrSeam = hex(b.mrSeam);
+  o.mrSignerSeam = hex(b.mrSignerSeam);
+  o.seamAttributes = hex(b.seamAttributes);
+  o.tdAttributes = decodeTdAttributes(b.tdAttributes, hex);
+  o.xfam = hex(b.xfam);
+  o.mrTd = hex(b.mrTd);
+  o.mrConfigId = hex(b.mrConfigId);
+  o.mrOwner = hex(b.mrOwner);
+  o.mrOwnerConfig = hex(b.mrOwnerConfig);
+  o.rtmr0 = hex(b.rtmr0);
+  o.rtmr1 = hex(b.rtmr1);
+  o.rtmr2 = hex(b.rtmr2);
+  o.rtmr3 = hex(b.rtmr3);
+  o.reportData = hex(b.reportData);
+  if (b.mrServiceTd) o.mrServiceTd = hex(b.mrServiceTd);
+  return o;
 }
 
 /**
@@ -86,17 +94,20 @@ export function tdxClaims(
   tcb: Pick<TcbResult, 'status' | 'advisoryIds'>,
   revocation: RevocationStatus,
 ): TdxClaims {
-  return {
-    format: 'tdx',
-    simulated: pck.root.subject.O === SIMULATED_ORGANIZATION,
-    revocation,
-    // Set by appraiseClaims(), from the policy the claims passed.
-    workloadPinned: false,
-    ...tdxQuoteFields(quote),
-    fmspc: bytesToHex(pck.sgx.fmspc),
-    tcbStatus: tcb.status,
-    advisoryIds: tcb.advisoryIds,
-  };
+  const claims = withQuoteFields(
+    {
+      format: 'tdx',
+      simulated: pck.root.subject.O === SIMULATED_ORGANIZATION,
+      revocation,
+      // Set by appraiseClaims(), from the policy the claims passed.
+      workloadPinned: false,
+    },
+    quote,
+  ) as TdxClaims;
+  claims.fmspc = bytesToHex(pck.sgx.fmspc);
+  claims.tcbStatus = tcb.status;
+  claims.advisoryIds = tcb.advisoryIds;
+  return claims;
 }
 
 const DEFAULT_ACCEPTED_STATUS = ['UpToDate'];
