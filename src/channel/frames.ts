@@ -217,7 +217,8 @@ export class FrameDecoder {
       }
       // A header split across chunks: at most 5 bytes are held.
       const m = Math.min(HEADER_SIZE - this.#headerLength, n - at);
-      const header = (this.#header ??= Buffer.alloc(HEADER_SIZE));
+      this.#header ??= Buffer.alloc(HEADER_SIZE);
+      const header = this.#header;
       buf.copy(header, this.#headerLength, at, at + m);
       this.#headerLength += m;
       at += m;
