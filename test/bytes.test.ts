@@ -53,7 +53,7 @@ describe('equalBytes', () => {
         expect(equalBytes(a, new Uint8Array(a))).toBe(true);
         if (a.length > 0) {
           const c = new Uint8Array(a);
-          c[at % a.length] ^= (flip % 255) + 1;
+          c[at % a.length]! ^= (flip % 255) + 1;
           expect(equalBytes(a, c)).toBe(false);
         }
         // Views into a larger buffer compare their own bytes only.
