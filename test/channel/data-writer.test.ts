@@ -249,4 +249,3 @@ describe('DataWriter', () => {
     expect(chunk.buffer.byteLength).toBeLessThan(16_384);
   });
 });
-
