@@ -73,12 +73,28 @@ export function policyFormats(policy: Policy): EvidenceFormat[] {
  * workload of that format passes it (no section for it, or a section without such a field).
  */
 export function workloadPins(format: EvidenceFormat, policy: Policy): string[] {
-  return WORKLOAD_PINS[format].filter((path) => {
-    const [section, field] = path.split('.') as [keyof Policy, string];
+  const out: string[] = [];
+  for (const [path, section, field] of PIN_PARTS[format]) {
     const s = has(policy, section) ? (policy[section] as object | undefined) : undefined;
-    return has(s, field) && (s as Record<string, unknown>)[field] !== undefined;
-  });
+    if (has(s, field) && (s as Record<string, unknown>)[field] !== undefined) out.push(path);
+  }
+  return out;
 }
+
+/** WORKLOAD_PINS split once into [path, section, field] (every appraisal reads them). */
+const PIN_PARTS = Object.freeze(
+  Object.fromEntries(
+    FORMATS.map((f) => [
+      f,
+      Object.freeze(
+        WORKLOAD_PINS[f].map((path) => {
+          const [section, field] = path.split('.') as [keyof Policy, string];
+          return Object.freeze([path, section, field] as const);
+        }),
+      ),
+    ]),
+  ) as Record<EvidenceFormat, readonly (readonly [string, keyof Policy, string])[]>,
+);
 
 /**
  * Formats a (parsed) policy admits without pinning their workload: what `serve` and `tunnel`
