@@ -33,6 +33,12 @@ describe('fromBase64url', () => {
     );
   });
 
+  it('returns bytes that own their memory (no view of a shared pool)', () => {
+    const b = fromBase64url(base64url(Uint8Array.of(1, 2, 3, 4, 5)))!;
+    expect(b.byteOffset).toBe(0);
+    expect(b.buffer.byteLength).toBe(5);
+  });
+
   it('refuses stray low bits, padding and the other alphabet', () => {
     expect(fromBase64url('AA')).toEqual(Uint8Array.of(0));
     expect(fromBase64url('AB')).toBeUndefined();

@@ -258,10 +258,19 @@ export class CollateralFetcher {
     return this.#lookup(this.url(path), Number.NEGATIVE_INFINITY);
   }
 
-  /** Memory, then disk: an entry that expires after `freshAfter` (a clock value). */
-  async #lookup(url: string, freshAfter: number): Promise<FetchResult | undefined> {
+  /**
+   * Memory, then disk: an entry that expires after `freshAfter` (a clock value). Not async
+   * itself: a memory hit, or a miss without a cache folder (an SNP verification asks for its
+   * optional CRL so on every report), settles without the hops of two async frames.
+   */
+  #lookup(url: string, freshAfter: number): Promise<FetchResult | undefined> {
     const mem = this.memory.get(url);
-    if (mem && mem.expiresAt > freshAfter) return this.result(mem, true);
+    if (mem && mem.expiresAt > freshAfter) return Promise.resolve(this.result(mem, true));
+    if (!this.o.cacheDir) return Promise.resolve(undefined);
+    return this.#lookupDisk(url, freshAfter);
+  }
+
+  async #lookupDisk(url: string, freshAfter: number): Promise<FetchResult | undefined> {
     const disk = await this.readDisk(url);
     if (disk && disk.expiresAt > freshAfter) {
       this.remember(url, disk);
