@@ -85,6 +85,7 @@ export class AttestedChannel extends SocketDuplex {
       // Only the formats the policy names (a policy naming none: every format).
       accept: options.verify ? acceptedMediaTypes(params.policy ?? options.verify.policy) : [],
       ...(options.evidence ? { produces: mediaTypeOf(options.evidence.format) } : {}),
+      batch: options.batch !== false,
       exchangeTimeoutMs: options.timeout ?? DEFAULT_TIMEOUT_MS,
       ...(options.maxControlPayload === undefined ? {} : { maxControlPayload: options.maxControlPayload }),
       ...(options.frameLimits === undefined ? {} : { frameLimits: options.frameLimits }),
@@ -294,7 +295,7 @@ export class AttestedChannel extends SocketDuplex {
           if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.write(a.bytes);
           break;
         case 'attest':
-          void this.#attest(a.context);
+          void this.#attest(a.context, a.batch);
           break;
         case 'verify':
           void this.#verify(a.context, a.evidence);
@@ -327,9 +328,9 @@ export class AttestedChannel extends SocketDuplex {
     }
   }
 
-  async #attest(context: Uint8Array): Promise<void> {
+  async #attest(context: Uint8Array, batch: boolean): Promise<void> {
     try {
-      const cmw = await produceEvidence(this.#params, context, this.#operations);
+      const cmw = await produceEvidence(this.#params, context, this.#operations, batch);
       this.#feed({ type: 'evidence', context, cmw });
     } catch (err) {
       this.#feed({ type: 'attest-failed', context, error: asAttestationError(err, 'ERR_PROVIDER_FAILED') });

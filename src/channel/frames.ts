@@ -290,6 +290,8 @@ export class FrameDecoder {
 export interface RequestMessage {
   context: Uint8Array;
   accept: string[];
+  /** The challenger can appraise batched evidence (docs/protocol.md §5.1); false when absent. */
+  batch: boolean;
 }
 export interface EvidenceMessage {
   context: Uint8Array;
@@ -363,7 +365,10 @@ export function parseRequest(payload: Uint8Array): RequestMessage {
   for (const m of accept)
     if (typeof m !== 'string' || m.length === 0 || m.length > MAX_MEDIA_TYPE_LENGTH)
       throw protocolError('REQUEST.accept entries must be non-empty strings');
-  return { context, accept: accept as string[] };
+  const batch = member(o, 'batch');
+  if (batch !== undefined && typeof batch !== 'boolean')
+    throw protocolError('REQUEST.batch must be a boolean');
+  return { context, accept: accept as string[], batch: batch === true };
 }
 
 export function parseEvidence(payload: Uint8Array): EvidenceMessage {
@@ -401,8 +406,18 @@ function clip(reason: string): string {
   return reason.length > MAX_REASON_LENGTH ? reason.slice(0, MAX_REASON_LENGTH) : reason;
 }
 
-export function encodeRequest(context: Uint8Array, accept: readonly string[]): Buffer {
-  return controlFrame(FrameType.REQUEST, { v: 1, context: base64url(context), accept });
+/** A REQUEST; `batch` is sent only when true (a peer that predates it ignores the member). */
+export function encodeRequest(
+  context: Uint8Array,
+  accept: readonly string[],
+  options: { batch?: boolean } = {},
+): Buffer {
+  return controlFrame(FrameType.REQUEST, {
+    v: 1,
+    context: base64url(context),
+    accept,
+    ...(options.batch === true ? { batch: true } : {}),
+  });
 }
 
 export function encodeEvidence(context: Uint8Array, evidence: unknown): Buffer {

@@ -39,6 +39,8 @@ export interface SessionConfig {
   accept: readonly string[];
   /** The report media type our provider produces; undefined: we cannot attest. */
   produces?: string;
+  /** Our REQUESTs say `"batch": true`: we appraise batched evidence (docs/protocol.md §5.1). */
+  batch?: boolean;
   /** Time allowed for each re-attestation exchange, ms. */
   exchangeTimeoutMs: number;
   /** Caps every control frame (see resolveFrameLimits). */
@@ -57,8 +59,11 @@ export type TimerKey = 'handshake' | 'challenge' | 'response';
 export type SessionAction =
   /** Write these bytes (one encoded frame) to the TLS connection. */
   | { type: 'send'; bytes: Uint8Array }
-  /** Produce our evidence for this context, then feed 'evidence' or 'attest-failed'. */
-  | { type: 'attest'; context: Uint8Array }
+  /**
+   * Produce our evidence for this context, then feed 'evidence' or 'attest-failed'; `batch`: the
+   * peer's REQUEST accepts batched evidence.
+   */
+  | { type: 'attest'; context: Uint8Array; batch: boolean }
   /** Verify the peer's evidence for this context, then feed 'verified' or 'verify-failed'. */
   | { type: 'verify'; context: Uint8Array; evidence: DecodedCmw }
   | { type: 'open'; peer: Claims | undefined }
@@ -239,7 +244,7 @@ export class Session {
     this.#state = 'handshaking';
     out.push({ type: 'arm-timer', key: 'handshake', ms: handshakeMs });
     const context = this.#freshContext();
-    out.push({ type: 'send', bytes: encodeRequest(context, this.config.accept) });
+    out.push({ type: 'send', bytes: this.#requestFrame(context) });
     if (this.config.accept.length > 0) this.#challenge = { context, stage: 'await-evidence' };
     for (const chunk of this.#early.splice(0)) {
       this.#dispatch({ type: 'bytes', chunk }, out);
@@ -281,7 +286,7 @@ export class Session {
         if (c?.stage !== 'await-evidence' || !same(c.context, msg.context))
           throw protocol('EVIDENCE that answers no outstanding REQUEST');
         // decodeCmw throws ERR_EVIDENCE_MALFORMED / ERR_UNSUPPORTED_EVIDENCE, which keep their code.
-        const evidence = decodeCmw(msg.evidence, this.config.accept);
+        const evidence = decodeCmw(msg.evidence, this.config.accept, { batch: this.config.batch === true });
         c.stage = 'verifying';
         out.push({ type: 'verify', context: c.context, evidence });
         return;
@@ -338,7 +343,7 @@ export class Session {
       );
     this.#response = { context: msg.context, stage: 'attesting' };
     if (!initial) out.push({ type: 'arm-timer', key: 'response', ms: this.config.exchangeTimeoutMs });
-    out.push({ type: 'attest', context: msg.context });
+    out.push({ type: 'attest', context: msg.context, batch: msg.batch });
   }
 
   #evidenceReady(context: Uint8Array, cmw: CmwCollection, out: SessionAction[]): void {
@@ -380,8 +385,14 @@ export class Session {
     this.#challenge = { context, stage: 'await-evidence' };
     out.push(
       { type: 'arm-timer', key: 'challenge', ms: this.config.exchangeTimeoutMs },
-      { type: 'send', bytes: encodeRequest(context, this.config.accept) },
+      { type: 'send', bytes: this.#requestFrame(context) },
     );
+  }
+
+  /** Our REQUEST; it asks for batches only when we verify (an empty accept wants no evidence). */
+  #requestFrame(context: Uint8Array): Uint8Array {
+    const batch = this.config.batch === true && this.config.accept.length > 0;
+    return encodeRequest(context, this.config.accept, batch ? { batch } : {});
   }
 
   #timeout(key: TimerKey, out: SessionAction[]): void {
