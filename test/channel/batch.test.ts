@@ -174,7 +174,7 @@ describe('batched binders: every index of every batch of 1…300', () => {
       }
     }
     expect(checked).toBe((300 * 301) / 2);
-  });
+  }, 120_000);
 });
 
 describe('batched binders: tampering', () => {
