@@ -114,6 +114,17 @@ describe('batched binders: pinned vectors (docs/protocol.md §5.1)', () => {
     expect(MERKLE_PATH_MEDIA_TYPE).toBe('application/vnd.attested-channel.merkle-path');
   });
 
+  it('docs/protocol.md §5.1 shows the pinned vectors for n = 1 and n = 3, byte for byte', () => {
+    const doc = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8');
+    const section = doc.slice(doc.indexOf('### 5.1 Batched binder'), doc.indexOf('## 6. Evidence'));
+    for (const v of vectors.filter((x) => x.n === 1 || x.n === 3)) {
+      expect(section).toContain(v.root);
+      expect(section).toContain(v.reportData);
+      for (const r of v.records) expect(section).toContain(r.hex);
+    }
+    for (const leaf of vectors.find((x) => x.n === 3)!.leaves) expect(section).toContain(leaf);
+  });
+
   for (const v of vectors)
     it(`n = ${v.n}: the library gives the pinned leaves, root, REPORT_DATA and records`, () => {
       const binders = v.binders.map(fromHex);
