@@ -25,11 +25,12 @@ import {
   FrameType,
   parseRequest,
 } from '../../src/channel/frames.js';
+import { INTERNAL } from '../../src/channel/options.js';
 import { type AttestedServer, createAttestedServer } from '../../src/channel/server.js';
 import { base64url, fromBase64url } from '../../src/evidence/bytes.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
-import type { EvidenceInput, EvidenceProvider } from '../../src/evidence/types.js';
-import { reportDataOf } from '../../src/evidence/verify.js';
+import type { EvidenceInput, EvidenceProvider, VerifyOptions } from '../../src/evidence/types.js';
+import { reportDataOf, verifyEvidence } from '../../src/evidence/verify.js';
 import { binderFor, json, type RawPeer, rawClient, rawServer } from './adversary.js';
 import { activeHandles, closeServer, expectNoLeaks, listen, rejectionOf } from './helpers.js';
 
@@ -314,6 +315,33 @@ describe('batched binders on the channel', () => {
     closeAll(channels);
   });
 
+  it('every format batches: TDX, Azure SEV-SNP and Azure TDX (the quote and user-data carry the batch REPORT_DATA)', async () => {
+    for (const [inner, policy, format] of [
+      [simulated.tdx(), { tdx: {} }, 'tdx'],
+      [simulated.azure({ tee: 'snp' }), { azure: {} }, 'azure-sev-snp'],
+      [simulated.azure({ tee: 'tdx' }), { azure: {} }, 'azure-tdx'],
+    ] as const) {
+      const provider = gated(inner);
+      const [server, port] = await ourServer({ evidence: provider });
+      const v = { policy, trustAnchors: anchors };
+      const first = attestedConnect({ host: '127.0.0.1', port, verify: v });
+      await until(() => provider.calls.length === 1, 'the first report');
+      const rest = Array.from({ length: 3 }, () => attestedConnect({ host: '127.0.0.1', port, verify: v }));
+      await until(() => server.batchScheduler?.stats().queued === 3, '3 exchanges to queue');
+      provider.openAll();
+      const channels = [await first, ...(await Promise.all(rest))];
+      for (const c of channels.slice(1)) {
+        expect(c.peer?.format).toBe(format);
+        expect(c.peer?.batched?.size).toBe(3);
+        // Azure: both bindings held on the batch REPORT_DATA (the quote's, and the HCL report's user-data).
+        if (format !== 'tdx')
+          expect(c.peer && 'binding' in c.peer ? c.peer.binding : undefined).toBe('report');
+      }
+      expect(provider.calls).toHaveLength(2);
+      closeAll(channels);
+    }
+  });
+
   it('a re-attestation joins a batch too', async () => {
     const provider = gated();
     provider.openAll();
@@ -520,6 +548,63 @@ describe('batched binders: tampered batched evidence from a hand-built attester'
       const err = await rejectionOf(tamperedAttester(size, index, tamper));
       expect(err.code, what).toBe(code);
     }
+  });
+});
+
+describe('batched binders: checks in order', () => {
+  it('a batched answer that does not fit our binder is refused before the verifier runs (no signature work)', async () => {
+    for (const [tamper, calls, code] of [
+      [() => {}, 1, undefined],
+      [
+        (_: Uint8Array, p: Uint8Array) => {
+          p[8 + 5]! ^= 0x01;
+        },
+        0,
+        'ERR_BINDING_MISMATCH',
+      ],
+    ] as const) {
+      let verifierCalls = 0;
+      const adv = await adversary(async (peer) => {
+        const ctx = parseRequest((await peer.reader.next())!.payload).context;
+        peer.socket.write(encodeRequest(new Uint8Array(32).fill(0x11), []));
+        const binder = binderFor(peer.socket, 'server', peer.identity.spki, ctx);
+        const leaves = [merkleLeaf(new Uint8Array(64)), merkleLeaf(binder)];
+        const { root, paths } = merkleBatch(leaves);
+        const input = await sim.getEvidence(batchReportData(2, root));
+        const record = encodeBatchPath(1, 2, paths[1]!);
+        tamper(input.report, record);
+        const cmw = { ...encodeCmw(input, 'sev-snp'), batch: [MERKLE_PATH_MEDIA_TYPE, base64url(record)] };
+        peer.socket.write(encodeEvidence(ctx, cmw));
+        await peer.reader.rest();
+      });
+      const options = {
+        host: '127.0.0.1',
+        port: adv.port,
+        verify,
+        [INTERNAL]: {
+          verifier: (input: EvidenceInput, o: VerifyOptions) => {
+            verifierCalls++;
+            return verifyEvidence(input, o);
+          },
+        },
+      };
+      if (code === undefined) (await attestedConnect(options)).destroy();
+      else expect((await rejectionOf(attestedConnect(options))).code).toBe(code);
+      expect(verifierCalls).toBe(calls);
+    }
+  });
+
+  it('an attester whose provider ignores the batch REPORT_DATA fails with ERR_PROVIDER_FAILED', async () => {
+    const liar: EvidenceProvider = {
+      format: 'sev-snp',
+      getEvidence: () => sim.getEvidence(new Uint8Array(64)),
+    };
+    const [server, port] = await ourServer({ evidence: liar });
+    const failed = new Promise<{ code: string }>((r) => server.once('attestationError', r));
+    const err = await rejectionOf(attestedConnect({ host: '127.0.0.1', port, verify }));
+    expect(err.details['peerCode']).toBe('ERR_PROVIDER_FAILED');
+    expect((await failed).code).toBe('ERR_PROVIDER_FAILED');
+    expect(server.batchScheduler?.stats().reports).toBe(1); // it went through the batch path
   });
 });
 

@@ -22,6 +22,7 @@ import {
   rootFromPath,
 } from '../../src/channel/batch.js';
 import { decodeCmw, MediaType } from '../../src/channel/cmw.js';
+import { encodeRequest, parseRequest } from '../../src/channel/frames.js';
 import { AttestationError } from '../../src/errors.js';
 import { fakeReport } from './helpers.js';
 
@@ -358,6 +359,39 @@ describe('batched binders: path record parser', () => {
     expect(rootFromPath(leaf, 0, 5, [h, h, h, h])).toBeUndefined(); // one long
     expect(rootFromPath(leaf, 5, 5, [h, h, h])).toBeUndefined(); // index out of range
     expect(rootFromPath(leaf, 0, 1, [])).toEqual(leaf);
+  });
+});
+
+describe('batched binders: REQUEST "batch"', () => {
+  const ctx = new Uint8Array(32).fill(7);
+  const payload = (o: Record<string, unknown>) =>
+    new Uint8Array(
+      Buffer.from(
+        JSON.stringify({ v: 1, context: Buffer.from(ctx).toString('base64url'), accept: [], ...o }),
+      ),
+    );
+
+  it('is sent only when asked, as the last member, and read back', () => {
+    const on = encodeRequest(ctx, ['a/b'], { batch: true });
+    expect(Buffer.from(on.subarray(5)).toString()).toBe(
+      `{"v":1,"context":"${Buffer.from(ctx).toString('base64url')}","accept":["a/b"],"batch":true}`,
+    );
+    expect(parseRequest(on.subarray(5)).batch).toBe(true);
+    const off = encodeRequest(ctx, ['a/b']);
+    expect(Buffer.from(off.subarray(5)).toString()).not.toContain('batch');
+    expect(parseRequest(off.subarray(5)).batch).toBe(false);
+    expect(Buffer.from(encodeRequest(ctx, [], { batch: false }).subarray(5)).toString()).not.toContain(
+      'batch',
+    );
+  });
+
+  it('true or false is read; any other JSON type is ERR_PROTOCOL; unknown members beside it are ignored', () => {
+    expect(parseRequest(payload({ batch: false })).batch).toBe(false);
+    expect(parseRequest(payload({ batch: true, known: ['x'], future: 1 })).batch).toBe(true);
+    for (const batch of [1, 'true', null, [], {}])
+      expect(() => parseRequest(payload({ batch }))).toThrow(
+        expect.objectContaining({ code: 'ERR_PROTOCOL' }),
+      );
   });
 });
 
