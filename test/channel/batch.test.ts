@@ -358,6 +358,7 @@ describe('batched binders: path record parser', () => {
     expect(rootFromPath(leaf, 0, 5, [h, h])).toBeUndefined(); // one short
     expect(rootFromPath(leaf, 0, 5, [h, h, h, h])).toBeUndefined(); // one long
     expect(rootFromPath(leaf, 5, 5, [h, h, h])).toBeUndefined(); // index out of range
+    expect(rootFromPath(leaf, 4, 4, [h, h])).toBeUndefined(); // index = n, though the walk would end at a root
     expect(rootFromPath(leaf, 0, 1, [])).toEqual(leaf);
   });
 });
@@ -415,6 +416,20 @@ describe('batched binders: the CMW "batch" record', () => {
     expect(
       decodeCmw({ report: [MediaType.SNP_REPORT, report] }, accept, { batch: true }).batch,
     ).toBeUndefined();
+  });
+
+  it('an over-long value is refused from its text, before it is decoded', () => {
+    try {
+      decodeCmw(
+        { report: [MediaType.SNP_REPORT, report], batch: [MERKLE_PATH_MEDIA_TYPE, 'A'.repeat(4_000_000)] },
+        accept,
+        { batch: true },
+      );
+      throw new Error('accepted');
+    } catch (err) {
+      expect((err as AttestationError).code).toBe('ERR_EVIDENCE_MALFORMED');
+      expect((err as AttestationError).details).toEqual({ label: 'batch', limit: 776 });
+    }
   });
 
   it('a wrong media type, a bad value or an over-long value is ERR_EVIDENCE_MALFORMED', () => {
