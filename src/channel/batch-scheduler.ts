@@ -71,8 +71,9 @@ export interface BatchStats {
 }
 
 function checkBatchOptions(options: BatchOptions, who: string): Required<Pick<BatchOptions, 'maxSize'>> {
-  if (typeof options !== 'object' || options === null)
-    throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: batch must be false or an object`);
+  const proto = typeof options === 'object' && options !== null ? Object.getPrototypeOf(options) : undefined;
+  if (proto !== Object.prototype && proto !== null)
+    throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: batch must be false or a plain object`);
   for (const key of Object.keys(options))
     if (!['maxSize', 'reportsPerSecond', 'burst'].includes(key))
       throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: batch.${key} is not a batch option`);
