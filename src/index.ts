@@ -4,6 +4,15 @@
 // The reference on the first line is kept in dist/index.d.ts: the declarations use Node's types (Duplex,
 // X509Certificate, Buffer...), and TypeScript 6+ no longer loads @types/node unless asked to.
 
+export {
+  type BatchedEvidence,
+  type BatchOptions,
+  BatchScheduler,
+  type BatchSetting,
+  type BatchStats,
+  createBatchScheduler,
+  DEFAULT_BATCH_SIZE,
+} from './channel/batch-scheduler.js';
 export { AttestedChannel } from './channel/channel.js';
 export { type AttestedConnectOptions, attestedConnect } from './channel/connect.js';
 export type { PeerClaims } from './channel/exchange.js';
@@ -158,6 +167,7 @@ export type {
   AzureCommonClaims,
   AzureSnpClaims,
   AzureTdxClaims,
+  BatchedClaim,
   Claims,
   CollateralFetchOptions,
   EvidenceFormat,

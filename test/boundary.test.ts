@@ -230,16 +230,37 @@ const TABLE: Array<{ name: string; call: (v: unknown) => unknown; codes: ErrorCo
       codes: ['ERR_INVALID_ARGUMENT'],
       refuses: MISTYPED,
     },
-    ...(['port', 'host', 'socket', 'signal', 'timeout', 'verify', 'evidence'] as const).map((field) => ({
-      name: `attestedConnect(${field})`,
-      call: (v: unknown) =>
-        api.attestedConnect({ host: '127.0.0.1', port: 9, verify: {}, timeout: 1000, [field]: v }),
-      codes: ['ERR_INVALID_ARGUMENT', 'ERR_POLICY_INVALID', 'ERR_CONNECTION_CLOSED'] as ErrorCode[],
-      refuses: [0, Symbol('s')],
-    })),
+    ...(['port', 'host', 'socket', 'signal', 'timeout', 'verify', 'evidence', 'batch'] as const).map(
+      (field) => ({
+        name: `attestedConnect(${field})`,
+        call: (v: unknown) =>
+          api.attestedConnect({ host: '127.0.0.1', port: 9, verify: {}, timeout: 1000, [field]: v }),
+        codes: ['ERR_INVALID_ARGUMENT', 'ERR_POLICY_INVALID', 'ERR_CONNECTION_CLOSED'] as ErrorCode[],
+        refuses: [0, Symbol('s')],
+      }),
+    ),
     {
       name: 'createAttestedServer',
       call: (v) => api.createAttestedServer(v as never),
+      codes: ['ERR_INVALID_ARGUMENT'],
+      refuses: MISTYPED,
+    },
+    {
+      name: 'createBatchScheduler',
+      call: (v) => api.createBatchScheduler(v as never),
+      codes: ['ERR_INVALID_ARGUMENT'],
+      refuses: MISTYPED,
+    },
+    {
+      name: 'createBatchScheduler(provider, options)',
+      call: (v) => api.createBatchScheduler(api.simulated.snp(), v as never),
+      codes: ['ERR_INVALID_ARGUMENT'],
+      // {} and Object.create(null) are valid (empty) options.
+      refuses: MISTYPED.filter((v) => label(v) !== '{}'),
+    },
+    {
+      name: 'new BatchScheduler',
+      call: (v) => new api.BatchScheduler(v as never),
       codes: ['ERR_INVALID_ARGUMENT'],
       refuses: MISTYPED,
     },

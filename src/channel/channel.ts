@@ -107,6 +107,7 @@ export class AttestedChannel extends SocketDuplex {
       // Only the formats the policy names (a policy naming none: every format).
       accept: options.verify ? acceptedMediaTypes(params.policy ?? options.verify.policy) : [],
       ...(options.evidence ? { produces: mediaTypeOf(options.evidence.format) } : {}),
+      batch: options.batch !== false,
       exchangeTimeoutMs: options.timeout ?? DEFAULT_TIMEOUT_MS,
       ...(options.maxControlPayload === undefined ? {} : { maxControlPayload: options.maxControlPayload }),
       ...(options.frameLimits === undefined ? {} : { frameLimits: options.frameLimits }),
@@ -333,7 +334,7 @@ export class AttestedChannel extends SocketDuplex {
           if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.write(a.bytes);
           break;
         case 'attest':
-          void this.#attest(a.context, a.known);
+          void this.#attest(a.context, a.known, a.batch);
           break;
         case 'verify':
           void this.#verify(a.context, a.evidence);
@@ -369,14 +370,14 @@ export class AttestedChannel extends SocketDuplex {
     }
   }
 
-  async #attest(context: Uint8Array, known: Uint8Array[] | undefined): Promise<void> {
+  async #attest(context: Uint8Array, known: Uint8Array[] | undefined, batch: boolean): Promise<void> {
     try {
       const keyProof = known ? keyProofFor(this.#params, context, known) : undefined;
       if (keyProof) {
         this.#feed({ type: 'key-proof', context, keyProof });
         return;
       }
-      const cmw = await produceEvidence(this.#params, context, this.#operations);
+      const cmw = await produceEvidence(this.#params, context, this.#operations, batch);
       this.#feed({ type: 'evidence', context, cmw });
     } catch (err) {
       this.#feed({ type: 'attest-failed', context, error: asAttestationError(err, 'ERR_PROVIDER_FAILED') });

@@ -14,6 +14,7 @@ import type { PcrValues } from '../evidence/tpm/quote.js';
 import type { EvidenceFormat, EvidenceInput, ProviderFormat } from '../evidence/types.js';
 import { detectFormat } from '../evidence/verify.js';
 import { derToPem, toDerList } from '../evidence/x509/pem.js';
+import { type BatchPath, decodeBatchPath, MAX_PATH_RECORD_SIZE, MERKLE_PATH_MEDIA_TYPE } from './batch.js';
 
 export const MediaType = {
   SNP_REPORT: formatNamed('sev-snp').mediaType,
@@ -298,6 +299,16 @@ export interface DecodedCmw {
   input: EvidenceInput;
   format: EvidenceFormat;
   mediaType: string;
+  /** The `batch` record (docs/protocol.md §5.1), when the attester answered with a batched report. */
+  batch?: BatchPath;
+}
+
+/** The `batch` record of a collection whose challenger asked for batches. */
+function batchRecord(value: unknown): BatchPath {
+  const r = record('batch', value);
+  if (r.mediaType !== MERKLE_PATH_MEDIA_TYPE)
+    throw malformed(`"batch" must be ${MERKLE_PATH_MEDIA_TYPE}, not ${r.mediaType}`);
+  return decodeBatchPath(bytesOf('batch', capped('batch', r.b64, MAX_PATH_RECORD_SIZE)));
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -379,9 +390,14 @@ function derCertificate(bytes: Uint8Array, label = 'vek'): Uint8Array {
 /**
  * CMW collection → EvidenceInput. `accept` is the list of report media types the challenger
  * offered; a report of an unknown type is ERR_UNSUPPORTED_EVIDENCE, one of a known format that was
- * not offered ERR_EVIDENCE_POLICY (details.field "format").
+ * not offered ERR_EVIDENCE_POLICY (details.field "format"). A `batch` record is taken only when
+ * the challenger's REQUEST said `"batch": true` (`options.batch`); otherwise it is an unknown label.
  */
-export function decodeCmw(value: unknown, accept: readonly string[]): DecodedCmw {
+export function decodeCmw(
+  value: unknown,
+  accept: readonly string[],
+  options: { batch?: boolean } = {},
+): DecodedCmw {
   if (!isPlainObject(value)) throw malformed('the collection is not a JSON object');
   if (!Object.hasOwn(value, 'report')) throw malformed('the "report" record is missing');
   const reportRecord = record('report', value['report']);
@@ -422,8 +438,15 @@ export function decodeCmw(value: unknown, accept: readonly string[]): DecodedCmw
   const input: EvidenceInput = { report: report.bytes };
   const tpm: Partial<NonNullable<EvidenceInput['tpm']>> = {};
   const bootParts: Record<string, Uint8Array> = {};
+  let batch: BatchPath | undefined;
   for (const label of Object.keys(value)) {
     if (label === 'report') continue;
+    if (label === 'batch') {
+      if (options.batch !== true)
+        throw malformed('a "batch" record, though this side did not ask for batches');
+      batch = batchRecord(value[label]);
+      continue;
+    }
     const spec = Object.hasOwn(LABELS, label) ? LABELS[label] : undefined;
     if (!spec) throw malformed(`unknown label "${label}"`);
     const r = record(label, value[label]);
@@ -452,5 +475,5 @@ export function decodeCmw(value: unknown, accept: readonly string[]): DecodedCmw
     input.tpm = { quote: tpm.quote, signature: tpm.signature, pcrs: tpm.pcrs };
   }
   bootInput(bootParts, input);
-  return { input, format, mediaType: report.mediaType };
+  return { input, format, mediaType: report.mediaType, ...(batch ? { batch } : {}) };
 }

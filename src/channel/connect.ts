@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { AttestationError, signalArg } from '../errors.js';
 import { verifierFor } from '../evidence/verify.js';
+import { schedulerFor } from './batch-scheduler.js';
 import { ALPN_PROTOCOLS } from './binder.js';
 import { AttestedChannel } from './channel.js';
 import { checkIdentity, createTlsIdentity, secureContextFor, type TlsIdentity } from './identity.js';
@@ -117,6 +118,8 @@ export async function attestedConnect(options: AttestedConnectOptions): Promise<
     internals,
     policy,
     verifier,
+    // A lone connection batches only with the sides that share its scheduler (else a batch of one).
+    batcher: schedulerFor(options.batch, options.evidence),
   });
   return channel.ready;
 }

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { AttestationError, asAttestationError } from '../errors.js';
 import { checkAzureBinding, quoteClaimsBinder } from '../evidence/azure/binding.js';
-import { bytesToHex, equalBytes } from '../evidence/bytes.js';
+import { base64url, bytesToHex, equalBytes } from '../evidence/bytes.js';
 import { checkGceVtpmBinding } from '../evidence/gce/vtpm.js';
 import { type Policy, parsePolicy } from '../evidence/policy.js';
 import {
@@ -18,6 +18,7 @@ import {
 } from '../evidence/reuse.js';
 import type { Claims, EvidenceInput } from '../evidence/types.js';
 import { detectFormat, reportDataOf, verifierFor } from '../evidence/verify.js';
+import { encodeBatchPath, expectedBatchReportData, MERKLE_PATH_MEDIA_TYPE } from './batch.js';
 import { computeBinder, exportBinderSecret } from './binder.js';
 import { type CmwCollection, type DecodedCmw, encodeCmw } from './cmw.js';
 import type { KeyProofMessage } from './frames.js';
@@ -72,20 +73,35 @@ export class Operations implements OperationScope {
   }
 }
 
-/** This side's evidence for the peer's REQUEST `context`, as the CMW collection to send. */
+/**
+ * This side's evidence for the peer's REQUEST `context`, as the CMW collection to send. When the
+ * REQUEST asked for batches (`batch`) and this side batches, the binder becomes a leaf of the next
+ * batch (batch-scheduler.ts): the provider is given the batch's REPORT_DATA, and the collection
+ * carries this leaf's audit path. The binder is always computed here from our own TLS session;
+ * nothing a peer sends becomes a leaf.
+ */
 export async function produceEvidence(
   params: ChannelParams,
   context: Uint8Array,
   scope: OperationScope,
+  batch = false,
 ): Promise<CmwCollection> {
   const { options, identity, role, socket } = params;
   const provider = options.evidence;
   if (!provider || !identity)
     throw new AttestationError('ERR_UNSUPPORTED_EVIDENCE', 'this side cannot attest');
-  const reportData = computeBinder(role, identity.spki, exportBinderSecret(socket, role, context));
+  const binder = computeBinder(role, identity.spki, exportBinderSecret(socket, role, context));
+  const batcher = batch ? params.batcher : undefined;
   let input: EvidenceInput;
+  let reportData = binder;
+  let path: Uint8Array | undefined;
   try {
-    input = await scope.run(() => provider.getEvidence(reportData, { signal: scope.signal }));
+    if (batcher) {
+      const batched = await scope.run(() => batcher.submit(binder, scope.signal));
+      input = batched.input;
+      reportData = batched.reportData;
+      path = encodeBatchPath(batched.index, batched.size, batched.path);
+    } else input = await scope.run(() => provider.getEvidence(binder, { signal: scope.signal }));
   } catch (err) {
     throw asAttestationError(err, 'ERR_PROVIDER_FAILED', 'the evidence provider failed');
   }
@@ -97,6 +113,7 @@ export async function produceEvidence(
     );
   // Bound to this identity's key: a later connection with this key may prove continuity for it.
   rememberProduced(identity, bytesToHex(reportDigest(input.report)));
+  if (path) cmw['batch'] = [MERKLE_PATH_MEDIA_TYPE, base64url(path)];
   return cmw;
 }
 
@@ -136,10 +153,16 @@ export async function verifyPeerEvidence(
       'ERR_BINDING_MISMATCH',
       'the peer presented no TLS certificate to bind evidence to',
     );
-  const expected = computeBinder(peerRole, peerSpki, exportBinderSecret(socket, peerRole, context));
+  const binder = computeBinder(peerRole, peerSpki, exportBinderSecret(socket, peerRole, context));
+  // Batched: the 64 bytes the report must carry are the batch's REPORT_DATA, recomputed from our
+  // own binder and the path (§5.1); every check below then compares against them exactly as it
+  // compares against a plain binder (REPORT_DATA, an Azure or vTPM quote's qualifyingData, user-data).
+  const batch = evidence.batch;
+  const expected = batch ? expectedBatchReportData(binder, batch) : binder;
+  if (expected === undefined) throw bindingMismatch();
   // Checked before the signatures: evidence bound elsewhere is refused as such, and cheaply.
   if (claimsBinder(evidence.input, expected) === false) throw bindingMismatch();
-  return appraiseBound(params, evidence.input, expected, verify.now ?? new Date(), scope);
+  return appraiseBound(params, evidence.input, expected, verify.now ?? new Date(), scope, batch);
 }
 
 /**
@@ -152,6 +175,7 @@ async function appraiseBound(
   expected: Uint8Array,
   now: Date,
   scope: OperationScope,
+  batch?: DecodedCmw['batch'],
 ): Promise<Claims> {
   const { options, internals } = params;
   const verify = options.verify!;
@@ -176,12 +200,12 @@ async function appraiseBound(
     const binding = checkAzureBinding(claims, expected, {
       requireReportBinding: parsePolicy(policy).azure?.requireReportBinding === true,
     });
-    return { ...claims, binding };
+    return { ...claims, binding, ...batchedClaim(batch) };
   }
   if (claims.reportData.toLowerCase() !== bytesToHex(expected)) throw bindingMismatch();
   // Google's vTPM beside the report: its quote must be bound to the same binder (SHA-384 of it).
   if (claims.vtpm) checkGceVtpmBinding(claims.vtpm, expected);
-  return claims;
+  return batch ? { ...claims, ...batchedClaim(batch) } : claims;
 }
 
 /**
@@ -246,10 +270,14 @@ export function rememberEvidence(
   if (!reuse || inputSize(evidence.input) > REUSE_MAX_EVIDENCE_BYTES) return;
   const peerRole: Role = params.role === 'client' ? 'server' : 'client';
   const binder = computeBinder(peerRole, peerSpki, exportBinderSecret(params.socket, peerRole, context));
+  // What the report was checked against: for batched evidence the batch's REPORT_DATA (§5.1),
+  // recomputed from our binder and its path, so that reuse checks the same 64 bytes again.
+  const expected = evidence.batch ? expectedBatchReportData(binder, evidence.batch) : binder;
+  if (expected === undefined) return;
   reuse.memory.set(peerKeyOf(peerSpki), {
     digest: reportDigest(evidence.input.report),
     input: evidence.input,
-    binder,
+    binder: expected,
     requestedAt,
   });
 }
@@ -316,6 +344,10 @@ export async function verifyPeerKeyProof(
     throw err;
   }
   return { ...claims, reused: true, evidenceAge: ageMs / 1000 };
+}
+
+function batchedClaim(batch: DecodedCmw['batch']): { batched?: { index: number; size: number } } {
+  return batch ? { batched: { index: batch.index, size: batch.size } } : {};
 }
 
 function bindingMismatch(): AttestationError {

@@ -295,6 +295,8 @@ export interface RequestMessage {
   accept: string[];
   /** Digests (32 bytes each) of reports the challenger holds for our key (§4.7); absent: none. */
   known?: Uint8Array[];
+  /** The challenger can appraise batched evidence (docs/protocol.md §5.1); false when absent. */
+  batch: boolean;
 }
 export interface EvidenceMessage {
   context: Uint8Array;
@@ -381,8 +383,11 @@ export function parseRequest(payload: Uint8Array): RequestMessage {
   for (const m of accept)
     if (typeof m !== 'string' || m.length === 0 || m.length > MAX_MEDIA_TYPE_LENGTH)
       throw protocolError('REQUEST.accept entries must be non-empty strings');
+  const batch = member(o, 'batch');
+  if (batch !== undefined && typeof batch !== 'boolean')
+    throw protocolError('REQUEST.batch must be a boolean');
   const known = member(o, 'known');
-  if (known === undefined) return { context, accept: accept as string[] };
+  if (known === undefined) return { context, accept: accept as string[], batch: batch === true };
   if (!Array.isArray(known) || known.length === 0 || known.length > MAX_KNOWN_ENTRIES)
     throw protocolError(`REQUEST.known must be an array of 1 to ${MAX_KNOWN_ENTRIES} report digests`);
   const digests = known.map((d) => {
@@ -391,7 +396,7 @@ export function parseRequest(payload: Uint8Array): RequestMessage {
       throw protocolError(`REQUEST.known entries must be ${DIGEST_SIZE} bytes in unpadded base64url`);
     return bytes;
   });
-  return { context, accept: accept as string[], known: digests };
+  return { context, accept: accept as string[], batch: batch === true, known: digests };
 }
 
 export function parseEvidence(payload: Uint8Array): EvidenceMessage {
@@ -443,17 +448,22 @@ function clip(reason: string): string {
   return reason.length > MAX_REASON_LENGTH ? reason.slice(0, MAX_REASON_LENGTH) : reason;
 }
 
+/**
+ * A REQUEST. `batch` is sent only when true and `known` only when it lists a digest (a peer that
+ * predates either member ignores it).
+ */
 export function encodeRequest(
   context: Uint8Array,
   accept: readonly string[],
-  known?: readonly Uint8Array[],
+  options: { batch?: boolean; known?: readonly Uint8Array[] } = {},
 ): Buffer {
-  return controlFrame(
-    FrameType.REQUEST,
-    known && known.length > 0
-      ? { v: 1, context: base64url(context), accept, known: known.map(base64url) }
-      : { v: 1, context: base64url(context), accept },
-  );
+  return controlFrame(FrameType.REQUEST, {
+    v: 1,
+    context: base64url(context),
+    accept,
+    ...(options.batch === true ? { batch: true } : {}),
+    ...(options.known && options.known.length > 0 ? { known: options.known.map(base64url) } : {}),
+  });
 }
 
 export function encodeEvidence(context: Uint8Array, evidence: unknown): Buffer {

@@ -18,6 +18,7 @@ import type {
   Verifier,
   VerifyOptions,
 } from '../evidence/types.js';
+import { type BatchScheduler, type BatchSetting, checkBatchSetting } from './batch-scheduler.js';
 import type { ChainEncoder } from './cmw.js';
 import { type FrameLimits, resolveFrameLimits } from './frames.js';
 import type { TlsIdentity } from './identity.js';
@@ -79,6 +80,15 @@ export interface ChannelOptions {
    * policy decides whether it accepts one. False: always new evidence.
    */
   keyProof?: boolean;
+  /**
+   * Batched binders (docs/protocol.md §5.1), on unless `false`. As challenger this side asks for
+   * batches (`"batch": true` in its REQUESTs) and accepts batched or plain evidence; as attester it
+   * answers a REQUEST that asked with one report for every exchange waiting at that moment
+   * (BatchOptions: maxSize, reportsPerSecond, burst), and a REQUEST that did not with a plain one.
+   * A BatchScheduler from createBatchScheduler() (for the same `evidence`) is shared with the
+   * other sides given it. `false`: neither asks for nor makes batches.
+   */
+  batch?: BatchSetting;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -157,6 +167,7 @@ export function checkChannelOptions(options: ChannelOptions, who: string): Polic
   )
     throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: maxControlPayload must be an integer ≥ 1024`);
   resolveFrameLimits(options.frameLimits, maxControlPayload, `${who}: frameLimits`);
+  checkBatchSetting(options.batch, evidence, who);
   return policy;
 }
 
@@ -180,4 +191,6 @@ export interface ChannelParams {
   verifier?: Verifier | undefined;
   /** The chain encodings of whoever serves many connections with one provider (the server). */
   chains?: ChainEncoder | undefined;
+  /** The batch scheduler of this side's provider (none: batching is off, or it cannot attest). */
+  batcher?: BatchScheduler | undefined;
 }

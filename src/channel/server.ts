@@ -4,6 +4,7 @@ import { type AddressInfo, createServer as createNetServer, isIP, type Server as
 import type { Duplex } from 'node:stream';
 import { type SecureContext, TLSSocket } from 'node:tls';
 import { AttestationError } from '../errors.js';
+import { type BatchScheduler, schedulerFor } from './batch-scheduler.js';
 import { ALPN_PROTOCOLS } from './binder.js';
 import { AttestedChannel } from './channel.js';
 import { ChainEncoder } from './cmw.js';
@@ -68,6 +69,8 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
   readonly #secureContext: SecureContext | undefined;
   /** Our provider attests every connection with the same chain: its encoding is kept here. */
   readonly #chains = new ChainEncoder();
+  /** One report in flight for all our connections, serving every exchange that waits for it. */
+  readonly #batcher: BatchScheduler | undefined;
   #net: NetServer | undefined;
   #pending = new Set<AttestedChannel>();
   readonly #maxPending: number;
@@ -88,6 +91,7 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
       );
     this.#maxPending = maxPending;
     this.#options = options;
+    this.#batcher = schedulerFor(options.batch, options.evidence);
     if (identity !== 'per-connection') {
       this.#identity = identity ?? createTlsIdentity();
       this.#secureContext = secureContextFor(this.#identity, 'server'); // now: a bad identity fails here
@@ -97,6 +101,11 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
   /** The server's TLS identity (undefined with identity: 'per-connection'). */
   get identity(): TlsIdentity | undefined {
     return this.#identity;
+  }
+
+  /** The scheduler that batches this server's evidence (undefined when batching is off or it does not attest). */
+  get batchScheduler(): BatchScheduler | undefined {
+    return this.#batcher;
   }
 
   /** Channels still in their TLS handshake or attestation exchange. */
@@ -197,6 +206,7 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
       identity,
       options,
       chains: this.#chains,
+      batcher: this.#batcher,
       timeoutMs: options.timeout ?? DEFAULT_TIMEOUT_MS,
       internals: (options as { [INTERNAL]?: ChannelInternals })[INTERNAL],
     });

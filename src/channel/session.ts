@@ -41,6 +41,8 @@ export interface SessionConfig {
   accept: readonly string[];
   /** The report media type our provider produces; undefined: we cannot attest. */
   produces?: string;
+  /** Our REQUESTs say `"batch": true`: we appraise batched evidence (docs/protocol.md §5.1). */
+  batch?: boolean;
   /** Time allowed for each re-attestation exchange, ms. */
   exchangeTimeoutMs: number;
   /** Caps every control frame (see resolveFrameLimits). */
@@ -61,9 +63,10 @@ export type SessionAction =
   | { type: 'send'; bytes: Uint8Array }
   /**
    * Produce our evidence for this context, then feed 'evidence' or 'attest-failed'; with `known`
-   * (the peer's initial REQUEST listed report digests) a 'key-proof' may answer instead.
+   * (the peer's initial REQUEST listed report digests) a 'key-proof' may answer instead; `batch`:
+   * the peer's REQUEST accepts batched evidence.
    */
-  | { type: 'attest'; context: Uint8Array; known?: Uint8Array[] }
+  | { type: 'attest'; context: Uint8Array; known?: Uint8Array[]; batch: boolean }
   /** Verify the peer's evidence for this context, then feed 'verified' or 'verify-failed'. */
   | { type: 'verify'; context: Uint8Array; evidence: DecodedCmw }
   /** Verify the peer's key proof (its digest is one we listed), then 'verified' or 'verify-failed'. */
@@ -258,7 +261,7 @@ export class Session {
     const context = this.#freshContext();
     // Digests go only with evidence asked for: a key proof answers a REQUEST, nothing else.
     const listed = this.config.accept.length > 0 && known && known.length > 0 ? known : undefined;
-    out.push({ type: 'send', bytes: encodeRequest(context, this.config.accept, listed) });
+    out.push({ type: 'send', bytes: this.#requestFrame(context, listed) });
     if (this.config.accept.length > 0)
       this.#challenge = { context, stage: 'await-evidence', ...(listed ? { known: listed } : {}) };
     for (const chunk of this.#early.splice(0)) {
@@ -311,7 +314,7 @@ export class Session {
           return;
         }
         // decodeCmw throws ERR_EVIDENCE_MALFORMED / ERR_UNSUPPORTED_EVIDENCE, which keep their code.
-        const evidence = decodeCmw(msg.evidence, this.config.accept);
+        const evidence = decodeCmw(msg.evidence, this.config.accept, { batch: this.config.batch === true });
         c.stage = 'verifying';
         out.push({ type: 'verify', context: c.context, evidence });
         return;
@@ -372,7 +375,12 @@ export class Session {
       );
     this.#response = { context: msg.context, stage: 'attesting' };
     if (!initial) out.push({ type: 'arm-timer', key: 'response', ms: this.config.exchangeTimeoutMs });
-    out.push({ type: 'attest', context: msg.context, ...(msg.known ? { known: msg.known } : {}) });
+    out.push({
+      type: 'attest',
+      context: msg.context,
+      batch: msg.batch,
+      ...(msg.known ? { known: msg.known } : {}),
+    });
   }
 
   /** Sends our EVIDENCE frame (evidence or key proof, encoded by `encode`) for the peer's REQUEST `context`. */
@@ -415,8 +423,17 @@ export class Session {
     this.#challenge = { context, stage: 'await-evidence' };
     out.push(
       { type: 'arm-timer', key: 'challenge', ms: this.config.exchangeTimeoutMs },
-      { type: 'send', bytes: encodeRequest(context, this.config.accept) },
+      { type: 'send', bytes: this.#requestFrame(context) },
     );
+  }
+
+  /** Our REQUEST; it asks for batches only when we verify (an empty accept wants no evidence). */
+  #requestFrame(context: Uint8Array, known?: Uint8Array[]): Uint8Array {
+    const batch = this.config.batch === true && this.config.accept.length > 0;
+    return encodeRequest(context, this.config.accept, {
+      ...(batch ? { batch } : {}),
+      ...(known ? { known } : {}),
+    });
   }
 
   #timeout(key: TimerKey, out: SessionAction[]): void {

@@ -25,7 +25,7 @@ export interface RememberedEvidence {
   readonly digest: Uint8Array;
   /** The evidence as decoded, verified again on every reuse. */
   readonly input: EvidenceInput;
-  /** The binder its REPORT_DATA (or quote) was bound to, checked again on every reuse. */
+  /** The 64 bytes its REPORT_DATA (or quote) was checked against — the binder, or a batch's REPORT_DATA — checked again on every reuse. */
   readonly binder: Uint8Array;
   /** The verifier's clock (ms since the epoch) when it sent the REQUEST this evidence answered. */
   readonly requestedAt: number;

@@ -284,6 +284,18 @@ export interface SnpClaims {
   vtpm?: GceVtpmClaims;
   /** Google's launch endorsement, when the evidence carried one (gce/launch.ts). */
   endorsement?: EndorsementClaims;
+  /**
+   * Set by the channel (absent elsewhere) when the peer answered with a batched report
+   * (docs/protocol.md §5.1): this exchange's leaf index and the batch size. `reportData` is then
+   * the batch's REPORT_DATA, which the channel recomputed from its own binder.
+   */
+  batched?: BatchedClaim;
+}
+
+/** Where a batched exchange's leaf sat: index in 0..size-1 of a batch of `size` (1..4 096). */
+export interface BatchedClaim {
+  index: number;
+  size: number;
 }
 
 export interface SnpGuestPolicy {
@@ -358,6 +370,8 @@ export interface TdxClaims {
   vtpm?: GceVtpmClaims;
   /** Google's launch endorsement, when the evidence carried one (gce/launch.ts). */
   endorsement?: EndorsementClaims;
+  /** Set by the channel when the answer was batched (see SnpClaims.batched). */
+  batched?: BatchedClaim;
 }
 
 // In their own module so that policy.ts can read them without importing this one (which names

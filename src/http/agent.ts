@@ -11,6 +11,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Agent, type AgentOptions, type ClientRequestArgs } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { schedulerFor } from '../channel/batch-scheduler.js';
 import { type AttestedConnectOptions, attestedConnect } from '../channel/connect.js';
 import { createTlsIdentity } from '../channel/identity.js';
 import { AttestationError, asAttestationError } from '../errors.js';
@@ -37,6 +38,9 @@ function fixOptions(options: AttestedHttpOptions): Readonly<AttestedHttpOptions>
   // report to its own connection.
   const identity =
     options.evidence !== undefined && options.identity === undefined ? { identity: createTlsIdentity() } : {};
+  // The agent's connections that attest share one batch scheduler (its own, or the one given).
+  const batcher = schedulerFor(options.batch, options.evidence);
+  if (batcher) options = { ...options, batch: batcher };
   const verify = options.verify;
   if (verify === undefined) return Object.freeze({ ...options, ...identity });
   if (typeof verify !== 'object' || verify === null)

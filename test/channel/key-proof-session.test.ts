@@ -106,8 +106,11 @@ describe('session: REQUEST known on the attester side', () => {
   it('hands the listed digests of the first REQUEST to attest', () => {
     const s = attester();
     const context = new Uint8Array(32).fill(1);
-    const out = s.handle({ type: 'bytes', chunk: encodeRequest(context, [MediaType.SNP_REPORT], [D1]) });
-    expect(out).toEqual([{ type: 'attest', context, known: [D1] }]);
+    const out = s.handle({
+      type: 'bytes',
+      chunk: encodeRequest(context, [MediaType.SNP_REPORT], { known: [D1] }),
+    });
+    expect(out).toEqual([{ type: 'attest', context, known: [D1], batch: false }]);
     // Its key proof goes out as EVIDENCE with known and proof, no evidence.
     const answer = s.handle({
       type: 'key-proof',
@@ -126,7 +129,7 @@ describe('session: REQUEST known on the attester side', () => {
     expect(s.handle({ type: 'bytes', chunk: encodeResult(first) }).map((a) => a.type)).toContain('open');
     const out = s.handle({
       type: 'bytes',
-      chunk: encodeRequest(new Uint8Array(32).fill(2), [MediaType.SNP_REPORT], [D1]),
+      chunk: encodeRequest(new Uint8Array(32).fill(2), [MediaType.SNP_REPORT], { known: [D1] }),
     });
     expect(failure(out)?.code).toBe('ERR_PROTOCOL');
     expect(failure(out)?.message).toMatch(/re-attestation/);
@@ -135,7 +138,10 @@ describe('session: REQUEST known on the attester side', () => {
   it('a REQUEST listing known but accepting no evidence is ERR_PROTOCOL', () => {
     const s = session({ role: 'server', accept: REPORT_MEDIA_TYPES, produces: MediaType.SNP_REPORT });
     s.handle({ type: 'start', handshakeMs: 1000 });
-    const out = s.handle({ type: 'bytes', chunk: encodeRequest(new Uint8Array(32).fill(1), [], [D1]) });
+    const out = s.handle({
+      type: 'bytes',
+      chunk: encodeRequest(new Uint8Array(32).fill(1), [], { known: [D1] }),
+    });
     expect(failure(out)?.code).toBe('ERR_PROTOCOL');
   });
 });
@@ -163,7 +169,7 @@ describe('parsers: REQUEST known and EVIDENCE key proofs', () => {
         }),
         (known) => {
           const context = new Uint8Array(32).fill(2);
-          const parsed = parseRequest(payloadOf(encodeRequest(context, [MediaType.SNP_REPORT], known)));
+          const parsed = parseRequest(payloadOf(encodeRequest(context, [MediaType.SNP_REPORT], { known })));
           expect(parsed.known).toEqual(known);
         },
       ),

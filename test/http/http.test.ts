@@ -137,6 +137,29 @@ describe('http.request over attestedAgent', () => {
     }
   });
 
+  it('an agent that attests batches its connections: one report serves the exchanges waiting for it', async () => {
+    const inner = simulated.snp({ measurement: CLIENT_M });
+    const calls: Uint8Array[] = [];
+    const provider = {
+      format: inner.format,
+      async getEvidence(reportData: Uint8Array) {
+        calls.push(reportData);
+        // The first report is slow, so the other connections' exchanges wait for the next one.
+        if (calls.length === 1) await new Promise((r) => setTimeout(r, 400));
+        return inner.getEvidence(reportData);
+      },
+    };
+    const agent = attestedAgent({ evidence: provider, verify: { policy: accept, trustAnchors: anchors } });
+    try {
+      const results = await Promise.all([1, 2, 3, 4].map((i) => get(agent, mutual.port, `/${i}`)));
+      expect(results.map((r) => r.json.peer)).toEqual([CLIENT_M, CLIENT_M, CLIENT_M, CLIENT_M]);
+      expect(new Set(results.map((r) => r.json.channel)).size).toBe(4);
+      expect(calls.length).toBeLessThan(4);
+    } finally {
+      agent.destroy();
+    }
+  });
+
   it('an agent that attests presents one TLS identity on every channel it opens', async () => {
     const agent = attestedAgent(
       {
