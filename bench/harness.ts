@@ -27,6 +27,7 @@ export function record(row: Row): void {
 }
 
 export function fmt(n: number): string {
+  if (Number.isNaN(n)) return '—';
   if (n >= 100) return n.toFixed(0);
   if (n >= 1) return n.toFixed(2);
   return n.toPrecision(3);

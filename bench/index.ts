@@ -15,6 +15,7 @@ const SECTIONS: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   eventlog: () => import('./eventlog.js'),
   azure: () => import('./azure.js'),
   verifier: () => import('./verifier.js'),
+  rates: () => import('./rates.js'),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
