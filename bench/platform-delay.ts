@@ -3,7 +3,7 @@
  * simulated one. The simulated platforms sign a report in about a millisecond of CPU; real ones
  * take 8 ms (SEV-SNP) to 1 s (TDX through configfs-tsm on KVM), serve one request at a time, and
  * some hosts throttle. That, not CPU, caps how many attested connections a CVM accepts per second
- * (docs/reference/evidence-rates.md §1, §5), so the `rates` bench needs it modelled.
+ * (issue 17), so the `rates` bench needs it modelled.
  *
  * Nothing in src/ imports this file, and it imports only types from src/: the package never loads it.
  */
@@ -33,9 +33,15 @@ export interface LatencyProfile {
 }
 
 /**
- * The profiles of evidence-rates.md §5. Latencies are the medians measured by others on real
- * hardware (§1.1); the throttle is GCP's (every 10th report stalls ~10.2 s) as the guest driver
- * meets it (§1.2: host answers BUSY, guest sleeps 2 s and resends, gives up after 60 s).
+ * The profiles of issue 17. Latencies are medians others measured on real hardware: SNP_GET_REPORT
+ * 7.7–8.2 ms on GCP n2d (nikolaichuk7/hatls docs/RUNTIME-COST.md; nikolaichuk7/tacra-est
+ * docs/RESULTS.md §4); a TDX quote 39 ms on GCP, fully serialized (flashbots/attested-tls-benchmarks
+ * README: 25.6 quotes/s at any concurrency); ~1 s through configfs-tsm on KVM, where the guest
+ * driver polls once a second (Linux drivers/virt/coco/tdx-guest/tdx-guest.c,
+ * wait_for_quote_completion()). The throttle is GCP's (tacra-est: one report in ten stalls 10.23 s)
+ * as the guest driver meets it (Linux commit 72f7754dcf31 "virt/coco/sev-guest: Add throttling
+ * awareness": the host answers BUSY, the guest sleeps SNP_REQ_RETRY_DELAY = 2 s and resends the
+ * same message, giving up after SNP_REQ_MAX_RETRY_DURATION = 60 s).
  */
 export const PROFILES: Readonly<Record<string, LatencyProfile>> = Object.freeze({
   'snp-8ms': { name: 'snp-8ms', platform: 'snp', latencyMs: 8, models: 'SEV-SNP report, one at a time' },

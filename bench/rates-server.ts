@@ -82,7 +82,7 @@ function plain(): TlsServer {
 
 const off = (feature: boolean, key: string, value: unknown) => (feature ? { [key]: value } : {});
 // On a throttled host the batched servers pace their reports below the host's budget, as
-// evidence-rates.md §4.1 advises, so the guest driver never enters its 2-s resend loop
+// the scheduler's reportsPerSecond is for, so the guest driver never enters its 2-s resend loop
 // (BENCH_RATES_PACE reports/s; 0: unpaced). Elsewhere batching runs as it comes.
 const pace = Number(process.env['BENCH_RATES_PACE'] ?? 0.9);
 const batchOn = profile.throttle && pace > 0 ? { batch: { reportsPerSecond: pace } } : {};

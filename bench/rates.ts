@@ -433,7 +433,7 @@ function recordTargets(
     record({
       section: SECTION,
       metric: `${p}: ${metric} — ${LABELS[name]} ${missing[name]}`,
-      value: 0,
+      value: Number.NaN,
       unit: '',
     });
   const at = (k: number, name: Contender) => cells.get(k)?.get(name);

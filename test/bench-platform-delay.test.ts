@@ -261,7 +261,7 @@ describe('platformDelay (bench)', () => {
     expect(clock.timers()).toBe(0);
   });
 
-  it('the profiles are those of evidence-rates.md §5', () => {
+  it('the profiles are those of issue 17', () => {
     expect(Object.keys(PROFILES)).toEqual(['snp-8ms', 'snp-gcp', 'tdx-39ms', 'tdx-kvm']);
     expect(Object.values(PROFILES).map((p) => [p.platform, p.latencyMs])).toEqual([
       ['snp', 8],
