@@ -106,6 +106,9 @@ export async function attestedConnect(options: AttestedConnectOptions): Promise<
     checkServerIdentity: noServerIdentityCheck,
     secureContext: secureContextFor(identity, 'client'),
   });
+  // tls.connect does not pass `noDelay` on to the TCP socket it makes (the first small write after
+  // the exchange waited ~40 ms for the server's delayed ACK): set it on the socket itself.
+  if (!transport) tlsSocket.setNoDelay(true);
   // tls.connect over a caller's Duplex does not own it; make sure a failure releases it too.
   if (transport) tlsSocket.once('close', () => transport.destroy());
   const channel = new AttestedChannel({
