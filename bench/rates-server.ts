@@ -1,19 +1,20 @@
 /**
  * The server half of the `rates` bench, in a child process of its own so the client loops cannot
- * starve it of CPU (bench/rates.ts forks it with one profile name). One simulated platform behind
- * platformDelay() serves every attested server here, as one CVM's PSP or QE would; the contenders
- * run one at a time, so its report count per round is that contender's.
+ * starve it of CPU (bench/rates.ts forks it with one profile name). Each attested server has its own
+ * simulated platform behind platformDelay(), as if each contender ran alone on its own CVM; the
+ * contenders run one at a time, so the report count over a round is that round's contender's.
  *
  * IPC (process.send): it announces `{ type: 'ready', ports, features }`; then answers
  * `begin` / `end` (CPU and report counters, server-side errors between the two) and `idle`
- * (resolves once the platform has no request waiting or in flight), and exits on `exit`.
+ * (resolves once no platform has a request waiting or in flight and the last round's connections
+ * are gone), and exits on `exit`.
  */
 import type { AddressInfo } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { createTlsIdentity } from '../dist/channel/identity.js';
 import { type AttestedServer, createAttestedServer } from '../dist/channel/server.js';
 import { simulated } from '../dist/evidence/providers/simulated.js';
-import { PROFILES, platformDelay } from './platform-delay.js';
+import { type DelayedProvider, PROFILES, platformDelay } from './platform-delay.js';
 import {
   ALPN,
   CHIP_ID,
@@ -30,17 +31,30 @@ if (!profile || !process.send) throw new Error('rates-server: run by bench/rates
 const send = (m: FromServer) => process.send!(m);
 
 const identity = createTlsIdentity();
-const evidence = platformDelay(
-  profile.platform === 'snp' ? simulated.snp({ chipId: CHIP_ID }) : simulated.tdx(),
-  profile,
-);
+/**
+ * Each attested server has a platform of its own, as if each contender ran alone on its own CVM:
+ * no contender inherits another's queue or (on the throttled profile) its host budget.
+ */
+const platforms: DelayedProvider[] = [];
+function platform(): DelayedProvider {
+  const p = platformDelay(
+    profile!.platform === 'snp' ? simulated.snp({ chipId: CHIP_ID }) : simulated.tdx(),
+    profile!,
+  );
+  platforms.push(p);
+  return p;
+}
+const probe = platformDelay(simulated.snp(), profile);
 
 // The options under test are detected, not assumed: a build that validates them refuses a value
 // of the wrong type; one that does not know them ignores it.
 const features: Features = {
-  batch: probeOption(() => createAttestedServer({ evidence, identity, batch: 'probe' } as never), 'batch'),
+  batch: probeOption(
+    () => createAttestedServer({ evidence: probe, identity, batch: 'probe' } as never),
+    'batch',
+  ),
   keyProof: probeOption(
-    () => createAttestedServer({ evidence, identity, keyProof: 'probe' } as never),
+    () => createAttestedServer({ evidence: probe, identity, keyProof: 'probe' } as never),
     'keyProof',
   ),
 };
@@ -51,8 +65,13 @@ const countError = (code: string) => {
   if (counting) errors[code] = (errors[code] ?? 0) + 1;
 };
 
+/** Open server-side connections of every server (the drain between rounds waits for none). */
+let open = 0;
 function attested(extra: Record<string, unknown>): AttestedServer {
-  const server = createAttestedServer({ evidence, identity, backlog: 2048, ...extra } as never, (c) => {
+  const options = { evidence: platform(), identity, backlog: 2048, ...extra };
+  const server = createAttestedServer(options as never, (c) => {
+    open++;
+    c.once('close', () => open--);
     c.on('error', () => {});
     c.on('data', (d: Buffer) => c.write(d));
   });
@@ -106,8 +125,27 @@ for (const [name, server] of Object.entries(servers) as Array<[Contender, Attest
 }
 
 function counters(): ServerCounters {
-  const { reports, refused } = evidence.stats;
+  // Only one contender runs at a time: the sums are its counts.
+  let reports = 0;
+  let refused = 0;
+  for (const p of platforms) {
+    reports += p.stats.reports;
+    refused += p.stats.refused;
+  }
   return { cpu: process.cpuUsage(), reports, refused, errors: { ...errors } };
+}
+
+/** Every platform idle and every connection of the last round gone (or 10 s passed). */
+async function drained(): Promise<void> {
+  const end = Date.now() + 10_000;
+  for (const p of platforms) await p.idle();
+  const plainOpen = () =>
+    new Promise<number>((resolve) => plainServer.getConnections((_e, n) => resolve(n ?? 0)));
+  for (;;) {
+    const pending = Object.values(servers).reduce((n, s) => n + s.pendingCount, 0);
+    if ((pending === 0 && open === 0 && (await plainOpen()) === 0) || Date.now() > end) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 process.on('message', async (m: ToServer) => {
@@ -122,7 +160,7 @@ process.on('message', async (m: ToServer) => {
       send({ type: 'counters', counters: counters() });
       break;
     case 'idle':
-      await evidence.idle();
+      await drained();
       send({ type: 'idle' });
       break;
     case 'exit':

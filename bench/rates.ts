@@ -14,7 +14,7 @@
  * available in this build. Environment: BENCH_RATES_PROFILES (comma list, default all),
  * BENCH_RATES_CLIENTS (default 1,8,32,128), BENCH_RATES_MS / BENCH_RATES_ROUNDS (unthrottled
  * millisecond-latency profiles, default 1000 ms × 3 rounds), BENCH_RATES_SLOW_MS /
- * BENCH_RATES_SLOW_ROUNDS (snp-gcp and tdx-kvm, default 3000 ms × 1 round), BENCH_RATES_PACE
+ * BENCH_RATES_SLOW_ROUNDS (snp-gcp and tdx-kvm, default 4000 ms × 1 round), BENCH_RATES_PACE
  * (reports/s the batched servers pace to on the throttled profile, default 0.9; 0: unpaced).
  */
 import { type ChildProcess, fork } from 'node:child_process';
@@ -49,7 +49,7 @@ const FAST = {
   rounds: Number(process.env['BENCH_RATES_ROUNDS'] ?? 3),
 };
 const SLOW = {
-  ms: Number(process.env['BENCH_RATES_SLOW_MS'] ?? 3000),
+  ms: Number(process.env['BENCH_RATES_SLOW_MS'] ?? 4000),
   rounds: Number(process.env['BENCH_RATES_SLOW_ROUNDS'] ?? 1),
 };
 /** The cell the rate targets are set in (issue 17). */
@@ -176,6 +176,8 @@ interface Tally {
   connections: number;
   /** Connect latencies, ms, with connections cut at the end of a round at their age then. */
   latencies: number[];
+  /** Open until the echo arrived, ms. */
+  requests: number[];
   cut: number;
   reused: number;
   reports: number;
@@ -188,6 +190,7 @@ const emptyTally = (): Tally => ({
   ms: 0,
   connections: 0,
   latencies: [],
+  requests: [],
   cut: 0,
   reused: 0,
   reports: 0,
@@ -244,8 +247,12 @@ async function round(server: ServerProcess, client: Client, k: number, ms: numbe
         f.connected = true;
         into.latencies.push(performance.now() - f.t0);
         if (client.reused(conn)) into.reused++;
+        const opened = performance.now();
         await echo(conn);
-        if (!stopped) into.connections++;
+        if (!stopped) {
+          into.connections++;
+          into.requests.push(performance.now() - opened);
+        }
       } catch (err) {
         if (!stopped)
           addError(into.errors, String((err as { code?: unknown }).code ?? (err as Error).message));
@@ -293,6 +300,7 @@ interface Cell {
   p50: number;
   p99: number;
   max: number;
+  request: number;
   reportsPerS: number;
   cpuPerConn: number;
   errors: number;
@@ -306,6 +314,10 @@ function cell(t: Tally): Cell {
     p50: percentile(sorted, 50),
     p99: percentile(sorted, 99),
     max: sorted.at(-1) ?? Number.NaN,
+    request: percentile(
+      [...t.requests].sort((a, b) => a - b),
+      50,
+    ),
     reportsPerS: (t.reports * 1000) / t.ms,
     cpuPerConn: t.connections > 0 ? t.cpuMs / t.connections : Number.NaN,
     errors: Object.values(t.errors).reduce((a, b) => a + b, 0),
@@ -361,10 +373,13 @@ async function runProfile(
   // Warm-up, off the record: JIT, client contexts, and the key-proof caches (the first connection
   // of a key-proof client is a full exchange; the ones after it may reuse).
   const warmReused: Partial<Record<Contender, number>> = {};
+  // Two on the slow profiles, whose reports are scarce (the key-proof ones need one full exchange
+  // and one to see reuse engage).
+  const warmups = slow(profile) ? 2 : 5;
   for (const name of names) {
     const c = clients[name]!;
     let reused = 0;
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < warmups; i++) {
       const conn = await c.connect(new AbortController().signal);
       if (c.reused(conn)) reused++;
       await echo(conn);
@@ -398,21 +413,21 @@ async function runProfile(
     `\n[rates] ${profile.name}: ${profile.models}; ${rounds} × ${ms} ms per contender and K${paced}`,
   );
   console.log(
-    '| K | contender | connections/s | p50 connect ms | p99 connect ms | max ms | reports/s | CPU ms/conn | cut | reused | errors |',
+    '| K | contender | connections/s | p50 connect ms | p99 connect ms | max ms | p50 request ms | reports/s | CPU ms/conn | cut | reused | errors |',
   );
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const [k, row] of cells) {
     for (const name of CONTENDERS) {
       const c = row.get(name);
       if (!c) {
-        console.log(`| ${k} | ${LABELS[name]} | ${missing[name]} | | | | | | | | |`);
+        console.log(`| ${k} | ${LABELS[name]} | ${missing[name]} | | | | | | | | | |`);
         continue;
       }
       const errs = Object.entries(c.tally.errors)
         .map(([code, n]) => `${n} ${code}`)
         .join(', ');
       console.log(
-        `| ${k} | ${LABELS[name]} | ${num(c.rate)} | ${num(c.p50)} | ${num(c.p99)} | ${num(c.max)} | ` +
+        `| ${k} | ${LABELS[name]} | ${num(c.rate)} | ${num(c.p50)} | ${num(c.p99)} | ${num(c.max)} | ${num(c.request)} | ` +
           `${num(c.reportsPerS)} | ${num(c.cpuPerConn)} | ${c.tally.cut} | ${c.tally.reused} | ${errs || 0} |`,
       );
     }
