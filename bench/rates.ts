@@ -346,8 +346,9 @@ async function runProfile(
   const batchAvailable = ready.features.batch && connectorBatch;
   const keyProofAvailable = ready.features.keyProof && typeof reuse !== 'string';
   const whyNoBatch = 'not available in this build (no `batch` option)';
+  // A build with key proofs may still refuse reuse for this platform (TDX has no platform pin).
   const whyNoKeyProof = ready.features.keyProof
-    ? `not available in this build (policy reuse: ${reuse})`
+    ? `not available on ${profile.platform.toUpperCase()}: the policy refuses reuse (${reuse})`
     : 'not available in this build (no `keyProof` option)';
   const clients: Partial<Record<Contender, Client>> = {
     plain: plainClient(ready.ports.plain!),
