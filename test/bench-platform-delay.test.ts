@@ -2,6 +2,7 @@
  * The bench's latency-modelling platform (bench/platform-delay.ts): admission, FIFO order, the
  * off-CPU wait and the host throttle, driven by a manual clock (nothing here waits for real time).
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type DelayClock, type LatencyProfile, PROFILES, platformDelay } from '../bench/platform-delay.js';
 import type { EvidenceInput, EvidenceProvider } from '../src/evidence/types.js';
@@ -275,5 +276,15 @@ describe('platformDelay (bench)', () => {
       retryMs: 2_000,
       giveUpMs: 60_000,
     });
+  });
+
+  it('is bench-only: no module of the package imports anything from bench/', () => {
+    const src = new URL('../src/', import.meta.url);
+    const files = readdirSync(src, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+    expect(files.length).toBeGreaterThan(50);
+    const offenders = files.filter((f) =>
+      /from\s+'[^']*\bbench\//.test(readFileSync(new URL(f, src), 'utf8')),
+    );
+    expect(offenders).toEqual([]);
   });
 });
