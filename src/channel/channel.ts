@@ -4,29 +4,20 @@
  * evidence provider, the verifier, timers, and DATA in both directions once the channel is open.
  */
 import { randomFillSync, X509Certificate } from 'node:crypto';
-import { AttestationError, asAttestationError, internalError } from '../errors.js';
-import type { RememberedEvidence } from '../evidence/reuse.js';
+import { AttestationError, internalError } from '../errors.js';
 import type { Claims } from '../evidence/types.js';
 import { certificateSpki } from '../evidence/x509/cert.js';
 import { tlsProblem } from './binder.js';
-import { acceptedMediaTypes, type DecodedCmw, mediaTypeOf } from './cmw.js';
+import { acceptedMediaTypes, mediaTypeOf } from './cmw.js';
 import { DataWriter } from './data-writer.js';
-import {
-  keyProofFor,
-  Operations,
-  type PeerClaims,
-  produceEvidence,
-  rememberEvidence,
-  reusableEvidence,
-  verifyPeerEvidence,
-  verifyPeerKeyProof,
-} from './exchange.js';
-import { encodeAlert, type KeyProofMessage } from './frames.js';
+import { EvidenceTasks } from './evidence-tasks.js';
+import { Operations, type PeerClaims } from './exchange.js';
+import { encodeAlert } from './frames.js';
 import { type ChannelParams, DEFAULT_TIMEOUT_MS, type Role } from './options.js';
 import { ReattestSchedule, reattestRefusal } from './reattest.js';
 import { Session, type SessionAction, type SessionEvent } from './session.js';
 import { SessionTimers } from './session-timers.js';
-import { SocketDuplex } from './socket-duplex.js';
+import { SocketDuplex, transportError } from './socket-duplex.js';
 
 /** After a failure we end TLS gracefully so the ALERT arrives; a peer that never closes is cut off after this. */
 const CLOSE_GRACE_MS = 1_000;
@@ -60,6 +51,7 @@ export class AttestedChannel extends SocketDuplex {
   #reattestSchedule: ReattestSchedule;
   #graceTimer: NodeJS.Timeout | undefined;
   #operations = new Operations();
+  #tasks: EvidenceTasks;
   #opened = false;
   /** Until the application has had its chance to receive the channel (see #fail). */
   #justOpened = false;
@@ -70,9 +62,6 @@ export class AttestedChannel extends SocketDuplex {
   #finalCallback: ((error?: Error | null) => void) | undefined;
   #waiters: Array<{ resolve: (c: Claims) => void; reject: (e: AttestationError) => void }> = [];
   #peer: PeerClaims | undefined;
-  /** The evidence our first REQUEST listed as known (reuse, §4.7), and when that REQUEST went out. */
-  #offered: RememberedEvidence | undefined;
-  #requestedAt = 0;
   /**
    * The peer's certificate of this handshake as DER (own copy); the X509Certificate is made when
    * `peerCertificate` is first read. An OpenSSL X509 per held channel, which most applications
@@ -93,6 +82,7 @@ export class AttestedChannel extends SocketDuplex {
     this.#params = params;
     this.role = params.role;
     this.#writer = new DataWriter(params.socket);
+    this.#tasks = new EvidenceTasks(params, this.#operations, (event) => this.#feed(event));
     this.#reattestSchedule = new ReattestSchedule(params.options.reattestEvery, () =>
       this.#scheduledReattest(),
     );
@@ -308,14 +298,12 @@ export class AttestedChannel extends SocketDuplex {
     }
     const session = this.#session;
     const elapsed = performance.now() - this.#startedAt;
-    // The clock when our first REQUEST goes out: the age of evidence that answers it counts from here.
-    this.#requestedAt = (this.#params.options.verify?.now ?? new Date()).getTime();
-    this.#offered = reusableEvidence(this.#params, this.#peerSpki, this.#requestedAt);
+    const known = this.#tasks.firstRequest(this.#peerSpki);
     this.#run(
       session.handle({
         type: 'start',
         handshakeMs: Math.max(1, this.#params.timeoutMs - elapsed),
-        ...(this.#offered ? { known: [this.#offered.digest] } : {}),
+        ...(known ? { known } : {}),
       }),
     );
   }
@@ -334,13 +322,13 @@ export class AttestedChannel extends SocketDuplex {
           if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.write(a.bytes);
           break;
         case 'attest':
-          void this.#attest(a.context, a.known, a.batch);
+          void this.#tasks.attest(a.context, a.known, a.batch);
           break;
         case 'verify':
-          void this.#verify(a.context, a.evidence);
+          void this.#tasks.verify(a.context, a.evidence, this.#peerSpki, !this.#opened);
           break;
         case 'verify-proof':
-          void this.#verifyProof(a.context, a.keyProof);
+          void this.#tasks.verifyProof(a.context, a.keyProof, this.#peerSpki);
           break;
         case 'open':
           this.#open(a.peer);
@@ -367,64 +355,6 @@ export class AttestedChannel extends SocketDuplex {
           this.#fail(a.error);
           break;
       }
-    }
-  }
-
-  async #attest(context: Uint8Array, known: Uint8Array[] | undefined, batch: boolean): Promise<void> {
-    try {
-      const keyProof = known ? keyProofFor(this.#params, context, known) : undefined;
-      if (keyProof) {
-        this.#feed({ type: 'key-proof', context, keyProof });
-        return;
-      }
-      const cmw = await produceEvidence(this.#params, context, this.#operations, batch);
-      this.#feed({ type: 'evidence', context, cmw });
-    } catch (err) {
-      this.#feed({ type: 'attest-failed', context, error: asAttestationError(err, 'ERR_PROVIDER_FAILED') });
-    }
-  }
-
-  async #verify(context: Uint8Array, evidence: DecodedCmw): Promise<void> {
-    try {
-      const verified = await verifyPeerEvidence(
-        this.#params,
-        this.#peerSpki,
-        context,
-        evidence,
-        this.#operations,
-      );
-      const claims: PeerClaims = { ...verified, reused: false, evidenceAge: 0 };
-      // Only the first exchange's evidence: its REQUEST time is the one this channel knows.
-      if (!this.#opened && this.#peerSpki)
-        rememberEvidence(this.#params, this.#peerSpki, context, evidence, this.#requestedAt);
-      this.#feed({ type: 'verified', context, claims });
-    } catch (err) {
-      // Verifiers throw only AttestationError: anything else is our bug, not the peer's evidence.
-      this.#feed({
-        type: 'verify-failed',
-        context,
-        error: internalError(err, "verifying the peer's evidence"),
-      });
-    }
-  }
-
-  async #verifyProof(context: Uint8Array, keyProof: KeyProofMessage): Promise<void> {
-    try {
-      const claims = await verifyPeerKeyProof(
-        this.#params,
-        this.#peerSpki,
-        context,
-        keyProof,
-        this.#offered,
-        this.#operations,
-      );
-      this.#feed({ type: 'verified', context, claims });
-    } catch (err) {
-      this.#feed({
-        type: 'verify-failed',
-        context,
-        error: internalError(err, "verifying the peer's key proof"),
-      });
     }
   }
 
@@ -481,12 +411,7 @@ export class AttestedChannel extends SocketDuplex {
   }
 
   #onTransportError(err: Error): void {
-    const code = (err as { code?: unknown }).code;
-    const tls = typeof code === 'string' && (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_'));
-    this.#transportError ??=
-      err instanceof AttestationError
-        ? err
-        : asAttestationError(err, tls ? 'ERR_TLS' : 'ERR_CONNECTION_CLOSED', 'transport');
+    this.#transportError ??= transportError(err);
   }
 
   #onTransportClose(): void {

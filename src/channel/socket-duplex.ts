@@ -5,7 +5,7 @@
  */
 import { Duplex, type DuplexOptions } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { AttestationError } from '../errors.js';
+import { AttestationError, asAttestationError } from '../errors.js';
 
 export class SocketDuplex extends Duplex {
   /** The TLS connection underneath. Writing to it directly breaks the framing; read-only use. */
@@ -52,4 +52,16 @@ export class SocketDuplex extends Duplex {
     }
     return this;
   }
+}
+
+/**
+ * A transport's 'error' as a channel reports it: OpenSSL's and node:tls's failures (ERR_SSL_*,
+ * ERR_TLS_*) are ERR_TLS, anything else ERR_CONNECTION_CLOSED; an AttestationError (a WebSocket
+ * transport's) keeps its code.
+ */
+export function transportError(err: Error): AttestationError {
+  if (err instanceof AttestationError) return err;
+  const code = (err as { code?: unknown }).code;
+  const tls = typeof code === 'string' && (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_'));
+  return asAttestationError(err, tls ? 'ERR_TLS' : 'ERR_CONNECTION_CLOSED', 'transport');
 }
