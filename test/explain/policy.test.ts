@@ -27,20 +27,12 @@ import { parsedClaims } from '../../src/explain/unverified.js';
 import { inputOf, loadFixture as loadAzure, optionsOf } from '../azure/fixtures.js';
 import { endorsement, golden, makeRoot, makeSigner, pssSign } from '../gce/mint.js';
 import { cli, tempDir } from '../helpers/cli.js';
+import { thrownCode } from '../helpers/codes.js';
 import { file, VECTORS } from '../measure/vectors.js';
 import { loadFixture, SNP_DIR } from '../snp/fixtures.js';
 
 const FIX = join(import.meta.dirname, '..', 'fixtures');
 const dir = tempDir('ac-policy-');
-
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (err) {
-    return err instanceof AttestationError ? err.code : `foreign: ${String(err)}`;
-  }
-  return 'accepted';
-}
 
 /** Every field of every section (nested sections too) has a comment. */
 function expectEveryPinCommented(draft: PolicyDraft): void {
@@ -131,9 +123,9 @@ describe('policy --from-evidence (SEV-SNP, real reports)', () => {
         expect(err?.code, field).toMatch(/^ERR_EVIDENCE_(POLICY|TCB)$/);
       }
       // The TDX guests the policy does not name are refused as a format.
-      expect(codeOf(() => appraiseClaims({ ...claims, format: 'tdx' } as unknown as Claims, policy))).toBe(
-        'ERR_EVIDENCE_POLICY',
-      );
+      expect(
+        thrownCode(() => appraiseClaims({ ...claims, format: 'tdx' } as unknown as Claims, policy)),
+      ).toBe('ERR_EVIDENCE_POLICY');
     });
   }
 
@@ -148,7 +140,7 @@ describe('policy --from-evidence (SEV-SNP, real reports)', () => {
       { policy, now: fx.at, offline: true },
     );
     if (claims.format !== 'sev-snp') throw new Error('not SNP');
-    expect(codeOf(() => appraiseClaims({ ...claims, chipId: changed(claims.chipId) }, policy))).toBe(
+    expect(thrownCode(() => appraiseClaims({ ...claims, chipId: changed(claims.chipId) }, policy))).toBe(
       'ERR_EVIDENCE_POLICY',
     );
     const vlek = await cli(
@@ -228,7 +220,7 @@ describe('policy --from-evidence (TDX, real quote)', () => {
       'mrOwnerConfig',
     ] as const) {
       expect(
-        codeOf(() => appraiseClaims({ ...claims, [f]: changed(claims[f]) }, policy)),
+        thrownCode(() => appraiseClaims({ ...claims, [f]: changed(claims[f]) }, policy)),
         f,
       ).toBe('ERR_EVIDENCE_POLICY');
     }
@@ -336,7 +328,7 @@ describe('policy --from-eventlog', () => {
     const policy = parsePolicy({
       tdx: { ...draft.tdx, acceptTcbStatus: ['UpToDate'], requireSeptVeDisable: false },
     });
-    expect(codeOf(() => appraiseClaims({ ...claims, rtmr1: changed(claims.rtmr1) }, policy))).toBe(
+    expect(thrownCode(() => appraiseClaims({ ...claims, rtmr1: changed(claims.rtmr1) }, policy))).toBe(
       'ERR_EVIDENCE_POLICY',
     );
   });
@@ -415,11 +407,11 @@ describe('policy --from-endorsement (an endorsement minted by a test root, in Go
 
 describe('policies that pin no workload are never written', () => {
   it('finishPolicy refuses an empty draft and one of hardware fields alone', () => {
-    expect(codeOf(() => finishPolicy({}))).toBe('ERR_POLICY_INVALID');
-    expect(codeOf(() => finishPolicy({ snp: { minTcb: { snp: 8 } } }))).toBe('ERR_POLICY_INVALID');
-    expect(codeOf(() => finishPolicy({ snp: { measurements: ['00'.repeat(48)] } }))).toBe('accepted');
+    expect(thrownCode(() => finishPolicy({}))).toBe('ERR_POLICY_INVALID');
+    expect(thrownCode(() => finishPolicy({ snp: { minTcb: { snp: 8 } } }))).toBe('ERR_POLICY_INVALID');
+    expect(thrownCode(() => finishPolicy({ snp: { measurements: ['00'.repeat(48)] } }))).toBe('accepted');
     // A policy pinning SEV-SNP but also admitting TDX guests unpinned.
-    expect(codeOf(() => finishPolicy({ snp: { measurements: ['00'.repeat(48)] }, tdx: {} }))).toBe(
+    expect(thrownCode(() => finishPolicy({ snp: { measurements: ['00'.repeat(48)] }, tdx: {} }))).toBe(
       'ERR_POLICY_INVALID',
     );
   });
@@ -438,7 +430,7 @@ describe('policies that pin no workload are never written', () => {
       snp: { measurements: ['aa', 'bb'], minTcb: { snp: 5, tee: 1 }, comments: { measurements: 'a; b' } },
     });
     expect(
-      codeOf(() => mergePolicyDrafts([{ snp: { allowDebug: true } }, { snp: { allowDebug: false } }])),
+      thrownCode(() => mergePolicyDrafts([{ snp: { allowDebug: true } }, { snp: { allowDebug: false } }])),
     ).toBe('ERR_INVALID_ARGUMENT');
   });
 });
@@ -467,7 +459,7 @@ describe('policy from Azure evidence (library)', () => {
       tpm: { ...input.tpm, pcrs: { sha256: { ...input.tpm.pcrs.sha256, '7': changed(pcr7) } } },
     };
     expect(
-      codeOf(() =>
+      thrownCode(() =>
         appraiseClaims(
           {
             ...claims,
@@ -512,7 +504,7 @@ describe('parsePolicy: section comments', () => {
     ];
     for (const b of bad)
       expect(
-        codeOf(() => parsePolicy(b)),
+        thrownCode(() => parsePolicy(b)),
         JSON.stringify(b),
       ).toBe('ERR_POLICY_INVALID');
   });
@@ -521,16 +513,16 @@ describe('parsePolicy: section comments', () => {
     expect(
       parsePolicy({ boot: { ...boot, comments: { secureBoot: 'on', 'kernelCmdlines.0': 'x' } } }).boot,
     ).toEqual(boot);
-    expect(codeOf(() => parsePolicy({ boot: { ...boot, comments: { efiAppDigests: 'absent' } } }))).toBe(
+    expect(thrownCode(() => parsePolicy({ boot: { ...boot, comments: { efiAppDigests: 'absent' } } }))).toBe(
       'ERR_POLICY_INVALID',
     );
-    expect(codeOf(() => parsePolicy({ boot: { ...boot, comments: { secureBoot: false } } }))).toBe(
+    expect(thrownCode(() => parsePolicy({ boot: { ...boot, comments: { secureBoot: false } } }))).toBe(
       'ERR_POLICY_INVALID',
     );
     expect(parsePolicy({ gce: { zones: ['z'], comments: { zones: 'where' } } }).gce).toEqual({
       zones: ['z'],
     });
-    expect(codeOf(() => parsePolicy({ gce: { zones: ['z'], comments: { projectIds: 'absent' } } }))).toBe(
+    expect(thrownCode(() => parsePolicy({ gce: { zones: ['z'], comments: { projectIds: 'absent' } } }))).toBe(
       'ERR_POLICY_INVALID',
     );
   });

@@ -8,7 +8,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { AttestationError } from '../../src/errors.js';
 import { appraiseBoot } from '../../src/evidence/boot.js';
 import { appraiseGce, type GceVtpmClaims, verifyGceVtpm } from '../../src/evidence/gce/vtpm.js';
 import { parsePolicy } from '../../src/evidence/policy.js';
@@ -20,6 +19,7 @@ import {
 } from '../../src/explain/policy-builder.js';
 import { EVENTLOG_DIR, fixture } from '../eventlog/fixtures.js';
 import { cli, tempDir } from '../helpers/cli.js';
+import { thrownCode } from '../helpers/codes.js';
 
 const GCE = fileURLToPath(
   new URL('../fixtures/gce-vtpm/go-tpm-tools__gce-cos-85-nonce9009/', import.meta.url),
@@ -56,15 +56,6 @@ function input(log = true) {
     },
     ...(log ? { eventLog: { log: new Uint8Array(readFileSync(LOG)) } } : {}),
   };
-}
-
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (err) {
-    return err instanceof AttestationError ? err.code : `foreign: ${String(err)}`;
-  }
-  return 'accepted';
 }
 
 /** Every field of the gce and boot sections has a comment. */
@@ -125,7 +116,7 @@ describe('policy --tpm-quote (Google Cloud vTPM evidence)', () => {
     ];
     for (const [field, change] of gceChanged) {
       expect(
-        codeOf(() => appraiseGce({ ...claims.gce, ...change }, policy.gce)),
+        thrownCode(() => appraiseGce({ ...claims.gce, ...change }, policy.gce)),
         field,
       ).toBe('ERR_EVIDENCE_POLICY');
     }
@@ -136,18 +127,18 @@ describe('policy --tpm-quote (Google Cloud vTPM evidence)', () => {
         pcrs: { sha256: { ...boot.pcrs!.sha256, [i]: flip(boot.pcrs!.sha256![i]!) } },
       };
       expect(
-        codeOf(() => appraiseBoot(changed, policy.boot)),
+        thrownCode(() => appraiseBoot(changed, policy.boot)),
         `PCR${i}`,
       ).toBe('ERR_EVIDENCE_POLICY');
     }
-    expect(codeOf(() => appraiseBoot({ ...boot, secureBoot: false }, policy.boot))).toBe(
+    expect(thrownCode(() => appraiseBoot({ ...boot, secureBoot: false }, policy.boot))).toBe(
       'ERR_EVIDENCE_POLICY',
     );
     expect(
-      codeOf(() => appraiseBoot({ ...boot, kernelCmdline: `${boot.kernelCmdline} x` }, policy.boot)),
+      thrownCode(() => appraiseBoot({ ...boot, kernelCmdline: `${boot.kernelCmdline} x` }, policy.boot)),
     ).toBe('ERR_EVIDENCE_POLICY');
-    expect(codeOf(() => appraiseBoot(boot, policy.boot))).toBe('accepted');
-    expect(codeOf(() => appraiseGce(claims.gce, policy.gce))).toBe('accepted');
+    expect(thrownCode(() => appraiseBoot(boot, policy.boot))).toBe('accepted');
+    expect(thrownCode(() => appraiseGce(claims.gce, policy.gce))).toBe('accepted');
   });
 
   it('--pin-pcrs chooses the PCRs', async () => {
@@ -185,9 +176,9 @@ describe('policy builder on vTPM claims (library)', () => {
     finishPolicy(draft);
     const noLog = policyFromVtpmClaims(verifyGceVtpm(input(false), { now: AT }));
     expect(Object.keys(noLog)).toEqual(['gce']);
-    expect(codeOf(() => finishPolicy(noLog))).toBe('ERR_POLICY_INVALID');
-    expect(codeOf(() => policyFromVtpmClaims({} as never))).toBe('ERR_INVALID_ARGUMENT');
-    expect(codeOf(() => policyFromVtpmClaims(claims, { pcrs: [24] }))).toBe('ERR_INVALID_ARGUMENT');
+    expect(thrownCode(() => finishPolicy(noLog))).toBe('ERR_POLICY_INVALID');
+    expect(thrownCode(() => policyFromVtpmClaims({} as never))).toBe('ERR_INVALID_ARGUMENT');
+    expect(thrownCode(() => policyFromVtpmClaims(claims, { pcrs: [24] }))).toBe('ERR_INVALID_ARGUMENT');
   });
 
   it('policyFromClaims on hardware claims with claims.vtpm adds the instance and the vTPM log’s pins', () => {
@@ -212,7 +203,7 @@ describe('policy builder on vTPM claims (library)', () => {
     const boot = draft.boot as Record<string, unknown>;
     expect(boot.pcrs).toBeDefined();
     expect(boot.secureBoot).toBe(true);
-    expect(codeOf(() => policyFromClaims({ ...hw, vtpm: { format: 'x' } } as never))).toBe(
+    expect(thrownCode(() => policyFromClaims({ ...hw, vtpm: { format: 'x' } } as never))).toBe(
       'ERR_INVALID_ARGUMENT',
     );
   });
