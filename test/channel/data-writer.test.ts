@@ -245,7 +245,9 @@ describe('DataWriter', () => {
     const chunk = writes[0]!.chunk;
     expect([...chunk]).toEqual([4, 0, 0, 0, 6, ...Buffer.from('ping 1')]);
     // A record-sized buffer (16 KiB, its own ArrayBuffer) per small write stayed with the
-    // allocator of a process holding 10 000 channels that had each echoed once.
-    expect(chunk.buffer.byteLength).toBeLessThan(16_384);
+    // allocator of a process holding 10 000 channels that had each echoed once. The small one
+    // comes from Node's shared pool (8 KiB up to Node 22, 64 KiB from Node 24) or is its own.
+    const shared = chunk.buffer.byteLength === Buffer.poolSize;
+    expect(shared || chunk.buffer.byteLength < 16_384).toBe(true);
   });
 });
