@@ -6,7 +6,15 @@ import { once } from 'node:events';
 import { type AddressInfo, createServer as createNetServer, type Server } from 'node:net';
 import { createSecureContext, TLSSocket, connect as tlsConnect } from 'node:tls';
 import { computeBinder, exportBinderSecret, PROTOCOL_ID } from '../../src/channel/binder.js';
-import { type Frame, FrameDecoder, parseEvidence, parseRequest } from '../../src/channel/frames.js';
+import {
+  encodeEvidence,
+  encodeRequest,
+  type Frame,
+  FrameDecoder,
+  FrameType,
+  parseEvidence,
+  parseRequest,
+} from '../../src/channel/frames.js';
 import { createTlsIdentity, type TlsIdentity } from '../../src/channel/identity.js';
 import type { Role } from '../../src/channel/options.js';
 
@@ -123,3 +131,40 @@ export function json(frame: Frame | undefined): Record<string, unknown> {
 }
 
 export { parseEvidence, parseRequest };
+
+/** Teardowns a test file collects and runs (newest first) after each test. */
+export type Cleanups = Array<() => Promise<void> | void>;
+
+/** The context of the next frame, a REQUEST. */
+export const contextOf = (reader: FrameReader) => reader.next().then((f) => parseRequest(f!.payload).context);
+
+/** An adversary server; `done` settles when its handler for the (first) connection returns. */
+export async function adversaryServer(cleanups: Cleanups, onPeer: (peer: RawPeer) => Promise<void>) {
+  let finish!: () => void;
+  const done = new Promise<void>((r) => {
+    finish = r;
+  });
+  const s = await rawServer(async (peer) => {
+    try {
+      await onPeer(peer);
+    } finally {
+      finish();
+    }
+  });
+  cleanups.push(s.close);
+  return { ...s, done };
+}
+
+/**
+ * The adversary as a server answering our client's REQUEST with this evidence for its context;
+ * resolves with every frame our client sent after it ([type, 'data' or the parsed JSON]).
+ */
+export async function serveEvidence(
+  peer: RawPeer,
+  makeCmw: (ctx: Uint8Array) => Promise<unknown>,
+): Promise<unknown[]> {
+  const ctx = await contextOf(peer.reader);
+  peer.socket.write(encodeRequest(new Uint8Array(32).fill(0x5a), []));
+  peer.socket.write(encodeEvidence(ctx, await makeCmw(ctx)));
+  return (await peer.reader.rest()).map((f) => [f.type, f.type === FrameType.DATA ? 'data' : json(f)]);
+}

@@ -16,12 +16,19 @@ import {
   encodeRequest,
   encodeResult,
   FrameType,
-  parseRequest,
 } from '../../src/channel/frames.js';
 import { createTlsIdentity } from '../../src/channel/identity.js';
 import { type AttestedServer, createAttestedServer } from '../../src/channel/server.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
-import { binderFor, json, type RawPeer, rawClient, rawServer } from './adversary.js';
+import {
+  adversaryServer,
+  binderFor,
+  type Cleanups,
+  contextOf,
+  json,
+  rawClient,
+  serveEvidence,
+} from './adversary.js';
 import {
   activeHandles,
   closeServer,
@@ -39,9 +46,8 @@ const verify = {
   trustAnchors: anchors,
 };
 const sim = simulated.snp();
-const ctxOf = (p: RawPeer['reader']) => p.next().then((f) => parseRequest(f!.payload).context);
 
-let cleanups: Array<() => Promise<void> | void> = [];
+let cleanups: Cleanups = [];
 let baseline: Record<string, number>;
 beforeEach(() => {
   baseline = activeHandles();
@@ -49,23 +55,6 @@ beforeEach(() => {
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-/** An adversary server; `done` settles when its handler for the (first) connection returns. */
-async function adversaryServer(onPeer: (peer: RawPeer) => Promise<void>) {
-  let finish!: () => void;
-  const done = new Promise<void>((r) => {
-    finish = r;
-  });
-  const s = await rawServer(async (peer) => {
-    try {
-      await onPeer(peer);
-    } finally {
-      finish();
-    }
-  });
-  cleanups.push(s.close);
-  return { ...s, done };
-}
 
 /** A node:tls server for tests that need one we do not control; closes without waiting on its sockets. */
 async function plainTlsServer(
@@ -96,21 +85,10 @@ async function ourServer(
   return [server, port];
 }
 
-/** The adversary as a server answering our client's REQUEST with this evidence for the context. */
-async function serveEvidence(
-  peer: RawPeer,
-  makeCmw: (ctx: Uint8Array) => Promise<unknown>,
-): Promise<unknown[]> {
-  const ctx = await ctxOf(peer.reader);
-  peer.socket.write(encodeRequest(new Uint8Array(32).fill(0x5a), []));
-  peer.socket.write(encodeEvidence(ctx, await makeCmw(ctx)));
-  return (await peer.reader.rest()).map((f) => [f.type, f.type === FrameType.DATA ? 'data' : json(f)]);
-}
-
 describe('attacks on the client (the server must attest)', () => {
   it('positive control: an adversary with genuine evidence bound to its own connection and key is accepted', async () => {
     let seen: unknown[] = [];
-    const adv = await adversaryServer(async (peer) => {
+    const adv = await adversaryServer(cleanups, async (peer) => {
       seen = await serveEvidence(peer, async (ctx) =>
         encodeCmw(
           await sim.getEvidence(binderFor(peer.socket, 'server', peer.identity.spki, ctx)),
@@ -130,7 +108,7 @@ describe('attacks on the client (the server must attest)', () => {
     // peer ignoring that list gets the refusal verifyEvidence() gives, before any signature check.
     const tdx = simulated.tdx();
     let seen: unknown[] = [];
-    const adv = await adversaryServer(async (peer) => {
+    const adv = await adversaryServer(cleanups, async (peer) => {
       seen = await serveEvidence(peer, async (ctx) =>
         encodeCmw(await tdx.getEvidence(binderFor(peer.socket, 'server', peer.identity.spki, ctx)), 'tdx'),
       );
@@ -150,7 +128,7 @@ describe('attacks on the client (the server must attest)', () => {
     // A genuine server S; the adversary M asks S for evidence with our client's context and relays it.
     const [, sPort] = await ourServer({ evidence: sim });
     let seen: unknown[] = [];
-    const adv = await adversaryServer(async (peer) => {
+    const adv = await adversaryServer(cleanups, async (peer) => {
       seen = await serveEvidence(peer, async (ctx) => {
         const upstream = await rawClient(sPort);
         upstream.socket.write(encodeRequest(ctx, REPORT_MEDIA_TYPES));
@@ -178,7 +156,7 @@ describe('attacks on the client (the server must attest)', () => {
     await old.reader.next();
     const recorded = json(await old.reader.next())['evidence'];
     old.socket.destroy();
-    const adv = await adversaryServer(async (peer) => {
+    const adv = await adversaryServer(cleanups, async (peer) => {
       await serveEvidence(peer, async () => recorded);
     });
     const err = await rejectionOf(attestedConnect({ host: '127.0.0.1', port: adv.port, verify }));
@@ -187,7 +165,7 @@ describe('attacks on the client (the server must attest)', () => {
 
   it('key substitution: genuine evidence for this connection but another key is ERR_BINDING_MISMATCH', async () => {
     const teeKey = createTlsIdentity(); // the key the TEE vouches for; the adversary terminates TLS with its own
-    const adv = await adversaryServer(async (peer) => {
+    const adv = await adversaryServer(cleanups, async (peer) => {
       await serveEvidence(peer, async (ctx) =>
         encodeCmw(await sim.getEvidence(binderFor(peer.socket, 'server', teeKey.spki, ctx)), 'sev-snp'),
       );
@@ -197,8 +175,8 @@ describe('attacks on the client (the server must attest)', () => {
   });
 
   it("reflection: the client's own evidence sent back as the server's is ERR_BINDING_MISMATCH", async () => {
-    const adv = await adversaryServer(async (peer) => {
-      const clientCtx = await ctxOf(peer.reader);
+    const adv = await adversaryServer(cleanups, async (peer) => {
+      const clientCtx = await contextOf(peer.reader);
       // Ask the (mutual) client for its evidence, then hand that back as ours.
       peer.socket.write(encodeRequest(new Uint8Array(32).fill(0x77), REPORT_MEDIA_TYPES));
       const reflected = json(await peer.reader.next())['evidence'];
@@ -212,8 +190,8 @@ describe('attacks on the client (the server must attest)', () => {
   });
 
   it("reflection of our own context in the peer's REQUEST is ERR_PROTOCOL", async () => {
-    const adv = await adversaryServer(async (peer) => {
-      const ctx = await ctxOf(peer.reader);
+    const adv = await adversaryServer(cleanups, async (peer) => {
+      const ctx = await contextOf(peer.reader);
       peer.socket.write(encodeRequest(ctx, REPORT_MEDIA_TYPES));
       await peer.reader.rest();
     });
@@ -225,8 +203,8 @@ describe('attacks on the client (the server must attest)', () => {
 
   it('early DATA from the server is ERR_PROTOCOL and never delivered', async () => {
     let seen: unknown[] = [];
-    const adv = await adversaryServer(async (peer) => {
-      await ctxOf(peer.reader);
+    const adv = await adversaryServer(cleanups, async (peer) => {
+      await contextOf(peer.reader);
       peer.socket.write(encodeRequest(new Uint8Array(32).fill(3), []));
       peer.socket.write(encodeFrame(FrameType.DATA, Buffer.from('sneaky')));
       seen = (await peer.reader.rest()).map((f) => json(f));
@@ -245,7 +223,7 @@ describe('attacks on the client (the server must attest)', () => {
     ['an unknown frame type', Buffer.from([0x09, 0, 0, 0, 0])],
   ])('%s is ERR_PROTOCOL with an ALERT', async (_n, bytes) => {
     let seen: unknown[] = [];
-    const adv = await adversaryServer(async (peer) => {
+    const adv = await adversaryServer(cleanups, async (peer) => {
       peer.socket.write(bytes);
       seen = (await peer.reader.rest()).filter((f) => f.type === FrameType.ALERT).map((f) => json(f));
     });
@@ -262,7 +240,7 @@ describe('attacks on the client (the server must attest)', () => {
 
   it('a stalling server is ERR_ATTESTATION_TIMEOUT after the configured timeout, and nothing leaks', async () => {
     let seen: unknown[] = [];
-    const adv = await adversaryServer(async (peer) => {
+    const adv = await adversaryServer(cleanups, async (peer) => {
       seen = (await peer.reader.rest()).map((f) => [f.type, json(f)]);
     });
     const err = await rejectionOf(
@@ -361,7 +339,7 @@ describe('attacks on the server', () => {
     const [server, port] = await ourServer({ evidence: sim, verify });
     const failed = nextServerError(server);
     const c = await rawClient(port);
-    const serverCtx = await ctxOf(c.reader);
+    const serverCtx = await contextOf(c.reader);
     c.socket.write(encodeRequest(new Uint8Array(32).fill(6), REPORT_MEDIA_TYPES));
     const serverEvidence = json(await c.reader.next())['evidence'];
     c.socket.write(encodeEvidence(serverCtx, serverEvidence));
@@ -390,7 +368,7 @@ describe('attacks on the server', () => {
     const [server, port] = await ourServer({ verify: {}, timeout: 1500, ...fakeVerify });
     const opened = once(server, 'channel') as Promise<[AttestedChannel]>;
     const c = await rawClient(port);
-    const serverCtx = await ctxOf(c.reader);
+    const serverCtx = await contextOf(c.reader);
     c.socket.write(encodeRequest(new Uint8Array(32).fill(8), []));
     const { fakeReport } = await import('./helpers.js');
     const bound = binderFor(c.socket, 'client', c.identity.spki, serverCtx);
@@ -441,7 +419,7 @@ describe('attacks on the server', () => {
     const [server, port] = await ourServer({ verify: {}, ...fakeVerify });
     const failed = nextServerError(server);
     const c = await rawClient(port);
-    const ctx = await ctxOf(c.reader);
+    const ctx = await contextOf(c.reader);
     c.socket.write(encodeRequest(new Uint8Array(32).fill(10), []));
     c.socket.write(encodeResult(ctx));
     expect((await failed).code).toBe('ERR_PROTOCOL');

@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeCmw, MediaType, REPORT_MEDIA_TYPES } from '../../src/channel/cmw.js';
 import { attestedConnect } from '../../src/channel/connect.js';
-import { encodeEvidence, encodeRequest, FrameType, parseRequest } from '../../src/channel/frames.js';
+import { encodeRequest, FrameType } from '../../src/channel/frames.js';
 import { createTlsIdentity } from '../../src/channel/identity.js';
 import { INTERNAL } from '../../src/channel/options.js';
 import { type AttestedServer, createAttestedServer } from '../../src/channel/server.js';
@@ -15,35 +15,18 @@ import type { Policy } from '../../src/evidence/policy.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
 import type { EvidenceInput, VerifyOptions } from '../../src/evidence/types.js';
 import { verifyEvidence } from '../../src/evidence/verify.js';
-import { binderFor, json, type RawPeer, rawClient, rawServer } from './adversary.js';
+import { adversaryServer, binderFor, type Cleanups, json, rawClient, serveEvidence } from './adversary.js';
 import { closeServer, listen, rejectionOf } from './helpers.js';
 
 const trustAnchors = simulated.trustAnchors();
 const sim = simulated.azure({ tee: 'snp' });
 const stale = simulated.azure({ tee: 'snp', reportBinding: false, ak: undefined });
 const verifyWith = (policy: Policy = { azure: {} }) => ({ policy, trustAnchors });
-const ctxOf = (p: RawPeer['reader']) => p.next().then((f) => parseRequest(f!.payload).context);
 
-const cleanups: Array<() => Promise<void> | void> = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function adversaryServer(onPeer: (peer: RawPeer) => Promise<void>) {
-  let finish!: () => void;
-  const done = new Promise<void>((r) => {
-    finish = r;
-  });
-  const s = await rawServer(async (peer) => {
-    try {
-      await onPeer(peer);
-    } finally {
-      finish();
-    }
-  });
-  cleanups.push(s.close);
-  return { ...s, done };
-}
 
 async function ourServer(
   options: Parameters<typeof createAttestedServer>[0],
@@ -56,16 +39,6 @@ async function ourServer(
   const port = await listen(server);
   cleanups.push(() => closeServer(server));
   return [server, port];
-}
-
-async function serveEvidence(
-  peer: RawPeer,
-  makeCmw: (ctx: Uint8Array) => Promise<unknown>,
-): Promise<unknown[]> {
-  const ctx = await ctxOf(peer.reader);
-  peer.socket.write(encodeRequest(new Uint8Array(32).fill(0x5a), []));
-  peer.socket.write(encodeEvidence(ctx, await makeCmw(ctx)));
-  return (await peer.reader.rest()).map((f) => [f.type, f.type === FrameType.DATA ? 'data' : json(f)]);
 }
 
 /** Evidence from a genuine Azure server for `ctx`, over a connection of its own. */
@@ -81,7 +54,7 @@ async function upstreamEvidence(port: number, ctx: Uint8Array): Promise<Record<s
 describe('Azure evidence on a channel', () => {
   it('positive control: genuine evidence bound to this connection and key opens, binding "report"', async () => {
     let seen: unknown[] = [];
-    const adv = await adversaryServer(async (peer) => {
+    const adv = await adversaryServer(cleanups, async (peer) => {
       seen = await serveEvidence(peer, async (ctx) =>
         encodeCmw(
           await sim.getEvidence(binderFor(peer.socket, 'server', peer.identity.spki, ctx)),
@@ -127,7 +100,7 @@ describe('Azure evidence on a channel', () => {
   it('relay: evidence from another live connection is ERR_BINDING_MISMATCH', async () => {
     const [, sPort] = await ourServer({ evidence: sim });
     let seen: unknown[] = [];
-    const adv = await adversaryServer(async (peer) => {
+    const adv = await adversaryServer(cleanups, async (peer) => {
       seen = await serveEvidence(peer, (ctx) => upstreamEvidence(sPort, ctx));
     });
     const err = await rejectionOf(
@@ -140,7 +113,7 @@ describe('Azure evidence on a channel', () => {
 
   it('relayed evidence is refused from the quote bytes, before the verifier runs', async () => {
     const [, sPort] = await ourServer({ evidence: sim });
-    const adv = await adversaryServer(async (peer) => {
+    const adv = await adversaryServer(cleanups, async (peer) => {
       await serveEvidence(peer, (ctx) => upstreamEvidence(sPort, ctx));
     });
     let verifierCalls = 0;
@@ -164,7 +137,7 @@ describe('Azure evidence on a channel', () => {
   it('replay: evidence recorded on an old connection is ERR_BINDING_MISMATCH', async () => {
     const [, sPort] = await ourServer({ evidence: sim });
     const recorded = await upstreamEvidence(sPort, new Uint8Array(32).fill(1));
-    const adv = await adversaryServer(async (peer) => {
+    const adv = await adversaryServer(cleanups, async (peer) => {
       await serveEvidence(peer, async () => recorded);
     });
     const err = await rejectionOf(
@@ -175,7 +148,7 @@ describe('Azure evidence on a channel', () => {
 
   it('key substitution: genuine evidence for this connection but another TLS key is ERR_BINDING_MISMATCH', async () => {
     const teeKey = createTlsIdentity();
-    const adv = await adversaryServer(async (peer) => {
+    const adv = await adversaryServer(cleanups, async (peer) => {
       await serveEvidence(peer, async (ctx) =>
         encodeCmw(await sim.getEvidence(binderFor(peer.socket, 'server', teeKey.spki, ctx)), sim.format),
       );
@@ -188,7 +161,7 @@ describe('Azure evidence on a channel', () => {
 
   it('an HCL report bound to this connection with an old quote of the same AK is ERR_BINDING_MISMATCH', async () => {
     // Report binding alone is not enough: the PCRs appraised must be those of a fresh quote.
-    const adv = await adversaryServer(async (peer) => {
+    const adv = await adversaryServer(cleanups, async (peer) => {
       await serveEvidence(peer, async (ctx) => {
         const fresh = encodeCmw(
           await sim.getEvidence(binderFor(peer.socket, 'server', peer.identity.spki, ctx)),
