@@ -17,26 +17,9 @@ import { parsedClaims } from '../../src/explain/unverified.js';
 import { inputOf, loadFixture as loadAzure, optionsOf } from '../azure/fixtures.js';
 import { endorsement, golden, makeRoot, makeSigner, pssSign } from '../gce/mint.js';
 import { cli } from '../helpers/cli.js';
-import { loadFixture, SNP_DIR } from '../snp/fixtures.js';
+import { loadFixture, snpCliArgs } from '../snp/fixtures.js';
 
 const FIX = join(import.meta.dirname, '..', 'fixtures');
-
-const snpArgs = (name: string) => {
-  const d = `${SNP_DIR}${name}/`;
-  const at = loadFixture(name).meta.suggested_verify_at;
-  return [
-    `${d}report.bin`,
-    '--vek',
-    `${d}vek.der`,
-    '--ask',
-    `${d}ask.der`,
-    '--ark',
-    `${d}ark.der`,
-    '--at',
-    at,
-    '--offline',
-  ];
-};
 
 async function verifiedSnp(name: string, policy?: object) {
   const fx = loadFixture(name);
@@ -256,12 +239,12 @@ describe('attested-channel explain', () => {
   }, 120_000);
 
   it('prints one sentence per fact; --json gives the same report', async () => {
-    const t = await cli('explain', ...snpArgs('trustee__milan-v3-vlek-aws'));
+    const t = await cli('explain', ...snpCliArgs('trustee__milan-v3-vlek-aws'));
     expect(t.code).toBe(0);
     expect(t.out).toMatch(/^TEE: AMD SEV-SNP \(Milan\)/);
     expect(t.out).toMatch(/Signer: VLEK/);
     expect(t.out).toMatch(/Your OS: NOT covered/);
-    const j = await cli('explain', ...snpArgs('trustee__milan-v3-vlek-aws'), '--json');
+    const j = await cli('explain', ...snpCliArgs('trustee__milan-v3-vlek-aws'), '--json');
     expect(j.code).toBe(0);
     const o = JSON.parse(j.out);
     expect(o).toMatchObject({
@@ -285,8 +268,8 @@ describe('attested-channel explain', () => {
   });
 
   it('evidence that fails verification is refused (exit 1), with the code', async () => {
-    const args = snpArgs('ms-tav__milan-v3');
-    const vlek = snpArgs('trustee__milan-v3-vlek-aws');
+    const args = snpCliArgs('ms-tav__milan-v3');
+    const vlek = snpCliArgs('trustee__milan-v3-vlek-aws');
     args[2] = vlek[2]!; // another key's certificate
     const r = await cli('explain', ...args, '--json');
     expect(r.code).toBe(1);
@@ -297,7 +280,7 @@ describe('attested-channel explain', () => {
     expect((await cli('explain')).code).toBe(2);
     const twice = await cli(
       'explain',
-      ...snpArgs('ms-tav__milan-v3'),
+      ...snpCliArgs('ms-tav__milan-v3'),
       '--at',
       '2026-02-06T01:04:33Z',
       '--json',

@@ -29,7 +29,7 @@ import { endorsement, golden, makeRoot, makeSigner, pssSign } from '../gce/mint.
 import { cli, tempDir } from '../helpers/cli.js';
 import { thrownCode } from '../helpers/codes.js';
 import { file, VECTORS } from '../measure/vectors.js';
-import { loadFixture, SNP_DIR } from '../snp/fixtures.js';
+import { loadFixture, snpCliArgs } from '../snp/fixtures.js';
 
 const FIX = join(import.meta.dirname, '..', 'fixtures');
 const dir = tempDir('ac-policy-');
@@ -57,23 +57,6 @@ function changed(v: string): string {
   return v.slice(0, -1) + (v.endsWith('0') ? '1' : '0');
 }
 
-const snpArgs = (name: string) => {
-  const d = `${SNP_DIR}${name}/`;
-  const at = loadFixture(name).meta.suggested_verify_at;
-  return [
-    `${d}report.bin`,
-    '--vek',
-    `${d}vek.der`,
-    '--ask',
-    `${d}ask.der`,
-    '--ark',
-    `${d}ark.der`,
-    '--at',
-    at,
-    '--offline',
-  ];
-};
-
 describe('policy --from-evidence (SEV-SNP, real reports)', () => {
   beforeAll(async () => {
     await import('../../src/cli/policy.js');
@@ -87,7 +70,7 @@ describe('policy --from-evidence (SEV-SNP, real reports)', () => {
   ]) {
     it(`${name}: parses, accepts the report, refuses each pinned field changed`, async () => {
       const fx = loadFixture(name);
-      const r = await cli('policy', '--from-evidence', ...snpArgs(name));
+      const r = await cli('policy', '--from-evidence', ...snpCliArgs(name));
       expect(r.err).toBe('');
       expect(r.code).toBe(0);
       const draft = JSON.parse(r.out) as PolicyDraft;
@@ -131,7 +114,7 @@ describe('policy --from-evidence (SEV-SNP, real reports)', () => {
 
   it('--pin-chip pins the VCEK chip and refuses another chip; a VLEK report has none to pin', async () => {
     const fx = loadFixture('ms-tav__milan-v3');
-    const r = await cli('policy', '--from-evidence', ...snpArgs('ms-tav__milan-v3'), '--pin-chip');
+    const r = await cli('policy', '--from-evidence', ...snpCliArgs('ms-tav__milan-v3'), '--pin-chip');
     expect(r.code).toBe(0);
     const policy = parsePolicy(r.out);
     expect(policy.snp?.chipIds).toEqual([fx.meta.fields.chip_id]);
@@ -146,7 +129,7 @@ describe('policy --from-evidence (SEV-SNP, real reports)', () => {
     const vlek = await cli(
       'policy',
       '--from-evidence',
-      ...snpArgs('trustee__milan-v3-vlek-aws'),
+      ...snpCliArgs('trustee__milan-v3-vlek-aws'),
       '--pin-chip',
     );
     expect(vlek.code).toBe(1);
@@ -154,12 +137,18 @@ describe('policy --from-evidence (SEV-SNP, real reports)', () => {
   });
 
   it('evidence the default policy refuses (debug) is refused, and passes with a base policy carried over', async () => {
-    const refused = await cli('policy', '--from-evidence', ...snpArgs('go-sev-guest__milan-v2'));
+    const refused = await cli('policy', '--from-evidence', ...snpCliArgs('go-sev-guest__milan-v2'));
     expect(refused.code).toBe(1);
     expect(refused.err).toMatch(/ERR_EVIDENCE_POLICY/);
     const base = join(dir, 'base.json');
     writeFileSync(base, JSON.stringify({ snp: { allowDebug: true } }));
-    const r = await cli('policy', '--from-evidence', ...snpArgs('go-sev-guest__milan-v2'), '--policy', base);
+    const r = await cli(
+      'policy',
+      '--from-evidence',
+      ...snpCliArgs('go-sev-guest__milan-v2'),
+      '--policy',
+      base,
+    );
     expect(r.code).toBe(0);
     const draft = JSON.parse(r.out);
     expect(draft.snp.allowDebug).toBe(true);
@@ -173,7 +162,7 @@ describe('policy --from-evidence (SEV-SNP, real reports)', () => {
     bad[0x90] = bad[0x90]! ^ 1;
     const path = join(dir, 'tampered.bin');
     writeFileSync(path, bad);
-    const args = snpArgs('ms-tav__milan-v3');
+    const args = snpCliArgs('ms-tav__milan-v3');
     args[0] = path;
     const r = await cli('policy', '--from-evidence', ...args);
     expect(r.code).toBe(1);

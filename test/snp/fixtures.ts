@@ -85,6 +85,24 @@ export function allFixtures(): SnpFixture[] {
   return FIXTURE_NAMES.map(loadFixture);
 }
 
+/** `verify`/`explain`/`policy` arguments for a fixture: its report, VEK, ASK and ARK, at its suggested time, offline. */
+export function snpCliArgs(name: string): string[] {
+  const d = `${SNP_DIR}${name}/`;
+  const at = loadFixture(name).meta.suggested_verify_at;
+  return [
+    `${d}report.bin`,
+    '--vek',
+    `${d}vek.der`,
+    '--ask',
+    `${d}ask.der`,
+    '--ark',
+    `${d}ark.der`,
+    '--at',
+    at,
+    '--offline',
+  ];
+}
+
 export function root(name: string): Uint8Array {
   return read(`${SNP_DIR}roots/${name}`);
 }
