@@ -67,9 +67,10 @@ export class EvidenceTasks {
   ): Promise<void> {
     try {
       const verified = await verifyPeerEvidence(this.#params, peerSpki, context, evidence, this.#operations);
-      const claims: PeerClaims = { ...verified, reused: false, evidenceAge: 0 };
+      const claims: PeerClaims = { ...verified.claims, reused: false, evidenceAge: 0 };
       // Only the first exchange's evidence: its REQUEST time is the one this channel knows.
-      if (first && peerSpki) rememberEvidence(this.#params, peerSpki, context, evidence, this.#requestedAt);
+      if (first && peerSpki)
+        rememberEvidence(this.#params, peerSpki, verified.boundTo, evidence.input, this.#requestedAt);
       this.#feed({ type: 'verified', context, claims });
     } catch (err) {
       // Verifiers throw only AttestationError: anything else is our bug, not the peer's evidence.

@@ -143,7 +143,7 @@ export async function verifyPeerEvidence(
   context: Uint8Array,
   evidence: DecodedCmw,
   scope: OperationScope,
-): Promise<Claims> {
+): Promise<{ claims: Claims; boundTo: Uint8Array }> {
   const { options, role, socket } = params;
   const verify = options.verify;
   if (!verify) throw new AttestationError('ERR_PROTOCOL', 'evidence arrived though none was asked for');
@@ -162,7 +162,15 @@ export async function verifyPeerEvidence(
   if (expected === undefined) throw bindingMismatch();
   // Checked before the signatures: evidence bound elsewhere is refused as such, and cheaply.
   if (claimsBinder(evidence.input, expected) === false) throw bindingMismatch();
-  return appraiseBound(params, evidence.input, expected, verify.now ?? new Date(), scope, batch);
+  const claims = await appraiseBound(
+    params,
+    evidence.input,
+    expected,
+    verify.now ?? new Date(),
+    scope,
+    batch,
+  );
+  return { claims, boundTo: expected };
 }
 
 /**
@@ -258,26 +266,22 @@ export function reusableEvidence(
 /**
  * Remembers evidence just verified for the peer's key (initial exchanges only; `requestedAt` is
  * when this side sent the REQUEST it answers), when the policy allows reuse and it is small enough.
+ * `boundTo` is what its report was checked against (verifyPeerEvidence): the binder, or for
+ * batched evidence the batch's REPORT_DATA (§5.1), so that reuse checks the same 64 bytes again.
  */
 export function rememberEvidence(
   params: ChannelParams,
   peerSpki: Uint8Array,
-  context: Uint8Array,
-  evidence: DecodedCmw,
+  boundTo: Uint8Array,
+  input: EvidenceInput,
   requestedAt: number,
 ): void {
   const reuse = reuseMemory(params);
-  if (!reuse || inputSize(evidence.input) > REUSE_MAX_EVIDENCE_BYTES) return;
-  const peerRole: Role = params.role === 'client' ? 'server' : 'client';
-  const binder = computeBinder(peerRole, peerSpki, exportBinderSecret(params.socket, peerRole, context));
-  // What the report was checked against: for batched evidence the batch's REPORT_DATA (§5.1),
-  // recomputed from our binder and its path, so that reuse checks the same 64 bytes again.
-  const expected = evidence.batch ? expectedBatchReportData(binder, evidence.batch) : binder;
-  if (expected === undefined) return;
+  if (!reuse || inputSize(input) > REUSE_MAX_EVIDENCE_BYTES) return;
   reuse.memory.set(peerKeyOf(peerSpki), {
-    digest: reportDigest(evidence.input.report),
-    input: evidence.input,
-    binder: expected,
+    digest: reportDigest(input.report),
+    input,
+    binder: boundTo,
     requestedAt,
   });
 }
