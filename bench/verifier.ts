@@ -15,7 +15,10 @@
  *     up to the largest size kept, MAX_KEPT_CLAIMS_BYTES), each bound by its own hardware report:
  *     `azure-sev-snp.runtimeClaims` and `azure-tdx.runtimeClaims` fill four times over (each
  *     costs a hardware signature, so they are not spread over the whole run; an LRU that is full
- *     stays full).
+ *     stays full);
+ *   - then SEV-SNP reports and TDX quotes that verify, each with its own REPORT_DATA (signed
+ *     afresh by the simulated platforms): `sev-snp.signatures` and `tdx.signatures` fill twice
+ *     over.
  *
  * Measured: the heap plus ArrayBuffer memory after a full GC, before the Verifier saw anything,
  * after 10 000 reports (every cache full) and after 100 000; the row is what the Verifier retains
@@ -33,6 +36,7 @@ import {
 } from '../dist/evidence/azure/hcl.js';
 import { MAX_KEPT_CLAIMS_BYTES } from '../dist/evidence/azure/verify.js';
 import { simulated } from '../dist/evidence/providers/simulated.js';
+import { SNP_CACHE_SIZES } from '../dist/evidence/snp/format.js';
 import { TDX_CACHE_SIZES } from '../dist/evidence/tdx/format.js';
 import { parseTdxQuote } from '../dist/evidence/tdx/quote.js';
 import { MAX_KEPT_PEM_BYTES } from '../dist/evidence/tdx/verify.js';
@@ -185,12 +189,22 @@ export async function run(): Promise<void> {
       : { ...sample, report, tdQuote: hw.report, collateral: hw.collateral! };
   }
 
+  // Reports and quotes that verify, a distinct REPORT_DATA each: one signature verdict kept each.
+  const SIGNED_RUN = 2 * 2 * Math.max(SNP_CACHE_SIZES.signatures, TDX_CACHE_SIZES.signatures);
+  const signers = { snp: simulated.snp({ product: 'Milan' }), tdx: simulated.tdx() };
+  function signedNth(i: number): Promise<EvidenceInput> {
+    const data = new Uint8Array(64);
+    new DataView(data.buffer).setUint32(0, i);
+    return (i % 2 === 0 ? signers.snp : signers.tdx).getEvidence(data);
+  }
+
   let verifier: Verifier | undefined = createVerifier({ trustAnchors: simulated.trustAnchors() });
   const before = memory();
   let full = 0;
   const outcomes = new Map<string, number>();
   for (let i = 0; i < REPORTS; i++) {
-    const input = i < AZURE_RUN ? await azureNth(i) : nth(i);
+    const input =
+      i < AZURE_RUN ? await azureNth(i) : i < AZURE_RUN + SIGNED_RUN ? await signedNth(i) : nth(i);
     const code = await verifier.verify(input).then(
       () => 'accepted',
       (err: { code?: string }) => err.code ?? 'other',

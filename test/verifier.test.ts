@@ -89,10 +89,12 @@ describe('createVerifier', () => {
       'sev-snp.chains',
       'sev-snp.crls',
       'sev-snp.kds',
+      'sev-snp.signatures',
       'tdx.chains',
       'tdx.collateral',
       'tdx.keys',
       'tdx.pcs',
+      'tdx.signatures',
     ]);
     expect(stats['sev-snp.kds']!.max).toBe(256);
     expect(stats['tdx.pcs']!.max).toBe(256);
@@ -102,6 +104,8 @@ describe('createVerifier', () => {
     expect(stats['tdx.chains']!.max).toBe(TDX_CACHE_SIZES.chains);
     expect(stats['tdx.collateral']!.max).toBe(TDX_CACHE_SIZES.collateral);
     expect(stats['tdx.keys']!.max).toBe(TDX_CACHE_SIZES.keys);
+    expect(stats['sev-snp.signatures']!.max).toBe(SNP_CACHE_SIZES.signatures);
+    expect(stats['tdx.signatures']!.max).toBe(TDX_CACHE_SIZES.signatures);
     expect(stats['azure-sev-snp.runtimeClaims']!.max).toBe(AZURE_CACHE_SIZES.runtimeClaims);
     expect(stats['azure-tdx.runtimeClaims']!.max).toBe(AZURE_CACHE_SIZES.runtimeClaims);
     expect(stats['reuse.evidence']!.max).toBe(REUSE_ENTRIES);

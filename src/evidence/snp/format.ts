@@ -17,9 +17,11 @@ export const SNP_MEDIA_TYPE = 'application/vnd.amd.sev-snp.report';
 /**
  * Sizes of the SEV-SNP caches of a Verifier. `chains`: one entry per distinct VEK + chain a
  * platform sends (~8 KB each with the parsed certificates); `crls`: one per product, signer and
- * ARK, a few KB each.
+ * ARK, a few KB each; `signatures`: one per report whose signature verified (a 32-byte digest,
+ * ~0.2 KB with the map entry): room for the reports reuse.evidence remembers (128) and the
+ * batch reports of the connections in flight.
  */
-export const SNP_CACHE_SIZES = Object.freeze({ chains: 256, crls: 16 });
+export const SNP_CACHE_SIZES = Object.freeze({ chains: 256, crls: 16, signatures: 1024 });
 
 function createVerifier(settings: FormatSettings): FormatVerifier {
   let amdArks: SnpContext['amdArks'];
@@ -39,11 +41,17 @@ function createVerifier(settings: FormatSettings): FormatVerifier {
     certs: settings.certs,
     chains: new Lru(SNP_CACHE_SIZES.chains),
     crls: new Lru(SNP_CACHE_SIZES.crls),
+    signatures: new Lru(SNP_CACHE_SIZES.signatures),
   };
   return {
     verify: (input, call) => verifySnp(input, call, ctx),
     // kds: the client's memory cache of fetched VCEKs and CRLs (fetch.ts; maxEntries, default 256).
-    caches: { chains: ctx.chains, crls: ctx.crls, kds: { stats: () => ctx.kds.fetcher.memoryStats() } },
+    caches: {
+      chains: ctx.chains,
+      crls: ctx.crls,
+      signatures: ctx.signatures,
+      kds: { stats: () => ctx.kds.fetcher.memoryStats() },
+    },
   };
 }
 

@@ -20,9 +20,10 @@ export const TDX_MEDIA_TYPE = 'application/vnd.intel.tdx.quote';
  * Sizes of the TDX caches of a Verifier. `chains`: PCK chains by their PEM text (~12 KB each with
  * the parsed certificates); `collateral`: collateral by its JSON text and verified collateral by
  * its digest (~60 KB each: the text and the parsed TCB info); `keys`: attestation keys with the
- * QE report they were last vouched for by (~1 KB each).
+ * QE report they were last vouched for by (~1 KB each); `signatures`: quotes whose signature
+ * verified, by a 32-byte digest (~0.2 KB each with the map entry; as SEV-SNP's).
  */
-export const TDX_CACHE_SIZES = Object.freeze({ chains: 128, collateral: 32, keys: 256 });
+export const TDX_CACHE_SIZES = Object.freeze({ chains: 128, collateral: 32, keys: 256, signatures: 1024 });
 
 /** A quote starts with u16 version, u16 attestation key type 2 and u32 TEE type 0x81. */
 function detect(report: Uint8Array): boolean {
@@ -48,6 +49,7 @@ function createVerifier(settings: FormatSettings): FormatVerifier {
     chains: new Lru(TDX_CACHE_SIZES.chains),
     collateral: { entries: new Lru(TDX_CACHE_SIZES.collateral) },
     keys: new Lru(TDX_CACHE_SIZES.keys),
+    signatures: new Lru(TDX_CACHE_SIZES.signatures),
   };
   return {
     verify: (input, call) => verifyTdx(input, call, ctx),
@@ -56,6 +58,7 @@ function createVerifier(settings: FormatSettings): FormatVerifier {
       chains: ctx.chains,
       collateral: ctx.collateral.entries,
       keys: ctx.keys,
+      signatures: ctx.signatures,
       pcs: { stats: () => ctx.pcs.fetcher.memoryStats() },
     },
   };

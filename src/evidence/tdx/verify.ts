@@ -10,6 +10,7 @@ import { bytesToHex, equalBytes, hexToBytes, isAllZero } from '../bytes.js';
 import type { Lru } from '../lru.js';
 import type { Policy } from '../policy.js';
 import type { EvidenceInput, RevocationStatus, TdxClaims, TdxCollateral } from '../types.js';
+import { type SignatureVerdicts, signatureKey } from '../verdicts.js';
 import type { CertCache, ParsedCert } from '../x509/cert.js';
 import { tdxClaims } from './appraise.js';
 import {
@@ -71,6 +72,8 @@ export interface TdxContext {
   chains: Lru<string, KeptPckChain>;
   collateral: CollateralCache;
   keys: Lru<string, KeptAttestationKey>;
+  /** Quote signatures (step 9) that verified, by SHA-256 of the attestation key, signature and signed bytes (verdicts.ts). */
+  signatures: SignatureVerdicts;
   /**
    * The PEM chain and attestation key of the last quote (own copies), compared byte for byte
    * before a key is built: a platform sends the same with every quote.
@@ -140,7 +143,7 @@ function qeAlreadyVerified(kept: KeptAttestationKey, quote: TdxQuote, pck: PckCh
 /**
  * Steps 6, 7 and 9: QE report by the PCK, QE REPORTDATA binding of the attestation key, quote
  * signature. With `keys` (a Verifier's), steps 6 and 7 already passed for this key, PCK and QE
- * report are not repeated.
+ * report are not repeated; with `ctx`, neither is step 9 for a quote whose signature verified.
  */
 export function verifyQuoteSignatures(
   quote: TdxQuote,
@@ -158,11 +161,16 @@ export function verifyQuoteSignatures(
       auth: new Uint8Array(quote.qeAuthData),
     };
   }
+  // A verdict for these exact bytes (key, signature, header and body): the ECDSA verification
+  // runs once per quote a Verifier sees (verdicts.ts).
+  const signature = ctx && signatureKey(quote.attestationKey, quote.signature, quote.signedData);
+  if (signature !== undefined && ctx?.signatures.get(signature)) return;
   if (!p1363Verify(quote.signedData, quote.signature, kept.key))
     throw new AttestationError(
       'ERR_EVIDENCE_SIGNATURE',
       'the quote signature by the attestation key does not verify',
     );
+  if (signature !== undefined) ctx?.signatures.set(signature, true);
 }
 
 /** Steps 6 and 7. */
