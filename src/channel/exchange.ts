@@ -23,7 +23,7 @@ import { computeBinder, exportBinderSecret } from './binder.js';
 import { type CmwCollection, type DecodedCmw, encodeCmw } from './cmw.js';
 import type { KeyProofMessage } from './frames.js';
 import { producedFor, rememberProduced } from './identity.js';
-import { keyProofInput, reportDigest, signKeyProof, verifyKeyProof } from './key-proof.js';
+import { keyProofInput, proofKeyOf, reportDigest, signKeyProof, verifyKeyProof } from './key-proof.js';
 import type { ChannelParams, Role } from './options.js';
 
 /**
@@ -323,7 +323,14 @@ export async function verifyPeerKeyProof(
     keyProof.known,
     exportBinderSecret(socket, peerRole, context),
   );
-  if (!verifyKeyProof(peerSpki, input, keyProof.proof))
+  // Made once per remembered peer: the entry is found by the hash of this same SPKI (compared
+  // anyway, so a key kept for other bytes is never used).
+  let proofKey = entry.proofKey;
+  if (!proofKey || !equalBytes(proofKey.spki, peerSpki)) {
+    proofKey = proofKeyOf(peerSpki);
+    if (proofKey) entry.proofKey = proofKey;
+  }
+  if (!proofKey || !verifyKeyProof(proofKey, input, keyProof.proof))
     throw new AttestationError(
       'ERR_BINDING_MISMATCH',
       "the key proof is not this connection's peer key signing this exchange (relayed, replayed or forged)",

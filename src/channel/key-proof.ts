@@ -14,6 +14,7 @@
  */
 import { constants, createHash, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
 import { AttestationError } from '../errors.js';
+import type { ProofKey } from '../evidence/reuse.js';
 import { EXPORTER_LENGTH } from './binder.js';
 import type { Role } from './options.js';
 
@@ -80,18 +81,31 @@ export function signKeyProof(key: KeyObject, input: Uint8Array): Uint8Array | un
   return new Uint8Array(sign(scheme.hash, input, { key, ...scheme.options }));
 }
 
-/** Whether `signature` is the peer's proof over `input` under the SPKI it presented (DER). */
-export function verifyKeyProof(spki: Uint8Array, input: Uint8Array, signature: Uint8Array): boolean {
+/** The key of an SPKI (DER) with its scheme, or undefined when it is none or has no fixed scheme. */
+export function proofKeyOf(spki: Uint8Array): ProofKey | undefined {
   let key: KeyObject;
   try {
     key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
   } catch {
-    return false;
+    return undefined;
   }
   const scheme = schemeOf(key);
-  if (!scheme) return false;
+  return scheme && { spki: new Uint8Array(spki), key, hash: scheme.hash, options: scheme.options };
+}
+
+/**
+ * Whether `signature` is the peer's proof over `input` under the SPKI it presented (DER), or under
+ * that SPKI's key as proofKeyOf() made it.
+ */
+export function verifyKeyProof(
+  spki: Uint8Array | ProofKey,
+  input: Uint8Array,
+  signature: Uint8Array,
+): boolean {
+  const key = spki instanceof Uint8Array ? proofKeyOf(spki) : spki;
+  if (!key) return false;
   try {
-    return verify(scheme.hash, input, { key, ...scheme.options }, signature);
+    return verify(key.hash, input, { key: key.key, ...key.options }, signature);
   } catch {
     return false;
   }

@@ -8,6 +8,7 @@
  * else in the library remembers peers. The channel layer fills and reads it; this layer only
  * holds bytes (the key is an opaque string, the SHA-256 of the peer's SPKI in hex).
  */
+import type { KeyObject } from 'node:crypto';
 import { Lru } from './lru.js';
 import type { EvidenceInput } from './types.js';
 
@@ -29,6 +30,20 @@ export interface RememberedEvidence {
   readonly binder: Uint8Array;
   /** The verifier's clock (ms since the epoch) when it sent the REQUEST this evidence answered. */
   readonly requestedAt: number;
+  /**
+   * The peer's TLS key, parsed on the first key proof checked against this entry and kept with it
+   * (channel/key-proof.ts): building a KeyObject from an SPKI costs more than the proof's signature
+   * check, and every reuse of the entry comes from the same key.
+   */
+  proofKey?: ProofKey;
+}
+
+/** A public key ready to check signatures: its SPKI (DER), the KeyObject and the scheme it fixes. */
+export interface ProofKey {
+  readonly spki: Uint8Array;
+  readonly key: KeyObject;
+  readonly hash: string | null;
+  readonly options: { dsaEncoding?: 'ieee-p1363'; padding?: number; saltLength?: number };
 }
 
 export class EvidenceMemory {

@@ -15,6 +15,7 @@ import type { AttestedChannel } from '../../src/channel/channel.js';
 import { attestedConnect } from '../../src/channel/connect.js';
 import { encodeResult, FrameType } from '../../src/channel/frames.js';
 import { createTlsIdentity, type TlsIdentity } from '../../src/channel/identity.js';
+import { proofKeyOf } from '../../src/channel/key-proof.js';
 import { type AttestedServer, createAttestedServer } from '../../src/channel/server.js';
 import { base64url, fromBase64url } from '../../src/evidence/bytes.js';
 import type { Policy } from '../../src/evidence/policy.js';
@@ -442,6 +443,43 @@ describe('key proofs from a hand-built peer', () => {
       return { known: req.known![0]!, proof };
     });
     expect((await rejectionOf(connect(raw.port, verifier, at(30)))).code).toBe('ERR_BINDING_MISMATCH');
+  });
+
+  it('after an accepted proof the peer key is kept with the evidence; a flipped proof is still refused', async () => {
+    const identity = createTlsIdentity();
+    const { verifier } = await primed(identity);
+    let n = 0;
+    const raw = await proofServer(identity, (req, socket) => {
+      const proof = proofBy(identity, socket, req.context, req.known![0]!);
+      if (n++ > 0) proof[10]! ^= 0x01;
+      return { known: req.known![0]!, proof };
+    });
+    const first = await connect(raw.port, verifier, at(30));
+    expect(first.peer?.reused).toBe(true);
+    first.destroy();
+    const entry = evidenceMemoryOf(verifier)!.get(createHash('sha256').update(identity.spki).digest('hex'))!;
+    expect(entry.proofKey?.spki).toEqual(identity.spki);
+    expect((await rejectionOf(connect(raw.port, verifier, at(31)))).code).toBe('ERR_BINDING_MISMATCH');
+  });
+
+  it('a peer key kept with remembered evidence serves only the SPKI it was made from', async () => {
+    const identity = createTlsIdentity();
+    const { verifier } = await primed(identity);
+    const entry = evidenceMemoryOf(verifier)!.get(createHash('sha256').update(identity.spki).digest('hex'))!;
+    const other = createTlsIdentity();
+    entry.proofKey = proofKeyOf(other.spki);
+    // Signed by the other key, over this connection and this server's SPKI.
+    const raw = await proofServer(identity, (req, socket) => ({
+      known: req.known![0]!,
+      proof: proofBy(
+        { spki: identity.spki, key: other.key } as TlsIdentity,
+        socket,
+        req.context,
+        req.known![0]!,
+      ),
+    }));
+    expect((await rejectionOf(connect(raw.port, verifier, at(30)))).code).toBe('ERR_BINDING_MISMATCH');
+    expect(entry.proofKey?.spki).toEqual(identity.spki);
   });
 
   it('a proof for a digest the client did not list is refused', async () => {
