@@ -123,6 +123,14 @@ async function server(): Promise<void> {
    * kind 'exchange': plain TLS carrying the bytes of the attestation exchange (sizes of the
    * simulated SNP one: REQUEST each way, EVIDENCE to the client, RESULT back) before the echo. The
    * floor for any implementation of the protocol over node:tls.
+   *
+   * Diagnostics of where that floor sits (docs/benchmarks.md): BENCH_EXCHANGE_PIECE=<n> writes
+   * EVIDENCE as n-byte writes in one go; BENCH_EXCHANGE_PACE=1 writes each piece only once the
+   * last one's write has completed (with pieces of 1 000 bytes every TLS record then fits the
+   * 1 KiB buffer TLSWrap starts its outgoing ring with, so the ring never grows), and
+   * BENCH_EXCHANGE_GAP_MS=<ms> waits that long between pieces (so that the client reads each on
+   * its own: its incoming ring starts at 4 KiB);
+   * BENCH_EXCHANGE_FRAG=<n> sets setMaxSendFragment(n) before EVIDENCE.
    */
   const exchange = (s: TLSSocket) => {
     held.push(s);
@@ -136,10 +144,23 @@ async function server(): Promise<void> {
       const before = got;
       got += d.length;
       if (before < REQUEST_BYTES && got >= REQUEST_BYTES) {
+        const frag = process.env['BENCH_EXCHANGE_FRAG'];
+        if (frag) s.setMaxSendFragment(Number(frag));
         s.write(Buffer.alloc(REQUEST_BYTES, 1));
         const piece = Number(process.env['BENCH_EXCHANGE_PIECE'] ?? EVIDENCE_BYTES);
-        for (let at = 0; at < EVIDENCE_BYTES; at += piece)
-          s.write(Buffer.alloc(Math.min(piece, EVIDENCE_BYTES - at), 2));
+        if (process.env['BENCH_EXCHANGE_PACE']) {
+          const gap = Number(process.env['BENCH_EXCHANGE_GAP_MS'] ?? 0);
+          let at = 0;
+          const step = () => {
+            if (at >= EVIDENCE_BYTES) return;
+            const n = Math.min(piece, EVIDENCE_BYTES - at);
+            at += n;
+            s.write(Buffer.alloc(n, 2), () => (gap ? setTimeout(step, gap) : step()));
+          };
+          step();
+        } else
+          for (let at = 0; at < EVIDENCE_BYTES; at += piece)
+            s.write(Buffer.alloc(Math.min(piece, EVIDENCE_BYTES - at), 2));
       }
       if (got > REQUEST_BYTES + RESULT_BYTES)
         s.write(d.subarray(d.length - (got - REQUEST_BYTES - RESULT_BYTES)));
