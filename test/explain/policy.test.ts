@@ -463,6 +463,8 @@ describe('policy from Azure evidence (library)', () => {
     expect(thrownCode(() => policyFromClaims(hclOnly as Claims, { pinChip: true }))).toBe(
       'ERR_INVALID_ARGUMENT',
     );
+    expect(() => policyFromClaims(hclOnly as Claims, { pinChip: true })).toThrow(/no PPID/);
+    expect(() => policyFromClaims({ ...claims, ppid: '' }, { pinChip: true })).toThrow(/no PPID/);
   });
 
   it('pins the vTPM PCRs as the workload and the paravisor measurement as Microsoft’s', async () => {
