@@ -154,10 +154,11 @@ async function connectorKnows(port: number, key: string, verify: object): Promis
   }
 }
 
+/** The workload and the one machine: the platform pin is what lets a policy allow reuse. */
 function basePolicy(profile: LatencyProfile): Record<string, unknown> {
   return profile.platform === 'snp'
     ? { snp: { measurements: [simulated.defaults.snpMeasurement], chipIds: [CHIP_ID] } }
-    : { tdx: { mrTd: [simulated.defaults.tdxMrTd] } };
+    : { tdx: { mrTd: [simulated.defaults.tdxMrTd], ppids: [simulated.defaults.tdxPlatform.ppid] } };
 }
 
 /** The reuse policy, or why this build will not take it. */
@@ -346,7 +347,7 @@ async function runProfile(
   const batchAvailable = ready.features.batch && connectorBatch;
   const keyProofAvailable = ready.features.keyProof && typeof reuse !== 'string';
   const whyNoBatch = 'not available in this build (no `batch` option)';
-  // A build with key proofs may still refuse reuse for this platform (TDX has no platform pin).
+  // A build with key proofs may still refuse reuse for this platform (one without a TDX platform pin).
   const whyNoKeyProof = ready.features.keyProof
     ? `not available on ${profile.platform.toUpperCase()}: the policy refuses reuse (${reuse})`
     : 'not available in this build (no `keyProof` option)';

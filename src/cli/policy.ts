@@ -41,7 +41,8 @@ Writes a strict policy (JSON, every pin with a comment) from known-good values. 
                         with --event-log (verified with it) also Secure Boot, command line, EFI apps;
                         with --launch-endorsement F (Google Cloud, verified with it under
                         --endorsement-root) also the endorsed firmware build
-      --pin-chip        also pin the CHIP_ID (VCEK-signed SEV-SNP only): this one machine
+      --pin-chip        also pin this one machine: the CHIP_ID (VCEK-signed SEV-SNP) or the
+                        PPID of the PCK certificate (TDX, raw or Azure)
       --pin-pcrs LIST   Azure or Google Cloud vTPM evidence: the PCRs to pin (default 0-9,11-14)
   --tpm-quote F --tpm-signature F --pcrs F --ak-cert F [--event-log F] [--tpm-roots F|DIR] [--nonce HEX]
                         Google Cloud vTPM evidence (without --from-evidence), verified as 'verify'

@@ -18,6 +18,7 @@ export function inspectTdxFields(bytes: Uint8Array): Record<string, unknown> {
   try {
     const ext = parseSgxExtensions(certs[0]!);
     sgx = {
+      ppid: bytesToHex(ext.ppid),
       fmspc: bytesToHex(ext.fmspc),
       pceId: bytesToHex(ext.pceId),
       pceSvn: ext.pceSvn,

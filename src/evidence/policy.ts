@@ -46,6 +46,8 @@ export interface TdxPolicy {
   allowServiceTd?: boolean;
   /** Default true. */
   requireSeptVeDisable?: boolean;
+  /** Allowed PPIDs of the quote's PCK certificate (32 hex chars): the Intel platforms. */
+  ppids?: string[];
 }
 
 /**
@@ -169,6 +171,7 @@ const TDX_FIELDS: Record<keyof TdxPolicy, { kind: FieldKind; hexLen?: number[] }
   acceptTcbStatus: { kind: 'stringList' },
   allowServiceTd: { kind: 'bool' },
   requireSeptVeDisable: { kind: 'bool' },
+  ppids: { kind: 'hexList', hexLen: [32] },
 };
 
 const TCB_KEYS = ['bootloader', 'tee', 'snp', 'microcode', 'fmc'];
@@ -428,11 +431,11 @@ function checkReuseSection(raw: unknown): ReusePolicy {
 /**
  * Reuse only where the policy pins the platform, so an extracted TLS key is worth something only
  * to the owner of a listed machine (Edgeless Contrast's answer to relays with extracted keys: pin
- * the hardware IDs in the manifest): SEV-SNP by `snp.chipIds`, SEV-SNP under Azure
- * by `azure.snp.chipIds`. The policy language has no TDX platform pin (the quote's PCK certificate
- * carries a PPID, which no policy field lists), so a policy that admits TDX evidence, raw or
- * Azure, cannot allow reuse. Every format the policy admits must be pinned: a policy with no
- * format section admits all four.
+ * the hardware IDs in the manifest): SEV-SNP by `snp.chipIds`, SEV-SNP under Azure by
+ * `azure.snp.chipIds`, TDX by `tdx.ppids` (the PPID of the quote's PCK certificate) and TDX under
+ * Azure by `azure.tdx.ppids` (the TD quote of the HCL report's TDREPORT carries the same PCK
+ * chain). Every format the policy admits must be pinned: a policy with no format section admits
+ * all four.
  */
 function checkReusePins(policy: Policy): void {
   const pinned = (list: string[] | undefined) => list !== undefined && list.length > 0;
@@ -442,17 +445,17 @@ function checkReusePins(policy: Policy): void {
   if (!named)
     formats.push(['sev-snp', false], ['tdx', false], ['azure-sev-snp', false], ['azure-tdx', false]);
   if (policy.snp !== undefined) formats.push(['sev-snp', pinned(policy.snp.chipIds)]);
-  if (policy.tdx !== undefined) formats.push(['tdx', false]);
+  if (policy.tdx !== undefined) formats.push(['tdx', pinned(policy.tdx.ppids)]);
   if (azure !== undefined) {
     const both = azure.snp === undefined && azure.tdx === undefined;
     if (both || azure.snp !== undefined) formats.push(['azure-sev-snp', pinned(azure.snp?.chipIds)]);
-    if (both || azure.tdx !== undefined) formats.push(['azure-tdx', false]);
+    if (both || azure.tdx !== undefined) formats.push(['azure-tdx', pinned(azure.tdx?.ppids)]);
   }
   const unpinned = formats.filter(([, ok]) => !ok).map(([f]) => f);
   if (unpinned.length > 0)
     throw invalid(
       'reuse.maxEvidenceAge',
-      `evidence reuse needs a platform pin for every format the policy admits (snp.chipIds, azure.snp.chipIds; TDX has none): ${unpinned.join(', ')} ${unpinned.length === 1 ? 'is' : 'are'} not pinned`,
+      `evidence reuse needs a platform pin for every format the policy admits (snp.chipIds, azure.snp.chipIds, tdx.ppids, azure.tdx.ppids): ${unpinned.join(', ')} ${unpinned.length === 1 ? 'is' : 'are'} not pinned`,
     );
 }
 

@@ -362,6 +362,11 @@ export interface TdxClaims {
   reportData: string;
   mrServiceTd?: string;
   fmspc: string;
+  /**
+   * The PPID of the verified PCK certificate (32 hex chars): which Intel platform made the quote,
+   * what `tdx.ppids` pins. '' where no quote was verified (an Azure TDREPORT shown alone).
+   */
+  ppid: string;
   tcbStatus: TdxTcbStatus;
   advisoryIds: string[];
   /** Measured boot: the CCEL replayed to RTMR0-3 of the quote (boot.ts). */

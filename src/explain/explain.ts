@@ -347,10 +347,16 @@ export function explainClaims(claims: ExplainableClaims, options: ExplainOptions
       text: "Signer: none in this file — the HCL report's TDREPORT is MACed for the platform, not signed; Intel's quoting enclave signs the TD quote of it (IMDS /acc/tdquote), certified by a PCK certificate.",
     };
   } else {
+    // The PCK certificate names its platform by PPID (Intel SGX PCK Certificate and CRL Profile),
+    // which tdx.ppids pins; claims parsed from a quote that did not verify may lack it.
+    const ppid = (claims as { ppid?: unknown }).ppid;
+    const named = typeof ppid === 'string' && ppid !== '';
     signer = {
       key: 'pck',
-      pinsChip: false,
-      text: `Signer: Intel's quoting enclave, certified by the PCK certificate of one Intel platform (FMSPC ${(claims as TdxClaims).fmspc}); the quote carries no chip identifier a policy can pin.`,
+      pinsChip: named,
+      text: named
+        ? `Signer: Intel's quoting enclave, certified by the PCK certificate of one Intel platform (FMSPC ${(claims as TdxClaims).fmspc}, PPID ${ppid}); tdx.ppids pins that platform.`
+        : `Signer: Intel's quoting enclave, certified by the PCK certificate of one Intel platform (FMSPC ${(claims as TdxClaims).fmspc}).`,
     };
   }
 

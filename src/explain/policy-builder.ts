@@ -79,7 +79,10 @@ const PCR_MEANING: Record<number, string> = {
 };
 
 export interface PolicyFromClaimsOptions {
-  /** Pin the CHIP_ID (SEV-SNP, VCEK-signed only): the policy then admits this one machine. */
+  /**
+   * Pin the machine: the CHIP_ID (SEV-SNP, VCEK-signed only) or the PCK certificate's PPID (TDX,
+   * raw or under Azure): the policy then admits this one machine (and may allow evidence reuse).
+   */
   pinChip?: boolean;
   /** The policy the claims were verified under: its non-pin settings are carried over. */
   base?: Policy;
@@ -187,12 +190,20 @@ function tdxPins(s: Section, c: TdxClaims, options: PolicyFromClaimsOptions, azu
   pin(s, 'mrConfigId', [c.mrConfigId], `MRCONFIGID${from}: set by whoever launched the TD`);
   pin(s, 'mrOwner', [c.mrOwner], `MROWNER${from}: set by whoever launched the TD`);
   pin(s, 'mrOwnerConfig', [c.mrOwnerConfig], `MROWNERCONFIG${from}: set by whoever launched the TD`);
+  if (options.pinChip) {
+    if (typeof c.ppid !== 'string' || c.ppid === '')
+      throw new AttestationError(
+        'ERR_INVALID_ARGUMENT',
+        'cannot pin the platform: the claims carry no PPID (no PCK certificate was verified)',
+      );
+    pin(s, 'ppids', [c.ppid], `PPID of the PCK certificate${from}: only this one Intel platform`);
+  }
 }
 
 /**
  * A draft pinning what verified claims show: SEV-SNP measurement, HOST_DATA, ID key digest,
  * VMPL, signer, guest SVN and TCB floor (and CHIP_ID when asked); TDX MRTD, RTMR0-3, MRCONFIGID,
- * MROWNER, MROWNERCONFIG. Azure claims: the hardware fields under `azure.snp` / `azure.tdx` and
+ * MROWNER, MROWNERCONFIG (and the PCK's PPID when asked). Azure claims: the hardware fields under `azure.snp` / `azure.tdx` and
  * the workload through the vTPM's PCRs (`azure.pcrs`), as issue 12's policy section has it.
  */
 export function policyFromClaims(

@@ -55,6 +55,7 @@ function tdreportParsed(tdreport: Uint8Array): TdxClaims {
     version: tdreport[2]!,
     tdAttributes: decodeTdAttributes(tdreport.subarray(512, 520)),
     fmspc: '',
+    ppid: '',
     tcbStatus: 'UpToDate',
     advisoryIds: [],
   };

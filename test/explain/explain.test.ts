@@ -102,7 +102,10 @@ describe('explainClaims on real TDX quotes', () => {
     );
     const r = explainClaims(claims);
     expect(r.tee).toMatchObject({ format: 'tdx', technology: 'Intel TDX', via: 'direct' });
-    expect(r.signer).toMatchObject({ key: 'pck', pinsChip: false });
+    // The PCK certificate names the platform by PPID, which tdx.ppids pins.
+    expect(r.signer).toMatchObject({ key: 'pck', pinsChip: true });
+    expect(r.signer.text).toContain('PPID 811dca2a26b952e85bb6448b097ba4fd');
+    expect(explainClaims({ ...claims, ppid: '' } as typeof claims).signer.pinsChip).toBe(false);
     expect(r.vmpl).toBeNull();
     expect(r.migrationAgent).toBeNull();
     expect(r.debug.value).toBe(false);

@@ -213,6 +213,31 @@ describe('policy --from-evidence (TDX, real quote)', () => {
         f,
       ).toBe('ERR_EVIDENCE_POLICY');
     }
+    expect(policy.tdx?.ppids).toBeUndefined();
+  });
+
+  it("--pin-chip on a TDX quote pins the PCK certificate's PPID: it refuses another, and allows reuse", async () => {
+    const d = join(FIX, 'tdx', 'dcap-qvl__quote');
+    const at = '2025-07-19T10:00:34Z';
+    const args = ['--collateral', join(d, 'collateral.json'), '--at', at, '--offline'];
+    const r = await cli('policy', '--from-evidence', join(d, 'quote.bin'), ...args, '--pin-chip');
+    expect(r.code).toBe(0);
+    const draft = JSON.parse(r.out);
+    expectEveryPinCommented(draft);
+    expect(draft.tdx.ppids).toEqual(['811dca2a26b952e85bb6448b097ba4fd']);
+    const policy = parsePolicy(draft);
+    const claims = await verifyEvidence(
+      {
+        report: new Uint8Array(readFileSync(join(d, 'quote.bin'))),
+        collateral: readFileSync(join(d, 'collateral.json'), 'utf8'),
+      },
+      { policy, now: new Date(at), offline: true },
+    );
+    if (claims.format !== 'tdx') throw new Error('not TDX');
+    expect(thrownCode(() => appraiseClaims({ ...claims, ppid: changed(claims.ppid) }, policy))).toBe(
+      'ERR_EVIDENCE_POLICY',
+    );
+    expect(parsePolicy({ ...draft, reuse: { maxEvidenceAge: 300 } }).reuse?.maxEvidenceAge).toBe(300);
   });
 });
 
@@ -425,6 +450,23 @@ describe('policies that pin no workload are never written', () => {
 });
 
 describe('policy from Azure evidence (library)', () => {
+  it('pinChip on Azure TDX pins azure.tdx.ppids; claims without a verified PCK have nothing to pin', async () => {
+    const fx = loadAzure('trustee__tdx-hcl-report');
+    const claims = await verifyAzure(inputOf(fx), optionsOf(fx));
+    if (claims.format !== 'azure-tdx') throw new Error('not Azure TDX');
+    const draft = policyFromClaims(claims, { pinChip: true });
+    const tdx = (draft.azure as Record<string, Record<string, unknown>>).tdx!;
+    expect(tdx.ppids).toEqual([claims.ppid]);
+    expect(claims.ppid).toMatch(/^[0-9a-f]{32}$/);
+    expect(policyFromClaims(claims).azure).not.toHaveProperty('tdx.ppids');
+    const hclOnly = parsedClaims(fx.files.get('hcl-report.bin')!);
+    expect(thrownCode(() => policyFromClaims(hclOnly as Claims, { pinChip: true }))).toBe(
+      'ERR_INVALID_ARGUMENT',
+    );
+    expect(() => policyFromClaims(hclOnly as Claims, { pinChip: true })).toThrow(/no PPID/);
+    expect(() => policyFromClaims({ ...claims, ppid: '' }, { pinChip: true })).toThrow(/no PPID/);
+  });
+
   it('pins the vTPM PCRs as the workload and the paravisor measurement as Microsoft’s', async () => {
     const fx = loadAzure('trustee__snp-evidence-v0');
     const claims = await verifyAzure(inputOf(fx), optionsOf(fx));

@@ -78,6 +78,7 @@ function evaluate(c: Case) {
     ...(svn2 ? { teeTcbSvn2: Uint8Array.from(svn2) } : {}),
   } as unknown as TdReportBody;
   const sgx: SgxExtensions = {
+    ppid: new Uint8Array(16),
     fmspc: Buffer.from('00806F050000', 'hex'),
     pceId: new Uint8Array(2),
     sgxTcbComponents: svn16(2, 2),

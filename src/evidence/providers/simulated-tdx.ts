@@ -92,6 +92,8 @@ const SGX_EXT = '1.2.840.113741.1.13.1';
 
 /** The simulated platform's fixed TCB, in the shape of the PCK certificate's SGX extension. */
 export const SIMULATED_TDX_PLATFORM = {
+  /** The PPID in the PCK certificate (32 hex chars), what policy `tdx.ppids` pins. */
+  ppid: createHash('sha256').update('simulated PPID').digest('hex').slice(0, 32),
   fmspc: '90c06f000000',
   pceId: '0000',
   sgxTcbComponents: [3, 3, 2, 2, 4, 1, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0],
@@ -136,10 +138,7 @@ function pckSgxExtension(): Uint8Array {
     pair('2.18', derOctetString(cpuSvn)),
   );
   return derSequence(
-    pair(
-      '1',
-      derOctetString(new Uint8Array(createHash('sha256').update('simulated PPID').digest().subarray(0, 16))),
-    ),
+    pair('1', derOctetString(Buffer.from(p.ppid, 'hex'))),
     pair('2', tcb),
     pair('3', derOctetString(Buffer.from(p.pceId, 'hex'))),
     pair('4', derOctetString(Buffer.from(p.fmspc, 'hex'))),

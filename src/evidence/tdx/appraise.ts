@@ -16,7 +16,7 @@ import type { TcbResult } from './tcb.js';
 /** The claims fields a quote states by itself: what the parser read, nothing verified. */
 export type TdxQuoteFields = Omit<
   TdxClaims,
-  'format' | 'simulated' | 'revocation' | 'workloadPinned' | 'fmspc' | 'tcbStatus' | 'advisoryIds'
+  'format' | 'simulated' | 'revocation' | 'workloadPinned' | 'fmspc' | 'ppid' | 'tcbStatus' | 'advisoryIds'
 >;
 
 export function decodeTdAttributes(raw: Uint8Array, hex = bytesToHex): TdxClaims['tdAttributes'] {
@@ -85,8 +85,8 @@ function withQuoteFields<T extends object>(out: T, quote: TdxQuote): T & TdxQuot
 
 /**
  * The claims of a quote, as the parser read it (`tdxQuoteFields`), and what verification concluded:
- * the accepting root (simulated or not), the revocation check, the verified PCK's FMSPC and the
- * TCB status. snp/appraise.ts builds SNP claims the same way.
+ * the accepting root (simulated or not), the revocation check, the verified PCK's FMSPC and PPID
+ * and the TCB status. snp/appraise.ts builds SNP claims the same way.
  */
 export function tdxClaims(
   quote: TdxQuote,
@@ -105,6 +105,7 @@ export function tdxClaims(
     quote,
   ) as TdxClaims;
   claims.fmspc = bytesToHex(pck.sgx.fmspc);
+  claims.ppid = bytesToHex(pck.sgx.ppid);
   claims.tcbStatus = tcb.status;
   claims.advisoryIds = tcb.advisoryIds;
   return claims;
@@ -156,4 +157,6 @@ export function appraiseTdx(claims: TdxClaims, policy: TdxPolicy = {}): void {
     if (allowed !== undefined && !allowed.some((v) => v.toLowerCase() === claims[field]))
       throw refuse(field, `${field} ${claims[field]} is not in the policy's list`);
   }
+  if (policy.ppids !== undefined && !policy.ppids.some((v) => v.toLowerCase() === claims.ppid))
+    throw refuse('ppids', `the PCK certificate's PPID ${claims.ppid} is not in the policy's list`);
 }

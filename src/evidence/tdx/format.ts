@@ -74,13 +74,14 @@ export const TDX_FORMAT: EvidenceFormatSpec = Object.freeze({
   reportDataOf: (report: Uint8Array) => (detect(report) ? reportDataOf(report) : undefined),
   view(report: Uint8Array): Record<string, unknown> {
     const quote = parseTdxQuote(report);
-    let fmspc: string | undefined;
+    let sgx: { fmspc: string; ppid: string } | undefined;
     try {
-      fmspc = bytesToHex(parseSgxExtensions(parseCertificate(quote.pckChain[0]!)).fmspc);
+      const ext = parseSgxExtensions(parseCertificate(quote.pckChain[0]!));
+      sgx = { fmspc: bytesToHex(ext.fmspc), ppid: bytesToHex(ext.ppid) };
     } catch {
-      fmspc = undefined;
+      sgx = undefined;
     }
-    return { format: 'tdx', ...tdxQuoteFields(quote), ...(fmspc !== undefined ? { fmspc } : {}) };
+    return { format: 'tdx', ...tdxQuoteFields(quote), ...sgx };
   },
   createVerifier,
 });

@@ -1,7 +1,8 @@
 /**
  * The PCK certificate chain of a TDX quote: leaf "Intel SGX PCK Certificate" ← "Intel SGX PCK
- * Platform CA" (or "…Processor CA") ← a trusted Intel root, and the SGX extension of the leaf
- * (FMSPC, PCE-ID, the 16 SGX TCB component SVNs and PCESVN) that TCB matching needs.
+ * Platform CA" (or "…Processor CA") ← a trusted Intel root, and the SGX extension of the leaf:
+ * the FMSPC, PCE-ID, 16 SGX TCB component SVNs and PCESVN that TCB matching needs, and the PPID
+ * that names the platform (policy `tdx.ppids`).
  *
  * Checking a chain costs two signature verifications and the ASN.1 parse of three certificates,
  * while the same chain arrives with every quote of a platform; a Verifier keeps verified chains
@@ -14,11 +15,18 @@ import { type CertRule, type ChainProfile, type CrlProfile, verifyChain } from '
 import { decodeOid, derUint, readChildren, readTlv } from '../x509/der.js';
 
 const SGX_EXTENSION_OID = '1.2.840.113741.1.13.1';
+const OID_PPID = `${SGX_EXTENSION_OID}.1`;
 const OID_TCB = `${SGX_EXTENSION_OID}.2`;
 const OID_PCEID = `${SGX_EXTENSION_OID}.3`;
 const OID_FMSPC = `${SGX_EXTENSION_OID}.4`;
 
 export interface SgxExtensions {
+  /**
+   * The Platform Provisioning ID (16 bytes): Intel's identifier of one platform, which its PCK
+   * certificates carry in the clear (Intel SGX PCK Certificate and CRL Profile, SGX Extensions;
+   * Intel's QVL requires it in every PCK certificate).
+   */
+  ppid: Uint8Array;
   fmspc: Uint8Array;
   pceId: Uint8Array;
   /** SGX TCB component SVNs 1..16 (index 0..15). */
@@ -80,6 +88,7 @@ export function parseSgxExtensions(cert: ParsedCert): SgxExtensions {
   const sgxTcbComponents: number[] = [];
   for (let i = 1; i <= 16; i++) sgxTcbComponents.push(int(`${OID_TCB}.${i}`, `SGX TCB component ${i}`, 255));
   return {
+    ppid: octets(OID_PPID, 16, 'PPID'),
     fmspc: octets(OID_FMSPC, 6, 'FMSPC'),
     pceId: octets(OID_PCEID, 2, 'PCE-ID'),
     sgxTcbComponents,
