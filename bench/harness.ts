@@ -99,3 +99,43 @@ export function markdownTable(): string {
   });
   return [head, ...body].join('\n');
 }
+
+/**
+ * `n` distinct 64-byte REPORT_DATA values (round i's is i, big-endian, in its first four bytes),
+ * for benches that must give the verifier a new report each round: the Verifier keeps signature
+ * verdicts by content (src/evidence/verdicts.ts), so a report seen before costs no signature check.
+ */
+export function distinctReportData(n: number): Uint8Array[] {
+  return Array.from({ length: n }, (_, i) => {
+    const d = new Uint8Array(64).fill(1);
+    new DataView(d.buffer).setUint32(0, i);
+    return d;
+  });
+}
+
+/**
+ * Runs `fn` and checks, from the verifier's counters, that the signature cache `cache` was
+ * consulted `expected` times and never answered: every timed verification checked its signature.
+ */
+export async function signatureMisses<T>(
+  verifier: { stats(): Record<string, { hits: number; misses: number }> },
+  cache: string,
+  expected: number,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const counts = () => {
+    const s = verifier.stats()[cache];
+    if (!s) throw new Error(`the verifier has no ${cache} cache`);
+    return s;
+  };
+  const before = counts();
+  const out = await fn();
+  const after = counts();
+  const hits = after.hits - before.hits;
+  const misses = after.misses - before.misses;
+  if (hits !== 0 || misses !== expected)
+    throw new Error(
+      `${cache}: ${hits} hits and ${misses} misses in the timed rounds, expected 0 and ${expected}`,
+    );
+  return out;
+}
