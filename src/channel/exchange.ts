@@ -77,7 +77,7 @@ export class Operations implements OperationScope {
  * This side's evidence for the peer's REQUEST `context`, as the CMW collection to send. When the
  * REQUEST asked for batches (`batch`) and this side batches, the binder becomes a leaf of the next
  * batch (batch-scheduler.ts): the provider is given the batch's REPORT_DATA, and the collection
- * carries this leaf's audit path. The binder is always computed here from our own TLS session;
+ * carries this leaf's audit path (or, alone in its report, the plain binder and no path). The binder is always computed here from our own TLS session;
  * nothing a peer sends becomes a leaf.
  */
 export async function produceEvidence(
@@ -100,7 +100,8 @@ export async function produceEvidence(
       const batched = await scope.run(() => batcher.submit(binder, scope.signal));
       input = batched.input;
       reportData = batched.reportData;
-      path = encodeBatchPath(batched.index, batched.size, batched.path);
+      const leaf = batched.leaf;
+      if (leaf) path = encodeBatchPath(leaf.index, leaf.size, leaf.path);
     } else input = await scope.run(() => provider.getEvidence(binder, { signal: scope.signal }));
   } catch (err) {
     throw asAttestationError(err, 'ERR_PROVIDER_FAILED', 'the evidence provider failed');
