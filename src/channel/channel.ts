@@ -3,12 +3,13 @@
  * performs the I/O the pure session (session.ts) asks for: TLS checks, exporters and binders, the
  * evidence provider, the verifier, timers, and DATA in both directions once the channel is open.
  */
-import { randomFillSync, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { AttestationError, internalError } from '../errors.js';
 import type { Claims } from '../evidence/types.js';
 import { certificateSpki } from '../evidence/x509/cert.js';
 import { tlsProblem } from './binder.js';
 import { acceptedMediaTypes, mediaTypeOf } from './cmw.js';
+import { freshContext } from './contexts.js';
 import { DataWriter } from './data-writer.js';
 import { EvidenceTasks } from './evidence-tasks.js';
 import { Operations, type PeerClaims } from './exchange.js';
@@ -26,14 +27,6 @@ const CLOSE_GRACE_MS = 1_000;
 const SETTLED = Object.freeze({ resolve: () => {}, reject: () => {} });
 
 type HeldWrite = { chunks: Buffer[]; callback: (error?: Error | null) => void };
-
-/**
- * A REQUEST context: 32 bytes from the CSPRNG, one call each (~4 µs against the milliseconds of a
- * handshake; the process-wide pool that saved them was state without an owner).
- */
-function randomContext(): Uint8Array {
-  return randomFillSync(new Uint8Array(32));
-}
 
 /**
  * A Duplex that only ever carries attested bytes. attestedConnect() resolves with it, and an
@@ -101,7 +94,7 @@ export class AttestedChannel extends SocketDuplex {
       exchangeTimeoutMs: options.timeout ?? DEFAULT_TIMEOUT_MS,
       ...(options.maxControlPayload === undefined ? {} : { maxControlPayload: options.maxControlPayload }),
       ...(options.frameLimits === undefined ? {} : { frameLimits: options.frameLimits }),
-      random: internals?.random ?? randomContext,
+      random: internals?.random ?? params.contexts ?? freshContext,
     });
     const socket = params.socket;
     // Half-close must survive a generic Duplex transport too (net sockets get it from the server).
