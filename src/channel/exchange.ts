@@ -22,7 +22,7 @@ import { encodeBatchPath, expectedBatchReportData, MERKLE_PATH_MEDIA_TYPE } from
 import { computeBinder, exportBinderSecret } from './binder.js';
 import { type CmwCollection, type DecodedCmw, encodeCmw } from './cmw.js';
 import type { KeyProofMessage } from './frames.js';
-import { producedFor, rememberProduced } from './identity.js';
+import { chainsOf, producedFor, rememberProduced } from './identity.js';
 import { keyProofInput, proofKeyOf, reportDigest, signKeyProof, verifyKeyProof } from './key-proof.js';
 import type { ChannelParams, Role } from './options.js';
 
@@ -106,7 +106,7 @@ export async function produceEvidence(
   } catch (err) {
     throw asAttestationError(err, 'ERR_PROVIDER_FAILED', 'the evidence provider failed');
   }
-  const cmw = encodeCmw(input, provider.format, params.chains);
+  const cmw = encodeCmw(input, provider.format, params.chains ?? chainsOf(identity));
   if (!claimsBinder(input, reportData))
     throw new AttestationError(
       'ERR_PROVIDER_FAILED',
