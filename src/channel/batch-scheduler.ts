@@ -3,7 +3,11 @@
  * evidence request in flight per provider ("group commit"). Every exchange that needs evidence
  * while a report is being made waits; when the report returns, all waiting exchanges (up to
  * maxSize) form the next batch, and one report serves them all through a Merkle tree of their
- * binders (batch.ts). At low load every batch holds one leaf and costs what a plain report costs.
+ * binders (batch.ts). An exchange that would be alone in its report (at low load, every one) gets
+ * a plain report instead, REPORT_DATA = its binder and no `batch` record (§5.1 lets a challenger
+ * that asked for batches take a plain answer): a tree of one leaf would bind exactly as much and
+ * cost two more hashes on each side, a record to encode and decode, and an AbortController. It
+ * still occupies the provider, so the exchanges that arrive meanwhile batch behind it.
  *
  * The hardware serialises anyway (Linux holds snp_cmd_mutex for a whole SEV-SNP guest request, and
  * the TDX guest driver's quote_lock one quote at a time), so a second request in flight would only
@@ -31,14 +35,15 @@ export interface BatchOptions {
 
 export const DEFAULT_BATCH_SIZE = 64;
 
-/** What one exchange gets back: the batch's evidence and its leaf's place in the tree. */
+/**
+ * What one exchange gets back: the report, and its leaf's place in the batch's tree — or no
+ * `leaf` when the exchange was alone in its report, which then carries its plain binder (§5).
+ */
 export interface BatchedEvidence {
   input: EvidenceInput;
-  /** The REPORT_DATA the provider was given (the batch's, docs/protocol.md §5.1). */
+  /** The REPORT_DATA the provider was given: the batch's (docs/protocol.md §5.1), or the binder. */
   reportData: Uint8Array;
-  index: number;
-  size: number;
-  path: Uint8Array[];
+  leaf?: { index: number; size: number; path: Uint8Array[] };
 }
 
 interface Entry {
@@ -53,7 +58,8 @@ interface Entry {
 
 interface Batch {
   live: number;
-  controller: AbortController;
+  /** Aborts the provider's call; none for a lone exchange, whose own signal the provider is given. */
+  controller: AbortController | undefined;
   /** Every exchange withdrew: the next batch may start without waiting for this report. */
   abandoned: boolean;
 }
@@ -62,9 +68,11 @@ interface Batch {
 export interface BatchStats {
   /** Reports asked of the provider. */
   reports: number;
-  /** Exchanges served (leaves in all batches, including those whose channel closed meanwhile). */
+  /** Exchanges served (in all reports, including those whose channel closed meanwhile). */
   leaves: number;
-  /** Largest batch so far. */
+  /** Reports that served one exchange alone, with its plain binder (no tree, no `batch` record). */
+  plain: number;
+  /** Most exchanges one report has served so far. */
   largest: number;
   /** Exchanges waiting now. */
   queued: number;
@@ -111,6 +119,7 @@ export class BatchScheduler {
   #timer: NodeJS.Timeout | undefined;
   #reports = 0;
   #leaves = 0;
+  #plain = 0;
   #largest = 0;
 
   /** @internal Use createBatchScheduler(). */
@@ -126,7 +135,13 @@ export class BatchScheduler {
   }
 
   stats(): BatchStats {
-    return { reports: this.#reports, leaves: this.#leaves, largest: this.#largest, queued: this.#queue.size };
+    return {
+      reports: this.#reports,
+      leaves: this.#leaves,
+      plain: this.#plain,
+      largest: this.#largest,
+      queued: this.#queue.size,
+    };
   }
 
   /**
@@ -162,7 +177,8 @@ export class BatchScheduler {
     const batch = entry.batch;
     if (batch && --batch.live === 0) {
       batch.abandoned = true;
-      batch.controller.abort(
+      // A lone exchange's provider call heard its own signal already.
+      batch.controller?.abort(
         new AttestationError('ERR_ABORTED', 'every exchange of the batch was withdrawn'),
       );
       // A provider that does not heed the abort must not hold up every later exchange.
@@ -201,17 +217,29 @@ export class BatchScheduler {
   }
 
   async #issue(entries: Entry[]): Promise<void> {
-    const batch: Batch = { live: entries.length, controller: new AbortController(), abandoned: false };
+    const lone = entries.length === 1 ? entries[0]! : undefined;
+    const batch: Batch = {
+      live: entries.length,
+      controller: lone ? undefined : new AbortController(),
+      abandoned: false,
+    };
     for (const entry of entries) entry.batch = batch;
     this.#reports++;
     this.#leaves += entries.length;
     this.#largest = Math.max(this.#largest, entries.length);
     try {
+      if (lone) {
+        this.#plain++;
+        const input = await this.provider.getEvidence(lone.binder, { signal: lone.signal });
+        lone.resolve({ input, reportData: lone.binder });
+        return;
+      }
       const { root, paths } = merkleBatch(entries.map((e) => merkleLeaf(e.binder)));
       const reportData = batchReportData(entries.length, root);
-      const input = await this.provider.getEvidence(reportData, { signal: batch.controller.signal });
+      const input = await this.provider.getEvidence(reportData, { signal: batch.controller!.signal });
+      const size = entries.length;
       entries.forEach((entry, index) => {
-        entry.resolve({ input, reportData, index, size: entries.length, path: paths[index]! });
+        entry.resolve({ input, reportData, leaf: { index, size, path: paths[index]! } });
       });
     } catch (err) {
       for (const entry of entries) entry.reject(err);

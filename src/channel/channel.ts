@@ -3,16 +3,18 @@
  * performs the I/O the pure session (session.ts) asks for: TLS checks, exporters and binders, the
  * evidence provider, the verifier, timers, and DATA in both directions once the channel is open.
  */
-import { randomFillSync, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { AttestationError, internalError } from '../errors.js';
 import type { Claims } from '../evidence/types.js';
 import { certificateSpki } from '../evidence/x509/cert.js';
 import { tlsProblem } from './binder.js';
 import { acceptedMediaTypes, mediaTypeOf } from './cmw.js';
+import { freshContext } from './contexts.js';
 import { DataWriter } from './data-writer.js';
 import { EvidenceTasks } from './evidence-tasks.js';
 import { Operations, type PeerClaims } from './exchange.js';
 import { encodeAlert } from './frames.js';
+import { Opening } from './opening.js';
 import { type ChannelParams, DEFAULT_TIMEOUT_MS, type Role } from './options.js';
 import { ReattestSchedule, reattestRefusal } from './reattest.js';
 import { Session, type SessionAction, type SessionEvent } from './session.js';
@@ -21,19 +23,6 @@ import { SocketDuplex, transportError } from './socket-duplex.js';
 
 /** After a failure we end TLS gracefully so the ALERT arrives; a peer that never closes is cut off after this. */
 const CLOSE_GRACE_MS = 1_000;
-
-/** What #settle becomes once #ready has settled: later calls change nothing, as on a settled promise. */
-const SETTLED = Object.freeze({ resolve: () => {}, reject: () => {} });
-
-type HeldWrite = { chunks: Buffer[]; callback: (error?: Error | null) => void };
-
-/**
- * A REQUEST context: 32 bytes from the CSPRNG, one call each (~4 µs against the milliseconds of a
- * handshake; the process-wide pool that saved them was state without an owner).
- */
-function randomContext(): Uint8Array {
-  return randomFillSync(new Uint8Array(32));
-}
 
 /**
  * A Duplex that only ever carries attested bytes. attestedConnect() resolves with it, and an
@@ -57,9 +46,7 @@ export class AttestedChannel extends SocketDuplex {
   #justOpened = false;
   #failure: AttestationError | undefined;
   #transportError: AttestationError | undefined;
-  #held: HeldWrite | undefined;
   #writer: DataWriter;
-  #finalCallback: ((error?: Error | null) => void) | undefined;
   #waiters: Array<{ resolve: (c: Claims) => void; reject: (e: AttestationError) => void }> = [];
   #peer: PeerClaims | undefined;
   /**
@@ -70,9 +57,7 @@ export class AttestedChannel extends SocketDuplex {
   #peerDer: Uint8Array | undefined;
   #peerCert: X509Certificate | undefined;
   #peerSpki: Uint8Array | undefined;
-  #ready: Promise<AttestedChannel>;
-  /** Settles #ready; SETTLED once it has (the resolving functions are not kept for the channel's life). */
-  #settle!: { resolve: (c: AttestedChannel) => void; reject: (e: AttestationError) => void };
+  #opening = new Opening<AttestedChannel>();
   /** Only with a signal: a listener on it. */
   #onAbort: (() => void) | undefined;
 
@@ -86,11 +71,6 @@ export class AttestedChannel extends SocketDuplex {
     this.#reattestSchedule = new ReattestSchedule(params.options.reattestEvery, () =>
       this.#scheduledReattest(),
     );
-    this.#ready = new Promise<AttestedChannel>((resolve, reject) => {
-      this.#settle = { resolve, reject };
-    });
-    // Nobody may be listening yet; the error is also delivered through the promise or event.
-    this.#ready.catch(() => {});
     const { options, internals, role } = params;
     this.#session = new Session({
       role,
@@ -101,7 +81,7 @@ export class AttestedChannel extends SocketDuplex {
       exchangeTimeoutMs: options.timeout ?? DEFAULT_TIMEOUT_MS,
       ...(options.maxControlPayload === undefined ? {} : { maxControlPayload: options.maxControlPayload }),
       ...(options.frameLimits === undefined ? {} : { frameLimits: options.frameLimits }),
-      random: internals?.random ?? randomContext,
+      random: internals?.random ?? params.contexts ?? freshContext,
     });
     const socket = params.socket;
     // Half-close must survive a generic Duplex transport too (net sockets get it from the server).
@@ -148,7 +128,7 @@ export class AttestedChannel extends SocketDuplex {
 
   /** @internal Settles when the channel opens (or fails). */
   get ready(): Promise<AttestedChannel> {
-    return this.#ready;
+    return this.#opening.promise;
   }
 
   /**
@@ -222,7 +202,7 @@ export class AttestedChannel extends SocketDuplex {
       return;
     }
     if (!this.#opened) {
-      this.#finalCallback = callback;
+      this.#opening.holdFinal(callback);
       return;
     }
     this.#writer.flush();
@@ -240,7 +220,7 @@ export class AttestedChannel extends SocketDuplex {
       const closed =
         this.#failure ?? new AttestationError('ERR_CONNECTION_CLOSED', 'the channel was destroyed');
       this.#rejectWaiters(closed);
-      if (!this.#opened) this.#settleWith('reject', closed);
+      if (!this.#opened) this.#opening.reject(closed);
     }
     // After a failure the socket is being ended gracefully (so the ALERT arrives). After both
     // sides ended, the socket closes itself once our last DATA is flushed. Otherwise cut it.
@@ -259,7 +239,7 @@ export class AttestedChannel extends SocketDuplex {
     }
     if (!this.#opened) {
       // Held until open (Writable serialises writes, so there is at most one), dropped on failure.
-      this.#held = { chunks, callback };
+      this.#opening.hold({ chunks, callback });
       return;
     }
     const socket = this.socket;
@@ -365,27 +345,15 @@ export class AttestedChannel extends SocketDuplex {
       this.#justOpened = false;
     });
     this.#peer = peer as PeerClaims | undefined;
-    const held = this.#held;
-    this.#held = undefined;
+    const { held, final } = this.#opening.release();
     if (held) this.#writeChunks(held.chunks, held.callback);
-    const final = this.#finalCallback;
-    this.#finalCallback = undefined;
     if (final) {
       this.#writer.flush();
       this.socket.end();
       final();
     }
     this.#scheduleReattest();
-    this.#settleWith('resolve', this);
-  }
-
-  #settleWith(how: 'resolve', value: AttestedChannel): void;
-  #settleWith(how: 'reject', value: AttestationError): void;
-  #settleWith(how: 'resolve' | 'reject', value: AttestedChannel | AttestationError): void {
-    const settle = this.#settle;
-    this.#settle = SETTLED;
-    if (how === 'resolve') settle.resolve(value as AttestedChannel);
-    else settle.reject(value as AttestationError);
+    this.#opening.resolve(this);
   }
 
   #scheduleReattest(): void {
@@ -441,10 +409,7 @@ export class AttestedChannel extends SocketDuplex {
         this.#graceTimer.unref();
       } else socket.destroy();
     }
-    const held = this.#held;
-    this.#held = undefined;
-    const final = this.#finalCallback;
-    this.#finalCallback = undefined;
+    const { held, final } = this.#opening.release();
     this.#rejectWaiters(error);
     // A failure in the very tick the channel opened (the peer's last handshake frame and a bad one
     // in one read) would emit 'error' before the 'channel' handler or the `await attestedConnect()`
@@ -453,7 +418,7 @@ export class AttestedChannel extends SocketDuplex {
     if (this.#opened && this.#justOpened) setImmediate(() => this.destroy(error));
     else if (this.#opened) this.destroy(error);
     else {
-      this.#settleWith('reject', error);
+      this.#opening.reject(error);
       // Before open the error travels through the promise / 'attestationError', not an 'error' event
       // (nobody may be listening yet).
       this.destroy();

@@ -121,7 +121,7 @@ export async function attestedConnect(options: AttestedConnectOptions): Promise<
     internals,
     policy,
     verifier,
-    // A lone connection batches only with the sides that share its scheduler (else a batch of one).
+    // A lone connection batches only with the sides that share its scheduler (else it answers plainly).
     batcher: schedulerFor(options.batch, options.evidence),
   });
   return channel.ready;

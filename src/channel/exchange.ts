@@ -22,7 +22,7 @@ import { encodeBatchPath, expectedBatchReportData, MERKLE_PATH_MEDIA_TYPE } from
 import { computeBinder, exportBinderSecret } from './binder.js';
 import { type CmwCollection, type DecodedCmw, encodeCmw } from './cmw.js';
 import type { KeyProofMessage } from './frames.js';
-import { producedFor, rememberProduced } from './identity.js';
+import { chainsOf, producedFor, rememberProduced } from './identity.js';
 import { keyProofInput, proofKeyOf, reportDigest, signKeyProof, verifyKeyProof } from './key-proof.js';
 import type { ChannelParams, Role } from './options.js';
 
@@ -77,7 +77,7 @@ export class Operations implements OperationScope {
  * This side's evidence for the peer's REQUEST `context`, as the CMW collection to send. When the
  * REQUEST asked for batches (`batch`) and this side batches, the binder becomes a leaf of the next
  * batch (batch-scheduler.ts): the provider is given the batch's REPORT_DATA, and the collection
- * carries this leaf's audit path. The binder is always computed here from our own TLS session;
+ * carries this leaf's audit path (or, alone in its report, the plain binder and no path). The binder is always computed here from our own TLS session;
  * nothing a peer sends becomes a leaf.
  */
 export async function produceEvidence(
@@ -100,12 +100,13 @@ export async function produceEvidence(
       const batched = await scope.run(() => batcher.submit(binder, scope.signal));
       input = batched.input;
       reportData = batched.reportData;
-      path = encodeBatchPath(batched.index, batched.size, batched.path);
+      const leaf = batched.leaf;
+      if (leaf) path = encodeBatchPath(leaf.index, leaf.size, leaf.path);
     } else input = await scope.run(() => provider.getEvidence(binder, { signal: scope.signal }));
   } catch (err) {
     throw asAttestationError(err, 'ERR_PROVIDER_FAILED', 'the evidence provider failed');
   }
-  const cmw = encodeCmw(input, provider.format, params.chains);
+  const cmw = encodeCmw(input, provider.format, params.chains ?? chainsOf(identity));
   if (!claimsBinder(input, reportData))
     throw new AttestationError(
       'ERR_PROVIDER_FAILED',

@@ -134,6 +134,16 @@ export interface FrameDecoderOptions {
   onHeader?: (type: FrameType, length: number) => void;
 }
 
+/** The payload limit of each frame type, indexed by type (0 is no type). */
+function limitsByType(limits: Readonly<FrameLimits>): readonly number[] {
+  return Object.freeze([0, limits.request, limits.evidence, limits.result, MAX_DATA_PAYLOAD, limits.alert]);
+}
+const DEFAULT_LIMIT_OF = limitsByType(DEFAULT_FRAME_LIMITS);
+
+function maxOf(limits: Readonly<FrameLimits>): number {
+  return Math.max(limits.request, limits.evidence, limits.result, limits.alert);
+}
+
 /**
  * Incremental frame decoder. push() bytes as they arrive; it returns the complete frames. It
  * throws AttestationError(ERR_PROTOCOL) on the first illegal header; after that the decoder is
@@ -161,15 +171,22 @@ export class FrameDecoder {
 
   constructor(options: FrameDecoderOptions = {}) {
     const cap = options.maxControlPayload;
+    this.#onHeader = options.onHeader;
+    if (cap === undefined && options.limits === undefined) {
+      // Every channel without frame options (most): the defaults, resolved and frozen once.
+      this.limits = DEFAULT_FRAME_LIMITS;
+      this.maxControlPayload = maxOf(DEFAULT_FRAME_LIMITS);
+      this.#limitOf = DEFAULT_LIMIT_OF;
+      return;
+    }
     if (cap !== undefined && !(Number.isSafeInteger(cap) && cap >= 0 && cap <= MAX_FRAME_LIMIT))
       throw new AttestationError('ERR_INVALID_ARGUMENT', 'maxControlPayload must be an integer in 0..2^32-1');
     const limits = resolveFrameLimits(options.limits, undefined);
     if (cap !== undefined)
       for (const k of Object.keys(limits) as Array<keyof FrameLimits>) limits[k] = Math.min(limits[k], cap);
     this.limits = Object.freeze(limits);
-    this.maxControlPayload = Math.max(limits.request, limits.evidence, limits.result, limits.alert);
-    this.#limitOf = [0, limits.request, limits.evidence, limits.result, MAX_DATA_PAYLOAD, limits.alert];
-    this.#onHeader = options.onHeader;
+    this.maxControlPayload = maxOf(limits);
+    this.#limitOf = limitsByType(limits);
   }
 
   /** Bytes held that do not yet form a complete frame. */

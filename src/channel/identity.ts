@@ -17,6 +17,7 @@ import { Lru } from '../evidence/lru.js';
 import { buildSelfSignedCertificate } from '../evidence/x509/build.js';
 import { certificateSpki, parseCertificate } from '../evidence/x509/cert.js';
 import { derToPem } from '../evidence/x509/pem.js';
+import { ChainEncoder } from './cmw.js';
 
 export interface TlsIdentity {
   /** Private key (ECDSA P-256). */
@@ -155,6 +156,19 @@ class OwnIdentity implements TlsIdentity {
    * only ones it answers key proofs for (docs/protocol.md §4.7). Made on first use.
    */
   #produced: Lru<string, true> | undefined;
+  /**
+   * The encoding of the last certificate chain sent with evidence under this identity: a client
+   * that keeps its identity (an HTTP agent does) sends its provider's chain on every connection,
+   * and re-encoding it cost ~55 µs each (PEM parsed, checked and rebuilt). Made on first use.
+   */
+  #chains: ChainEncoder | undefined;
+
+  /** The chain encoder of this identity (undefined for any other object: nowhere to keep one). */
+  static chainsOf(identity: TlsIdentity): ChainEncoder | undefined {
+    if (!(#chains in identity)) return undefined;
+    identity.#chains ??= new ChainEncoder();
+    return identity.#chains;
+  }
 
   /** Notes a report produced for a binder over this identity's SPKI (any other object: nowhere to keep it). */
   static rememberProduced(identity: TlsIdentity, digest: string): void {
@@ -199,6 +213,14 @@ export const PRODUCED_DIGESTS = 4096;
 /** @internal Notes that this side produced the report of digest `digest` (hex) for this identity. */
 export function rememberProduced(identity: TlsIdentity, digest: string): void {
   OwnIdentity.rememberProduced(identity, digest);
+}
+
+/**
+ * @internal Where the chains sent under this identity are encoded: the identity's own encoder
+ * (a side that serves many connections, the server, passes its own instead).
+ */
+export function chainsOf(identity: TlsIdentity): ChainEncoder | undefined {
+  return OwnIdentity.chainsOf(identity);
 }
 
 /** @internal Whether this side produced the report of digest `digest` (hex) for this identity. */

@@ -193,4 +193,6 @@ export interface ChannelParams {
   chains?: ChainEncoder | undefined;
   /** The batch scheduler of this side's provider (none: batching is off, or it cannot attest). */
   batcher?: BatchScheduler | undefined;
+  /** Where this side's REQUEST contexts come from (contexts.ts): its owner's source, else one read each. */
+  contexts?: (() => Uint8Array) | undefined;
 }

@@ -8,6 +8,7 @@ import { type BatchScheduler, schedulerFor } from './batch-scheduler.js';
 import { ALPN_PROTOCOLS } from './binder.js';
 import { AttestedChannel } from './channel.js';
 import { ChainEncoder } from './cmw.js';
+import { ContextSource } from './contexts.js';
 import { checkIdentity, createTlsIdentity, secureContextFor, type TlsIdentity } from './identity.js';
 import {
   type ChannelInternals,
@@ -69,6 +70,8 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
   readonly #secureContext: SecureContext | undefined;
   /** Our provider attests every connection with the same chain: its encoding is kept here. */
   readonly #chains = new ChainEncoder();
+  /** The contexts of its channels' REQUESTs (mutual and re-attestation), cut from one CSPRNG read per 32. */
+  readonly #contexts = new ContextSource();
   /** One report in flight for all our connections, serving every exchange that waits for it. */
   readonly #batcher: BatchScheduler | undefined;
   #net: NetServer | undefined;
@@ -207,6 +210,7 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
       options,
       chains: this.#chains,
       batcher: this.#batcher,
+      contexts: this.#contexts.next,
       timeoutMs: options.timeout ?? DEFAULT_TIMEOUT_MS,
       internals: (options as { [INTERNAL]?: ChannelInternals })[INTERNAL],
     });

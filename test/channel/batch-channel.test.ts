@@ -160,8 +160,16 @@ describe('batched binders on the channel', () => {
     provider.openAll();
     const channels = [await first, ...(await Promise.all(rest))];
     expect(provider.calls).toHaveLength(2);
-    expect(server.batchScheduler?.stats()).toEqual({ reports: 2, leaves: 21, largest: 20, queued: 0 });
-    expect(channels[0]!.peer?.batched).toEqual({ index: 0, size: 1 });
+    expect(server.batchScheduler?.stats()).toEqual({
+      reports: 2,
+      leaves: 21,
+      plain: 1,
+      largest: 20,
+      queued: 0,
+    });
+    // The first was alone in its report: a plain answer, bound to its own binder.
+    expect(channels[0]!.peer?.batched).toBeUndefined();
+    expect(channels[0]!.peer?.reportData).toBe(Buffer.from(provider.calls[0]!).toString('hex'));
     const batched = channels.slice(1).map((c) => c.peer!.batched!);
     expect(batched.every((b) => b.size === 20)).toBe(true);
     expect(batched.map((b) => b.index).sort((a, b) => a - b)).toEqual([...Array(20).keys()]);
@@ -344,13 +352,24 @@ describe('batched binders on the channel', () => {
 
   it('a re-attestation joins a batch too', async () => {
     const provider = gated();
+    const [server, port] = await ourServer({ evidence: provider });
+    const opening = attestedConnect({ host: '127.0.0.1', port, verify });
+    await until(() => provider.blocked === 1, 'the first report');
+    provider.release();
+    const ch = await opening;
+    const { first } = await blocker(port, provider);
+    const again = ch.reattest();
+    const other = attestedConnect({ host: '127.0.0.1', port, verify });
+    await until(
+      () => server.batchScheduler?.stats().queued === 2,
+      'the re-attestation and a connect to queue',
+    );
     provider.openAll();
-    const [, port] = await ourServer({ evidence: provider });
-    const ch = await attestedConnect({ host: '127.0.0.1', port, verify });
-    const claims = await ch.reattest();
-    expect(claims.batched).toEqual({ index: 0, size: 1 });
-    expect(provider.calls).toHaveLength(2);
-    ch.destroy();
+    const claims = await again;
+    expect(claims.batched?.size).toBe(2);
+    expect((await other).peer?.batched?.size).toBe(2);
+    expect(provider.calls).toHaveLength(3);
+    closeAll([ch, await first, await other]);
   });
 });
 
@@ -390,17 +409,27 @@ describe('batched binders: peers that do not batch', () => {
   });
 
   it('batch: false on the client sends no "batch" and gets plain evidence; on the server it answers plainly', async () => {
-    const [, port] = await ourServer({ evidence: sim });
-    const a = await attestedConnect({ host: '127.0.0.1', port, verify, batch: false });
-    expect(a.peer?.batched).toBeUndefined();
+    const provider = gated();
+    const [server, port] = await ourServer({ evidence: provider });
+    const { first } = await blocker(port, provider);
+    // While a report is being made: a client with batch: false, and (positive control) two that
+    // batch, which are served by one batch of two.
+    const a = attestedConnect({ host: '127.0.0.1', port, verify, batch: false });
+    const c = [1, 2].map(() => attestedConnect({ host: '127.0.0.1', port, verify }));
+    await until(
+      () => server.batchScheduler?.stats().queued === 2 && provider.calls.length === 2,
+      'two exchanges to queue, and the one that does not batch to ask the provider itself',
+    );
+    provider.openAll();
+    const plain = await a;
+    expect(plain.peer?.batched).toBeUndefined();
+    const batched = await Promise.all(c);
+    expect(batched.map((ch) => ch.peer?.batched?.size)).toEqual([2, 2]);
     const [offServer, offPort] = await ourServer({ evidence: sim, batch: false });
     expect(offServer.batchScheduler).toBeUndefined();
     const b = await attestedConnect({ host: '127.0.0.1', port: offPort, verify });
     expect(b.peer?.batched).toBeUndefined();
-    // Positive control: both on gives a batch (of one).
-    const c = await attestedConnect({ host: '127.0.0.1', port, verify });
-    expect(c.peer?.batched).toEqual({ index: 0, size: 1 });
-    closeAll([a, b, c]);
+    closeAll([await first, plain, b, ...batched]);
   });
 
   it('a "batch" record the client did not ask for is ERR_EVIDENCE_MALFORMED', async () => {
@@ -604,7 +633,7 @@ describe('batched binders: checks in order', () => {
     const err = await rejectionOf(attestedConnect({ host: '127.0.0.1', port, verify }));
     expect(err.details['peerCode']).toBe('ERR_PROVIDER_FAILED');
     expect((await failed).code).toBe('ERR_PROVIDER_FAILED');
-    expect(server.batchScheduler?.stats().reports).toBe(1); // it went through the batch path
+    expect(server.batchScheduler?.stats()).toMatchObject({ reports: 1, plain: 1 }); // through the scheduler
   });
 });
 

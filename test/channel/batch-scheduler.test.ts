@@ -1,6 +1,6 @@
 /**
- * The batch scheduler alone (src/channel/batch-scheduler.ts): single flight, group commit, maxSize,
- * withdrawal, provider failure, pacing.
+ * The batch scheduler alone (src/channel/batch-scheduler.ts): single flight, group commit, a lone
+ * exchange answered plainly, maxSize, withdrawal, provider failure, pacing.
  */
 import { describe, expect, it } from 'vitest';
 import {
@@ -62,12 +62,14 @@ describe('BatchScheduler', () => {
     expect(s.stats().queued).toBe(3);
     m.release();
     const first = await a;
-    expect([first.index, first.size, first.path]).toEqual([0, 1, []]);
+    // Alone in its report: the plain binder, no leaf.
+    expect(first.leaf).toBeUndefined();
+    expect(first.reportData).toEqual(binder(1));
     await tick();
     expect(m.calls).toHaveLength(2);
     m.release();
     const batch = await Promise.all(rest);
-    expect(batch.map((b) => [b.index, b.size])).toEqual([
+    expect(batch.map((b) => [b.leaf?.index, b.leaf?.size])).toEqual([
       [0, 3],
       [1, 3],
       [2, 3],
@@ -75,10 +77,11 @@ describe('BatchScheduler', () => {
     // Each exchange's own binder and path give the REPORT_DATA the provider was given.
     batch.forEach((b, i) => {
       expect(b.reportData).toEqual(m.calls[1]!.reportData);
-      const path = decodeBatchPath(encodeBatchPath(b.index, b.size, b.path));
+      const leaf = b.leaf!;
+      const path = decodeBatchPath(encodeBatchPath(leaf.index, leaf.size, leaf.path));
       expect(expectedBatchReportData(binder(i + 2), path)).toEqual(b.reportData);
     });
-    expect(s.stats()).toEqual({ reports: 2, leaves: 4, largest: 3, queued: 0 });
+    expect(s.stats()).toEqual({ reports: 2, leaves: 4, plain: 1, largest: 3, queued: 0 });
   });
 
   it('a provider failure fails every exchange of that batch, and the next batch still runs', async () => {
@@ -98,7 +101,7 @@ describe('BatchScheduler', () => {
     const d = s.submit(binder(4), new AbortController().signal);
     await tick();
     m.release();
-    expect((await d).size).toBe(1);
+    expect((await d).reportData).toEqual(binder(4));
   });
 
   it('an exchange withdrawn while it waits leaves the batch; the others are served', async () => {
@@ -116,7 +119,9 @@ describe('BatchScheduler', () => {
     await a;
     await tick();
     m.release();
-    expect((await c).size).toBe(1);
+    // Alone in the next report: the plain binder.
+    expect((await c).reportData).toEqual(binder(3));
+    expect(m.calls[1]!.reportData).toEqual(binder(3));
   });
 
   it('a report nobody waits for any more is abandoned (aborted), even if the provider ignores the abort', async () => {
@@ -144,7 +149,7 @@ describe('BatchScheduler', () => {
     expect(m.calls).toHaveLength(3);
     m.release(); // the abandoned call answers late: ignored
     m.release();
-    expect((await c).size).toBe(1);
+    expect((await c).reportData).toEqual(binder(3));
   });
 
   it('an already-aborted signal is refused at once', async () => {
@@ -164,7 +169,7 @@ describe('BatchScheduler', () => {
       m.release();
     }
     const got = await Promise.all(all);
-    expect(got.map((g) => g.size)).toEqual([1, 2, 2, 2, 2]);
+    expect(got.map((g) => g.leaf?.size)).toEqual([undefined, 2, 2, 2, 2]);
     expect(m.calls).toHaveLength(3);
   });
 
@@ -207,12 +212,57 @@ describe('BatchScheduler', () => {
   it('REPORT_DATA is the batch formula over the leaves (not a binder)', async () => {
     const m = manual();
     const s = createBatchScheduler(m.provider);
+    const blocker = s.submit(binder(1), new AbortController().signal);
+    await tick();
     const a = s.submit(binder(9), new AbortController().signal);
+    const b = s.submit(binder(8), new AbortController().signal);
+    m.release();
+    await blocker;
     await tick();
     m.release();
     const got = await a;
     expect(got.reportData).not.toEqual(binder(9));
-    expect(expectedBatchReportData(binder(9), { index: 0, size: 1, path: [] })).toEqual(got.reportData);
-    expect(batchReportData(1, new Uint8Array(64))).not.toEqual(got.reportData);
+    expect(got.leaf).toEqual({ index: 0, size: 2, path: [expect.any(Uint8Array)] });
+    expect(expectedBatchReportData(binder(9), { index: 0, size: 2, path: got.leaf!.path })).toEqual(
+      got.reportData,
+    );
+    expect(batchReportData(2, new Uint8Array(64))).not.toEqual(got.reportData);
+    expect((await b).reportData).toEqual(got.reportData);
+  });
+
+  it('a lone exchange gets a plain report yet occupies the provider: what arrives meanwhile batches behind it', async () => {
+    const m = manual();
+    const s = createBatchScheduler(m.provider);
+    const lone = new AbortController();
+    const a = s.submit(binder(1), lone.signal);
+    await tick();
+    // The provider is given the binder itself, and the exchange's own signal (no batch controller).
+    expect(m.calls[0]!.reportData).toEqual(binder(1));
+    expect(m.calls[0]!.signal).toBe(lone.signal);
+    const later = [2, 3].map((i) => s.submit(binder(i), new AbortController().signal));
+    await tick();
+    expect(m.calls).toHaveLength(1); // still single flight
+    m.release();
+    expect(await a).toEqual({ input: { report: binder(1) }, reportData: binder(1) });
+    await tick();
+    m.release();
+    expect((await Promise.all(later)).map((g) => g.leaf?.size)).toEqual([2, 2]);
+    expect(s.stats()).toEqual({ reports: 2, leaves: 3, plain: 1, largest: 2, queued: 0 });
+  });
+
+  it('a lone exchange withdrawn while its provider ignores the abort does not hold up the next', async () => {
+    const m = manual({ heedAbort: false });
+    const s = createBatchScheduler(m.provider);
+    const gone = new AbortController();
+    const a = s.submit(binder(1), gone.signal);
+    await tick();
+    gone.abort(new AttestationError('ERR_ABORTED', 'gone'));
+    await expect(a).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+    const b = s.submit(binder(2), new AbortController().signal);
+    await tick();
+    expect(m.calls).toHaveLength(2);
+    m.release(); // the withdrawn exchange's report answers late: ignored
+    m.release();
+    expect((await b).reportData).toEqual(binder(2));
   });
 });

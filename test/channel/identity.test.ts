@@ -1,7 +1,15 @@
-/** Where the TLS contexts of an identity live: in the identity, made once per role. */
+/**
+ * Where the TLS contexts of an identity live: in the identity, made once per role; so does the
+ * encoding of the chain last sent under it.
+ */
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createTlsIdentity, identityFrom, secureContextFor } from '../../src/channel/identity.js';
+import { attestedConnect } from '../../src/channel/connect.js';
+import { chainsOf, createTlsIdentity, identityFrom, secureContextFor } from '../../src/channel/identity.js';
+import { createAttestedServer } from '../../src/channel/server.js';
+import { simulated } from '../../src/evidence/providers/simulated.js';
+import type { EvidenceProvider } from '../../src/evidence/types.js';
+import { closeServer, listen } from './helpers.js';
 
 describe('createTlsIdentity', () => {
   it('frames the key as KeyObject#export() does: SPKI in the certificate, PKCS #8 PEM', () => {
@@ -57,5 +65,47 @@ describe('secureContextFor', () => {
   it('a client without identity shares one context; a server without one is refused', () => {
     expect(secureContextFor(undefined, 'client')).toBe(secureContextFor(undefined, 'client'));
     expect(() => secureContextFor(undefined, 'server')).toThrow(/a server needs a TLS identity/);
+  });
+});
+
+describe('the chain encoder an identity keeps (chainsOf)', () => {
+  it('is one per identity, made once; another object of the shape has none', () => {
+    const id = createTlsIdentity();
+    expect(chainsOf(id)).toBeDefined();
+    expect(chainsOf(id)).toBe(chainsOf(id));
+    expect(chainsOf(createTlsIdentity())).not.toBe(chainsOf(id));
+    expect(chainsOf({ ...id })).toBeUndefined();
+  });
+
+  it('a client that keeps its identity sends each connection the chain of its own report', async () => {
+    // A provider that alternates between two platforms (Milan, Genoa: different chains): a chain
+    // encoding kept from the last connection would put a Milan chain beside a Genoa report.
+    const platforms = [simulated.snp({ product: 'Milan' }), simulated.snp({ product: 'Genoa' })];
+    let calls = 0;
+    const provider: EvidenceProvider = {
+      format: 'sev-snp',
+      getEvidence: (reportData, options) => platforms[calls++ % 2]!.getEvidence(reportData, options),
+    };
+    const verify = {
+      policy: { snp: { measurements: [simulated.defaults.snpMeasurement] } },
+      trustAnchors: simulated.trustAnchors(),
+    };
+    const seen: string[] = [];
+    const server = createAttestedServer({ evidence: simulated.snp(), verify }, (c) => {
+      seen.push(String((c.peer as { product?: string } | undefined)?.product));
+      c.destroy();
+    });
+    const port = await listen(server);
+    try {
+      const identity = createTlsIdentity();
+      for (let i = 0; i < 4; i++) {
+        const c = await attestedConnect({ host: '127.0.0.1', port, verify, evidence: provider, identity });
+        c.destroy();
+      }
+      await new Promise((r) => setTimeout(r, 50));
+      expect(seen).toEqual(['Milan', 'Genoa', 'Milan', 'Genoa']);
+    } finally {
+      await closeServer(server);
+    }
   });
 });
