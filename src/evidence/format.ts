@@ -52,6 +52,8 @@ export interface FormatCall {
   signal?: AbortSignal;
   /** Azure: the attestation key the caller expects (VerifyOptions.expectedAk). */
   expectedAk?: KeyObject;
+  /** VerifierCallOptions.offload. */
+  offload?: boolean;
 }
 
 /** A format's verification with the state it keeps, one per Verifier. */

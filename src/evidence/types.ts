@@ -138,6 +138,12 @@ export interface VerifierCallOptions {
   check?: (claims: Claims) => boolean | undefined | Promise<boolean | undefined>;
   /** Azure: the attestation key the caller expects (see VerifyOptions.expectedAk). */
   expectedAk?: KeyObject;
+  /**
+   * Check the SEV-SNP report signature (~0.5 ms of P-384) on libuv's threadpool instead of the
+   * event loop, as the channel does. Default false: a lone verification waits a threadpool round
+   * trip longer (docs/benchmarks.md).
+   */
+  offload?: boolean;
 }
 
 /** Counters of every cache of a Verifier, by name (`certificates`, `sev-snp.chains`, `tdx.keys`, …). */

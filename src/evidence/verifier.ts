@@ -191,6 +191,8 @@ export function checkCall(call: VerifierCallOptions, who: string): void {
       'ERR_INVALID_ARGUMENT',
       'options.expectedAk must be a public or private KeyObject',
     );
+  if (call.offload !== undefined && typeof call.offload !== 'boolean')
+    throw new AttestationError('ERR_INVALID_ARGUMENT', 'options.offload must be a boolean');
 }
 
 /** The Verifier's own options: `offline`, `trustAnchors`, `kds`, `pcs`. */
@@ -350,6 +352,7 @@ function create(options: VerifierOptions): Verifier {
     const formatCall: FormatCall = { policy, now };
     if (call.signal) formatCall.signal = call.signal;
     if (call.expectedAk) formatCall.expectedAk = call.expectedAk;
+    if (call.offload) formatCall.offload = true;
     const claims = await formats.get(format.name)!.verify(input, formatCall);
     // A call's vtpmRoots replace the Verifier's (nothing verified under them is cached).
     attachMeasuredBoot(claims, input, policy, { now, vtpmRoots: call.vtpmRoots ?? vtpmRoots });
