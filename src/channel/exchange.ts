@@ -199,6 +199,9 @@ async function appraiseBound(
       policy,
       now,
       signal: scope.signal,
+      // Off the event loop: it is shared with this side's own evidence, the other direction and
+      // every other connection (src/evidence/offload.ts).
+      offload: true,
       ...(check !== undefined ? { check } : {}),
       ...(vtpmRoots !== undefined ? { vtpmRoots } : {}),
     });
