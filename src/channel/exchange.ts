@@ -199,9 +199,10 @@ async function appraiseBound(
       policy,
       now,
       signal: scope.signal,
-      // Off the event loop: it is shared with this side's own evidence, the other direction and
-      // every other connection (src/evidence/offload.ts).
-      offload: true,
+      // Off the event loop where something can run meanwhile (src/evidence/offload.ts): a server's
+      // other connections, or this side's own evidence and the other direction of a mutual
+      // exchange. A client that only verifies has nothing to overlap: the round trip would be lost.
+      offload: params.role === 'server' || options.evidence !== undefined,
       ...(check !== undefined ? { check } : {}),
       ...(vtpmRoots !== undefined ? { vtpmRoots } : {}),
     });
