@@ -11,9 +11,10 @@
  *   - TDX quotes whose PCK chain text differs (trailing NULs, up to the largest size kept) with
  *     collateral JSON text that differs (whitespace, up to the largest size kept): `tdx.chains`
  *     and `tdx.collateral` fill with entries of their largest size;
- *   - first, Azure SEV-SNP and TDX evidence whose runtime claims differ (user-data, and a filler
- *     up to the largest size kept, MAX_KEPT_CLAIMS_BYTES), each bound by its own hardware report:
- *     `azure-sev-snp.runtimeClaims` and `azure-tdx.runtimeClaims` fill four times over (each
+ *   - first, Azure SEV-SNP and TDX evidence whose runtime claims differ (user-data, an HCLAkPub
+ *     with a 4096-bit modulus of its own, and a filler up to the largest size kept,
+ *     MAX_KEPT_CLAIMS_BYTES), each bound by its own hardware report: `azure-*.runtimeClaims` and
+ *     `azure-*.aks` fill four times over (each
  *     costs a hardware signature, so they are not spread over the whole run; an LRU that is full
  *     stays full);
  *   - then SEV-SNP reports and TDX quotes that verify, each with its own REPORT_DATA (signed
@@ -156,7 +157,7 @@ export async function run(): Promise<void> {
 
   // Azure: a simulated VM's evidence with its runtime claims replaced by distinct ones of the
   // largest size kept, hashed into a fresh hardware report of the same simulated platform.
-  const AZURE_RUN = 2 * 4 * AZURE_CACHE_SIZES.runtimeClaims;
+  const AZURE_RUN = 2 * 4 * Math.max(AZURE_CACHE_SIZES.runtimeClaims, AZURE_CACHE_SIZES.aks);
   const azure = {
     snp: {
       sample: await simulated.azure({ tee: 'snp', snp: { product: 'Milan' } }).getEvidence(reportData),
@@ -169,6 +170,13 @@ export async function run(): Promise<void> {
     const { sample, hardware } = azure[tee];
     const json = JSON.parse(Buffer.from(parseHclReport(sample.report).claimsBytes).toString('utf8'));
     json['user-data'] = i.toString(16).padStart(128, '0');
+    // A distinct HCLAkPub each (any odd 4096-bit modulus imports; the quote then fails), so that
+    // the aks caches fill with keys of the largest size kept.
+    const modulus = randomBytes(512);
+    modulus[0]! |= 0x80;
+    modulus[511]! |= 1;
+    const ak = (json.keys as Array<Record<string, unknown>>).find((k) => k.kid === 'HCLAkPub')!;
+    ak.n = modulus.toString('base64url');
     json.filler = '';
     json.filler = 'f'.repeat(MAX_KEPT_CLAIMS_BYTES - Buffer.byteLength(JSON.stringify(json)));
     const claims = Buffer.from(JSON.stringify(json));

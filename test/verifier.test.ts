@@ -82,7 +82,9 @@ describe('createVerifier', () => {
   it('lists every cache with its documented size', () => {
     const stats = createVerifier().stats();
     expect(Object.keys(stats).sort()).toEqual([
+      'azure-sev-snp.aks',
       'azure-sev-snp.runtimeClaims',
+      'azure-tdx.aks',
       'azure-tdx.runtimeClaims',
       'certificates',
       'reuse.evidence',
@@ -108,6 +110,8 @@ describe('createVerifier', () => {
     expect(stats['tdx.signatures']!.max).toBe(TDX_CACHE_SIZES.signatures);
     expect(stats['azure-sev-snp.runtimeClaims']!.max).toBe(AZURE_CACHE_SIZES.runtimeClaims);
     expect(stats['azure-tdx.runtimeClaims']!.max).toBe(AZURE_CACHE_SIZES.runtimeClaims);
+    expect(stats['azure-sev-snp.aks']!.max).toBe(AZURE_CACHE_SIZES.aks);
+    expect(stats['azure-tdx.aks']!.max).toBe(AZURE_CACHE_SIZES.aks);
     expect(stats['reuse.evidence']!.max).toBe(REUSE_ENTRIES);
     for (const s of Object.values(stats))
       expect(s).toMatchObject({ size: 0, hits: 0, misses: 0, evictions: 0 });

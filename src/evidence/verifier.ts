@@ -17,6 +17,8 @@
  *   tdx.keys          256  attestation keys with their last vouched-for QE report (tdx/verify.ts)
  *   tdx.signatures   1024  quote signatures that verified, by SHA-256 of the attestation key,
  *                          signature and signed bytes (tdx/verify.ts, verdicts.ts)
+ *   azure-*.runtimeClaims  64  parsed runtime claims by SHA-256 of their JSON bytes (azure/verify.ts)
+ *   azure-*.aks       256  imported HCLAkPub keys by the JWK's n and e text (azure/verify.ts)
  *   sev-snp.kds,      256  the KDS / PCS clients' fetched responses by URL (fetch.ts; maxEntries)
  *   tdx.pcs
  *   reuse.evidence    128  per peer TLS key, the evidence last verified for it (reuse.ts; only

@@ -116,3 +116,61 @@ describe('runtime claims kept by a Verifier', () => {
     expect(verifier.stats()['azure-sev-snp.runtimeClaims']).toMatchObject({ size: 0, hits: 0 });
   });
 });
+
+/**
+ * The imported AKs a Verifier keeps by the HCLAkPub JWK's n and e (`azure-sev-snp.aks`): a new
+ * report of the same VM (new claims, same AK) reuses the key; a JWK that differs in n or e, or
+ * whose n and e only run together into the same text, is imported (or refused) as by a Verifier
+ * that never saw the first.
+ */
+describe('AKs kept by a Verifier', () => {
+  const jwkOf = (key: KeyObject) => key.export({ format: 'jwk' }) as { n: string; e: string };
+  const claimsWith = (n: string, e: string) =>
+    runtimeClaimsJson(null, { keys: [{ kid: 'HCLAkPub', kty: 'RSA', n, e }] });
+  /** The code of `ev` on a Verifier that verified ak1's claims first, and on a new one. */
+  async function warmCold(ev: Awaited<ReturnType<typeof evidence>>) {
+    const verifier = fresh();
+    await verifier.verify(await evidence(runtimeClaimsJson(ak1.publicKey), ak1.privateKey), { now });
+    expect(verifier.stats()['azure-sev-snp.aks']).toMatchObject({ size: 1, hits: 0, misses: 1 });
+    return {
+      warm: await codeOf(verifier.verify(ev, { now })),
+      cold: await codeOf(fresh().verify(ev, { now })),
+    };
+  }
+
+  it('new claims naming the same AK reuse the imported key', async () => {
+    const verifier = fresh();
+    const first = (await verifier.verify(
+      await evidence(runtimeClaimsJson(ak1.publicKey, { userData: userData('a') }), ak1.privateKey),
+      { now },
+    )) as AzureClaims;
+    const second = (await verifier.verify(
+      await evidence(runtimeClaimsJson(ak1.publicKey, { userData: userData('b') }), ak1.privateKey),
+      { now, expectedAk: ak1.publicKey },
+    )) as AzureClaims;
+    expect(second.userData).toBe(userData('b'));
+    expect(second.tpm.akSha256).toBe(first.tpm.akSha256);
+    expect(verifier.stats()['azure-sev-snp.runtimeClaims']).toMatchObject({ size: 2, hits: 0, misses: 2 });
+    expect(verifier.stats()['azure-sev-snp.aks']).toMatchObject({
+      size: 1,
+      hits: 1,
+      misses: 1,
+      max: AZURE_CACHE_SIZES.aks,
+    });
+  });
+
+  it("claims with the first AK's modulus but another exponent are refused as without the cache", async () => {
+    // e = 3: the quote by ak1 (e = 65537) does not verify under (n, 3).
+    const ev = await evidence(claimsWith(jwkOf(ak1.publicKey).n, 'Aw'), ak1.privateKey);
+    expect(await warmCold(ev)).toEqual({ warm: 'ERR_EVIDENCE_SIGNATURE', cold: 'ERR_EVIDENCE_SIGNATURE' });
+  });
+
+  it("claims whose n and e run together into the first AK's n ‖ e are refused as without the cache", async () => {
+    // n ‖ "A" is base64url still, "QAB" is not (its last digit has low bits set): ak1's text
+    // n ‖ "AQAB" split elsewhere.
+    const { n, e } = jwkOf(ak1.publicKey);
+    expect(e).toBe('AQAB');
+    const ev = await evidence(claimsWith(`${n}A`, 'QAB'), ak1.privateKey);
+    expect(await warmCold(ev)).toEqual({ warm: 'ERR_EVIDENCE_CHAIN', cold: 'ERR_EVIDENCE_CHAIN' });
+  });
+});

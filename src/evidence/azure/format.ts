@@ -9,15 +9,16 @@ import type { EvidenceFormatSpec, FormatCall, FormatSettings, FormatVerifier } f
 import { Lru } from '../lru.js';
 import type { EvidenceFormat, EvidenceInput } from '../types.js';
 import { hclFormatOf, parseHclReport } from './hcl.js';
-import { type RuntimeClaimsCache, verifyAzure } from './verify.js';
+import { type AkCache, type RuntimeClaimsCache, verifyAzure } from './verify.js';
 
 /**
- * Size of a Verifier's runtime-claims cache (per Azure format): one entry per distinct runtime
- * claims JSON, i.e. per VM (its AK) and user-data value: the parsed JSON and the AK KeyObject.
- * Real claims are 2-3 KiB; over MAX_KEPT_CLAIMS_BYTES they are verified but not kept, so the
- * cache stays within a few MiB of VERIFIER_MEMORY_BOUND_BYTES.
+ * Sizes of a Verifier's Azure caches (per Azure format). runtimeClaims: one entry per distinct
+ * runtime claims JSON, i.e. per VM (its AK) and user-data value: the parsed JSON and the AK
+ * KeyObject. Real claims are 2-3 KiB; over MAX_KEPT_CLAIMS_BYTES they are verified but not kept,
+ * so the cache stays within a few MiB of VERIFIER_MEMORY_BOUND_BYTES. aks: one entry per VM (its
+ * HCLAkPub), the imported key with its SPKI and digest, about 1.5 KiB with the key's own text.
  */
-export const AZURE_CACHE_SIZES = Object.freeze({ runtimeClaims: 64 });
+export const AZURE_CACHE_SIZES = Object.freeze({ runtimeClaims: 64, aks: 256 });
 
 export const AZURE_HCL_MEDIA_TYPE = 'application/vnd.microsoft.azure.hcl-report';
 
@@ -29,6 +30,7 @@ function createVerifier(settings: FormatSettings): FormatVerifier {
     tdx: (input: EvidenceInput, call: FormatCall) => settings.formatVerifier('tdx').verify(input, call),
   };
   const runtimeClaims: RuntimeClaimsCache = new Lru(AZURE_CACHE_SIZES.runtimeClaims);
+  const aks: AkCache = new Lru(AZURE_CACHE_SIZES.aks);
   return {
     verify(input, call) {
       if (typeof input.tpm !== 'object' || input.tpm === null)
@@ -36,9 +38,9 @@ function createVerifier(settings: FormatSettings): FormatVerifier {
           'ERR_EVIDENCE_MALFORMED',
           'Azure evidence (an HCL report) needs its TPM quote: input.tpm { quote, signature, pcrs }',
         );
-      return verifyAzure({ ...input, tpm: input.tpm }, { ...call, hardware, runtimeClaims });
+      return verifyAzure({ ...input, tpm: input.tpm }, { ...call, hardware, runtimeClaims, aks });
     },
-    caches: { runtimeClaims },
+    caches: { runtimeClaims, aks },
   };
 }
 

@@ -161,8 +161,15 @@ function chain(message: string): AttestationError {
   return new AttestationError('ERR_EVIDENCE_CHAIN', `HCL runtime claims: ${message}`);
 }
 
-/** Parses the runtime claims. Call it only after checkRuntimeClaimsBinding passed. */
-export function parseRuntimeClaims(hcl: HclReport, sha256?: string): RuntimeClaims {
+/**
+ * Parses the runtime claims. Call it only after checkRuntimeClaimsBinding passed. `keyOf` makes
+ * the KeyObject of the HCLAkPub JWK (a Verifier's passes one that keeps the keys it imported).
+ */
+export function parseRuntimeClaims(
+  hcl: HclReport,
+  sha256?: string,
+  keyOf: (jwk: Record<string, unknown>) => KeyObject = (jwk) => akFromJwk(jwk, 'ERR_EVIDENCE_CHAIN'),
+): RuntimeClaims {
   let json: unknown;
   try {
     json = JSON.parse(UTF8.decode(hcl.claimsBytes));
@@ -183,7 +190,7 @@ export function parseRuntimeClaims(hcl: HclReport, sha256?: string): RuntimeClai
   if (aks.length !== 1) throw chain(`${aks.length} keys with kid "HCLAkPub" (exactly one is needed)`);
   const akJwk = aks[0] as Record<string, unknown>;
   if (akJwk.kty !== 'RSA') throw chain('HCLAkPub is not an RSA key');
-  const ak = akFromJwk(akJwk, 'ERR_EVIDENCE_CHAIN');
+  const ak = keyOf(akJwk);
   let userData: string | null = null;
   if (Object.hasOwn(obj, 'user-data')) {
     const u = obj['user-data'];

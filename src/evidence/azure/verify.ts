@@ -11,7 +11,7 @@
  * parsed); then the AK is taken from the JSON, compared with the caller's expected AK, and the
  * quote and PCR values are checked with it.
  */
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
 import { appraiseClaims, checkFormat } from '../appraise.js';
 import { attachBoot, type BootClaims, type EventLogInput } from '../boot.js';
@@ -20,7 +20,7 @@ import type { FormatCall } from '../format.js';
 import type { Lru } from '../lru.js';
 import { type Policy, parsePolicy } from '../policy.js';
 import { parseTpmsAttest, parseTpmtSignature } from '../tpm/attest.js';
-import { akSha256, type PcrValues, verifyTpmQuote } from '../tpm/quote.js';
+import { akFromJwk, akSha256, type PcrValues, verifyTpmQuote } from '../tpm/quote.js';
 import type {
   AzureClaims,
   AzureCommonClaims,
@@ -184,12 +184,47 @@ function checkInput(input: AzureEvidenceInput): void {
   if (typeof tpm.pcrs !== 'object' || tpm.pcrs === null) throw bad('input.tpm.pcrs must be an object');
 }
 
-/** Parsed runtime claims with what is derived from their AK, as a Verifier keeps them. */
-export interface KnownRuntimeClaims extends RuntimeClaims {
+/** An imported AK with what is derived from it, as a Verifier keeps it. */
+export interface KnownAk {
+  ak: KeyObject;
   /** The `akSha256` claim of the AK. */
   akSha256: string;
   /** The AK as SubjectPublicKeyInfo DER, for the comparison with `expectedAk`. */
   akSpki: Buffer;
+}
+
+/** Parsed runtime claims with what is derived from their AK, as a Verifier keeps them. */
+export interface KnownRuntimeClaims extends RuntimeClaims, KnownAk {}
+
+/**
+ * A Verifier's imported AKs by the HCLAkPub JWK's own members (`n` and `e`: all akFromJwk reads of
+ * an RSA key, so the same strings make the same key). Every report of one VM carries new runtime
+ * claims (their user-data is the binder), but the same AK: a new report then pays for its JSON,
+ * not for importing the key again, as the SNP path keeps its VEK and the TDX path its
+ * attestation key.
+ */
+export type AkCache = Lru<string, KnownAk>;
+
+/**
+ * The AK cache's key of an RSA JWK; undefined for another kty or members that are not strings
+ * (akFromJwk refuses those or reads other members), which are imported every time.
+ */
+function akCacheKey(jwk: Record<string, unknown>): string | undefined {
+  const { kty, n, e } = jwk;
+  // Length-prefixed: no two (n, e) pairs give one key.
+  return kty === 'RSA' && typeof n === 'string' && typeof e === 'string' ? `${n.length}:${n}${e}` : undefined;
+}
+
+/** The AK of a HCLAkPub JWK: from the cache, or imported (and its digest and SPKI made) and kept. */
+function knownAk(jwk: Record<string, unknown>, cache?: AkCache): KnownAk {
+  const id = cache && akCacheKey(jwk);
+  const known = id !== undefined ? cache?.get(id) : undefined;
+  if (known) return known;
+  const ak = akFromJwk(jwk, 'ERR_EVIDENCE_CHAIN');
+  const entry: KnownAk = { ak, akSha256: akSha256(ak), akSpki: ak.export({ format: 'der', type: 'spki' }) };
+  // Kept only once imported: akFromJwk bounded n and e (at most 4096 bits, 64-bit exponent).
+  if (id !== undefined) cache?.set(id, entry);
+  return entry;
 }
 
 /**
@@ -220,17 +255,18 @@ function runtimeClaimsOf(
   hcl: HclReport,
   bindingDigest: Uint8Array,
   cache?: RuntimeClaimsCache,
+  aks?: AkCache,
 ): KnownRuntimeClaims {
   const sha256 = runtimeClaimsSha256(hcl, bindingDigest);
   if (hcl.claimsBytes.length > MAX_KEPT_CLAIMS_BYTES) cache = undefined;
   const known = cache?.get(sha256);
   if (known) return known;
-  const runtime = parseRuntimeClaims(hcl, sha256);
-  const entry: KnownRuntimeClaims = {
-    ...runtime,
-    akSha256: akSha256(runtime.ak),
-    akSpki: runtime.ak.export({ format: 'der', type: 'spki' }),
-  };
+  let ak: KnownAk | undefined;
+  const runtime = parseRuntimeClaims(hcl, sha256, (jwk) => {
+    ak = knownAk(jwk, aks);
+    return ak.ak;
+  });
+  const entry: KnownRuntimeClaims = { ...runtime, akSha256: ak!.akSha256, akSpki: ak!.akSpki };
   if (cache) {
     freezeJson(entry.json);
     cache.set(sha256, entry);
@@ -241,7 +277,11 @@ function runtimeClaimsOf(
 /** Verifies Azure evidence at `options.now`; returns the claims of issue 12. */
 export async function verifyAzure(
   input: AzureEvidenceInput,
-  options: AzureVerifyOptions & { hardware: HardwareVerifiers; runtimeClaims?: RuntimeClaimsCache },
+  options: AzureVerifyOptions & {
+    hardware: HardwareVerifiers;
+    runtimeClaims?: RuntimeClaimsCache;
+    aks?: AkCache;
+  },
 ): Promise<AzureClaims> {
   checkInput(input);
   const policy = parsePolicy(options.policy);
@@ -255,7 +295,7 @@ export async function verifyAzure(
 
   const hardware = await verifyHardware(hcl, input, { ...options, policy });
   const digest = checkRuntimeClaimsBinding(hcl, hexToBytes(hardware.reportData));
-  const runtime = runtimeClaimsOf(hcl, digest, options.runtimeClaims);
+  const runtime = runtimeClaimsOf(hcl, digest, options.runtimeClaims, options.aks);
 
   if (options.expectedAk !== undefined) {
     // Its public part, whichever kind of KeyObject the caller holds.
