@@ -8,7 +8,7 @@
  * differs gives another key (SHA-256's collision resistance), so a hit says exactly what a fresh
  * verification would.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Lru } from './lru.js';
 
 /** A cache of signatures that verified: a key present means "this key signed these bytes". */
@@ -17,14 +17,21 @@ export type SignatureVerdicts = Lru<string, true>;
 /**
  * The key of one verdict: SHA-256 over the parts, each preceded by its length (u32be), so that no
  * two different lists of parts give the same input. In base64 (44 characters).
+ *
+ * Every verification of new evidence pays for this (a miss), so it is one copy into one buffer
+ * and one one-shot crypto.hash() call: a Hash object with an update per part and a separate
+ * length buffer cost several native calls and objects more (about 1 µs of a ~1.3 KiB input).
  */
 export function signatureKey(...parts: Uint8Array[]): string {
-  const hash = createHash('sha256');
-  const length = Buffer.alloc(4);
+  let size = 0;
+  for (const part of parts) size += 4 + part.length;
+  // Fully written below before it is read.
+  const input = Buffer.allocUnsafe(size);
+  let at = 0;
   for (const part of parts) {
-    length.writeUInt32BE(part.length);
-    hash.update(length);
-    hash.update(part);
+    at = input.writeUInt32BE(part.length, at);
+    input.set(part, at);
+    at += part.length;
   }
-  return hash.digest('base64');
+  return hash('sha256', input, 'base64');
 }
