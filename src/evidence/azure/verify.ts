@@ -15,12 +15,12 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
 import { appraiseClaims, checkFormat } from '../appraise.js';
 import { attachBoot, type BootClaims, type EventLogInput } from '../boot.js';
-import { bytesToHex, equalBytes, hexToBytes } from '../bytes.js';
+import { bytesToHex, equalBytes } from '../bytes.js';
 import type { FormatCall } from '../format.js';
 import type { Lru } from '../lru.js';
 import { type Policy, parsePolicy } from '../policy.js';
 import { parseTpmsAttest, parseTpmtSignature } from '../tpm/attest.js';
-import { akFromJwk, akSha256, type PcrValues, verifyTpmQuote } from '../tpm/quote.js';
+import { akFromJwk, akSha256, type PcrValues, verifyParsedTpmQuote } from '../tpm/quote.js';
 import type {
   AzureClaims,
   AzureCommonClaims,
@@ -266,7 +266,9 @@ function runtimeClaimsOf(
     ak = knownAk(jwk, aks);
     return ak.ak;
   });
-  const entry: KnownRuntimeClaims = { ...runtime, akSha256: ak!.akSha256, akSpki: ak!.akSpki };
+  const entry = runtime as KnownRuntimeClaims;
+  entry.akSha256 = ak!.akSha256;
+  entry.akSpki = ak!.akSpki;
   if (cache) {
     freezeJson(entry.json);
     cache.set(sha256, entry);
@@ -289,12 +291,15 @@ export async function verifyAzure(
   const format = hcl.tee === 'sev-snp' ? 'azure-sev-snp' : 'azure-tdx';
   // Before any signature or collateral work, as verifyEvidence() does for raw reports.
   checkFormat(format, policy);
-  // Unparseable quote bytes are refused before any network or signature work.
-  parseTpmsAttest(input.tpm.quote);
-  parseTpmtSignature(input.tpm.signature);
+  // Unparseable quote bytes are refused before any network or signature work. Parsed once, from
+  // an own copy: the signature is checked (after the awaits below) over the bytes the fields
+  // were read from.
+  const attest = parseTpmsAttest(new Uint8Array(input.tpm.quote));
+  const tpmSignature = parseTpmtSignature(input.tpm.signature);
 
   const hardware = await verifyHardware(hcl, input, { ...options, policy });
-  const digest = checkRuntimeClaimsBinding(hcl, hexToBytes(hardware.reportData));
+  // reportData is the hardware verifier's own lowercase hex: no digit check needed to decode it.
+  const digest = checkRuntimeClaimsBinding(hcl, Buffer.from(hardware.reportData, 'hex'));
   const runtime = runtimeClaimsOf(hcl, digest, options.runtimeClaims, options.aks);
 
   if (options.expectedAk !== undefined) {
@@ -307,11 +312,7 @@ export async function verifyAzure(
     if (!equalBytes(want, runtime.akSpki))
       throw chainError("the expected AK is not the HCL report's HCLAkPub");
   }
-  const quote = verifyTpmQuote(
-    { message: input.tpm.quote, signature: input.tpm.signature, pcrs: input.tpm.pcrs },
-    runtime.ak,
-    runtime.akSha256,
-  );
+  const quote = verifyParsedTpmQuote(attest, tpmSignature, input.tpm.pcrs, runtime.ak, runtime.akSha256);
   if (
     options.expectedExtraData !== undefined &&
     !equalBytes(quote.attest.extraData, options.expectedExtraData)
@@ -320,13 +321,6 @@ export async function verifyAzure(
       details: { extraData: quote.claims.extraData },
     });
 
-  const common: AzureCommonClaims = {
-    runtimeClaims: runtime.json,
-    runtimeClaimsSha256: runtime.sha256,
-    userData: runtime.userData,
-    vmConfiguration: runtime.vmConfiguration,
-    tpm: quote.claims,
-  };
   // Measured boot: a TPM log against the quoted PCRs, a CCEL against the TD quote's RTMRs.
   const withBoot: { format: string; boot?: BootClaims } = { format: `azure-${hardware.format}` };
   attachBoot(withBoot, input.eventLog, policy.boot, () => {
@@ -334,11 +328,17 @@ export async function verifyAzure(
     if (hardware.format !== 'tdx') return undefined;
     return { rtmrs: [hardware.rtmr0, hardware.rtmr1, hardware.rtmr2, hardware.rtmr3] };
   });
-  if (withBoot.boot) common.boot = withBoot.boot;
-  const claims: AzureClaims =
-    hardware.format === 'sev-snp'
-      ? { ...hardware, format: 'azure-sev-snp', ...common }
-      : { ...hardware, format: 'azure-tdx', ...common };
+  // The hardware claims are this call's own (the SNP / TDX verifiers build them per call): they
+  // become the Azure claims in place, by assignment, rather than copied with their ~30 fields
+  // into another object (format stays the first key).
+  const claims = hardware as unknown as AzureClaims & AzureCommonClaims;
+  claims.format = hardware.format === 'sev-snp' ? 'azure-sev-snp' : 'azure-tdx';
+  claims.runtimeClaims = runtime.json;
+  claims.runtimeClaimsSha256 = runtime.sha256;
+  claims.userData = runtime.userData;
+  claims.vmConfiguration = runtime.vmConfiguration;
+  claims.tpm = quote.claims;
+  if (withBoot.boot) claims.boot = withBoot.boot;
   // The hardware report measures Microsoft's paravisor and firmware, the same for every customer
   // on one paravisor build: whether it was pinned says nothing of the user's workload, which only
   // the PCRs and the boot pins pin (WORKLOAD_PINS in appraise.ts).

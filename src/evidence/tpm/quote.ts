@@ -185,6 +185,8 @@ const PCR_KEYS: ReadonlySet<string> = new Set(Array.from({ length: PCR_INDEX_MAX
 
 /** A PCR value as lowercase hex, checked for its size (strings are kept, not decoded one by one). */
 function pcrHex(raw: string | Uint8Array, size: number, where: string): string {
+  // The expression, not the write's length: Node's hex decoder reads only the low byte of each
+  // UTF-16 unit, so it takes "\u0130" for "0".
   if (typeof raw === 'string') {
     if (raw.length !== 2 * size || !HEX.test(raw))
       throw malformed(`PCR ${where} must be ${2 * size} hex digits`);
@@ -260,10 +262,29 @@ export function verifyTpmQuote(input: TpmQuoteInput, ak: KeyObject, akDigest?: s
   if (typeof input !== 'object' || input === null) throw bad('input must be { message, signature, pcrs }');
   if (!(ak instanceof KeyObject) || ak.type === 'secret')
     throw bad('ak must be a public (or private) KeyObject');
-  const attest = parseTpmsAttest(input.message);
-  const signature = parseTpmtSignature(input.signature);
+  return verifyParsedTpmQuote(
+    parseTpmsAttest(input.message),
+    parseTpmtSignature(input.signature),
+    input.pcrs,
+    ak,
+    akDigest,
+  );
+}
+
+/**
+ * verifyTpmQuote() on a quote the caller parsed already (Azure parses it before the hardware
+ * checks, to refuse unparseable bytes first). `attest.raw` must be the caller's own copy: it is
+ * what the signature is checked over, and the claims are read from the parsed fields.
+ */
+export function verifyParsedTpmQuote(
+  attest: TpmsAttest,
+  signature: TpmtSignature,
+  pcrValues: PcrValues,
+  ak: KeyObject,
+  akDigest?: string,
+): VerifiedTpmQuote {
   verifyQuoteSignature(attest.raw, signature, ak);
-  const pcrs = checkPcrDigest(attest, signature.hash, input.pcrs);
+  const pcrs = checkPcrDigest(attest, signature.hash, pcrValues);
   if (attest.clock > BigInt(Number.MAX_SAFE_INTEGER)) throw malformed('clock is larger than 2^53 - 1');
   return {
     attest,
