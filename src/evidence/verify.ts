@@ -59,34 +59,52 @@ function sameList(kept: Uint8Array[] | undefined, given: Uint8Array[] | undefine
   return kept.length === given.length && kept.every((d, i) => equalBytes(d, given[i]!));
 }
 
+/** The settings text of options without fetch settings (the common case), made once. */
+const PLAIN_SETTINGS: readonly string[] = Object.freeze(
+  [false, true].map((offline) => JSON.stringify([offline, null, null])),
+);
+
 function defaultVerifier(options: VerifyOptions): Verifier {
   const { trustAnchors, offline, kds, pcs } = options;
   const amdArks = trustAnchors?.amdArks;
   const intelRoots = trustAnchors?.intelRoots;
-  const verifierOptions = {
-    ...(trustAnchors !== undefined ? { trustAnchors } : {}),
-    ...(offline !== undefined ? { offline } : {}),
-    ...(kds !== undefined ? { kds } : {}),
-    ...(pcs !== undefined ? { pcs } : {}),
-  };
-  // checkVerifierOptions() let only lists of bytes through: they are compared by content.
-  const settings = JSON.stringify([offline === true, settingsOf(kds), settingsOf(pcs)]);
+  // Every verifyEvidence() call comes here: a client or no settings at all (settingsOf gives
+  // null for both) skips the JSON text of the settings.
+  const plain = (kds === undefined || isClient(kds)) && (pcs === undefined || isClient(pcs));
+  const settings = plain
+    ? PLAIN_SETTINGS[offline === true ? 1 : 0]!
+    : JSON.stringify([offline === true, settingsOf(kds), settingsOf(pcs)]);
   const kdsClient = isClient(kds) ? kds : undefined;
   const pcsClient = isClient(pcs) ? pcs : undefined;
-  const i = defaultVerifiers.findIndex(
-    (e) =>
+  // checkVerifierOptions() let only lists of bytes through: they are compared by content. The
+  // most recently used entry first, as it is the one a caller verifying with fixed options
+  // finds (no closure, no splice).
+  let i = 0;
+  for (; i < defaultVerifiers.length; i++) {
+    const e = defaultVerifiers[i]!;
+    if (
       e.settings === settings &&
       e.kds === kdsClient &&
       e.pcs === pcsClient &&
       sameList(e.amdArks, amdArks as Uint8Array[] | undefined) &&
-      sameList(e.intelRoots, intelRoots as Uint8Array[] | undefined),
-  );
-  if (i >= 0) {
-    const [hit] = defaultVerifiers.splice(i, 1);
-    defaultVerifiers.unshift(hit!);
-    return hit!.verifier;
+      sameList(e.intelRoots, intelRoots as Uint8Array[] | undefined)
+    )
+      break;
   }
-  const verifier = createVerifier(verifierOptions);
+  if (i < defaultVerifiers.length) {
+    const hit = defaultVerifiers[i]!;
+    if (i > 0) {
+      defaultVerifiers.splice(i, 1);
+      defaultVerifiers.unshift(hit);
+    }
+    return hit.verifier;
+  }
+  const verifier = createVerifier({
+    ...(trustAnchors !== undefined ? { trustAnchors } : {}),
+    ...(offline !== undefined ? { offline } : {}),
+    ...(kds !== undefined ? { kds } : {}),
+    ...(pcs !== undefined ? { pcs } : {}),
+  });
   const copy = (l: unknown) =>
     l === undefined ? undefined : (l as Uint8Array[]).map((d) => new Uint8Array(d));
   defaultVerifiers.unshift({
