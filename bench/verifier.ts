@@ -17,6 +17,9 @@
  *     `azure-*.aks` fill four times over (each
  *     costs a hardware signature, so they are not spread over the whole run; an LRU that is full
  *     stays full);
+ *   - first too, the chains of channel peers' evidence (`channel.chains`, decoded as a channel
+ *     verifying with this Verifier decodes them): distinct texts of the longest base64url kept,
+ *     four times the cache's size;
  *   - then SEV-SNP reports and TDX quotes that verify, each with its own REPORT_DATA (signed
  *     afresh by the simulated platforms): `sev-snp.signatures` and `tdx.signatures` fill twice
  *     over.
@@ -28,6 +31,7 @@
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { decodeCmw, MediaType, REPORT_MEDIA_TYPES } from '../dist/channel/cmw.js';
 import { AZURE_CACHE_SIZES } from '../dist/evidence/azure/format.js';
 import {
   HCL_CLAIMS_OFFSET,
@@ -36,6 +40,11 @@ import {
   parseHclReport,
 } from '../dist/evidence/azure/hcl.js';
 import { MAX_KEPT_CLAIMS_BYTES } from '../dist/evidence/azure/verify.js';
+import {
+  CHAIN_TEXT_CACHE_SIZE,
+  challengerStateOf,
+  MAX_KEPT_CHAIN_BASE64,
+} from '../dist/evidence/challenger.js';
 import { simulated } from '../dist/evidence/providers/simulated.js';
 import { SNP_CACHE_SIZES } from '../dist/evidence/snp/format.js';
 import { TDX_CACHE_SIZES } from '../dist/evidence/tdx/format.js';
@@ -210,6 +219,16 @@ export async function run(): Promise<void> {
   const before = memory();
   let full = 0;
   const outcomes = new Map<string, number>();
+  const chains = challengerStateOf(verifier)!.chains;
+  const snpReport = (await signers.snp.getEvidence(new Uint8Array(64))).report;
+  const report = [MediaType.SNP_REPORT, Buffer.from(snpReport).toString('base64url')];
+  for (let i = 0; i < 4 * CHAIN_TEXT_CACHE_SIZE; i++) {
+    // 12 KiB of UTF-8 (two bytes a character: a value of 6 Ki two-byte characters), 16 KiB of base64url.
+    const bytes = Buffer.from(`${String(i).padStart(8, '0')}${'é'.repeat(6140)}`);
+    const b64 = bytes.toString('base64url');
+    if (b64.length !== MAX_KEPT_CHAIN_BASE64) throw new Error(`chain filler is ${b64.length} characters`);
+    decodeCmw({ report, chain: [MediaType.PEM_CHAIN, b64] }, REPORT_MEDIA_TYPES, { chains });
+  }
   for (let i = 0; i < REPORTS; i++) {
     const input =
       i < AZURE_RUN ? await azureNth(i) : i < AZURE_RUN + SIGNED_RUN ? await signedNth(i) : nth(i);

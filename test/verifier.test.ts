@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { attestedConnect } from '../src/channel/connect.js';
 import { createAttestedServer } from '../src/channel/server.js';
 import { AZURE_CACHE_SIZES } from '../src/evidence/azure/format.js';
+import { CHAIN_TEXT_CACHE_SIZE } from '../src/evidence/challenger.js';
 import { Lru } from '../src/evidence/lru.js';
 import { simulated } from '../src/evidence/providers/simulated.js';
 import { REUSE_ENTRIES } from '../src/evidence/reuse.js';
@@ -87,6 +88,7 @@ describe('createVerifier', () => {
       'azure-tdx.aks',
       'azure-tdx.runtimeClaims',
       'certificates',
+      'channel.chains',
       'reuse.evidence',
       'sev-snp.chains',
       'sev-snp.crls',
@@ -113,6 +115,7 @@ describe('createVerifier', () => {
     expect(stats['azure-sev-snp.aks']!.max).toBe(AZURE_CACHE_SIZES.aks);
     expect(stats['azure-tdx.aks']!.max).toBe(AZURE_CACHE_SIZES.aks);
     expect(stats['reuse.evidence']!.max).toBe(REUSE_ENTRIES);
+    expect(stats['channel.chains']!.max).toBe(CHAIN_TEXT_CACHE_SIZE);
     for (const s of Object.values(stats))
       expect(s).toMatchObject({ size: 0, hits: 0, misses: 0, evictions: 0 });
   });

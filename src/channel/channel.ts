@@ -5,6 +5,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { AttestationError, internalError } from '../errors.js';
+import { challengerStateOf } from '../evidence/challenger.js';
 import type { Claims } from '../evidence/types.js';
 import { certificateSpki } from '../evidence/x509/cert.js';
 import { tlsProblem } from './binder.js';
@@ -72,6 +73,7 @@ export class AttestedChannel extends SocketDuplex {
       this.#scheduledReattest(),
     );
     const { options, internals, role } = params;
+    const challenger = challengerStateOf(params.verifier ?? options.verify?.verifier);
     this.#session = new Session({
       role,
       // Only the formats the policy names (a policy naming none: every format).
@@ -81,7 +83,9 @@ export class AttestedChannel extends SocketDuplex {
       exchangeTimeoutMs: options.timeout ?? DEFAULT_TIMEOUT_MS,
       ...(options.maxControlPayload === undefined ? {} : { maxControlPayload: options.maxControlPayload }),
       ...(options.frameLimits === undefined ? {} : { frameLimits: options.frameLimits }),
-      random: internals?.random ?? params.contexts ?? freshContext,
+      // A server's own source first; else the Verifier's (challenger.ts), shared by its channels.
+      random: internals?.random ?? params.contexts ?? challenger?.nonces.next ?? freshContext,
+      chains: challenger?.chains,
     });
     const socket = params.socket;
     // Half-close must survive a generic Duplex transport too (net sockets get it from the server).

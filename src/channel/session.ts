@@ -12,6 +12,7 @@
  */
 import { AttestationError, internalError } from '../errors.js';
 import { bytesToHex } from '../evidence/bytes.js';
+import type { RecentTexts } from '../evidence/challenger.js';
 import type { Claims } from '../evidence/types.js';
 import { type CmwCollection, type DecodedCmw, decodeCmw } from './cmw.js';
 import {
@@ -51,6 +52,8 @@ export interface SessionConfig {
   frameLimits?: Partial<FrameLimits>;
   /** 32 random bytes per call (injected so tests are deterministic). */
   random: () => Uint8Array;
+  /** Decoded chain texts of the peer's evidence, kept by this side's Verifier (challenger.ts). */
+  chains?: RecentTexts | undefined;
 }
 
 /** Bytes a peer may send before our side has seen the TLS handshake complete (its REQUEST, an ALERT). */
@@ -314,7 +317,10 @@ export class Session {
           return;
         }
         // decodeCmw throws ERR_EVIDENCE_MALFORMED / ERR_UNSUPPORTED_EVIDENCE, which keep their code.
-        const evidence = decodeCmw(msg.evidence, this.config.accept, { batch: this.config.batch === true });
+        const evidence = decodeCmw(msg.evidence, this.config.accept, {
+          batch: this.config.batch === true,
+          chains: this.config.chains,
+        });
         c.stage = 'verifying';
         out.push({ type: 'verify', context: c.context, evidence });
         return;

@@ -23,6 +23,8 @@
  *   tdx.pcs
  *   reuse.evidence    128  per peer TLS key, the evidence last verified for it (reuse.ts; only
  *                          with a policy's reuse.maxEvidenceAge, at most 64 KiB each)
+ *   channel.chains     32  the chain texts of peers' CMW evidence by their exact base64url text
+ *                          (challenger.ts; up to 16 KiB of base64url each)
  *
  * so a Verifier holds at most VERIFIER_MEMORY_BOUND_BYTES however many distinct reports it sees
  * (bench/verifier.ts measures one after 100 000). Every verdict taken from a cache is checked
@@ -32,6 +34,7 @@ import { createHash, KeyObject } from 'node:crypto';
 import { AttestationError, asAttestationError, atBoundary, optionsArg, signalArg } from '../errors.js';
 import { checkFormat } from './appraise.js';
 import { attachBoot, bootSectionFor } from './boot.js';
+import { CHALLENGER_STATE, ChallengerState } from './challenger.js';
 import type { FormatCall, FormatSettings, FormatVerifier } from './format.js';
 import { FORMATS, formatOf } from './formats.js';
 import {
@@ -299,6 +302,7 @@ function create(options: VerifierOptions): Verifier {
   const endorsementRoot = copyEndorsementRoot(options.endorsementRoot);
   const certs = new Lru<string, ParsedCert>(CERTIFICATE_CACHE_SIZE);
   const memory = new EvidenceMemory();
+  const challenger = new ChallengerState();
   const settings: FormatSettings = {
     ...(amdArks !== undefined ? { amdArks } : {}),
     ...(intelRoots !== undefined ? { intelRoots } : {}),
@@ -385,6 +389,7 @@ function create(options: VerifierOptions): Verifier {
     for (const [name, f] of formats)
       for (const [cache, lru] of Object.entries(f.caches)) out[`${name}.${cache}`] = lru.stats();
     out['reuse.evidence'] = memory.lru.stats();
+    out['channel.chains'] = challenger.chains.stats();
     return out;
   }
 
@@ -392,6 +397,7 @@ function create(options: VerifierOptions): Verifier {
     verify,
     stats,
     [EVIDENCE_MEMORY]: memory,
+    [CHALLENGER_STATE]: challenger,
     anchors: Object.freeze({
       ...(amdPrints ? { amdArks: amdPrints } : {}),
       ...(intelPrints ? { intelRoots: intelPrints } : {}),
