@@ -19,7 +19,8 @@
  *     stays full);
  *   - first too, the chains of channel peers' evidence (`channel.chains`, decoded as a channel
  *     verifying with this Verifier decodes them): distinct texts of the longest base64url kept,
- *     four times the cache's size;
+ *     four times the cache's size, and parsed policies (`policies`) whose JSON text is just under
+ *     the longest kept, four times that cache's size;
  *   - then SEV-SNP reports and TDX quotes that verify, each with its own REPORT_DATA (signed
  *     afresh by the simulated platforms): `sev-snp.signatures` and `tdx.signatures` fill twice
  *     over.
@@ -45,6 +46,7 @@ import {
   challengerStateOf,
   MAX_KEPT_CHAIN_BASE64,
 } from '../dist/evidence/challenger.js';
+import { MAX_KEPT_POLICY_TEXT, POLICY_CACHE_SIZE, policyMemoOf } from '../dist/evidence/policy-memo.js';
 import { simulated } from '../dist/evidence/providers/simulated.js';
 import { SNP_CACHE_SIZES } from '../dist/evidence/snp/format.js';
 import { TDX_CACHE_SIZES } from '../dist/evidence/tdx/format.js';
@@ -228,6 +230,13 @@ export async function run(): Promise<void> {
     const b64 = bytes.toString('base64url');
     if (b64.length !== MAX_KEPT_CHAIN_BASE64) throw new Error(`chain filler is ${b64.length} characters`);
     decodeCmw({ report, chain: [MediaType.PEM_CHAIN, b64] }, REPORT_MEDIA_TYPES, { chains });
+  }
+  const policies = policyMemoOf(verifier)!;
+  for (let i = 0; i < 4 * POLICY_CACHE_SIZE; i++) {
+    const measurements = Array.from({ length: 160 }, (_, j) => (i * 1000 + j).toString(16).padStart(96, '0'));
+    const policy = { snp: { measurements } };
+    if (JSON.stringify(policy).length > MAX_KEPT_POLICY_TEXT) throw new Error('policy filler too long');
+    policies.parse(policy);
   }
   for (let i = 0; i < REPORTS; i++) {
     const input =

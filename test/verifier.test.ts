@@ -12,6 +12,7 @@ import { createAttestedServer } from '../src/channel/server.js';
 import { AZURE_CACHE_SIZES } from '../src/evidence/azure/format.js';
 import { CHAIN_TEXT_CACHE_SIZE } from '../src/evidence/challenger.js';
 import { Lru } from '../src/evidence/lru.js';
+import { POLICY_CACHE_SIZE } from '../src/evidence/policy-memo.js';
 import { simulated } from '../src/evidence/providers/simulated.js';
 import { REUSE_ENTRIES } from '../src/evidence/reuse.js';
 import { SNP_CACHE_SIZES } from '../src/evidence/snp/format.js';
@@ -89,6 +90,7 @@ describe('createVerifier', () => {
       'azure-tdx.runtimeClaims',
       'certificates',
       'channel.chains',
+      'policies',
       'reuse.evidence',
       'sev-snp.chains',
       'sev-snp.crls',
@@ -116,6 +118,7 @@ describe('createVerifier', () => {
     expect(stats['azure-tdx.aks']!.max).toBe(AZURE_CACHE_SIZES.aks);
     expect(stats['reuse.evidence']!.max).toBe(REUSE_ENTRIES);
     expect(stats['channel.chains']!.max).toBe(CHAIN_TEXT_CACHE_SIZE);
+    expect(stats.policies!.max).toBe(POLICY_CACHE_SIZE);
     for (const s of Object.values(stats))
       expect(s).toMatchObject({ size: 0, hits: 0, misses: 0, evictions: 0 });
   });

@@ -3,6 +3,9 @@ import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { AttestationError, signalArg } from '../errors.js';
+import { parsePolicy } from '../evidence/policy.js';
+import { policyMemoOf } from '../evidence/policy-memo.js';
+import type { Verifier } from '../evidence/types.js';
 import { verifierFor } from '../evidence/verify.js';
 import { schedulerFor } from './batch-scheduler.js';
 import { ALPN_PROTOCOLS } from './binder.js';
@@ -49,10 +52,20 @@ const noServerIdentityCheck = (): undefined => undefined;
  * code says why; nothing (socket, timer) is left behind.
  */
 export async function attestedConnect(options: AttestedConnectOptions): Promise<AttestedChannel> {
-  const policy = checkChannelOptions(options, 'attestedConnect');
-  // Found once per connect (as the policy is parsed once): a bad trust anchor list is refused
-  // before any connection is made, and the verification does not look the Verifier up again.
-  const verifier = options.verify === undefined ? undefined : verifierFor(options.verify);
+  // The Verifier is found once per connect, when the policy is parsed (by the Verifier's memo of
+  // parsed policies): a bad trust anchor list is refused before any connection is made, and the
+  // verification does not look the Verifier up again.
+  let verifier: Verifier | undefined;
+  const policy = checkChannelOptions(options, 'attestedConnect', (given) => {
+    try {
+      verifier = verifierFor(options.verify!);
+    } catch {
+      // Refused below, after the checks that came first before (the policy's among them).
+      return parsePolicy(given);
+    }
+    return policyMemoOf(verifier)?.parse(given) ?? parsePolicy(given);
+  });
+  if (options.verify !== undefined && verifier === undefined) verifier = verifierFor(options.verify);
   const { host, port, socket, url, signal } = options;
   const targets = [host !== undefined || port !== undefined, socket !== undefined, url !== undefined].filter(
     Boolean,

@@ -104,9 +104,14 @@ export interface ChannelInternals {
 
 /**
  * Validates the options both ends share; throws ERR_INVALID_ARGUMENT / ERR_POLICY_INVALID.
- * Returns verify.policy parsed (undefined without verify).
+ * Returns verify.policy parsed (undefined without verify), by `parse` when given (a Verifier's
+ * memo of parsed policies) once `verify` is known to be an object.
  */
-export function checkChannelOptions(options: ChannelOptions, who: string): Policy | undefined {
+export function checkChannelOptions(
+  options: ChannelOptions,
+  who: string,
+  parse: (policy: unknown) => Policy = parsePolicy,
+): Policy | undefined {
   if (typeof options !== 'object' || options === null)
     throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: options must be an object`);
   const { evidence, verify, timeout, reattestEvery, maxControlPayload, allowHalfOpen } = options;
@@ -122,7 +127,7 @@ export function checkChannelOptions(options: ChannelOptions, who: string): Polic
   if (verify !== undefined) {
     if (typeof verify !== 'object' || verify === null)
       throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: verify must be an object`);
-    policy = parsePolicy(verify.policy);
+    policy = parse(verify.policy);
     if (verify.now !== undefined && !(verify.now instanceof Date && Number.isFinite(verify.now.getTime())))
       throw new AttestationError('ERR_INVALID_ARGUMENT', `${who}: verify.now must be a valid Date`);
     if (verify.verifier !== undefined) {

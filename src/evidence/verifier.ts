@@ -23,7 +23,8 @@
  *   tdx.pcs
  *   reuse.evidence    128  per peer TLS key, the evidence last verified for it (reuse.ts; only
  *                          with a policy's reuse.maxEvidenceAge, at most 64 KiB each)
- *   channel.chains     32  the chain texts of peers' CMW evidence by their exact base64url text
+ *   policies           16  parsed policies by their JSON text (policy-memo.ts; up to 16 KiB each)
+ *   channel.chains      8  the chain texts of peers' CMW evidence by their exact base64url text
  *                          (challenger.ts; up to 16 KiB of base64url each)
  *
  * so a Verifier holds at most VERIFIER_MEMORY_BOUND_BYTES however many distinct reports it sees
@@ -45,7 +46,8 @@ import {
 } from './gce/launch.js';
 import { type GceVtpmRoots, verifyGceVtpm } from './gce/vtpm.js';
 import { Lru } from './lru.js';
-import { type BootPolicy, type Policy, parsePolicy } from './policy.js';
+import type { BootPolicy, Policy } from './policy.js';
+import { POLICY_MEMO, PolicyMemo } from './policy-memo.js';
 import { EVIDENCE_MEMORY, EvidenceMemory } from './reuse.js';
 import { SNP_REPORT_LENGTH } from './snp/report.js';
 import type {
@@ -303,6 +305,7 @@ function create(options: VerifierOptions): Verifier {
   const certs = new Lru<string, ParsedCert>(CERTIFICATE_CACHE_SIZE);
   const memory = new EvidenceMemory();
   const challenger = new ChallengerState();
+  const policies = new PolicyMemo();
   const settings: FormatSettings = {
     ...(amdArks !== undefined ? { amdArks } : {}),
     ...(intelRoots !== undefined ? { intelRoots } : {}),
@@ -341,7 +344,7 @@ function create(options: VerifierOptions): Verifier {
     checkCall(call, 'verifier.verify');
     checkVtpmRoots(call.vtpmRoots);
     checkEndorsementRoot(call.endorsementRoot);
-    const policy = parsePolicy(call.policy);
+    const policy = policies.parse(call.policy);
     if (call.signal?.aborted)
       throw new AttestationError('ERR_ABORTED', 'verification aborted', { cause: call.signal.reason });
     const format = formatOf(input.report);
@@ -389,6 +392,7 @@ function create(options: VerifierOptions): Verifier {
     for (const [name, f] of formats)
       for (const [cache, lru] of Object.entries(f.caches)) out[`${name}.${cache}`] = lru.stats();
     out['reuse.evidence'] = memory.lru.stats();
+    out.policies = policies.lru.stats();
     out['channel.chains'] = challenger.chains.stats();
     return out;
   }
@@ -398,6 +402,7 @@ function create(options: VerifierOptions): Verifier {
     stats,
     [EVIDENCE_MEMORY]: memory,
     [CHALLENGER_STATE]: challenger,
+    [POLICY_MEMO]: policies,
     anchors: Object.freeze({
       ...(amdPrints ? { amdArks: amdPrints } : {}),
       ...(intelPrints ? { intelRoots: intelPrints } : {}),

@@ -66,6 +66,8 @@ describe('a Verifier’s REQUEST contexts', () => {
     const again = await attestedConnect({ host: '127.0.0.1', port, verify: { policy, verifier } });
     again.destroy();
     expect(verifier.stats()['channel.chains']).toMatchObject({ size: 1, misses: 1, hits: 1 });
+    // attestedConnect parsed each connect's policy (a new object each time) through its memo.
+    expect(verifier.stats().policies).toMatchObject({ size: 1, misses: 1, hits: 1 });
     // Without verify.verifier: the default Verifier of these options (verifierFor) is the owner.
     const verify = { policy, trustAnchors: simulated.trustAnchors() };
     const owner = challengerStateOf(verifierFor(verify))!;
