@@ -16,6 +16,7 @@ const SECTIONS: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   azure: () => import('./azure.js'),
   verifier: () => import('./verifier.js'),
   rates: () => import('./rates.js'),
+  floor: () => import('./floor.js'),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
