@@ -3,15 +3,23 @@
  * src/evidence/verdicts.ts). Each case verifies good evidence first, so that its verdict is
  * cached, then evidence that differs in one part the verdict depends on — a signature byte, a
  * signed byte, the key — and expects the code a Verifier that never saw the good evidence gives.
- * Each part is in the key for a reason: with it left out of the key, its case here is accepted
- * or refused with another code.
+ * Each part is in the comparison for a reason: with it left out (the signature as the entry's
+ * key, or the key or signed bytes as what the entry must equal), its case here is accepted or
+ * refused with another code, and the entry cases at the end fail.
  */
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { Lru } from '../src/evidence/lru.js';
 import { simulated } from '../src/evidence/providers/simulated.js';
 import { simulatedKey } from '../src/evidence/providers/simulated-snp.js';
 import { parseTdxQuote } from '../src/evidence/tdx/quote.js';
 import type { EvidenceInput, VerifierCallOptions } from '../src/evidence/types.js';
+import {
+  knownSignature,
+  rememberSignature,
+  type SignatureVerdicts,
+  signatureId,
+} from '../src/evidence/verdicts.js';
 import { createVerifier } from '../src/evidence/verifier.js';
 import { codeOf, flipped, loadFixture } from './snp/fixtures.js';
 import { loadVector } from './tdx/fixtures.js';
@@ -156,5 +164,71 @@ describe('tdx.signatures', () => {
     );
     expect({ warm, cold }).toEqual({ warm: 'ERR_EVIDENCE_SIGNATURE', cold: 'ERR_EVIDENCE_SIGNATURE' });
     expect(verifier.stats()['tdx.signatures']).toMatchObject({ size: 1, hits: 0, misses: 2 });
+  });
+});
+
+describe('verdict entries (verdicts.ts)', () => {
+  const sig = new Uint8Array(64).fill(7);
+  const key = new Uint8Array(64).fill(1);
+  const signed = new Uint8Array(632).fill(2);
+  const remembered = (): SignatureVerdicts => {
+    const cache: SignatureVerdicts = new Lru(4);
+    rememberSignature(cache, signatureId(sig), key, signed);
+    return cache;
+  };
+
+  it('the same signature, key and signed bytes are a hit', () => {
+    const cache = remembered();
+    expect(
+      knownSignature(cache, signatureId(new Uint8Array(sig)), new Uint8Array(key), new Uint8Array(signed)),
+    ).toBe(true);
+    expect(cache.stats()).toMatchObject({ size: 1, hits: 1, misses: 0 });
+  });
+
+  it('the same signature bytes with other signed bytes, or under another key, are a miss', () => {
+    const cache = remembered();
+    const id = signatureId(sig);
+    for (const at of [0, 631]) {
+      const other = new Uint8Array(signed);
+      other[at]! ^= 1;
+      expect(knownSignature(cache, id, key, other)).toBe(false);
+    }
+    // A prefix of the signed bytes, and longer signed bytes, are other bytes too.
+    expect(knownSignature(cache, id, key, signed.subarray(0, 631))).toBe(false);
+    expect(knownSignature(cache, id, key, new Uint8Array(633).fill(2))).toBe(false);
+    for (const at of [0, 63]) {
+      const other = new Uint8Array(key);
+      other[at]! ^= 1;
+      expect(knownSignature(cache, id, other, signed)).toBe(false);
+    }
+    expect(cache.stats()).toMatchObject({ size: 1, hits: 0, misses: 6 });
+  });
+
+  it('another signature over the same bytes under the same key is a miss', () => {
+    const cache = remembered();
+    for (const at of [0, 63]) {
+      const other = new Uint8Array(sig);
+      other[at]! ^= 1;
+      expect(knownSignature(cache, signatureId(other), key, signed)).toBe(false);
+    }
+    expect(knownSignature(cache, signatureId(sig.subarray(0, 63)), key, signed)).toBe(false);
+  });
+
+  it('an entry keeps its own copies: changing the caller bytes afterwards changes no verdict', () => {
+    const k = new Uint8Array(key);
+    const d = new Uint8Array(signed);
+    const cache: SignatureVerdicts = new Lru(4);
+    rememberSignature(cache, signatureId(sig), k, d);
+    k[0]! ^= 1;
+    d[0]! ^= 1;
+    expect(knownSignature(cache, signatureId(sig), k, d)).toBe(false);
+    expect(knownSignature(cache, signatureId(sig), key, signed)).toBe(true);
+  });
+
+  it('signature ids are one character per byte, so different bytes give different ids', () => {
+    const bytes = Uint8Array.from({ length: 256 }, (_, i) => i);
+    const id = signatureId(bytes.subarray(0, 128), bytes.subarray(128));
+    expect(id.length).toBe(256);
+    expect(Array.from(id, (c) => c.charCodeAt(0))).toEqual(Array.from(bytes));
   });
 });

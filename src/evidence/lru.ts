@@ -49,6 +49,22 @@ export class Lru<K, V> {
     return value;
   }
 
+  /**
+   * The value for `key` if `accept` takes it (then the most recently used, counted as a hit);
+   * otherwise undefined, counted as a miss, and the entry is left where it was.
+   */
+  find(key: K, accept: (value: V) => boolean): V | undefined {
+    const value = this.#map.get(key);
+    if (value === undefined || !accept(value)) {
+      this.#misses++;
+      return undefined;
+    }
+    this.#hits++;
+    this.#map.delete(key);
+    this.#map.set(key, value);
+    return value;
+  }
+
   /** Counts a hit served before the map was consulted (a "same as last time" comparison). */
   hit(): void {
     this.#hits++;

@@ -1,37 +1,55 @@
 /**
- * Positive signature verdicts, by a digest of everything a verdict depends on: the public key,
- * the signed bytes and the signature. A Verifier keeps one such cache per format whose own report
+ * Positive signature verdicts. A Verifier keeps one such cache per format whose own report
  * signature is costly (SEV-SNP: P-384; TDX: the quote's P-256), so that the same report seen again
  * — a batch report each connection of the batch brings, remembered evidence verified again for a
- * key proof (docs/protocol.md §4.7) — skips the public-key operation. Only "verified" is kept: a
- * signature that fails is checked again every time, and any byte of key, data or signature that
- * differs gives another key (SHA-256's collision resistance), so a hit says exactly what a fresh
- * verification would.
+ * key proof (docs/protocol.md §4.7) — skips the public-key operation.
+ *
+ * An entry is found by the signature bytes (as a latin1 string, one character per byte) and
+ * holds its own copies of the public key and the signed bytes; it answers only when both are
+ * equal, byte for byte, to the ones at hand. So a hit says exactly what a fresh verification
+ * would: same key, same bytes, same signature. Only "verified" is kept: a signature that fails
+ * is checked again every time. Nothing is hashed: every verification of new evidence pays for
+ * the miss, and a latin1 string of 64–144 bytes and a copy of the signed bytes cost less than
+ * a SHA-256 over them (bench/tdx.ts, "warm verify vs one P-256 verify").
  */
-import { hash } from 'node:crypto';
 import type { Lru } from './lru.js';
 
-/** A cache of signatures that verified: a key present means "this key signed these bytes". */
-export type SignatureVerdicts = Lru<string, true>;
+/** What a verdict was given for: its own copies of the key and the signed bytes. */
+export interface SignatureVerdict {
+  readonly key: Buffer;
+  readonly signed: Buffer;
+}
 
-/**
- * The key of one verdict: SHA-256 over the parts, each preceded by its length (u32be), so that no
- * two different lists of parts give the same input. In base64 (44 characters).
- *
- * Every verification of new evidence pays for this (a miss), so it is one copy into one buffer
- * and one one-shot crypto.hash() call: a Hash object with an update per part and a separate
- * length buffer cost several native calls and objects more (about 1 µs of a ~1.3 KiB input).
- */
-export function signatureKey(...parts: Uint8Array[]): string {
-  let size = 0;
-  for (const part of parts) size += 4 + part.length;
-  // Fully written below before it is read.
-  const input = Buffer.allocUnsafe(size);
-  let at = 0;
-  for (const part of parts) {
-    at = input.writeUInt32BE(part.length, at);
-    input.set(part, at);
-    at += part.length;
-  }
-  return hash('sha256', input, 'base64');
+/** Signatures that verified, by their bytes (signatureId()): "this key signed these bytes". */
+export type SignatureVerdicts = Lru<string, SignatureVerdict>;
+
+function view(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+}
+
+/** The cache key of a signature: its bytes in latin1 (parts concatenated, e.g. r then s). */
+export function signatureId(...parts: Uint8Array[]): string {
+  let id = '';
+  for (const part of parts) id += view(part).toString('latin1');
+  return id;
+}
+
+/** True when `id` verified before under exactly `key` over exactly `signed` (counted as a hit). */
+export function knownSignature(
+  cache: SignatureVerdicts,
+  id: string,
+  key: Uint8Array,
+  signed: Uint8Array,
+): boolean {
+  return cache.find(id, (v) => v.signed.equals(signed) && v.key.equals(key)) !== undefined;
+}
+
+/** Remembers that `id` verified under `key` over `signed` (copies both: the caller's may change). */
+export function rememberSignature(
+  cache: SignatureVerdicts,
+  id: string,
+  key: Uint8Array,
+  signed: Uint8Array,
+): void {
+  cache.set(id, { key: Buffer.from(key), signed: Buffer.from(signed) });
 }

@@ -10,13 +10,13 @@
  *   certificates      256  parsed certificates by SHA-256 of their DER (x509/cert.ts)
  *   sev-snp.chains    256  VEK + chain verdicts by their bytes (snp/verify.ts)
  *   sev-snp.crls       16  ARK-verified CRLs by ARK and CRL digest (snp/verify.ts)
- *   sev-snp.signatures 1024  report signatures that verified, by SHA-256 of the VEK's SPKI and
- *                          the whole report (snp/verify.ts, verdicts.ts)
+ *   sev-snp.signatures 1024  report signatures that verified, by r ‖ s, with copies of the VEK's
+ *                          SPKI and the signed bytes (~1.1 KB each; snp/verify.ts, verdicts.ts)
  *   tdx.chains        128  PCK chains by their PEM text, with the verified chain (tdx/verify.ts)
  *   tdx.collateral     32  collateral by JSON text / verified collateral by digest (tdx/collateral.ts)
  *   tdx.keys          256  attestation keys with their last vouched-for QE report (tdx/verify.ts)
- *   tdx.signatures   1024  quote signatures that verified, by SHA-256 of the attestation key,
- *                          signature and signed bytes (tdx/verify.ts, verdicts.ts)
+ *   tdx.signatures   1024  quote signatures that verified, by the signature, with copies of the
+ *                          attestation key and signed bytes (~0.9 KB each; tdx/verify.ts, verdicts.ts)
  *   azure-*.runtimeClaims  64  parsed runtime claims by SHA-256 of their JSON bytes (azure/verify.ts)
  *   azure-*.aks       256  imported HCLAkPub keys by the JWK's n and e text (azure/verify.ts)
  *   sev-snp.kds,      256  the KDS / PCS clients' fetched responses by URL (fetch.ts; maxEntries)
@@ -29,7 +29,7 @@
  *
  * so a Verifier holds at most VERIFIER_MEMORY_BOUND_BYTES however many distinct reports it sees
  * (bench/verifier.ts measures one after 100 000). Every verdict taken from a cache is checked
- * again at `now`; a signature verdict depends on no time, only on the bytes its key digests.
+ * again at `now`; a signature verdict depends on no time, only on the bytes it compares.
  */
 import { createHash, KeyObject } from 'node:crypto';
 import { AttestationError, asAttestationError, atBoundary, optionsArg, signalArg } from '../errors.js';

@@ -17,8 +17,8 @@ export const SNP_MEDIA_TYPE = 'application/vnd.amd.sev-snp.report';
 /**
  * Sizes of the SEV-SNP caches of a Verifier. `chains`: one entry per distinct VEK + chain a
  * platform sends (~8 KB each with the parsed certificates); `crls`: one per product, signer and
- * ARK, a few KB each; `signatures`: one per report whose signature verified (a 32-byte digest,
- * ~0.2 KB with the map entry): room for the reports reuse.evidence remembers (128) and the
+ * ARK, a few KB each; `signatures`: one per report whose signature verified (r ‖ s as a string
+ * and copies of the SPKI and the 672 signed bytes, ~1.1 KB with the map entry): room for the reports reuse.evidence remembers (128) and the
  * batch reports of the connections in flight.
  */
 export const SNP_CACHE_SIZES = Object.freeze({ chains: 256, crls: 16, signatures: 1024 });

@@ -7,7 +7,7 @@
  * What the product, VEK and chain steps conclude is kept in the Verifier's `chains` cache, keyed by
  * the VEK and chain bytes (knownVerdict): the next report of the same platform goes from parse to
  * revocation at once. A report whose signature verified under that VEK before is found in the
- * `signatures` cache by a digest of the VEK's key and the report's bytes, and not verified again.
+ * `signatures` cache by its r ‖ s (with the VEK's key and the signed bytes), and not verified again.
  */
 import { createHash, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { AttestationError } from '../../errors.js';
@@ -17,7 +17,7 @@ import type { Lru } from '../lru.js';
 import { verifyOffThread } from '../offload.js';
 import type { Policy } from '../policy.js';
 import type { EvidenceInput, RevocationCrl, RevocationStatus, SnpClaims } from '../types.js';
-import { type SignatureVerdicts, signatureKey } from '../verdicts.js';
+import { knownSignature, rememberSignature, type SignatureVerdicts, signatureId } from '../verdicts.js';
 import type { CertCache, ParsedCert } from '../x509/cert.js';
 import { crlValidAt, revokedOf, verifyCrl } from '../x509/chain.js';
 import type { ParsedCrl } from '../x509/crl.js';
@@ -60,7 +60,7 @@ export interface SnpContext {
   chains: Lru<string, VekVerdict>;
   /** ARK-verified CRLs by ARK fingerprint and SHA-256 of the CRL. */
   crls: Lru<string, ParsedCrl>;
-  /** Report signatures that verified, by SHA-256 of the VEK's SPKI and the whole report (verdicts.ts). */
+  /** Report signatures that verified, by r ‖ s, with the VEK's SPKI and the signed bytes (verdicts.ts). */
   signatures: SignatureVerdicts;
   /**
    * The VEK (own copy) and chain text of the last verdict, compared before a key is built: a
@@ -388,16 +388,17 @@ export async function verifySnp(input: EvidenceInput, options: SnpCall, ctx: Snp
   report = withProduct(report, product);
   const revocation = await checkRevocation(verified, product, signer, options, ctx);
 
-  // The whole report (signed part, r, s and the rest) under this VEK's key: a verdict for these
-  // exact bytes, so the P-384 verification runs once per report (verdicts.ts).
-  const signature = signatureKey(verified.vek.spki, report.raw.bytes);
-  if (!ctx.signatures.get(signature)) {
+  // A verdict for this signature (r, s) over these signed bytes under this VEK's key, so the
+  // P-384 verification runs once per report (verdicts.ts). The rest of the report's signature
+  // field must be zero (parse), so these are all the bytes a verification reads.
+  const signature = signatureId(report.raw.r, report.raw.s);
+  if (!knownSignature(ctx.signatures, signature, verified.vek.spki, report.raw.signed)) {
     if (!(await verifyReportSignature(report, verified.vek.publicKey, options.offload)))
       throw new AttestationError(
         'ERR_EVIDENCE_SIGNATURE',
         `SNP report signature by the ${signer.toUpperCase()} does not verify`,
       );
-    ctx.signatures.set(signature, true);
+    rememberSignature(ctx.signatures, signature, verified.vek.spki, report.raw.signed);
   }
 
   checkTcbBinding(ext, report, product);

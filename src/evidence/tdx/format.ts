@@ -21,7 +21,8 @@ export const TDX_MEDIA_TYPE = 'application/vnd.intel.tdx.quote';
  * the parsed certificates); `collateral`: collateral by its JSON text and verified collateral by
  * its digest (~60 KB each: the text and the parsed TCB info); `keys`: attestation keys with the
  * QE report they were last vouched for by (~1 KB each); `signatures`: quotes whose signature
- * verified, by a 32-byte digest (~0.2 KB each with the map entry; as SEV-SNP's).
+ * verified (the signature as a string and copies of the attestation key and the signed header and
+ * body, ~0.9 KB each with the map entry for a v4 quote).
  */
 export const TDX_CACHE_SIZES = Object.freeze({ chains: 128, collateral: 32, keys: 256, signatures: 1024 });
 

@@ -10,7 +10,7 @@ import { bytesToHex, equalBytes, hexToBytes, isAllZero } from '../bytes.js';
 import type { Lru } from '../lru.js';
 import type { Policy } from '../policy.js';
 import type { EvidenceInput, RevocationStatus, TdxClaims, TdxCollateral } from '../types.js';
-import { type SignatureVerdicts, signatureKey } from '../verdicts.js';
+import { knownSignature, rememberSignature, type SignatureVerdicts, signatureId } from '../verdicts.js';
 import type { CertCache, ParsedCert } from '../x509/cert.js';
 import { tdxClaims } from './appraise.js';
 import {
@@ -72,7 +72,7 @@ export interface TdxContext {
   chains: Lru<string, KeptPckChain>;
   collateral: CollateralCache;
   keys: Lru<string, KeptAttestationKey>;
-  /** Quote signatures (step 9) that verified, by SHA-256 of the attestation key, signature and signed bytes (verdicts.ts). */
+  /** Quote signatures (step 9) that verified, by the signature, with the attestation key and signed bytes (verdicts.ts). */
   signatures: SignatureVerdicts;
   /**
    * The PEM chain and attestation key of the last quote (own copies), compared byte for byte
@@ -163,14 +163,20 @@ export function verifyQuoteSignatures(
   }
   // A verdict for these exact bytes (key, signature, header and body): the ECDSA verification
   // runs once per quote a Verifier sees (verdicts.ts).
-  const signature = ctx && signatureKey(quote.attestationKey, quote.signature, quote.signedData);
-  if (signature !== undefined && ctx?.signatures.get(signature)) return;
+  const signature = ctx && signatureId(quote.signature);
+  if (
+    signature !== undefined &&
+    ctx &&
+    knownSignature(ctx.signatures, signature, quote.attestationKey, quote.signedData)
+  )
+    return;
   if (!p1363Verify(quote.signedData, quote.signature, kept.key))
     throw new AttestationError(
       'ERR_EVIDENCE_SIGNATURE',
       'the quote signature by the attestation key does not verify',
     );
-  if (signature !== undefined) ctx?.signatures.set(signature, true);
+  if (signature !== undefined && ctx)
+    rememberSignature(ctx.signatures, signature, quote.attestationKey, quote.signedData);
 }
 
 /** Steps 6 and 7. */
