@@ -18,7 +18,8 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
     for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
     return true;
   }
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+  // Buffer.compare takes any Uint8Array: no view of either is made.
+  return Buffer.compare(a, b) === 0;
 }
 
 export function isAllZero(b: Uint8Array): boolean {

@@ -14,10 +14,13 @@
  */
 import type { Lru } from './lru.js';
 
-/** What a verdict was given for: its own copies of the key and the signed bytes. */
+/**
+ * What a verdict was given for: its own copy of the key then the signed bytes, in one buffer of
+ * its own (not a slice of Node's shared pool, which an entry would keep alive whole).
+ */
 export interface SignatureVerdict {
-  readonly key: Buffer;
-  readonly signed: Buffer;
+  readonly bytes: Buffer;
+  readonly keyLength: number;
 }
 
 /** Signatures that verified, by their bytes (signatureId()): "this key signed these bytes". */
@@ -41,7 +44,15 @@ export function knownSignature(
   key: Uint8Array,
   signed: Uint8Array,
 ): boolean {
-  return cache.find(id, (v) => v.signed.equals(signed) && v.key.equals(key)) !== undefined;
+  const k = key.length;
+  const end = k + signed.length;
+  // Buffer#compare with offsets reads both ranges in place: no view of either is made.
+  const same = (v: SignatureVerdict) =>
+    v.keyLength === k &&
+    v.bytes.length === end &&
+    v.bytes.compare(key, 0, k, 0, k) === 0 &&
+    v.bytes.compare(signed, 0, signed.length, k, end) === 0;
+  return cache.find(id, same) !== undefined;
 }
 
 /** Remembers that `id` verified under `key` over `signed` (copies both: the caller's may change). */
@@ -51,5 +62,8 @@ export function rememberSignature(
   key: Uint8Array,
   signed: Uint8Array,
 ): void {
-  cache.set(id, { key: Buffer.from(key), signed: Buffer.from(signed) });
+  const bytes = Buffer.allocUnsafeSlow(key.length + signed.length);
+  bytes.set(key, 0);
+  bytes.set(signed, key.length);
+  cache.set(id, { bytes, keyLength: key.length });
 }

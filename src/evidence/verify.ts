@@ -56,7 +56,9 @@ function settingsOf(x: CollateralFetchOptions | CollateralClient | undefined): u
 
 function sameList(kept: Uint8Array[] | undefined, given: Uint8Array[] | undefined): boolean {
   if (kept === undefined || given === undefined) return kept === given;
-  return kept.length === given.length && kept.every((d, i) => equalBytes(d, given[i]!));
+  if (kept.length !== given.length) return false;
+  for (let i = 0; i < kept.length; i++) if (!equalBytes(kept[i]!, given[i]!)) return false;
+  return true;
 }
 
 /** The settings text of options without fetch settings (the common case), made once. */
