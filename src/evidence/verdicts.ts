@@ -9,31 +9,33 @@
  * equal, byte for byte, to the ones at hand. So a hit says exactly what a fresh verification
  * would: same key, same bytes, same signature. Only "verified" is kept: a signature that fails
  * is checked again every time. Nothing is hashed: every verification of new evidence pays for
- * the miss, and a latin1 string of 64–144 bytes and a copy of the signed bytes cost less than
- * a SHA-256 over them (bench/tdx.ts, "warm verify vs one P-256 verify").
+ * the miss and the insert, and a string of the signature and copies of the key and signed bytes
+ * cost less than a SHA-256 over them (bench/tdx.ts, "against the quote signature alone").
  */
 import type { Lru } from './lru.js';
 
 /**
- * What a verdict was given for: its own copy of the key then the signed bytes, in one buffer of
- * its own (not a slice of Node's shared pool, which an entry would keep alive whole).
+ * What a verdict was given for: its own copies of the key and of the signed bytes, as latin1
+ * strings (one character per byte, so equal strings are equal bytes). A string is copied into
+ * V8's heap in one step, where a buffer of its own costs a backing store (about twice as much
+ * per entry, measured), and every new quote pays for the insert.
  */
 export interface SignatureVerdict {
-  readonly bytes: Buffer;
-  readonly keyLength: number;
+  readonly key: string;
+  readonly signed: string;
 }
 
 /** Signatures that verified, by their bytes (signatureId()): "this key signed these bytes". */
 export type SignatureVerdicts = Lru<string, SignatureVerdict>;
 
-function view(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+function latin1(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
 }
 
 /** The cache key of a signature: its bytes in latin1 (parts concatenated, e.g. r then s). */
 export function signatureId(...parts: Uint8Array[]): string {
   let id = '';
-  for (const part of parts) id += view(part).toString('latin1');
+  for (const part of parts) id += latin1(part);
   return id;
 }
 
@@ -44,15 +46,9 @@ export function knownSignature(
   key: Uint8Array,
   signed: Uint8Array,
 ): boolean {
-  const k = key.length;
-  const end = k + signed.length;
-  // Buffer#compare with offsets reads both ranges in place: no view of either is made.
-  const same = (v: SignatureVerdict) =>
-    v.keyLength === k &&
-    v.bytes.length === end &&
-    v.bytes.compare(key, 0, k, 0, k) === 0 &&
-    v.bytes.compare(signed, 0, signed.length, k, end) === 0;
-  return cache.find(id, same) !== undefined;
+  // The bytes at hand are compared with the entry's only when there is one (a new signature,
+  // every new report's case, costs the id and one map lookup).
+  return cache.find(id, (v) => v.key === latin1(key) && v.signed === latin1(signed)) !== undefined;
 }
 
 /** Remembers that `id` verified under `key` over `signed` (copies both: the caller's may change). */
@@ -62,8 +58,5 @@ export function rememberSignature(
   key: Uint8Array,
   signed: Uint8Array,
 ): void {
-  const bytes = Buffer.allocUnsafeSlow(key.length + signed.length);
-  bytes.set(key, 0);
-  bytes.set(signed, key.length);
-  cache.set(id, { bytes, keyLength: key.length });
+  cache.set(id, { key: latin1(key), signed: latin1(signed) });
 }
