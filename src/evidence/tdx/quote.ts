@@ -15,8 +15,8 @@ export const ATT_KEY_TYPE_ECDSA_P256 = 2;
 export const INTEL_QE_VENDOR_ID = '939a7233f79c4ca9940a0db3957f0607';
 const INTEL_QE_VENDOR_ID_BYTES = hexToBytes(INTEL_QE_VENDOR_ID);
 
-const TD_REPORT10_SIZE = 584;
-const TD_REPORT15_SIZE = 648;
+export const TD_REPORT10_SIZE = 584;
+export const TD_REPORT15_SIZE = 648;
 const QE_REPORT_SIZE = 384;
 const CERT_TYPE_QE_REPORT = 6;
 const CERT_TYPE_PCK_CHAIN = 5;
@@ -141,27 +141,59 @@ class Reader {
   }
 }
 
+/**
+ * Offset and length of each field in the TD report body (TD report 1.0; 1.5 appends the last
+ * two), after Intel's TDX DCAP quote layout. readBody() and the claims (appraise.ts) read by it.
+ */
+export const TD_REPORT_FIELDS: Readonly<Record<keyof TdReportBody, readonly [number, number]>> =
+  Object.freeze({
+    teeTcbSvn: [0, 16],
+    mrSeam: [16, 48],
+    mrSignerSeam: [64, 48],
+    seamAttributes: [112, 8],
+    tdAttributes: [120, 8],
+    xfam: [128, 8],
+    mrTd: [136, 48],
+    mrConfigId: [184, 48],
+    mrOwner: [232, 48],
+    mrOwnerConfig: [280, 48],
+    rtmr0: [328, 48],
+    rtmr1: [376, 48],
+    rtmr2: [424, 48],
+    rtmr3: [472, 48],
+    reportData: [520, 64],
+    teeTcbSvn2: [584, 16],
+    mrServiceTd: [600, 48],
+  });
+
+/**
+ * The body is of fixed size: one bounds check for all of it, then each field a view at its
+ * offset, rather than a checked read per field.
+ */
 function readBody(r: Reader, bodyType: 2 | 3): TdReportBody {
+  const raw = r.bytes(bodyType === 3 ? TD_REPORT15_SIZE : TD_REPORT10_SIZE, 'TD report body');
+  const F = TD_REPORT_FIELDS;
+  const f = ([at, n]: readonly [number, number]) => raw.subarray(at, at + n);
   const body: TdReportBody = {
-    teeTcbSvn: r.bytes(16, 'TEE_TCB_SVN'),
-    mrSeam: r.bytes(48, 'MRSEAM'),
-    mrSignerSeam: r.bytes(48, 'MRSIGNERSEAM'),
-    seamAttributes: r.bytes(8, 'SEAMATTRIBUTES'),
-    tdAttributes: r.bytes(8, 'TDATTRIBUTES'),
-    xfam: r.bytes(8, 'XFAM'),
-    mrTd: r.bytes(48, 'MRTD'),
-    mrConfigId: r.bytes(48, 'MRCONFIGID'),
-    mrOwner: r.bytes(48, 'MROWNER'),
-    mrOwnerConfig: r.bytes(48, 'MROWNERCONFIG'),
-    rtmr0: r.bytes(48, 'RTMR0'),
-    rtmr1: r.bytes(48, 'RTMR1'),
-    rtmr2: r.bytes(48, 'RTMR2'),
-    rtmr3: r.bytes(48, 'RTMR3'),
-    reportData: r.bytes(64, 'REPORTDATA'),
+    teeTcbSvn: f(F.teeTcbSvn),
+    mrSeam: f(F.mrSeam),
+    mrSignerSeam: f(F.mrSignerSeam),
+    seamAttributes: f(F.seamAttributes),
+    tdAttributes: f(F.tdAttributes),
+    xfam: f(F.xfam),
+    mrTd: f(F.mrTd),
+    mrConfigId: f(F.mrConfigId),
+    mrOwner: f(F.mrOwner),
+    mrOwnerConfig: f(F.mrOwnerConfig),
+    rtmr0: f(F.rtmr0),
+    rtmr1: f(F.rtmr1),
+    rtmr2: f(F.rtmr2),
+    rtmr3: f(F.rtmr3),
+    reportData: f(F.reportData),
   };
   if (bodyType === 3) {
-    body.teeTcbSvn2 = r.bytes(16, 'TEE_TCB_SVN2');
-    body.mrServiceTd = r.bytes(48, 'MRSERVICETD');
+    body.teeTcbSvn2 = f(F.teeTcbSvn2);
+    body.mrServiceTd = f(F.mrServiceTd);
   }
   return body;
 }
