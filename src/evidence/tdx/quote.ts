@@ -130,14 +130,25 @@ class Reader {
     return out;
   }
 
+  /** Read in place: a view per integer would cost an object each (ten a quote). */
   u16(what: string): number {
-    const b = this.bytes(2, what);
-    return b[0]! | (b[1]! << 8);
+    const at = this.#advance(2, what);
+    const b = this.buf;
+    return b[at]! | (b[at + 1]! << 8);
   }
 
   u32(what: string): number {
-    const b = this.bytes(4, what);
-    return (b[0]! | (b[1]! << 8) | (b[2]! << 16)) + b[3]! * 0x1000000;
+    const at = this.#advance(4, what);
+    const b = this.buf;
+    return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16)) + b[at + 3]! * 0x1000000;
+  }
+
+  #advance(n: number, what: string): number {
+    if (this.pos + n > this.limit)
+      throw malformed(`${what} (${n} bytes at offset ${this.pos}) runs past the end (${this.limit})`);
+    const at = this.pos;
+    this.pos += n;
+    return at;
   }
 }
 
