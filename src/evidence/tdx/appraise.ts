@@ -99,8 +99,8 @@ export function tdxClaims(
     },
     quote,
   ) as TdxClaims;
-  claims.fmspc = bytesToHex(pck.sgx.fmspc);
-  claims.ppid = bytesToHex(pck.sgx.ppid);
+  claims.fmspc = pck.sgx.fmspcHex;
+  claims.ppid = pck.sgx.ppidHex;
   claims.tcbStatus = tcb.status;
   claims.advisoryIds = tcb.advisoryIds;
   return claims;

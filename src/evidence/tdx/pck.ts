@@ -10,6 +10,7 @@
  * answer only for a `now` inside that interval.
  */
 import { AttestationError } from '../../errors.js';
+import { bytesToHex } from '../bytes.js';
 import { type CertCache, OID, type ParsedCert } from '../x509/cert.js';
 import { type CertRule, type ChainProfile, type CrlProfile, verifyChain } from '../x509/chain.js';
 import { decodeOid, derUint, readChildren, readTlv } from '../x509/der.js';
@@ -28,6 +29,9 @@ export interface SgxExtensions {
    */
   ppid: Uint8Array;
   fmspc: Uint8Array;
+  /** ppid and fmspc in lowercase hex, as claims carry them: formatted once per certificate, not per quote. */
+  ppidHex: string;
+  fmspcHex: string;
   pceId: Uint8Array;
   /** SGX TCB component SVNs 1..16 (index 0..15). */
   sgxTcbComponents: number[];
@@ -87,9 +91,13 @@ export function parseSgxExtensions(cert: ParsedCert): SgxExtensions {
   };
   const sgxTcbComponents: number[] = [];
   for (let i = 1; i <= 16; i++) sgxTcbComponents.push(int(`${OID_TCB}.${i}`, `SGX TCB component ${i}`, 255));
+  const ppid = octets(OID_PPID, 16, 'PPID');
+  const fmspc = octets(OID_FMSPC, 6, 'FMSPC');
   return {
-    ppid: octets(OID_PPID, 16, 'PPID'),
-    fmspc: octets(OID_FMSPC, 6, 'FMSPC'),
+    ppid,
+    fmspc,
+    ppidHex: bytesToHex(ppid),
+    fmspcHex: bytesToHex(fmspc),
     pceId: octets(OID_PCEID, 2, 'PCE-ID'),
     sgxTcbComponents,
     pceSvn: int(`${OID_TCB}.17`, 'PCESVN', 0xffff),
