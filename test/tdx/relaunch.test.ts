@@ -80,6 +80,8 @@ function evaluate(c: Case) {
   const sgx: SgxExtensions = {
     ppid: new Uint8Array(16),
     fmspc: Buffer.from('00806F050000', 'hex'),
+    ppidHex: '00'.repeat(16),
+    fmspcHex: '00806f050000',
     pceId: new Uint8Array(2),
     sgxTcbComponents: svn16(2, 2),
     pceSvn: 10,
