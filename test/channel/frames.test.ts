@@ -48,6 +48,29 @@ describe('frame encoding', () => {
     );
   });
 
+  it('writes the same bytes as JSON.stringify for any evidence value (long plain strings are copied raw)', () => {
+    const ctx = new Uint8Array(32).fill(7);
+    const long = fc.stringMatching(/^[A-Za-z0-9_-]{256,600}$/);
+    const escaped = fc.string({ minLength: 256, maxLength: 400, unit: 'binary' });
+    const leaf = fc.oneof(fc.jsonValue(), long, escaped, fc.constant(undefined));
+    const value = fc.letrec((tie) => ({
+      node: fc.oneof(
+        { depthSize: 'small' },
+        leaf,
+        fc.array(tie('node')),
+        fc.dictionary(fc.string(), tie('node')),
+      ),
+    })).node;
+    fc.assert(
+      fc.property(value, (evidence) => {
+        const frame = encodeEvidence(ctx, evidence);
+        const text = JSON.stringify({ context: Buffer.from(ctx).toString('base64url'), evidence });
+        expect(frame.subarray(5).equals(Buffer.from(text, 'utf8'))).toBe(true);
+        expect(frame.readUInt32BE(1)).toBe(frame.length - 5);
+      }),
+    );
+  });
+
   it('refuses to encode an oversized DATA frame', () => {
     expect(codeOf(() => encodeFrame(FrameType.DATA, new Uint8Array(MAX_DATA_PAYLOAD + 1)))).toBe(
       'ERR_INVALID_ARGUMENT',
