@@ -52,7 +52,9 @@ describe('frame encoding', () => {
     const ctx = new Uint8Array(32).fill(7);
     const long = fc.stringMatching(/^[A-Za-z0-9_-]{256,600}$/);
     const escaped = fc.string({ minLength: 256, maxLength: 400, unit: 'binary' });
-    const leaf = fc.oneof(fc.jsonValue(), long, escaped, fc.constant(undefined));
+    // Printable ASCII, so '"' and '\\' (which must be escaped) sit among the characters that need not.
+    const ascii = fc.stringMatching(/^[\x20-\x7e]{256,400}$/);
+    const leaf = fc.oneof(fc.jsonValue(), long, escaped, ascii, fc.constant(undefined));
     const value = fc.letrec((tie) => ({
       node: fc.oneof(
         { depthSize: 'small' },
@@ -69,6 +71,15 @@ describe('frame encoding', () => {
         expect(frame.readUInt32BE(1)).toBe(frame.length - 5);
       }),
     );
+  });
+
+  it('escapes a long printable string with one quote or backslash in it', () => {
+    const ctx = new Uint8Array(32).fill(7);
+    for (const odd of ['"', '\\', '\u007f', '\u001f']) {
+      const evidence = { s: `${'A'.repeat(300)}${odd}${'B'.repeat(10)}` };
+      const text = JSON.stringify({ context: Buffer.from(ctx).toString('base64url'), evidence });
+      expect(encodeEvidence(ctx, evidence).subarray(5).toString('utf8')).toBe(text);
+    }
   });
 
   it('refuses to encode an oversized DATA frame', () => {
