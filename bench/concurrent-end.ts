@@ -110,6 +110,36 @@ function snapshot(): void {
   if (dir) writeHeapSnapshot(`${dir}/${kind}-${role}.heapsnapshot`);
 }
 
+/**
+ * What an end reports once its channels are held: memory now (read before the heap snapshot and the
+ * full GC of afterGc(), which would change it), the peaks, and both phases' event-loop delay.
+ */
+function heldReport(
+  base: ReturnType<typeof baseline>,
+  mem: ReturnType<typeof memorySampler>,
+  opening: Phase,
+  held: Phase,
+  extra: { openMs?: number; errors: number },
+): EndReport {
+  const m = process.memoryUsage();
+  const peakRss = mem.peakRss;
+  snapshot();
+  return {
+    role,
+    ...base,
+    peakRss,
+    peakHeap: mem.peakHeap,
+    heldRss: m.rss,
+    heldHeap: m.heapUsed,
+    heldBuffers: m.arrayBuffers,
+    heldHeapTotal: m.heapTotal,
+    ...afterGc(),
+    opening,
+    held,
+    ...extra,
+  };
+}
+
 async function server(): Promise<void> {
   const identity = createTlsIdentity();
   const held: EventEmitter[] = [];
@@ -196,25 +226,7 @@ async function server(): Promise<void> {
   const opening = phase(h);
   const [msg2] = (await once(process, 'message')) as [string];
   if (msg2 !== 'held') throw new Error(`unexpected ${msg2}`);
-  const heldPhase = phase(h);
-  const m = process.memoryUsage();
-  const peakRss = mem.peakRss;
-  snapshot();
-  const report: EndReport = {
-    role,
-    ...base,
-    peakRss,
-    peakHeap: mem.peakHeap,
-    heldRss: m.rss,
-    heldHeap: m.heapUsed,
-    heldBuffers: m.arrayBuffers,
-    heldHeapTotal: m.heapTotal,
-    ...afterGc(),
-    opening,
-    held: heldPhase,
-    errors,
-  };
-  send(report);
+  send(heldReport(base, mem, opening, phase(h), { errors }));
   for (const s of held) (s as unknown as { destroy(): void }).destroy();
   process.exit(0);
 }
@@ -301,26 +313,7 @@ async function client(port: number, count: number): Promise<void> {
   const opening = phase(h);
   send('opened');
   await new Promise((r) => setTimeout(r, HOLD_MS));
-  const heldPhase = phase(h);
-  const m = process.memoryUsage();
-  const peakRss = mem.peakRss;
-  snapshot();
-  const report: EndReport = {
-    role,
-    ...base,
-    peakRss,
-    peakHeap: mem.peakHeap,
-    heldRss: m.rss,
-    heldHeap: m.heapUsed,
-    heldBuffers: m.arrayBuffers,
-    heldHeapTotal: m.heapTotal,
-    ...afterGc(),
-    opening,
-    held: heldPhase,
-    openMs,
-    errors,
-  };
-  send(report);
+  send(heldReport(base, mem, opening, phase(h), { openMs, errors }));
   const [bye] = (await once(process, 'message')) as [string];
   if (bye === 'exit') {
     for (const c of channels) c.destroy();
