@@ -31,7 +31,7 @@ import { base64url, fromBase64url } from '../../src/evidence/bytes.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
 import type { EvidenceInput, EvidenceProvider, VerifyOptions } from '../../src/evidence/types.js';
 import { reportDataOf, verifyEvidence } from '../../src/evidence/verify.js';
-import { binderFor, json, type RawPeer, rawClient, rawServer } from './adversary.js';
+import { adversaryServer, binderFor, json, type RawPeer, rawClient, rawServer } from './adversary.js';
 import { activeHandles, closeServer, expectNoLeaks, listen, rejectionOf } from './helpers.js';
 
 const anchors = simulated.trustAnchors();
@@ -118,22 +118,8 @@ async function ourServer(
   return [server, port];
 }
 
-/** A raw adversary server; `done` settles when its handler for the (first) connection returns. */
-async function adversary(onPeer: (peer: RawPeer) => Promise<void>) {
-  let finish!: () => void;
-  const done = new Promise<void>((r) => {
-    finish = r;
-  });
-  const s = await rawServer(async (peer) => {
-    try {
-      await onPeer(peer);
-    } finally {
-      finish();
-    }
-  });
-  cleanups.push(s.close);
-  return { ...s, done };
-}
+/** A raw adversary server (adversary.ts), closed after each test; `done` settles when its handler returns. */
+const adversary = (onPeer: (peer: RawPeer) => Promise<void>) => adversaryServer(cleanups, onPeer);
 
 function closeAll(channels: AttestedChannel[]): void {
   for (const c of channels) c.destroy();
