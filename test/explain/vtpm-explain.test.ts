@@ -4,7 +4,7 @@
  * the GCE instance identity, what booted (the log the verifier replayed), the quote's freshness,
  * and that the vTPM is outside the TEE; and explainClaims() on a report with `claims.vtpm`.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -12,18 +12,13 @@ import { verifyGceVtpm } from '../../src/evidence/gce/vtpm.js';
 import { verifyEvidence } from '../../src/evidence/verify.js';
 import { explainClaims } from '../../src/explain/explain.js';
 import { explainVtpm } from '../../src/explain/vtpm.js';
-import { EVENTLOG_DIR, fixture } from '../eventlog/fixtures.js';
+import { fixture } from '../eventlog/fixtures.js';
+import { AT, file, GCE, input, LOG } from '../gce/cos85.js';
 import { cli, tempDir } from '../helpers/cli.js';
 import { loadFixture } from '../snp/fixtures.js';
 
-const GCE = fileURLToPath(
-  new URL('../fixtures/gce-vtpm/go-tpm-tools__gce-cos-85-nonce9009/', import.meta.url),
-);
 const ROOTS = fileURLToPath(new URL('../fixtures/gce-vtpm/roots/', import.meta.url));
-const LOG = join(EVENTLOG_DIR, 'go-tpm-tools__gce-cos-85-nonce9009', 'eventlog.bin');
-const AT = new Date('2021-12-22T00:00:00Z');
 const meta = fixture('go-tpm-tools__gce-cos-85-nonce9009').meta;
-const file = (n: string) => new Uint8Array(readFileSync(join(GCE, n)));
 const dir = tempDir('ac-vtpm-explain-');
 
 function args(o: { log?: boolean; nonce?: boolean; sig?: string } = {}): string[] {
@@ -42,18 +37,6 @@ function args(o: { log?: boolean; nonce?: boolean; sig?: string } = {}): string[
     '--at',
     AT.toISOString(),
   ];
-}
-
-function input(log = true) {
-  return {
-    akCert: file('ak-cert.der'),
-    tpm: {
-      quote: file('quote-sha256.msg'),
-      signature: file('quote-sha256.sig'),
-      pcrs: JSON.parse(readFileSync(join(GCE, 'pcrs.json'), 'utf8')),
-    },
-    ...(log ? { eventLog: { log: new Uint8Array(readFileSync(LOG)) } } : {}),
-  };
 }
 
 describe('attested-channel explain --tpm-quote (Google Cloud vTPM evidence)', () => {

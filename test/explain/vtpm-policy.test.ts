@@ -1,12 +1,4 @@
-/**
- * `attested-channel policy --tpm-quote …` and policyFromVtpmClaims() / policyFromClaims() on Google
- * Cloud vTPM evidence (the real COS 85 attestation of test/fixtures/gce-vtpm): the written policy
- * pins the instance (gce) and what booted (boot), every pin commented; it accepts exactly that
- * evidence and refuses it with any one pinned field changed.
- */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { appraiseBoot } from '../../src/evidence/boot.js';
 import { appraiseGce, type GceVtpmClaims, verifyGceVtpm } from '../../src/evidence/gce/vtpm.js';
@@ -17,18 +9,13 @@ import {
   policyFromClaims,
   policyFromVtpmClaims,
 } from '../../src/explain/policy-builder.js';
-import { EVENTLOG_DIR, fixture } from '../eventlog/fixtures.js';
+import { fixture } from '../eventlog/fixtures.js';
+import { AT, file, GCE, input, LOG } from '../gce/cos85.js';
 import { cli, tempDir } from '../helpers/cli.js';
 import { thrownCode } from '../helpers/codes.js';
 
-const GCE = fileURLToPath(
-  new URL('../fixtures/gce-vtpm/go-tpm-tools__gce-cos-85-nonce9009/', import.meta.url),
-);
-const LOG = join(EVENTLOG_DIR, 'go-tpm-tools__gce-cos-85-nonce9009', 'eventlog.bin');
-const AT = new Date('2021-12-22T00:00:00Z');
 const meta = fixture('go-tpm-tools__gce-cos-85-nonce9009').meta;
 const dir = tempDir('ac-vtpm-policy-');
-const file = (n: string) => new Uint8Array(readFileSync(join(GCE, n)));
 
 const vtpmArgs = (log = true) => [
   '--tpm-quote',
@@ -45,18 +32,6 @@ const vtpmArgs = (log = true) => [
   '--at',
   AT.toISOString(),
 ];
-
-function input(log = true) {
-  return {
-    akCert: file('ak-cert.der'),
-    tpm: {
-      quote: file('quote-sha256.msg'),
-      signature: file('quote-sha256.sig'),
-      pcrs: JSON.parse(readFileSync(join(GCE, 'pcrs.json'), 'utf8')),
-    },
-    ...(log ? { eventLog: { log: new Uint8Array(readFileSync(LOG)) } } : {}),
-  };
-}
 
 /** Every field of the gce and boot sections has a comment. */
 function expectCommented(draft: PolicyDraft): void {
