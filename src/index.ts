@@ -173,6 +173,7 @@ export type {
   EvidenceFormat,
   EvidenceInput,
   EvidenceProvider,
+  EvidenceRequestOptions,
   ProviderFormat,
   RevocationCrl,
   RevocationStatus,

@@ -49,6 +49,8 @@ export interface BatchedEvidence {
 interface Entry {
   binder: Uint8Array;
   signal: AbortSignal;
+  /** The exchange's channel has other work meanwhile (EvidenceRequestOptions.overlap). */
+  overlap: boolean;
   resolve: (value: BatchedEvidence) => void;
   reject: (error: unknown) => void;
   onAbort: () => void;
@@ -146,14 +148,16 @@ export class BatchScheduler {
 
   /**
    * @internal Evidence for an exchange whose binder is `binder` (computed by the channel from its
-   * own TLS session): resolves when the batch it joins has its report. `signal` withdraws it.
+   * own TLS session): resolves when the batch it joins has its report. `signal` withdraws it;
+   * `overlap` is passed on to the provider for a report of this exchange alone.
    */
-  submit(binder: Uint8Array, signal: AbortSignal): Promise<BatchedEvidence> {
+  submit(binder: Uint8Array, signal: AbortSignal, overlap = false): Promise<BatchedEvidence> {
     if (signal.aborted) return Promise.reject(signal.reason);
     return new Promise<BatchedEvidence>((resolve, reject) => {
       const entry: Entry = {
         binder,
         signal,
+        overlap,
         resolve,
         reject,
         onAbort: () => this.#withdraw(entry),
@@ -230,13 +234,20 @@ export class BatchScheduler {
     try {
       if (lone) {
         this.#plain++;
-        const input = await this.provider.getEvidence(lone.binder, { signal: lone.signal });
+        const input = await this.provider.getEvidence(lone.binder, {
+          signal: lone.signal,
+          overlap: lone.overlap,
+        });
         lone.resolve({ input, reportData: lone.binder });
         return;
       }
       const { root, paths } = merkleBatch(entries.map((e) => merkleLeaf(e.binder)));
       const reportData = batchReportData(entries.length, root);
-      const input = await this.provider.getEvidence(reportData, { signal: batch.controller!.signal });
+      // A report for many connections: their other work can run while it is made.
+      const input = await this.provider.getEvidence(reportData, {
+        signal: batch.controller!.signal,
+        overlap: true,
+      });
       const size = entries.length;
       entries.forEach((entry, index) => {
         entry.resolve({ input, reportData, leaf: { index, size, path: paths[index]! } });

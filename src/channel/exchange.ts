@@ -74,6 +74,17 @@ export class Operations implements OperationScope {
 }
 
 /**
+ * Whether this side's evidence work has the peer's to overlap with: in a mutual channel each
+ * side makes its evidence while the peer's arrives to be checked, so CPU-bound work on either
+ * (the simulated platform's signature, a report's verification) is worth a thread hand-off. A
+ * side that only attests has nothing to do meanwhile: the hand-off's two thread wake-ups would
+ * only add to the connect (docs/benchmarks.md, one-way connect).
+ */
+function overlaps(params: ChannelParams): boolean {
+  return params.options.evidence !== undefined && params.options.verify !== undefined;
+}
+
+/**
  * This side's evidence for the peer's REQUEST `context`, as the CMW collection to send. When the
  * REQUEST asked for batches (`batch`) and this side batches, the binder becomes a leaf of the next
  * batch (batch-scheduler.ts): the provider is given the batch's REPORT_DATA, and the collection
@@ -92,17 +103,18 @@ export async function produceEvidence(
     throw new AttestationError('ERR_UNSUPPORTED_EVIDENCE', 'this side cannot attest');
   const binder = computeBinder(role, identity.spki, exportBinderSecret(socket, role, context));
   const batcher = batch ? params.batcher : undefined;
+  const overlap = overlaps(params);
   let input: EvidenceInput;
   let reportData = binder;
   let path: Uint8Array | undefined;
   try {
     if (batcher) {
-      const batched = await scope.run(() => batcher.submit(binder, scope.signal));
+      const batched = await scope.run(() => batcher.submit(binder, scope.signal, overlap));
       input = batched.input;
       reportData = batched.reportData;
       const leaf = batched.leaf;
       if (leaf) path = encodeBatchPath(leaf.index, leaf.size, leaf.path);
-    } else input = await scope.run(() => provider.getEvidence(binder, { signal: scope.signal }));
+    } else input = await scope.run(() => provider.getEvidence(binder, { signal: scope.signal, overlap }));
   } catch (err) {
     throw asAttestationError(err, 'ERR_PROVIDER_FAILED', 'the evidence provider failed');
   }
@@ -202,7 +214,7 @@ async function appraiseBound(
       // Off the event loop where something can run meanwhile (src/evidence/offload.ts): a server's
       // other connections, or this side's own evidence and the other direction of a mutual
       // exchange. A client that only verifies has nothing to overlap: the round trip would be lost.
-      offload: params.role === 'server' || options.evidence !== undefined,
+      offload: params.role === 'server' || overlaps(params),
       ...(check !== undefined ? { check } : {}),
       ...(vtpmRoots !== undefined ? { vtpmRoots } : {}),
     });

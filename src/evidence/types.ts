@@ -204,11 +204,25 @@ export interface CollateralClient {
   readonly kind: 'kds' | 'pcs';
 }
 
+/** What a caller tells a provider with a request for evidence. */
+export interface EvidenceRequestOptions {
+  /** Aborts the request: the provider rejects with the signal's reason (or ERR_ABORTED). */
+  signal?: AbortSignal;
+  /**
+   * The caller has other work for its event loop while this request runs (a mutual channel checks
+   * the peer's evidence meanwhile; a batch serves many connections). A provider that computes on
+   * the CPU, as the simulated SEV-SNP platform signs its reports, then does that on libuv's
+   * threadpool (src/evidence/offload.ts); otherwise on the event loop, which saves the two thread
+   * hand-offs a lone request would only wait through. Hardware providers may ignore it.
+   */
+  overlap?: boolean;
+}
+
 /** Something that can produce evidence whose REPORT_DATA is the given 64 bytes. */
 export interface EvidenceProvider {
   /** Which format this provider produces (the channel uses it to pick a media type). */
   readonly format: ProviderFormat;
-  getEvidence(reportData: Uint8Array, options?: { signal?: AbortSignal }): Promise<EvidenceInput>;
+  getEvidence(reportData: Uint8Array, options?: EvidenceRequestOptions): Promise<EvidenceInput>;
 }
 
 export interface TcbVersion {

@@ -15,7 +15,12 @@ import type { EvidenceInput, EvidenceProvider } from '../../src/evidence/types.j
 
 /** A provider whose every call waits for release(); it records what it was given and when. */
 function manual(options: { heedAbort?: boolean } = {}) {
-  const calls: Array<{ reportData: Uint8Array; at: number; signal: AbortSignal | undefined }> = [];
+  const calls: Array<{
+    reportData: Uint8Array;
+    at: number;
+    signal: AbortSignal | undefined;
+    overlap: boolean | undefined;
+  }> = [];
   const pending: Array<{
     reportData: Uint8Array;
     resolve: (v: EvidenceInput) => void;
@@ -24,7 +29,7 @@ function manual(options: { heedAbort?: boolean } = {}) {
   const provider: EvidenceProvider = {
     format: 'sev-snp',
     getEvidence(reportData, opts) {
-      calls.push({ reportData, at: performance.now(), signal: opts?.signal });
+      calls.push({ reportData, at: performance.now(), signal: opts?.signal, overlap: opts?.overlap });
       return new Promise<EvidenceInput>((resolve, reject) => {
         pending.push({ reportData, resolve, reject });
         if (options.heedAbort !== false)
@@ -50,6 +55,25 @@ const binder = (i: number) => new Uint8Array(64).fill(i);
 const tick = () => new Promise((r) => setImmediate(r));
 
 describe('BatchScheduler', () => {
+  it("a lone exchange's report gets its overlap; a batch's is always overlap: true", async () => {
+    const m = manual();
+    const s = createBatchScheduler(m.provider);
+    const lone = s.submit(binder(1), new AbortController().signal, false);
+    const rest = [2, 3].map((i) => s.submit(binder(i), new AbortController().signal, false));
+    await tick();
+    m.release();
+    await lone;
+    await tick();
+    m.release();
+    await Promise.all(rest);
+    expect(m.calls.map((c) => c.overlap)).toEqual([false, true]);
+    const mutual = s.submit(binder(4), new AbortController().signal, true);
+    await tick();
+    m.release();
+    await mutual;
+    expect(m.calls.map((c) => c.overlap)).toEqual([false, true, true]);
+  });
+
   it('one request in flight; everything that waits meanwhile goes into the next report', async () => {
     const m = manual();
     const s = createBatchScheduler(m.provider);

@@ -1,6 +1,7 @@
 /**
  * Which channel verifications go to the threadpool (exchange.ts: a server's, and those of a client
- * that attests too) and that the off-thread path refuses a tampered report signature through a
+ * that attests too), which evidence requests tell the provider it may leave the event loop
+ * (`overlap`: only a side that also verifies the peer), and that the off-thread path refuses a tampered report signature through a
  * real channel exactly as the synchronous one does, in both directions.
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -48,6 +49,64 @@ function badSignature(): EvidenceProvider {
     },
   };
 }
+
+/** The simulated platform, recording the `overlap` of each request. */
+function recordingProvider(): { provider: EvidenceProvider; overlaps: Array<boolean | undefined> } {
+  const sim = simulated.snp();
+  const overlaps: Array<boolean | undefined> = [];
+  return {
+    overlaps,
+    provider: {
+      format: 'sev-snp',
+      getEvidence(reportData, options) {
+        overlaps.push(options?.overlap);
+        return sim.getEvidence(reportData, options);
+      },
+    },
+  };
+}
+
+describe('evidence requests and the event loop (overlap)', () => {
+  it('a side that also verifies asks with overlap: true; a side that only attests with false', async () => {
+    for (const batch of [undefined, false] as const) {
+      const s = recordingProvider();
+      server = createAttestedServer(
+        {
+          evidence: s.provider,
+          verify: { policy, trustAnchors: anchors, offline: true },
+          ...(batch === false ? { batch } : {}),
+        },
+        (c) => c.resume(),
+      );
+      const c = recordingProvider();
+      const mutual = await attestedConnect({
+        host: '127.0.0.1',
+        port: await listen(server),
+        evidence: c.provider,
+        verify: { policy, trustAnchors: anchors, offline: true },
+        ...(batch === false ? { batch } : {}),
+      });
+      mutual.destroy();
+      expect(c.overlaps).toEqual([true]);
+      expect(s.overlaps).toEqual([true]);
+      await closeServer(server);
+
+      const o = recordingProvider();
+      server = createAttestedServer({ evidence: o.provider, ...(batch === false ? { batch } : {}) }, (ch) =>
+        ch.resume(),
+      );
+      const one = await attestedConnect({
+        host: '127.0.0.1',
+        port: await listen(server),
+        verify: { policy, trustAnchors: anchors, offline: true },
+      });
+      expect(one.peer?.format).toBe('sev-snp');
+      one.destroy();
+      expect(o.overlaps).toEqual([false]);
+      await closeServer(server);
+    }
+  });
+});
 
 describe('channel verification off the event loop', () => {
   it('a server and a mutual client offload; a client that only verifies does not', async () => {

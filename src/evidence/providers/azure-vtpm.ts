@@ -16,6 +16,7 @@ import { base64url, bytesToHex, fromBase64url } from '../bytes.js';
 import { TpmClient, type TpmFraming } from '../tpm/client.js';
 import { AZURE_AK_HANDLE, AZURE_NV } from '../tpm/commands.js';
 import { TPM_ALG } from '../tpm/marshal.js';
+import type { EvidenceRequestOptions } from '../types.js';
 import { pemToDer } from '../x509/pem.js';
 import { reportDataArg, throwIfAborted } from './input.js';
 
@@ -44,7 +45,7 @@ export interface AzureVtpmOptions {
 
 export interface AzureVtpmProvider {
   readonly format: 'azure';
-  getEvidence(reportData: Uint8Array, options?: { signal?: AbortSignal }): Promise<AzureEvidenceInput>;
+  getEvidence(reportData: Uint8Array, options?: EvidenceRequestOptions): Promise<AzureEvidenceInput>;
 }
 
 function failed(message: string, details: Record<string, unknown> = {}, cause?: unknown): AttestationError {

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { AttestationError } from '../../errors.js';
 import { GCE_ENDORSEMENT_CERT_TABLE_GUID } from '../gce/endorsement.js';
 import { MAX_LAUNCH_ENDORSEMENT_SIZE } from '../gce/launch.js';
-import type { EvidenceFormat, EvidenceInput, EvidenceProvider } from '../types.js';
+import type { EvidenceFormat, EvidenceInput, EvidenceProvider, EvidenceRequestOptions } from '../types.js';
 import { CERT_TABLE_GUIDS, parseCertTable } from './cert-table.js';
 import { reportDataArg, throwIfAborted } from './input.js';
 
@@ -258,7 +258,7 @@ export async function configfsTsm(options: ConfigfsTsmOptions = {}): Promise<Evi
 
   return {
     format,
-    async getEvidence(reportData: Uint8Array, opts?: { signal?: AbortSignal }): Promise<EvidenceInput> {
+    async getEvidence(reportData: Uint8Array, opts?: EvidenceRequestOptions): Promise<EvidenceInput> {
       const data = reportDataArg(reportData);
       const signal = opts?.signal;
       throwIfAborted(signal);

@@ -17,7 +17,7 @@ import { bytesToHex } from '../bytes.js';
 import { parseTdxQuote } from '../tdx/quote.js';
 import { TPM_GENERATED_VALUE, TPM_ST_ATTEST_QUOTE } from '../tpm/attest.js';
 import { TPM_ALG, TpmWriter, writePcrSelection } from '../tpm/marshal.js';
-import type { EvidenceInput, EvidenceProvider } from '../types.js';
+import type { EvidenceInput, EvidenceProvider, EvidenceRequestOptions } from '../types.js';
 import { fixedBytes, reportDataArg, throwIfAborted } from './input.js';
 import { type SimulatedSnpOptions, simulatedKey, simulatedSnp } from './simulated-snp.js';
 import { type SimulatedTdxOptions, simulatedTdx } from './simulated-tdx.js';
@@ -164,7 +164,7 @@ export function simulatedAzure(options: SimulatedAzureOptions = {}): SimulatedAz
     format: tee === 'snp' ? 'azure-sev-snp' : 'azure-tdx',
     akPublic,
     pcrs: { sha256: { ...pcrs } },
-    async getEvidence(reportData: Uint8Array, opts?: { signal?: AbortSignal }): Promise<EvidenceInput> {
+    async getEvidence(reportData: Uint8Array, opts?: EvidenceRequestOptions): Promise<EvidenceInput> {
       throwIfAborted(opts?.signal);
       const binder = reportDataArg(reportData);
       const json = {
@@ -181,7 +181,7 @@ export function simulatedAzure(options: SimulatedAzureOptions = {}): SimulatedAz
       const claims = new Uint8Array(Buffer.from(JSON.stringify(json), 'utf8'));
       const hwReportData = new Uint8Array(64);
       hwReportData.set(createHash('sha256').update(claims).digest());
-      const hw = await hardware.getEvidence(hwReportData, opts?.signal ? { signal: opts.signal } : {});
+      const hw = await hardware.getEvidence(hwReportData, opts ?? {});
       const tpm = { ...quote(binder), pcrs: { sha256: { ...pcrs } } };
       if (tee === 'snp') {
         return {

@@ -20,7 +20,7 @@ import {
 import { AttestationError } from '../../errors.js';
 import { signOffThread } from '../offload.js';
 import { SIMULATED_ORGANIZATION } from '../simulated-marker.js';
-import type { EvidenceInput, EvidenceProvider } from '../types.js';
+import type { EvidenceInput, EvidenceProvider, EvidenceRequestOptions } from '../types.js';
 import {
   basicConstraints,
   buildCertificate,
@@ -449,12 +449,13 @@ export function simulatedSnp(options: SimulatedSnpOptions = {}): EvidenceProvide
 
   return {
     format: 'sev-snp',
-    async getEvidence(reportData: Uint8Array, opts?: { signal?: AbortSignal }): Promise<EvidenceInput> {
+    async getEvidence(reportData: Uint8Array, opts?: EvidenceRequestOptions): Promise<EvidenceInput> {
       throwIfAborted(opts?.signal);
       const data = reportDataArg(reportData);
       const report = template.slice();
       report.set(data, 0x050);
-      await signSnpReportOffThread(report, vekKey);
+      if (opts?.overlap === true) await signSnpReportOffThread(report, vekKey);
+      else signSnpReport(report, vekKey);
       vek ??= vekCertificate(product, signer, reported, chipId, cspId, vekKey);
       return { report, vek, chain };
     },
