@@ -74,14 +74,18 @@ export class Operations implements OperationScope {
 }
 
 /**
- * Whether this side's evidence work has the peer's to overlap with: in a mutual channel each
- * side makes its evidence while the peer's arrives to be checked, so CPU-bound work on either
- * (the simulated platform's signature, a report's verification) is worth a thread hand-off. A
- * side that only attests has nothing to do meanwhile: the hand-off's two thread wake-ups would
- * only add to the connect (docs/benchmarks.md, one-way connect).
+ * Whether this side's evidence work has other work to overlap with: in a mutual channel each side
+ * makes its evidence while the peer's arrives to be checked, and a server with other connections
+ * opening has their handshakes and exchanges to run. CPU-bound work (the simulated platform's
+ * signature, a report's verification) is then worth a thread hand-off. A lone one-way exchange
+ * has nothing to do meanwhile: the hand-off's two thread wake-ups would only add to the connect
+ * (docs/benchmarks.md, one-way connect).
  */
 function overlaps(params: ChannelParams): boolean {
-  return params.options.evidence !== undefined && params.options.verify !== undefined;
+  return (
+    (params.options.evidence !== undefined && params.options.verify !== undefined) ||
+    params.othersOpening?.() === true
+  );
 }
 
 /**

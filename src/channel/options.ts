@@ -200,4 +200,6 @@ export interface ChannelParams {
   batcher?: BatchScheduler | undefined;
   /** Where this side's REQUEST contexts come from (contexts.ts): its owner's source, else one read each. */
   contexts?: (() => Uint8Array) | undefined;
+  /** Whether this side's owner has other connections opening now (a server's pending channels). */
+  othersOpening?: (() => boolean) | undefined;
 }

@@ -76,6 +76,8 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
   readonly #batcher: BatchScheduler | undefined;
   #net: NetServer | undefined;
   #pending = new Set<AttestedChannel>();
+  /** A channel's own entry is in #pending until it opens: more than one means others are opening. */
+  readonly #othersOpening = (): boolean => this.#pending.size > 1;
   readonly #maxPending: number;
   #dropped = 0;
 
@@ -211,6 +213,7 @@ export class AttestedServer extends EventEmitter<AttestedServerEvents> {
       chains: this.#chains,
       batcher: this.#batcher,
       contexts: this.#contexts.next,
+      othersOpening: this.#othersOpening,
       timeoutMs: options.timeout ?? DEFAULT_TIMEOUT_MS,
       internals: (options as { [INTERNAL]?: ChannelInternals })[INTERNAL],
     });

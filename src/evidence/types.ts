@@ -210,7 +210,7 @@ export interface EvidenceRequestOptions {
   signal?: AbortSignal;
   /**
    * The caller has other work for its event loop while this request runs (a mutual channel checks
-   * the peer's evidence meanwhile; a batch serves many connections). A provider that computes on
+   * the peer's evidence meanwhile; a server has other connections opening; a batch serves many). A provider that computes on
    * the CPU, as the simulated SEV-SNP platform signs its reports, then does that on libuv's
    * threadpool (src/evidence/offload.ts); otherwise on the event loop, which saves the two thread
    * hand-offs a lone request would only wait through. Hardware providers may ignore it.

@@ -4,6 +4,8 @@
  * (`overlap`: only a side that also verifies the peer), and that the off-thread path refuses a tampered report signature through a
  * real channel exactly as the synchronous one does, in both directions.
  */
+import { once } from 'node:events';
+import { connect as connectTcp } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { attestedConnect } from '../../src/channel/connect.js';
 import { type AttestedServer, createAttestedServer } from '../../src/channel/server.js';
@@ -105,6 +107,31 @@ describe('evidence requests and the event loop (overlap)', () => {
       expect(o.overlaps).toEqual([false]);
       await closeServer(server);
     }
+  });
+
+  it('a one-way server asks with overlap: true while another connection is opening', async () => {
+    const o = recordingProvider();
+    server = createAttestedServer({ evidence: o.provider }, (ch) => ch.resume());
+    const port = await listen(server);
+    // A TCP connection that never starts its TLS handshake: a channel pending on the server.
+    const idle = connectTcp(port, '127.0.0.1');
+    await once(idle, 'connect');
+    while (server.pendingCount === 0) await new Promise((r) => setImmediate(r));
+    const busy = await attestedConnect({
+      host: '127.0.0.1',
+      port,
+      verify: { policy, trustAnchors: anchors, offline: true },
+    });
+    busy.destroy();
+    idle.destroy();
+    while (server.pendingCount > 0) await new Promise((r) => setImmediate(r));
+    const alone = await attestedConnect({
+      host: '127.0.0.1',
+      port,
+      verify: { policy, trustAnchors: anchors, offline: true },
+    });
+    alone.destroy();
+    expect(o.overlaps).toEqual([true, false]);
   });
 });
 
