@@ -351,15 +351,24 @@ export async function signSnpReportOffThread(report: Uint8Array, key: KeyObject)
   try {
     sig = await signOffThread('sha384', report.subarray(0, 0x2a0), { key, dsaEncoding: 'ieee-p1363' });
   } catch (err) {
-    throw new AttestationError(
-      'ERR_PROVIDER_FAILED',
-      'the simulated SNP platform could not sign the report',
-      {
-        cause: err,
-      },
-    );
+    throw signingFailed(err);
   }
   placeSignature(report, sig);
+}
+
+/** signSnpReport() for a provider: a failure is ERR_PROVIDER_FAILED, as off the event loop. */
+function signOnThread(report: Uint8Array, key: KeyObject): void {
+  try {
+    signSnpReport(report, key);
+  } catch (err) {
+    throw signingFailed(err);
+  }
+}
+
+function signingFailed(cause: unknown): AttestationError {
+  return new AttestationError('ERR_PROVIDER_FAILED', 'the simulated SNP platform could not sign the report', {
+    cause,
+  });
 }
 
 function placeSignature(report: Uint8Array, sig: Uint8Array): void {
@@ -455,7 +464,7 @@ export function simulatedSnp(options: SimulatedSnpOptions = {}): EvidenceProvide
       const report = template.slice();
       report.set(data, 0x050);
       if (opts?.overlap === true) await signSnpReportOffThread(report, vekKey);
-      else signSnpReport(report, vekKey);
+      else signOnThread(report, vekKey);
       vek ??= vekCertificate(product, signer, reported, chipId, cspId, vekKey);
       return { report, vek, chain };
     },
