@@ -19,6 +19,9 @@ export interface CacheStats {
   evictions: number;
 }
 
+/** get() is find() that takes whatever is stored (a stored value is never undefined). */
+const anyValue = (): boolean => true;
+
 export class Lru<K, V> {
   readonly max: number;
   readonly #map = new Map<K, V>();
@@ -38,15 +41,7 @@ export class Lru<K, V> {
 
   /** The value for `key` (now the most recently used), counted as a hit or a miss. */
   get(key: K): V | undefined {
-    const value = this.#map.get(key);
-    if (value === undefined) {
-      this.#misses++;
-      return undefined;
-    }
-    this.#hits++;
-    this.#map.delete(key);
-    this.#map.set(key, value);
-    return value;
+    return this.find(key, anyValue);
   }
 
   /**

@@ -14,6 +14,7 @@ import type {
   Claims,
   EvidenceInput,
   EvidenceProvider,
+  EvidenceRequestOptions,
   SnpClaims,
   VerifyOptions,
 } from '../../src/evidence/types.js';
@@ -42,6 +43,19 @@ export function duplexPair(): [Duplex, Duplex] {
   a = make(() => b);
   b = make(() => a);
   return [a, b];
+}
+
+/** `inner`, counting the reports it makes. */
+export function countingProvider(inner: EvidenceProvider): EvidenceProvider & { reports: number } {
+  const p = {
+    format: inner.format,
+    reports: 0,
+    async getEvidence(reportData: Uint8Array, options?: EvidenceRequestOptions): Promise<EvidenceInput> {
+      p.reports++;
+      return inner.getEvidence(reportData, options);
+    },
+  };
+  return p;
 }
 
 export const SNP_SIZE = 0x4a0;

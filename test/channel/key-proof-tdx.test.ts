@@ -10,9 +10,9 @@ import { attestedConnect } from '../../src/channel/connect.js';
 import { type AttestedServer, createAttestedServer } from '../../src/channel/server.js';
 import { parsePolicy } from '../../src/evidence/policy.js';
 import { simulated } from '../../src/evidence/providers/simulated.js';
-import type { EvidenceInput, EvidenceProvider, Verifier } from '../../src/evidence/types.js';
+import type { EvidenceProvider, Verifier } from '../../src/evidence/types.js';
 import { createVerifier } from '../../src/evidence/verifier.js';
-import { closeServer, listen, rejectionOf } from './helpers.js';
+import { closeServer, countingProvider, listen, rejectionOf } from './helpers.js';
 
 const anchors = simulated.trustAnchors();
 const PPID = simulated.defaults.tdxPlatform.ppid;
@@ -20,26 +20,13 @@ const OTHER_PPID = `${PPID.slice(0, 31)}${PPID[31] === '0' ? '1' : '0'}`;
 const T0 = new Date();
 const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
 
-/** A provider counting the quotes it makes. */
-function counting(inner: EvidenceProvider): EvidenceProvider & { reports: number } {
-  const p = {
-    format: inner.format,
-    reports: 0,
-    async getEvidence(reportData: Uint8Array, options?: { signal?: AbortSignal }): Promise<EvidenceInput> {
-      p.reports++;
-      return inner.getEvidence(reportData, options);
-    },
-  };
-  return p;
-}
-
 const servers: AttestedServer[] = [];
 afterEach(async () => {
   for (const s of servers.splice(0)) if (s.listening) await closeServer(s);
 });
 
 async function serve(inner: EvidenceProvider) {
-  const provider = counting(inner);
+  const provider = countingProvider(inner);
   const server = createAttestedServer({ evidence: provider }, (ch: AttestedChannel) => {
     ch.on('data', (d) => ch.write(d));
     ch.on('end', () => ch.end());

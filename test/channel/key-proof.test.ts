@@ -25,7 +25,15 @@ import type { EvidenceInput, EvidenceProvider, Verifier } from '../../src/eviden
 import { createVerifier } from '../../src/evidence/verifier.js';
 import { parseCertificate } from '../../src/evidence/x509/cert.js';
 import { json, rawClient, rawServer } from './adversary.js';
-import { closeServer, FAKE_MEASUREMENT, fakeReport, fakeVerify, listen, rejectionOf } from './helpers.js';
+import {
+  closeServer,
+  countingProvider,
+  FAKE_MEASUREMENT,
+  fakeReport,
+  fakeVerify,
+  listen,
+  rejectionOf,
+} from './helpers.js';
 
 const anchors = simulated.trustAnchors();
 const CHIP = 'c1'.repeat(64);
@@ -38,20 +46,6 @@ function policy(extra: Record<string, unknown> = {}, maxEvidenceAge = 300): Poli
     snp: { measurements: [simulated.defaults.snpMeasurement], chipIds: [CHIP], ...extra },
     reuse: { maxEvidenceAge },
   };
-}
-
-/** The simulated SNP platform, counting the reports it makes. */
-function countingProvider(): EvidenceProvider & { reports: number } {
-  const inner = simulated.snp({ chipId: CHIP, product: 'Genoa' });
-  const p = {
-    format: inner.format,
-    reports: 0,
-    async getEvidence(reportData: Uint8Array, options?: { signal?: AbortSignal }): Promise<EvidenceInput> {
-      p.reports++;
-      return inner.getEvidence(reportData, options);
-    },
-  };
-  return p;
 }
 
 function echo(ch: AttestedChannel): void {
@@ -79,8 +73,8 @@ afterEach(async () => {
 
 async function serve(
   options: { identity?: TlsIdentity; keyProof?: boolean } = {},
-): Promise<{ port: number; provider: ReturnType<typeof countingProvider>; identity: TlsIdentity }> {
-  const provider = countingProvider();
+): Promise<{ port: number; provider: EvidenceProvider & { reports: number }; identity: TlsIdentity }> {
+  const provider = countingProvider(simulated.snp({ chipId: CHIP, product: 'Genoa' }));
   const identity = options.identity ?? createTlsIdentity();
   const server = createAttestedServer(
     {
