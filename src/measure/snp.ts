@@ -8,8 +8,8 @@
  * of each VMM (QEMU, AWS EC2, Google GCE) follow virtee/sev-snp-measure 0.0.13, whose vectors
  * this code reproduces (test/measure/snp.test.ts).
  *
- * Files are read in chunks into one reused buffer: a firmware image, kernel or initrd is hashed
- * as it streams and never held whole.
+ * Files are read in chunks into two reused buffers (the next read while the last is hashed): a
+ * firmware image, kernel or initrd is hashed as it streams and never held whole.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { type FileHandle, open } from 'node:fs/promises';
@@ -121,7 +121,8 @@ export const MAX_VCPUS = 65535;
 const MAX_SECTION_PAGES = 1 << 20;
 export const PAGE = 4096;
 export const FOUR_GIB = 2 ** 32;
-const CHUNK = 1 << 20;
+/** Bytes a file is read in (two such buffers at a time: Reader.chunks). */
+export const CHUNK = 1 << 20;
 /**
  * PAGE_INFO names a VMSA page by GPA (u64)−1 page-aligned and cut to 48 bits, 0x0000FFFFFFFFF000
  * (sev-snp-measure gctx.py; the value its vectors from real launches confirm).
@@ -235,11 +236,25 @@ export async function openReader(src: MeasureSource, what: string): Promise<Read
       return buf;
     },
     async chunks(each) {
-      const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(size, 1)));
-      for (let offset = 0; offset < size; ) {
-        const want = Math.min(buf.length, size - offset);
-        await readFully(buf, want, offset);
-        each(buf.subarray(0, want));
+      // Two buffers: the next chunk is read (on libuv's threadpool) while this one is hashed on
+      // the event loop, so a file costs about its hashing rather than its reading plus hashing.
+      const length = Math.min(CHUNK, Math.max(size, 1));
+      const bufs = [Buffer.allocUnsafe(length), Buffer.allocUnsafe(length)] as const;
+      const readAt = (i: number, offset: number) =>
+        offset < size ? readFully(bufs[i]!, Math.min(length, size - offset), offset) : undefined;
+      let pending = readAt(0, 0);
+      for (let offset = 0, i = 0; offset < size; i ^= 1) {
+        const want = Math.min(length, size - offset);
+        await pending;
+        pending = readAt(i ^ 1, offset + want);
+        try {
+          each(bufs[i]!.subarray(0, want));
+        } catch (err) {
+          // The read in flight ends before the caller closes the file, and its failure, if any,
+          // is not left as an unhandled rejection: the callback's error is the one to report.
+          await pending?.catch(() => {});
+          throw err;
+        }
         offset += want;
       }
     },
