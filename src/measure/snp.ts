@@ -239,7 +239,9 @@ export async function openReader(src: MeasureSource, what: string): Promise<Read
       // Two buffers: the next chunk is read (on libuv's threadpool) while this one is hashed on
       // the event loop, so a file costs about its hashing rather than its reading plus hashing.
       const length = Math.min(CHUNK, Math.max(size, 1));
-      const bufs = [Buffer.allocUnsafe(length), Buffer.allocUnsafe(length)] as const;
+      const first = Buffer.allocUnsafe(length);
+      // A file of one chunk never reads into the second buffer.
+      const bufs = [first, size > length ? Buffer.allocUnsafe(length) : first] as const;
       const readAt = (i: number, offset: number) =>
         offset < size ? readFully(bufs[i]!, Math.min(length, size - offset), offset) : undefined;
       let pending = readAt(0, 0);
